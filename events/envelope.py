@@ -1,0 +1,290 @@
+"""The CloudEvents envelope of SPEC §2: validating what comes in, shaping what goes out."""
+
+from __future__ import annotations
+
+import os
+import re
+import time as _time
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Final, Literal
+
+import msgspec
+from msgspec import Meta, Struct
+
+from events.timeparse import TimeError, ValidTime, format_time, parse_time
+from events.vocabulary import (
+    KINDS,
+    META_TYPES,
+    SUBJECT_RE,
+    VOCABULARY,
+    Confidence,
+    Precision,
+    Qualifier,
+    decode_payload,
+    is_custom,
+)
+
+MAX_DEPTH: Final = 32  # nesting depth of any JSON body (objects and arrays)
+DEFAULT_SOURCE: Final = "urn:annals:api"
+ALLOWED_TYPES: Final = (*VOCABULARY, "x-<custom>")
+ENVELOPE_FIELDS: Final = frozenset(
+    {"specversion", "id", "source", "type", "subject", "time", "confidence", "data",
+     "datacontenttype"}
+)  # fmt: skip
+_CONTROL: Final = re.compile(r"[\x00-\x1f\x7f]")
+_MSGSPEC_PATH: Final = re.compile(r"^(.*?)(?: - at `(\$[^`]*)`)?$", re.S)
+
+
+class FieldError(Struct, frozen=True):
+    """One bad field: a JSONPath-like `path` and what is wrong with it."""
+
+    path: str
+    message: str
+
+
+class InvalidEvent(Exception):
+    """The body breaks the contract; carries every field error found."""
+
+    def __init__(self, errors: list[FieldError]) -> None:
+        super().__init__("; ".join(f"{e.path}: {e.message}" for e in errors))
+        self.errors = errors
+
+
+class Draft(Struct, frozen=True, kw_only=True):
+    """A validated event, not yet in the log (no sequence, no hash)."""
+
+    id: str
+    id_given: bool
+    source: str
+    type: str
+    subject: str | None
+    time: str
+    valid: ValidTime
+    confidence: Confidence
+    data: Any  # the JSON value as given (validated against the type's Struct)
+    payload: Any  # the typed payload Struct, or the raw value for x- types
+
+
+class StoredEvent(Struct, frozen=True, kw_only=True, omit_defaults=False):
+    """An event as the API returns it (SPEC §2, output attributes)."""
+
+    specversion: str
+    id: str
+    source: str
+    type: str
+    subject: str | None
+    time: str
+    timeprecision: Precision
+    timequalifier: Qualifier | None
+    timegiven: str
+    confidence: Confidence
+    data: Any
+    sequence: int
+    recordedtime: str
+    hash: str
+    predecessorhash: str
+
+
+def uuid7() -> str:
+    """A UUIDv7 (RFC 9562): 48-bit Unix milliseconds, then random bits."""
+    ms = _time.time_ns() // 1_000_000
+    rand = int.from_bytes(os.urandom(10), "big")
+    value = (ms & ((1 << 48) - 1)) << 80 | 0x7 << 76 | (rand >> 68 & 0xFFF) << 64
+    value |= 0b10 << 62 | rand & ((1 << 62) - 1)
+    return str(uuid.UUID(int=value))
+
+
+def split_msgspec_error(err: Exception, prefix: str) -> FieldError:
+    """Turn msgspec's 'Expected `int`, got `str` - at `$.x`' into a FieldError under prefix."""
+    m = _MSGSPEC_PATH.match(str(err))
+    message, at = (m.group(1), m.group(2)) if m else (str(err), None)
+    path = prefix + (at[1:] if at else "")
+    field = re.search(r"(?:unknown|missing required) field `([^`]*)`", message)
+    if field:
+        path += f".{field.group(1)}"
+    return FieldError(path or "$", message)
+
+
+def scan(value: Any, path: str = "$", depth: int = 0) -> FieldError | None:
+    """Find the first NUL character, lone surrogate or too-deep nesting anywhere in value."""
+    if depth > MAX_DEPTH:
+        return FieldError(path, f"nested deeper than {MAX_DEPTH} levels")
+    if isinstance(value, str):
+        return _bad_text(value, path)
+    if isinstance(value, dict):
+        for k, v in value.items():
+            sub = f"{path}.{k}" if k.isidentifier() else f"{path}[{msgspec.json.encode(k).decode()}]"
+            err = _bad_text(k, sub + " (key)") or scan(v, sub, depth + 1)
+            if err:
+                return err
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            err = scan(v, f"{path}[{i}]", depth + 1)
+            if err:
+                return err
+    return None
+
+
+def _bad_text(s: str, path: str) -> FieldError | None:
+    if "\x00" in s:
+        return FieldError(path, "contains a NUL character (U+0000), which cannot be stored")
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError:
+        return FieldError(path, "contains a lone UTF-16 surrogate, which is not valid Unicode")
+    return None
+
+
+_Id = Annotated[str, Meta(min_length=1, max_length=256)]
+_Source = Annotated[str, Meta(min_length=1, max_length=1_024)]
+_Type = Annotated[str, Meta(min_length=1, max_length=128)]
+_Subject = Annotated[str, Meta(min_length=1, max_length=128)]
+_Time = Annotated[str, Meta(min_length=1, max_length=64)]
+
+_ATTRIBUTE_TYPES: Final[dict[str, Any]] = {
+    "specversion": Literal["1.0"],
+    "id": _Id,
+    "source": _Source,
+    "type": _Type,
+    "subject": _Subject | None,
+    "time": _Time,
+    "confidence": Confidence,
+    "datacontenttype": Literal["application/json"],
+}
+
+
+def parse_event(raw: Any, path: str = "$") -> Draft:
+    """Validate one decoded JSON event against SPEC §2 and §3; raise InvalidEvent.
+
+    Checks every envelope attribute independently so that one response names every bad
+    field, then the payload against its type's Struct (msgspec stops at its first error).
+    """
+    if not isinstance(raw, dict):
+        raise InvalidEvent([FieldError(path, "an event must be a JSON object")])
+    errors: list[FieldError] = []
+    hostile = scan(raw, path)
+    if hostile:
+        raise InvalidEvent([hostile])
+    for key in raw:
+        if key not in ENVELOPE_FIELDS:
+            allowed = ", ".join(sorted(ENVELOPE_FIELDS))
+            errors.append(FieldError(f"{path}.{key}", f"unknown attribute; allowed: {allowed}"))
+    attrs: dict[str, Any] = {}
+    for name, typ in _ATTRIBUTE_TYPES.items():
+        if name not in raw:
+            continue
+        try:
+            attrs[name] = msgspec.convert(raw[name], typ)
+        except msgspec.ValidationError as e:
+            errors.append(split_msgspec_error(e, f"{path}.{name}"))
+    for name in ("id", "source"):
+        if isinstance(attrs.get(name), str) and _CONTROL.search(attrs[name]):
+            errors.append(FieldError(f"{path}.{name}", "must not contain control characters"))
+    for name in ("type", "time"):
+        if name not in raw:
+            errors.append(FieldError(f"{path}.{name}", "required"))
+    type_ = attrs.get("type")
+    if isinstance(type_, str) and type_ not in VOCABULARY and not is_custom(type_):
+        errors.append(
+            FieldError(f"{path}.type", f"unknown type {type_!r}; allowed: {', '.join(ALLOWED_TYPES)}")
+        )
+        type_ = None
+    subject = attrs.get("subject")
+    if type_ is not None:
+        errors.extend(_check_subject(type_, subject, "subject" in raw, path))
+    valid: ValidTime | None = None
+    if isinstance(attrs.get("time"), str):
+        try:
+            valid = parse_time(attrs["time"])
+        except TimeError as e:
+            errors.append(FieldError(f"{path}.time", str(e)))
+    payload: Any = raw.get("data")
+    if type_ in VOCABULARY:
+        if "data" not in raw:
+            errors.append(FieldError(f"{path}.data", "required"))
+        else:
+            try:
+                payload = decode_payload(type_, raw["data"])
+            except msgspec.ValidationError as e:
+                errors.append(split_msgspec_error(e, f"{path}.data"))
+            else:
+                errors.extend(_check_dates(payload, f"{path}.data"))
+    if errors:
+        raise InvalidEvent(errors)
+    assert isinstance(type_, str) and valid is not None
+    return Draft(
+        id=attrs.get("id") or uuid7(),
+        id_given="id" in attrs,
+        source=attrs.get("source", DEFAULT_SOURCE),
+        type=type_,
+        subject=subject,
+        time=attrs["time"],
+        valid=valid,
+        confidence=attrs.get("confidence", "confirmed"),
+        data=raw.get("data"),
+        payload=payload,
+    )
+
+
+def _check_subject(type_: str, subject: Any, given: bool, path: str) -> list[FieldError]:
+    where = f"{path}.subject"
+    if subject is None:
+        if type_ in VOCABULARY and type_ not in META_TYPES:
+            return [FieldError(where, "required for this type")]
+        return []
+    if not SUBJECT_RE.match(subject):
+        kinds = "/".join(KINDS)
+        return [FieldError(where, f"must be {{{kinds}}}/<slug>, slug = [a-z0-9][a-z0-9-]{{0,63}}")]
+    want = VOCABULARY.get(type_, (None, "any"))[1]
+    if want != "any" and not subject.startswith(want + "/"):
+        return [FieldError(where, f"{type_} takes a {want} subject, got {subject!r}")]
+    return []
+
+
+def _check_dates(payload: Any, path: str) -> list[FieldError]:
+    """Dates inside data (meeting starts, source published, correction time) must parse too."""
+    errors = []
+    for field in ("starts", "time"):
+        value = getattr(payload, field, None)
+        if isinstance(value, str):
+            try:
+                parse_time(value)
+            except TimeError as e:
+                errors.append(FieldError(f"{path}.{field}", str(e)))
+    for i, src in enumerate(getattr(payload, "sources", [])):
+        if src.published is not None:
+            try:
+                parse_time(src.published)
+            except TimeError as e:
+                errors.append(FieldError(f"{path}.sources[{i}].published", str(e)))
+    return errors
+
+
+def stored(
+    draft_or_row: Any,
+    *,
+    sequence: int,
+    recordedtime: datetime,
+    hash_: str,
+    predecessorhash: str,
+) -> StoredEvent:
+    """Shape a Draft (just appended) into the API's StoredEvent."""
+    d = draft_or_row
+    return StoredEvent(
+        specversion="1.0",
+        id=d.id,
+        source=d.source,
+        type=d.type,
+        subject=d.subject,
+        time=format_time(d.valid.start),
+        timeprecision=d.valid.precision,
+        timequalifier=d.valid.qualifier,
+        timegiven=d.time,
+        confidence=d.confidence,
+        data=d.data,
+        sequence=sequence,
+        recordedtime=format_time(recordedtime),
+        hash=hash_,
+        predecessorhash=predecessorhash,
+    )

@@ -1,0 +1,48 @@
+"""Apply the versioned SQL migrations under an advisory lock: safe when processes race."""
+
+from __future__ import annotations
+
+import re
+from importlib import resources
+
+import asyncpg
+
+# Any constant works; it only has to be the same for every Annals process on a database.
+MIGRATION_LOCK = 0x414E4E41_4C53_0001
+_NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
+
+
+def migrations() -> list[tuple[int, str, str]]:
+    """(version, file name, SQL) of every migration shipped, in order."""
+    found = []
+    for entry in resources.files("events.migrations").iterdir():
+        m = _NAME.match(entry.name)
+        if m:
+            found.append((int(m.group(1)), entry.name, entry.read_text("utf-8")))
+    return sorted(found)
+
+
+async def migrate(conn: asyncpg.Connection) -> list[str]:
+    """Apply what is missing, all in one transaction; return the names applied.
+
+    The transaction-scoped advisory lock makes a second process wait, then find the work
+    done: two services starting at once on an empty database both come up.
+    """
+    applied: list[str] = []
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK)
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS annals_migrations ("
+            " version int PRIMARY KEY, name text NOT NULL,"
+            " applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        done = {r["version"] for r in await conn.fetch("SELECT version FROM annals_migrations")}
+        for version, name, sql in migrations():
+            if version in done:
+                continue
+            await conn.execute(sql)
+            await conn.execute(
+                "INSERT INTO annals_migrations (version, name) VALUES ($1, $2)", version, name
+            )
+            applied.append(name)
+    return applied

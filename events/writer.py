@@ -1,0 +1,141 @@
+"""The single writer: group commit of concurrent appends, in one global order.
+
+Why commit order equals sequence order (and readers never skip an event): every appending
+transaction, in every process, first takes one transaction-scoped advisory lock
+(APPEND_LOCK), then reads the head of the log and numbers its events head+1, head+2, ...
+The lock is released only after the commit is visible, so the next writer reads a head
+that includes ours. A sequence number is therefore never handed out while a smaller one is
+still uncommitted, and a reader paging by `sequence > N` cannot overtake a late commit —
+the failure that Postgres event stores built on `bigserial` (where numbers are taken
+before commit, in any order) have shipped.
+
+Throughput: a request does not pay a transaction of its own. The writer task takes every
+request waiting at that moment, opens one transaction, and gives each request a savepoint,
+so one bad request rolls back alone and its neighbours still commit. Each request is
+answered only after the commit that holds it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Sequence
+from typing import Final
+
+import asyncpg
+import msgspec
+
+from events.envelope import Draft, FieldError, InvalidEvent
+from events.store import (
+    APPEND_LOCK,
+    Appended,
+    Conflict,
+    Head,
+    Precondition,
+    append_in_transaction,
+    read_head,
+)
+
+MAX_GROUP_EVENTS: Final = 20_000  # events per group transaction (a request is never split)
+
+
+class Unavailable(Exception):
+    """The database could not be reached or failed: nothing in this request was stored."""
+
+
+class _Request(msgspec.Struct):
+    drafts: Sequence[Draft]
+    preconditions: Sequence[Precondition]
+    future: asyncio.Future[Appended]
+
+
+class Writer:
+    """Collects appends from concurrent requests and commits them in groups."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+        self._queue: asyncio.Queue[_Request] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Start the writer task on the running loop."""
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="annals-writer")
+
+    async def stop(self) -> None:
+        """Stop taking work; requests still queued are answered Unavailable."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        while not self._queue.empty():
+            req = self._queue.get_nowait()
+            if not req.future.done():
+                req.future.set_exception(Unavailable("the service is shutting down"))
+
+    async def append(
+        self, drafts: Sequence[Draft], preconditions: Sequence[Precondition] = ()
+    ) -> Appended:
+        """Append one request's events, all or nothing, once its group has committed."""
+        fut: asyncio.Future[Appended] = asyncio.get_running_loop().create_future()
+        await self._queue.put(_Request(drafts, preconditions, fut))
+        return await fut
+
+    async def _run(self) -> None:
+        while True:
+            group = [await self._queue.get()]
+            size = len(group[0].drafts)
+            while not self._queue.empty() and size < MAX_GROUP_EVENTS:
+                req = self._queue.get_nowait()
+                group.append(req)
+                size += len(req.drafts)
+            try:
+                await self._commit(group)
+            except asyncio.CancelledError:
+                for req in group:
+                    if not req.future.done():
+                        req.future.set_exception(Unavailable("the service is shutting down"))
+                raise
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as e:
+                for req in group:
+                    if not req.future.done():
+                        req.future.set_exception(Unavailable(str(e) or type(e).__name__))
+            except Exception as e:  # a bug must not kill the writer: fail this group only
+                for req in group:
+                    if not req.future.done():
+                        req.future.set_exception(e)
+
+    async def _commit(self, group: list[_Request]) -> None:
+        results: list[tuple[_Request, Appended | BaseException]] = []
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", APPEND_LOCK)
+            head = await read_head(conn)
+            # Transaction time never runs backwards along the log, whatever the clocks do.
+            recorded_at = await conn.fetchval(
+                "SELECT greatest(clock_timestamp(), $1::timestamptz)", head.recorded_at
+            )
+            for req in group:
+                result: Appended | BaseException
+                try:
+                    async with conn.transaction():  # a savepoint per request
+                        result, new_head = await append_in_transaction(
+                            conn, head, recorded_at, req.drafts, req.preconditions
+                        )
+                    head = new_head
+                except (InvalidEvent, Conflict) as e:
+                    result = e
+                except (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError) as e:
+                    # Input the checks above let through but the database refuses: this
+                    # request's fault alone, so it alone fails, as a 422.
+                    result = InvalidEvent([FieldError("$", f"the database refused it: {e}")])
+                results.append((req, result))
+        # Answer only after the commit: an acknowledged event is a durable event.
+        for req, result in results:
+            if req.future.done():
+                continue
+            if isinstance(result, BaseException):
+                req.future.set_exception(result)
+            else:
+                req.future.set_result(result)
+
+
+__all__ = ["Head", "Unavailable", "Writer"]

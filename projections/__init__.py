@@ -1,0 +1,134 @@
+"""Pure folds from events to the state of parties, plans, meetings and issues (SPEC §1, §4)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from events.vocabulary import META_TYPES, SUBJECT_RE, Recorded, is_custom, references
+from projections import issue, meeting, party, plan
+from projections.diff import Change, diff
+from projections.issue import IssueState
+from projections.knowledge import effective
+from projections.meeting import MeetingState, Reschedule
+from projections.party import PartyState
+from projections.plan import PlanState, ProvisionEntry, Revision
+from projections.provenance import Fact, Stance
+
+__all__ = [
+    "Change",
+    "Fact",
+    "IssueState",
+    "MeetingState",
+    "PartyState",
+    "PlanState",
+    "ProvisionEntry",
+    "Reschedule",
+    "Revision",
+    "Stance",
+    "State",
+    "concerns",
+    "diff",
+    "effective",
+    "evolve",
+    "fold",
+    "fold_all",
+    "initial",
+    "kind_of",
+    "project",
+    "project_all",
+]
+
+State = PartyState | PlanState | MeetingState | IssueState
+
+
+def kind_of(subject_id: str) -> str:
+    """The kind of a subject id: "party", "plan", "meeting" or "issue" (ValueError otherwise)."""
+    if not SUBJECT_RE.match(subject_id):
+        raise ValueError(f"not a subject id: {subject_id!r}")
+    return subject_id.split("/", 1)[0]
+
+
+def initial(subject_id: str) -> State:
+    """The state of a subject nothing is known about yet."""
+    match kind_of(subject_id):
+        case "party":
+            return party.initial(subject_id)
+        case "plan":
+            return plan.initial(subject_id)
+        case "meeting":
+            return meeting.initial(subject_id)
+        case _:
+            return issue.initial(subject_id)
+
+
+def evolve(state: State, event: Recorded) -> State:
+    """One step of the fold: the subject's state after an event concerning it."""
+    match state:
+        case PartyState():
+            return party.evolve(state, event)
+        case PlanState():
+            return plan.evolve(state, event)
+        case MeetingState():
+            return meeting.evolve(state, event)
+        case IssueState():
+            return issue.evolve(state, event)
+
+
+def concerns(event: Recorded) -> set[str]:
+    """The subjects an event concerns: its subject and every subject id in its data."""
+    found = references(event.data)
+    if event.subject is not None:
+        found.add(event.subject)
+    return found
+
+
+def _folds(event: Recorded) -> bool:
+    # Meta events act through `effective`, custom events are for timelines only.
+    return event.type not in META_TYPES and not is_custom(event.type)
+
+
+def fold(subject_id: str, events: Iterable[Recorded], state: State | None = None) -> State | None:
+    """Fold effective, valid-time-ordered events into one subject's state.
+
+    Starts from `state` (a snapshot) or the initial state; events that do not concern
+    the subject are skipped. None when no state was given and no event was folded.
+    """
+    for event in events:
+        if _folds(event) and subject_id in concerns(event):
+            state = evolve(state if state is not None else initial(subject_id), event)
+    return state
+
+
+def fold_all(events: Iterable[Recorded]) -> dict[str, State]:
+    """Fold effective, valid-time-ordered events into every subject they concern, in one pass."""
+    states: dict[str, State] = {}
+    for event in events:
+        if not _folds(event):
+            continue
+        for subject_id in concerns(event):
+            if not SUBJECT_RE.match(subject_id):
+                continue
+            current = states.get(subject_id)
+            states[subject_id] = evolve(
+                current if current is not None else initial(subject_id), event
+            )
+    return dict(sorted(states.items()))
+
+
+def project(
+    subject_id: str,
+    known_events: Iterable[Recorded],
+    *,
+    at: datetime | None,
+    min_confidence: str = "disputed",
+) -> State | None:
+    """One subject's state at valid time `at` from everything known (meta events included)."""
+    return fold(subject_id, effective(known_events, at=at, min_confidence=min_confidence))
+
+
+def project_all(
+    known_events: Iterable[Recorded], *, at: datetime | None, min_confidence: str = "disputed"
+) -> dict[str, State]:
+    """Every subject's state at valid time `at` from everything known, keyed by subject id."""
+    return fold_all(effective(known_events, at=at, min_confidence=min_confidence))

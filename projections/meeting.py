@@ -1,0 +1,100 @@
+"""Meeting projection: scheduling, rescheduling, holding or cancelling, plans presented."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from msgspec import Struct
+from msgspec.structs import replace
+
+from events.timeparse import format_time
+from events.vocabulary import (
+    MeetingCancelled,
+    MeetingHeld,
+    MeetingRescheduled,
+    MeetingScheduled,
+    PlanPresented,
+    Recorded,
+)
+from projections.provenance import Fact, appended, with_facts
+
+
+class Reschedule(Struct, frozen=True, kw_only=True):
+    """One move of a meeting: its new start (as given) and place, and the event saying so."""
+
+    starts: str
+    location: str | None
+    event: str
+    time: str
+
+
+class MeetingState(Struct, frozen=True, kw_only=True):
+    """A meeting as of some valid and transaction time."""
+
+    id: str
+    title: str | None = None
+    starts: str | None = None
+    location: str | None = None
+    participants: list[str] = []
+    agenda: list[str] = []
+    status: str | None = None
+    outcome: str | None = None
+    cancel_reason: str | None = None
+    reschedules: list[Reschedule] = []
+    plans_presented: list[str] = []
+    facts: dict[str, Fact] = {}
+
+
+def initial(subject_id: str) -> MeetingState:
+    """A meeting nothing is known about yet."""
+    return MeetingState(id=subject_id)
+
+
+def evolve(state: MeetingState, event: Recorded) -> MeetingState:
+    """The meeting after `event`, one of the events concerning it; `state` is left untouched."""
+    mine = event.subject == state.id
+    match event.data:
+        case MeetingScheduled() as d if mine:
+            return _set(
+                state,
+                event,
+                title=d.title,
+                starts=d.starts,
+                location=d.location,
+                participants=list(d.participants),
+                agenda=list(d.agenda),
+                status="scheduled",
+            )
+        case MeetingRescheduled() as d if mine:
+            moved = Reschedule(
+                starts=d.starts, location=d.location, event=event.id, time=format_time(event.time)
+            )
+            changes: dict[str, Any] = {
+                "starts": d.starts,
+                "reschedules": [*state.reschedules, moved],
+            }
+            # No location given means the meeting moves in time only.
+            if d.location is not None:
+                changes["location"] = d.location
+            if state.status is None:
+                changes["status"] = "scheduled"
+            return _set(state, event, **changes)
+        case MeetingHeld() as d if mine:
+            changes = {"status": "held"}
+            if d.outcome is not None:
+                changes["outcome"] = d.outcome
+            if d.participants is not None:
+                changes["participants"] = list(d.participants)
+            return _set(state, event, **changes)
+        case MeetingCancelled() as d if mine:
+            return _set(state, event, status="cancelled", cancel_reason=d.reason)
+        case PlanPresented(meeting=meeting) if meeting == state.id and event.subject:
+            if event.subject not in state.plans_presented:
+                return _set(
+                    state, event, plans_presented=appended(state.plans_presented, event.subject)
+                )
+    return state
+
+
+def _set(state: MeetingState, event: Recorded, **changes: Any) -> MeetingState:
+    return replace(state, facts=with_facts(state.facts, event, changes), **changes)

@@ -1,0 +1,77 @@
+"""The log over HTTP: append (POST /v1/events), read in order, fetch one event."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Controller, Request, Response, get, post
+from litestar.params import Parameter
+
+from events import store
+from events.envelope import StoredEvent
+from service.api.intake import parse_body
+from service.problems import Problem
+from service.wiring import Services
+
+
+class LogPage(msgspec.Struct, frozen=True):
+    """A page of the log; `next` is the `after` of the following page, null when caught up."""
+
+    events: list[StoredEvent]
+    next: str | None
+    last_sequence: int
+
+
+class EventsController(Controller):
+    """SPEC §2 and §5: /v1/events."""
+
+    path = "/v1/events"
+    tags = ["log"]
+
+    @post("/", status_code=201, summary="Append one event or a batch (all or nothing)")
+    async def append(self, request: Request[Any, Any, Any], svc: Services) -> Response[Any]:
+        """Body: one CloudEvent, an array, or {events, preconditions}. 201 when anything was
+        appended, 200 when every event was already stored with the same content."""
+        batch = parse_body(
+            request.headers.get("content-type", ""), await request.body(), svc.settings.max_batch
+        )
+        result = await svc.writer.append(batch.drafts, batch.preconditions)
+        status = 201 if result.created else 200
+        if batch.is_batch:
+            return Response(result.events, status_code=status)
+        ev = result.events[0]
+        return Response(ev, status_code=status, headers={"Location": f"/v1/events/{ev.id}"})
+
+    @get("/", summary="The log in sequence order, for subscribers and replication")
+    async def log(
+        self,
+        svc: Services,
+        after: Annotated[int, Parameter(ge=0, description="sequence to start after")] = 0,
+        limit: Annotated[int, Parameter(ge=1, le=1000)] = 100,
+    ) -> LogPage:
+        """Events with sequence > after, oldest first."""
+        async with await svc.acquire() as conn:
+            page = await store.read_log(conn, after, limit)
+            head = await store.read_head(conn)
+        nxt = str(page[-1].sequence) if len(page) == limit else None
+        return LogPage(page, nxt, head.sequence)
+
+    @get("/{event_id:str}", summary="One event by id")
+    async def one(
+        self,
+        svc: Services,
+        event_id: str,
+        source: Annotated[str | None, Parameter(description="needed when ids collide")] = None,
+    ) -> StoredEvent:
+        """The stored event with this id (and source, when several sources used the id)."""
+        async with await svc.acquire() as conn:
+            found = await store.find_by_id(conn, event_id)
+        if source is not None:
+            found = [e for e in found if e.source == source]
+        if not found:
+            raise Problem(404, f"no event with id {event_id!r}", kind="not-found")
+        if len(found) > 1:
+            sources = ", ".join(e.source for e in found)
+            raise Problem(409, f"several sources use this id ({sources}); add ?source=", kind="conflict")
+        return found[0]

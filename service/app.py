@@ -1,0 +1,60 @@
+"""The Litestar application: one create_app() factory, wiring in one place."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+from litestar import Litestar
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
+
+from service.api.events import EventsController
+from service.api.ops import OpsController
+from service.problems import EXCEPTION_HANDLERS
+from service.settings import Settings
+from service.wiring import Services, services
+
+
+def _services(state: State) -> Services:
+    svc: Services = state.services
+    return svc
+
+
+def create_app(settings: Settings | None = None, svc: Services | None = None) -> Litestar:
+    """Build the app. With `svc`, use those services (tests); otherwise open them at start."""
+    settings = settings or (svc.settings if svc else Settings.from_env())
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        if svc is not None:  # opened by the caller, who also closes them
+            yield
+            return
+        async with services(settings) as opened:
+            app.state.services = opened
+            yield
+
+    return Litestar(
+        route_handlers=[EventsController, OpsController],
+        dependencies={"svc": Provide(_services, sync_to_thread=False)},
+        lifespan=[lifespan],
+        state=State({"services": svc} if svc is not None else {}),
+        exception_handlers=EXCEPTION_HANDLERS,
+        request_max_body_size=settings.max_body_bytes,
+        openapi_config=OpenAPIConfig(
+            title="Annals",
+            version="0.1.0",
+            description="An append-only, bitemporal log of diplomatic events.",
+            path="/schema",
+            render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
+        ),
+        debug=False,
+    )
+
+
+def app_from_env() -> Any:
+    """ASGI factory for `uvicorn --factory service.app:app_from_env`."""
+    return create_app(Settings.from_env())

@@ -1,0 +1,121 @@
+"""RFC 9457 problem details, built in one place for every error the service answers."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import asyncpg
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.plugins.problem_details import ProblemDetailsException
+
+from events.envelope import FieldError, InvalidEvent
+from events.store import Conflict
+from events.writer import Unavailable
+
+log = logging.getLogger("annals.problems")
+RETRY_AFTER_SECONDS = "2"
+
+_TITLES = {
+    400: "Malformed request",
+    401: "Authentication required",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    413: "Request too large",
+    415: "Unsupported media type",
+    422: "Invalid event or parameter",
+    429: "Too many requests",
+    500: "Internal error",
+    503: "Database unavailable",
+}
+
+
+class Problem(ProblemDetailsException):
+    """Raise anywhere in the service to answer with a problem; `errors` names bad fields.
+
+    A Litestar ProblemDetailsException, so Litestar's own RFC 9457 rendering is used.
+    """
+
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        *,
+        errors: list[FieldError] | None = None,
+        kind: str | None = None,
+        headers: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        body = dict(extra or {})
+        if errors:
+            body["errors"] = [{"path": e.path, "message": e.message} for e in errors]
+        super().__init__(
+            detail=detail,
+            status_code=status,
+            headers=headers,
+            extra=body,
+            type_=f"urn:annals:problem:{kind}" if kind else "about:blank",
+            title=_TITLES.get(status, "Error"),
+        )
+        self.errors = errors or []
+
+
+def invalid(errors: list[FieldError], detail: str | None = None) -> Problem:
+    """422 naming each bad field."""
+    names = ", ".join(e.path for e in errors[:5])
+    return Problem(422, detail or f"invalid: {names}", errors=errors, kind="invalid")
+
+
+def unavailable(detail: str) -> Problem:
+    """503 with Retry-After: nothing was stored, try again shortly."""
+    return Problem(
+        503,
+        f"the database is unreachable ({detail}); nothing was stored — retry after "
+        f"{RETRY_AFTER_SECONDS}s with the same event ids",
+        kind="unavailable",
+        headers={"Retry-After": RETRY_AFTER_SECONDS},
+    )
+
+
+def _to_problem(exc: Exception) -> Problem:
+    match exc:
+        case Problem():
+            return exc
+        case InvalidEvent():
+            return invalid(exc.errors)
+        case Conflict():
+            return Problem(409, exc.detail, errors=exc.errors, kind="conflict")
+        case Unavailable():
+            return unavailable(str(exc))
+        case ValidationException():
+            extra = exc.extra if isinstance(exc.extra, list) else []
+            errs = [
+                FieldError(str(e.get("key", "$")), str(e.get("message", "invalid")))
+                for e in extra
+                if isinstance(e, dict)
+            ]
+            return Problem(400, exc.detail, errors=errs, kind="bad-parameter")
+        case HTTPException():
+            return Problem(exc.status_code, exc.detail, headers=dict(exc.headers or {}))
+        case (
+            OSError()
+            | asyncpg.InterfaceError()
+            | asyncpg.CannotConnectNowError()
+            | asyncpg.ConnectionFailureError()
+            | asyncpg.AdminShutdownError()
+            | TimeoutError()
+        ):
+            return unavailable(type(exc).__name__)
+    log.exception("unhandled error", exc_info=exc)
+    return Problem(500, "an internal error; it has been logged", kind="internal")
+
+
+def handle(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    """The one exception handler: every error becomes a problem+json response."""
+    return _to_problem(exc).to_response(request)
+
+
+EXCEPTION_HANDLERS: dict[type[Exception], Any] = {Exception: handle, HTTPException: handle}

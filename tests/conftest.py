@@ -1,0 +1,99 @@
+"""Shared fixtures: one PostgreSQL server per run, a fresh database per test."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+import asyncpg
+import httpx
+import pytest
+
+from events.migrate import migrate
+from events.writer import Writer
+from service.app import create_app
+from service.database import create_pool
+from service.settings import Settings
+from service.wiring import Services
+from tests.pg import fresh_name, postgres_server, with_database
+
+TEMPLATE = "annals_template"
+
+
+@pytest.fixture(scope="session")
+def pg_admin_url() -> Iterator[str]:
+    """The admin URL of the run's PostgreSQL server."""
+    with postgres_server() as (url, how):
+        print(f"\nPostgreSQL for tests: {how}")
+        yield url
+
+
+@pytest.fixture(scope="session")
+async def template_db(pg_admin_url: str) -> str:
+    """A migrated database that every test database is copied from."""
+    admin = await asyncpg.connect(pg_admin_url)
+    try:
+        await admin.execute(f"DROP DATABASE IF EXISTS {TEMPLATE}")
+        await admin.execute(f"CREATE DATABASE {TEMPLATE}")
+    finally:
+        await admin.close()
+    conn = await asyncpg.connect(with_database(pg_admin_url, TEMPLATE))
+    try:
+        await migrate(conn)
+    finally:
+        await conn.close()
+    return TEMPLATE
+
+
+@pytest.fixture
+async def db_url(pg_admin_url: str, template_db: str) -> AsyncIterator[str]:
+    """A fresh, migrated database for one test; dropped afterwards."""
+    name = fresh_name()
+    admin = await asyncpg.connect(pg_admin_url)
+    try:
+        await admin.execute(f"CREATE DATABASE {name} TEMPLATE {template_db}")
+    finally:
+        await admin.close()
+    yield with_database(pg_admin_url, name)
+    admin = await asyncpg.connect(pg_admin_url)
+    try:
+        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    finally:
+        await admin.close()
+
+
+@pytest.fixture
+def settings(db_url: str, tmp_path: Path) -> Settings:
+    """Settings pointing at the test's database."""
+    return Settings.from_env(database_url=db_url, data_dir=tmp_path, db_timeout=5.0)
+
+
+@pytest.fixture
+async def services(settings: Settings) -> AsyncIterator[Services]:
+    """A pool and a running writer on the test's database."""
+    assert settings.database_url is not None
+    pool = await create_pool(settings.database_url, min_size=1, max_size=20)
+    writer = Writer(pool)
+    writer.start()
+    try:
+        yield Services(settings, pool, writer)
+    finally:
+        await writer.stop()
+        await pool.close()
+
+
+@pytest.fixture
+async def client(services: Services) -> AsyncIterator[httpx.AsyncClient]:
+    """The real app, over ASGI in the test's own event loop, on the test's database."""
+    transport = httpx.ASGITransport(app=create_app(svc=services))
+    async with httpx.AsyncClient(transport=transport, base_url="http://annals.test") as c:
+        yield c
+
+
+@pytest.fixture
+async def conn(db_url: str) -> AsyncIterator[asyncpg.Connection]:
+    """A direct connection to the test's database (to look behind the service's back)."""
+    c = await asyncpg.connect(db_url)
+    try:
+        yield c
+    finally:
+        await c.close()
