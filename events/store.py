@@ -62,6 +62,7 @@ class Appended(Struct, frozen=True):
 
     events: list[StoredEvent]
     created: bool
+    new: int = 0  # how many of them this append stored (the rest were already there)
 
 
 def row_to_stored(row: asyncpg.Record) -> StoredEvent:
@@ -483,7 +484,7 @@ async def append_in_transaction(
             "event_concerns", records=rows_c, columns=["subject", "valid_from", "sequence", "meta"]
         )
     final = [e if e is not None else by_key[(d.source, d.id)] for e, d in zip(out, drafts, strict=True)]
-    return Appended(final, created=True), Head(seq, prev, recorded_at)
+    return Appended(final, created=True, new=len(fresh)), Head(seq, prev, recorded_at)
 
 
 async def iter_log(conn: asyncpg.Connection, batch: int = 5_000) -> AsyncIterator[StoredEvent]:

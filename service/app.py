@@ -12,6 +12,7 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 
+from service.api.answers import AnswersController
 from service.api.events import EventsController
 from service.api.ops import OpsController
 from service.problems import EXCEPTION_HANDLERS
@@ -38,7 +39,7 @@ def create_app(settings: Settings | None = None, svc: Services | None = None) ->
             yield
 
     return Litestar(
-        route_handlers=[EventsController, OpsController],
+        route_handlers=[EventsController, AnswersController, OpsController],
         dependencies={"svc": Provide(_services, sync_to_thread=False)},
         lifespan=[lifespan],
         state=State({"services": svc} if svc is not None else {}),

@@ -24,7 +24,6 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     pool_min: int = 2
     pool_max: int = 10
     db_timeout: float = 5.0
-    load_example: bool = False
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -39,7 +38,6 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             "max_batch": int(env.get("ANNALS_MAX_BATCH", "10000")),
             "pool_max": int(env.get("ANNALS_POOL_MAX", "10")),
             "db_timeout": float(env.get("ANNALS_DB_TIMEOUT", "5")),
-            "load_example": env.get("ANNALS_LOAD_EXAMPLE", "") in ("1", "true", "yes"),
         }
         values.update(overrides)
         values["data_dir"] = Path(str(values["data_dir"]))

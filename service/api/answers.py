@@ -1,0 +1,105 @@
+"""The answers over HTTP: /v1/state, one subject, /v1/diff (SPEC §4, §5)."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Annotated, Any, Literal
+
+import msgspec
+from litestar import Controller, Request, Response, get
+from litestar.params import Parameter
+
+from events.timeparse import format_time
+from service import answers
+from service.answers import KIND_OF_COLLECTION, Question
+from service.problems import Problem
+from service.wiring import Services
+
+Confidence = Literal["confirmed", "reported", "unconfirmed", "disputed"]
+AtParam = Annotated[
+    str | None,
+    Parameter(description="valid time: RFC 3339 timestamp or date (end of that day, UTC)"),
+]
+KnownAtParam = Annotated[
+    str | None,
+    Parameter(description="transaction time: a sequence number or an RFC 3339 timestamp"),
+]
+MinConfidence = Annotated[Confidence, Parameter(description="leave out events below this")]
+IMMUTABLE = "public, max-age=31536000, immutable"
+
+
+def cached(request: Request[Any, Any, Any], body: Any, q: Question) -> Response[Any]:
+    """A JSON answer with a strong ETag; pinned answers are cacheable forever."""
+    raw = msgspec.json.encode(body)
+    etag = '"' + hashlib.sha256(raw).hexdigest()[:32] + '"'
+    headers = {"ETag": etag, "Cache-Control": IMMUTABLE if q.pinned else "no-cache"}
+    inm = request.headers.get("if-none-match")
+    if inm is not None and etag in [t.strip() for t in inm.split(",")]:
+        return Response(b"", status_code=304, headers=headers)
+    return Response(raw, media_type="application/json", headers=headers)
+
+
+class AnswersController(Controller):
+    """State of everything, of one subject, and what changed between two dates."""
+
+    tags = ["answers"]
+
+    @get("/v1/state", summary="Every party, plan, meeting and issue as of then")
+    async def state(
+        self,
+        request: Request[Any, Any, Any],
+        svc: Services,
+        at: AtParam = None,
+        known_at: KnownAtParam = None,
+        min_confidence: MinConfidence = "disputed",
+    ) -> Response[Any]:
+        """`{at, sequence, parties, plans, meetings, issues}`."""
+        async with await svc.acquire() as conn:
+            q = await answers.ask(conn, at, known_at, min_confidence)
+            states = await answers.all_states(conn, q)
+        return cached(request, answers.state_document(states, q), q)
+
+    @get("/v1/diff", summary="What changed between two valid times")
+    async def diff(
+        self,
+        request: Request[Any, Any, Any],
+        svc: Services,
+        from_: Annotated[str, Parameter(query="from", description="valid time (date or RFC 3339)")],
+        to: Annotated[str, Parameter(description="valid time (date or RFC 3339)")],
+        known_at: KnownAtParam = None,
+        min_confidence: MinConfidence = "disputed",
+    ) -> Response[Any]:
+        """`{from, to, sequence, changes: [{subject, field, before, after, event, ...}]}`."""
+        async with await svc.acquire() as conn:
+            q_from = await answers.ask(conn, from_, known_at, min_confidence)
+            q_to = await answers.ask(conn, to, known_at, min_confidence)
+            doc = await answers.diff_document(conn, q_from, q_to)
+        return cached(request, doc, q_to)
+
+    @get(
+        "/v1/{collection:str}/{slug:str}",
+        summary="One subject's state: /v1/parties|plans|meetings|issues/{slug}",
+    )
+    async def subject(
+        self,
+        request: Request[Any, Any, Any],
+        svc: Services,
+        collection: Literal["parties", "plans", "meetings", "issues"],
+        slug: str,
+        at: AtParam = None,
+        known_at: KnownAtParam = None,
+        min_confidence: MinConfidence = "disputed",
+    ) -> Response[Any]:
+        """404 where nothing concerning it counts yet."""
+        subject = f"{KIND_OF_COLLECTION[collection]}/{slug}"
+        if not answers.valid_subject(subject):
+            raise Problem(404, f"{subject!r} is not a subject id", kind="not-found")
+        async with await svc.acquire() as conn:
+            q = await answers.ask(conn, at, known_at, min_confidence)
+            state = await answers.subject_state(conn, subject, q)
+        if state is None:
+            raise Problem(
+                404, f"nothing concerning {subject} counts at {format_time(q.at)}",
+                kind="not-found",
+            )
+        return cached(request, answers.shape(state, q.known), q)

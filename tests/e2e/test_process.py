@@ -1,0 +1,71 @@
+"""The `annals` command as a process: restart keeps data, import is idempotent, verify."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import httpx
+
+from tests.e2e.conftest import ANNALS, Service
+from service.wiring import EXAMPLE
+
+
+def annals(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([ANNALS, *args], capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_a_restart_keeps_the_data(tmp_path: Path) -> None:
+    svc = Service(["--data-dir", str(tmp_path / "data")], tmp_path / "annals.log").start()
+    try:
+        body = {"id": "keep-me", "type": "x-note", "time": "2025-12-01", "data": {"n": 1}}
+        posted = httpx.post(f"{svc.url}/v1/events", json=body, timeout=10)
+        assert posted.status_code == 201
+    finally:
+        svc.stop()
+    svc.start()
+    try:
+        again = httpx.get(f"{svc.url}/v1/events/keep-me", timeout=10)
+        assert again.status_code == 200
+        assert again.json()["hash"] == posted.json()["hash"]
+    finally:
+        svc.stop()
+
+
+def test_import_is_idempotent_and_verify_passes(db_url: str) -> None:
+    first = annals("--database-url", db_url, "import", str(EXAMPLE))
+    assert first.returncode == 0, first.stderr
+    assert "44 appended, 0 already stored" in first.stderr
+    second = annals("--database-url", db_url, "import", str(EXAMPLE))
+    assert "0 appended, 44 already stored" in second.stderr
+    verified = annals("--database-url", db_url, "verify")
+    assert verified.returncode == 0
+    assert "ok: 44 events" in verified.stdout
+
+
+def test_state_and_diff_commands_answer(db_url: str) -> None:
+    annals("--database-url", db_url, "import", str(EXAMPLE))
+    st = annals(
+        "--database-url", db_url, "state", "--at", "2025-11-28",
+        "--subject", "plan/us-28-point-plan", "--json",
+    )  # fmt: skip
+    assert st.returncode == 0, st.stderr
+    plan = json.loads(st.stdout)
+    assert plan["points"] == 22 and plan["classified"] is True
+    table = annals("--database-url", db_url, "state", "--at", "2025-11-28")
+    assert table.returncode == 0
+    assert all(title in table.stdout for title in ("Parties", "Plans", "Meetings", "Issues"))
+    diff = annals("--database-url", db_url, "diff", "--from", "2025-11-26", "--to", "2025-11-30", "--json")
+    changes = json.loads(diff.stdout)["changes"]
+    assert any(c["field"] == "classified" and c["after"] is True for c in changes)
+
+
+def test_import_of_a_bad_file_names_the_line_and_stores_nothing(db_url: str, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.ndjson"
+    bad.write_text('{"id":"a","type":"x-n","time":"2025","data":1}\n{"id":"b","type":"nope","time":"2025"}\n')
+    done = annals("--database-url", db_url, "import", str(bad))
+    assert done.returncode == 1
+    assert "line 2" in done.stderr
+    verified = annals("--database-url", db_url, "verify")
+    assert "ok: 0 events" in verified.stdout
