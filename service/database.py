@@ -28,7 +28,9 @@ def embedded_url(data_dir: Path) -> str:
     return url
 
 
-async def create_pool(url: str, *, min_size: int = 2, max_size: int = 10, timeout: float = 5.0) -> Any:
+async def create_pool(
+    url: str, *, min_size: int = 2, max_size: int = 10, timeout: float = 5.0
+) -> Any:
     """One asyncpg pool for the process; migrations applied before it is handed out."""
     conn = await asyncpg.connect(url, timeout=timeout)
     try:

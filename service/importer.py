@@ -69,7 +69,12 @@ async def import_lines(
         stats.lines = number
         if not draft.id_given:
             raise InvalidEvent(
-                [FieldError(f"line {number}.id", "imported events need an id (re-runs must not duplicate)")]
+                [
+                    FieldError(
+                        f"line {number}.id",
+                        "imported events need an id (re-runs must not duplicate)",
+                    )
+                ]
             )
         batch.append(draft)
         if len(batch) >= BATCH:

@@ -7,7 +7,8 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 from litestar import Controller, Request, Response, get
-from litestar.params import Parameter
+from litestar.di import NamedDependency
+from litestar.params import FromPath, QueryParameter
 
 from events.timeparse import format_time
 from service import answers
@@ -18,13 +19,13 @@ from service.wiring import Services
 Confidence = Literal["confirmed", "reported", "unconfirmed", "disputed"]
 AtParam = Annotated[
     str | None,
-    Parameter(description="valid time: RFC 3339 timestamp or date (end of that day, UTC)"),
+    QueryParameter(description="valid time: RFC 3339 timestamp or date (end of that day, UTC)"),
 ]
 KnownAtParam = Annotated[
     str | None,
-    Parameter(description="transaction time: a sequence number or an RFC 3339 timestamp"),
+    QueryParameter(description="transaction time: a sequence number or an RFC 3339 timestamp"),
 ]
-MinConfidence = Annotated[Confidence, Parameter(description="leave out events below this")]
+MinConfidence = Annotated[Confidence, QueryParameter(description="leave out events below this")]
 IMMUTABLE = "public, max-age=31536000, immutable"
 
 
@@ -48,7 +49,7 @@ class AnswersController(Controller):
     async def state(
         self,
         request: Request[Any, Any, Any],
-        svc: Services,
+        svc: NamedDependency[Services],
         at: AtParam = None,
         known_at: KnownAtParam = None,
         min_confidence: MinConfidence = "disputed",
@@ -63,9 +64,9 @@ class AnswersController(Controller):
     async def diff(
         self,
         request: Request[Any, Any, Any],
-        svc: Services,
-        from_: Annotated[str, Parameter(query="from", description="valid time (date or RFC 3339)")],
-        to: Annotated[str, Parameter(description="valid time (date or RFC 3339)")],
+        svc: NamedDependency[Services],
+        from_: Annotated[str, QueryParameter(name="from", description="valid time (date or RFC 3339)")],
+        to: Annotated[str, QueryParameter(description="valid time (date or RFC 3339)")],
         known_at: KnownAtParam = None,
         min_confidence: MinConfidence = "disputed",
     ) -> Response[Any]:
@@ -83,9 +84,9 @@ class AnswersController(Controller):
     async def subject(
         self,
         request: Request[Any, Any, Any],
-        svc: Services,
-        collection: Literal["parties", "plans", "meetings", "issues"],
-        slug: str,
+        svc: NamedDependency[Services],
+        collection: FromPath[Literal["parties", "plans", "meetings", "issues"]],
+        slug: FromPath[str],
         at: AtParam = None,
         known_at: KnownAtParam = None,
         min_confidence: MinConfidence = "disputed",
@@ -99,7 +100,8 @@ class AnswersController(Controller):
             state = await answers.subject_state(conn, subject, q)
         if state is None:
             raise Problem(
-                404, f"nothing concerning {subject} counts at {format_time(q.at)}",
+                404,
+                f"nothing concerning {subject} counts at {format_time(q.at)}",
                 kind="not-found",
             )
         return cached(request, answers.shape(state, q.known), q)

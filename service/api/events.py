@@ -6,7 +6,8 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
-from litestar.params import Parameter
+from litestar.di import NamedDependency
+from litestar.params import FromPath, QueryParameter
 
 from events import store
 from events.envelope import StoredEvent
@@ -30,7 +31,9 @@ class EventsController(Controller):
     tags = ["log"]
 
     @post("/", status_code=201, summary="Append one event or a batch (all or nothing)")
-    async def append(self, request: Request[Any, Any, Any], svc: Services) -> Response[Any]:
+    async def append(
+        self, request: Request[Any, Any, Any], svc: NamedDependency[Services]
+    ) -> Response[Any]:
         """Body: one CloudEvent, an array, or {events, preconditions}. 201 when anything was
         appended, 200 when every event was already stored with the same content."""
         batch = parse_body(
@@ -46,9 +49,9 @@ class EventsController(Controller):
     @get("/", summary="The log in sequence order, for subscribers and replication")
     async def log(
         self,
-        svc: Services,
-        after: Annotated[int, Parameter(ge=0, description="sequence to start after")] = 0,
-        limit: Annotated[int, Parameter(ge=1, le=1000)] = 100,
+        svc: NamedDependency[Services],
+        after: Annotated[int, QueryParameter(ge=0, description="sequence to start after")] = 0,
+        limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
     ) -> LogPage:
         """Events with sequence > after, oldest first."""
         async with await svc.acquire() as conn:
@@ -60,9 +63,9 @@ class EventsController(Controller):
     @get("/{event_id:str}", summary="One event by id")
     async def one(
         self,
-        svc: Services,
-        event_id: str,
-        source: Annotated[str | None, Parameter(description="needed when ids collide")] = None,
+        svc: NamedDependency[Services],
+        event_id: FromPath[str],
+        source: Annotated[str | None, QueryParameter(description="needed when ids collide")] = None,
     ) -> StoredEvent:
         """The stored event with this id (and source, when several sources used the id)."""
         async with await svc.acquire() as conn:
@@ -73,5 +76,7 @@ class EventsController(Controller):
             raise Problem(404, f"no event with id {event_id!r}", kind="not-found")
         if len(found) > 1:
             sources = ", ".join(e.source for e in found)
-            raise Problem(409, f"several sources use this id ({sources}); add ?source=", kind="conflict")
+            raise Problem(
+                409, f"several sources use this id ({sources}); add ?source=", kind="conflict"
+            )
         return found[0]

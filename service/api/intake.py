@@ -63,9 +63,7 @@ def parse_body(content_type: str, body: bytes, max_batch: int) -> Batch:
         if extra:
             raise invalid([FieldError(f"$.{sorted(extra)[0]}", "allowed: events, preconditions")])
         try:
-            preconditions = msgspec.convert(
-                value.get("preconditions") or [], list[Precondition]
-            )
+            preconditions = msgspec.convert(value.get("preconditions") or [], list[Precondition])
         except msgspec.ValidationError as e:
             raise invalid([split_msgspec_error(e, "$.preconditions")]) from None
         value, prefix = value["events"], "$.events"

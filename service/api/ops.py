@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from litestar import Controller, get
+from litestar.di import NamedDependency
 
 from events import store
 from service.wiring import Services
@@ -19,14 +20,14 @@ class OpsController(Controller):
         return {"status": "ok"}
 
     @get("/readyz", summary="The database is reachable")
-    async def readyz(self, svc: Services) -> dict[str, object]:
+    async def readyz(self, svc: NamedDependency[Services]) -> dict[str, object]:
         """200 with the head of the log, or 503 with Retry-After."""
         async with await svc.acquire() as conn:
             head = await store.read_head(conn)
         return {"status": "ready", "sequence": head.sequence}
 
     @get("/v1/verify", summary="Walk the hash chain")
-    async def verify(self, svc: Services) -> store.Verified:
+    async def verify(self, svc: NamedDependency[Services]) -> store.Verified:
         """Names the first broken sequence, if any."""
         async with await svc.acquire() as conn:
             return await store.verify(conn)

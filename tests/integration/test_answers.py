@@ -1,0 +1,190 @@
+"""The answers of the example timeline, asked over HTTP against a real PostgreSQL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from service.importer import file_lines, import_lines
+from service.wiring import EXAMPLE, Services
+
+Client = httpx.AsyncClient
+US_PLAN = "/v1/plans/us-28-point-plan"
+
+
+@pytest.fixture
+async def example(services: Services, client: Client) -> Client:
+    """The client, with the bundled example timeline imported."""
+    stats = await import_lines(services.writer, file_lines(EXAMPLE))
+    assert stats.appended == 44
+    return client
+
+
+async def get(c: Client, path: str, **params: Any) -> Any:
+    r = await c.get(path, params=params)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+async def test_us_plan_points_before_and_after_it_was_cut(example: Client) -> None:
+    before = await get(example, US_PLAN, at="2025-11-21")
+    after = await get(example, US_PLAN, at="2025-11-27")
+    assert (before["points"], before["revision"]) == (28, 0)
+    assert (after["points"], after["revision"]) == (22, 1)
+    assert after["facts"]["points"]["event"] == "pt25-030"
+    assert [h["points"] for h in after["history"]] == [28, 22]
+
+
+async def test_classification_and_whom_it_withholds_from(example: Client) -> None:
+    on_26 = await get(example, US_PLAN, at="2025-11-26")
+    on_28 = await get(example, US_PLAN, at="2025-11-28")
+    assert on_26["classified"] is False and on_26["withheld_from"] == []
+    assert on_28["classified"] is True
+    assert on_28["withheld_from"] == ["party/ukraine", "party/european-union"]
+    assert on_28["classified_by"] == "party/donald-trump"
+
+
+async def test_russia_stance_on_donbas_changes_with_the_29_november_statement(
+    example: Client,
+) -> None:
+    on_28 = (await get(example, "/v1/parties/russia", at="2025-11-28"))["positions"]
+    on_30 = (await get(example, "/v1/parties/russia", at="2025-11-30"))["positions"]
+    assert on_28["issue/donbas"]["stance"] == "conditional"
+    assert on_30["issue/donbas"]["stance"] == "demands"
+    assert on_30["issue/donbas"]["event"] == "pt25-038"
+    assert on_30["issue/donbas"]["since"] == "2025-11-29T00:00:00Z"
+    issue = await get(example, "/v1/issues/donbas", at="2025-11-30")
+    assert issue["stances"]["party/russia"]["stance"] == "demands"
+
+
+async def test_meetings_scheduled_as_of_1_december(example: Client) -> None:
+    state = await get(example, "/v1/state", at="2025-12-01")
+    scheduled = {m["id"]: m for m in state["meetings"] if m["status"] == "scheduled"}
+    assert set(scheduled) == {"meeting/moscow-2025-12-02", "meeting/washington-2025-12"}
+    assert scheduled["meeting/moscow-2025-12-02"]["starts"] == "2025-12-02"
+    assert "party/jared-kushner" in scheduled["meeting/moscow-2025-12-02"]["participants"]
+
+
+async def test_diff_from_26_to_30_november_lists_what_changed(example: Client) -> None:
+    d = await get(example, "/v1/diff", **{"from": "2025-11-26", "to": "2025-11-30"})
+    changes = {(c["subject"], c["field"]): c for c in d["changes"]}
+    classified = changes[("plan/us-28-point-plan", "classified")]
+    assert (classified["before"], classified["after"], classified["event"]) == (
+        False, True, "pt25-032",
+    )  # fmt: skip
+    donbas = changes[("party/russia", "positions.issue/donbas")]
+    assert donbas["before"]["stance"] == "conditional"
+    assert donbas["after"]["stance"] == "demands"
+    assert ("meeting/moscow-2025-12-02", "status") in changes
+    assert ("plan/us-28-point-plan", "points") not in changes  # cut before the 26th
+    assert d["sequence"] == 44
+
+
+async def test_min_confidence_confirmed_drops_what_the_article_only_reports(
+    example: Client,
+) -> None:
+    everything = await get(example, "/v1/parties/united-states", at="2025-11-30")
+    confirmed = await get(
+        example, "/v1/parties/united-states", at="2025-11-30", min_confidence="confirmed"
+    )
+    assert everything["positions"]["issue/crimea"]["stance"] == "offers"
+    assert everything["positions"]["issue/crimea"]["confidence"] == "reported"
+    assert confirmed["positions"]["issue/crimea"]["stance"] == "rejects"
+    state = await get(example, "/v1/state", at="2025-12-01", min_confidence="confirmed")
+    assert "meeting/moscow-2025-12-02" not in {m["id"] for m in state["meetings"]}
+
+
+async def test_a_retraction_is_gone_now_but_present_when_known_at_is_before_it(
+    example: Client,
+) -> None:
+    r = await example.post(
+        "/v1/events",
+        json={
+            "type": "event.retracted",
+            "subject": "party/russia",
+            "time": "2025-12-05",
+            "data": {"event": "pt25-038", "reason": "misattributed quote (test)"},
+        },
+    )
+    assert r.status_code == 201, r.text
+    retraction_seq = r.json()["sequence"]
+    now = await get(example, "/v1/parties/russia", at="2025-11-30")
+    assert now["positions"]["issue/donbas"]["event"] != "pt25-038"
+    back_then = await get(
+        example, "/v1/parties/russia", at="2025-11-30", known_at=str(retraction_seq - 1)
+    )
+    assert back_then["positions"]["issue/donbas"]["event"] == "pt25-038"
+    assert back_then["sequence"] == retraction_seq - 1
+
+
+async def test_a_correction_replaces_data_and_time_at_any_at(example: Client) -> None:
+    r = await example.post(
+        "/v1/events",
+        json={
+            "type": "event.corrected",
+            "subject": "plan/us-28-point-plan",
+            "time": "2025-12-03",
+            "data": {
+                "event": "pt25-030",
+                "time": "2025-11-22",
+                "data": {"by": "party/donald-trump", "points": 21},
+            },
+        },
+    )
+    assert r.status_code == 201, r.text
+    plan = await get(example, US_PLAN, at="2025-11-23")
+    assert plan["points"] == 21
+    assert plan["facts"]["points"]["time"] == "2025-11-22T00:00:00Z"
+
+
+async def test_known_at_pins_the_answer_forever(example: Client) -> None:
+    r = await example.get(US_PLAN, params={"at": "2025-11-28", "known_at": "40"})
+    assert r.headers["cache-control"] == "public, max-age=31536000, immutable"
+    etag = r.headers["etag"]
+    assert etag.startswith('"')
+    again = await example.get(
+        US_PLAN, params={"at": "2025-11-28", "known_at": "40"}, headers={"if-none-match": etag}
+    )
+    assert again.status_code == 304
+    await example.post("/v1/events", json={"type": "x-note", "time": "2025-11-20", "data": 1})
+    later = await example.get(US_PLAN, params={"at": "2025-11-28", "known_at": "40"})
+    assert later.headers["etag"] == etag
+    moving = await example.get(US_PLAN, params={"at": "2025-11-28"})
+    assert moving.headers["cache-control"] == "no-cache"
+
+
+async def test_known_at_as_a_timestamp_counts_only_what_was_recorded_by_then(
+    example: Client, services: Services
+) -> None:
+    head = (await get(example, "/v1/events", after=43))["events"][0]
+    r = await example.post(
+        "/v1/events",
+        json={
+            "type": "position.stated", "subject": "party/ukraine", "time": "2025-11-20",
+            "data": {"on": "issue/crimea", "stance": "considering"},
+        },
+    )  # fmt: skip
+    assert r.status_code == 201
+    then = await get(example, "/v1/parties/ukraine", at="2025-11-30", known_at=head["recordedtime"])
+    now = await get(example, "/v1/parties/ukraine", at="2025-11-30")
+    assert then["sequence"] == 44
+    assert then["positions"]["issue/crimea"]["stance"] == "demands"
+    # Backdated to the 20th, but later in valid time than Ukraine's 2022 stance: it wins now.
+    assert now["positions"]["issue/crimea"]["stance"] == "considering"
+
+
+async def test_unknown_subject_is_404_and_bad_parameters_name_themselves(example: Client) -> None:
+    assert (await example.get("/v1/plans/no-such-plan")).status_code == 404
+    assert (await example.get("/v1/parties/russia", params={"at": "2013-01-01"})).status_code == 404
+    bad_at = await example.get("/v1/state", params={"at": "yesterday"})
+    assert bad_at.status_code in (400, 422)
+    assert bad_at.json()["errors"][0]["path"] == "at"
+    bad_conf = await example.get("/v1/state", params={"min_confidence": "maybe"})
+    assert bad_conf.status_code == 400
+    assert "min_confidence" in bad_conf.text
+    bad_known = await example.get("/v1/state", params={"known_at": "soon"})
+    assert bad_known.status_code in (400, 422)
+    assert bad_known.json()["errors"][0]["path"] == "known_at"
+    assert (await example.get("/v1/diff", params={"from": "2025-11-26"})).status_code == 400
