@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, Final, TypeAlias
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 import msgspec
 from msgspec import Struct
 
@@ -23,6 +24,9 @@ from events.vocabulary import (
     decode_payload,
     references,
 )
+
+# A connection, or one lent by a pool: every query here takes either.
+Conn: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
 
 # The one lock every appending transaction takes, in every process on the database.
 APPEND_LOCK: Final = 0x414E4E41_4C53_0002
@@ -119,7 +123,7 @@ class Head(Struct):
     recorded_at: datetime | None
 
 
-async def read_head(conn: asyncpg.Connection) -> Head:
+async def read_head(conn: Conn) -> Head:
     """The newest event's sequence, hash and recorded time (sequence 0 on an empty log)."""
     row = await conn.fetchrow(
         "SELECT sequence, hash, recorded_at FROM events ORDER BY sequence DESC LIMIT 1"
@@ -139,7 +143,7 @@ class KnownAt(Struct, frozen=True):
     pinned: bool
 
 
-async def resolve_known_at(conn: asyncpg.Connection, text: str | None) -> KnownAt:
+async def resolve_known_at(conn: Conn, text: str | None) -> KnownAt:
     """Turn `known_at` (a sequence number, a timestamp or a date) into a sequence.
 
     recorded_at never decreases along the sequence (the writer makes it so), so "recorded
@@ -163,7 +167,7 @@ async def resolve_known_at(conn: asyncpg.Connection, text: str | None) -> KnownA
 
 
 async def load_subject(
-    conn: asyncpg.Connection, subject: str, at: datetime | None, known: int
+    conn: Conn, subject: str, at: datetime | None, known: int
 ) -> list[Recorded]:
     """Every event known by `known` that can count for `subject` at valid time `at`.
 
@@ -193,7 +197,7 @@ async def load_subject(
     return [row_to_recorded(r) for r in rows]
 
 
-async def load_all(conn: asyncpg.Connection, at: datetime | None, known: int) -> list[Recorded]:
+async def load_all(conn: Conn, at: datetime | None, known: int) -> list[Recorded]:
     """Every event known by `known` that can count for any subject at valid time `at`."""
     rows = await conn.fetch(
         f"""
@@ -209,7 +213,7 @@ async def load_all(conn: asyncpg.Connection, at: datetime | None, known: int) ->
     return [row_to_recorded(r) for r in rows]
 
 
-async def read_log(conn: asyncpg.Connection, after: int, limit: int) -> list[StoredEvent]:
+async def read_log(conn: Conn, after: int, limit: int) -> list[StoredEvent]:
     """The log in sequence order, after a sequence number."""
     rows = await conn.fetch(
         f"SELECT {COLUMNS} FROM events WHERE sequence > $1 ORDER BY sequence LIMIT $2",  # noqa: S608
@@ -219,7 +223,7 @@ async def read_log(conn: asyncpg.Connection, after: int, limit: int) -> list[Sto
     return [row_to_stored(r) for r in rows]
 
 
-async def find_by_id(conn: asyncpg.Connection, id_: str) -> list[StoredEvent]:
+async def find_by_id(conn: Conn, id_: str) -> list[StoredEvent]:
     """Every event with this id (one per source)."""
     rows = await conn.fetch(
         f"SELECT {COLUMNS} FROM events WHERE id = $1 ORDER BY sequence",  # noqa: S608
@@ -267,7 +271,7 @@ def _check_row(row: asyncpg.Record, expect_seq: int, prev_hash: str) -> Broken |
 
 
 async def verify(
-    conn: asyncpg.Connection, progress: Any = None, batch: int = 5_000
+    conn: Conn, progress: Any = None, batch: int = 5_000
 ) -> Verified:
     """Walk the whole chain in sequence order; name the first broken sequence, if any."""
     prev, expect, checked = GENESIS, 1, 0
@@ -312,7 +316,7 @@ def _same_content(d: Draft, row: StoredEvent) -> bool:
 
 
 async def _resolve_target(
-    conn: asyncpg.Connection, d: Draft, i: int, earlier: list[tuple[Draft, list[str]]]
+    conn: Conn, d: Draft, i: int, earlier: list[tuple[Draft, list[str]]]
 ) -> tuple[Draft, list[str]]:
     """Check a retraction or correction against the event it names; return its concerns."""
     path = f"$[{i}].data"
@@ -363,7 +367,7 @@ def _concerns(d: Draft) -> list[str]:
 
 
 async def append_in_transaction(
-    conn: asyncpg.Connection,
+    conn: Conn,
     head: Head,
     recorded_at: datetime,
     drafts: Sequence[Draft],
@@ -487,7 +491,7 @@ async def append_in_transaction(
     return Appended(final, created=True, new=len(fresh)), Head(seq, prev, recorded_at)
 
 
-async def iter_log(conn: asyncpg.Connection, batch: int = 5_000) -> AsyncIterator[StoredEvent]:
+async def iter_log(conn: Conn, batch: int = 5_000) -> AsyncIterator[StoredEvent]:
     """The whole log in sequence order, a batch at a time (for export)."""
     after = 0
     while True:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, cast
 
 from litestar import Litestar
 from litestar.datastructures import State
@@ -43,7 +43,7 @@ def create_app(settings: Settings | None = None, svc: Services | None = None) ->
         dependencies={"svc": Provide(_services, sync_to_thread=False)},
         lifespan=[lifespan],
         state=State({"services": svc} if svc is not None else {}),
-        exception_handlers=EXCEPTION_HANDLERS,
+        exception_handlers=cast(Any, EXCEPTION_HANDLERS),
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(
             title="Annals",

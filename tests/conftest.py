@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any, cast
+
 import asyncpg
 import httpx
 import pytest
@@ -84,7 +86,7 @@ async def services(settings: Settings) -> AsyncIterator[Services]:
 @pytest.fixture
 async def client(services: Services) -> AsyncIterator[httpx.AsyncClient]:
     """The real app, over ASGI in the test's own event loop, on the test's database."""
-    transport = httpx.ASGITransport(app=create_app(svc=services))
+    transport = httpx.ASGITransport(app=cast(Any, create_app(svc=services)))
     async with httpx.AsyncClient(transport=transport, base_url="http://annals.test") as c:
         yield c
 

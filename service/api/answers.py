@@ -65,7 +65,9 @@ class AnswersController(Controller):
         self,
         request: Request[Any, Any, Any],
         svc: NamedDependency[Services],
-        from_: Annotated[str, QueryParameter(name="from", description="valid time (date or RFC 3339)")],
+        from_: Annotated[
+            str, QueryParameter(name="from", description="valid time (date or RFC 3339)")
+        ],
         to: Annotated[str, QueryParameter(description="valid time (date or RFC 3339)")],
         known_at: KnownAtParam = None,
         min_confidence: MinConfidence = "disputed",

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.e2e.conftest import ANNALS, Service
 from service.wiring import EXAMPLE
+from tests.e2e.conftest import ANNALS, Service
 
 
 def annals(*args: str) -> subprocess.CompletedProcess[str]:
@@ -56,14 +56,20 @@ def test_state_and_diff_commands_answer(db_url: str) -> None:
     table = annals("--database-url", db_url, "state", "--at", "2025-11-28")
     assert table.returncode == 0
     assert all(title in table.stdout for title in ("Parties", "Plans", "Meetings", "Issues"))
-    diff = annals("--database-url", db_url, "diff", "--from", "2025-11-26", "--to", "2025-11-30", "--json")
+    diff = annals(
+        "--database-url", db_url, "diff", "--from", "2025-11-26", "--to", "2025-11-30", "--json"
+    )
     changes = json.loads(diff.stdout)["changes"]
     assert any(c["field"] == "classified" and c["after"] is True for c in changes)
 
 
-def test_import_of_a_bad_file_names_the_line_and_stores_nothing(db_url: str, tmp_path: Path) -> None:
+def test_import_of_a_bad_file_names_the_line_and_stores_nothing(
+    db_url: str, tmp_path: Path
+) -> None:
     bad = tmp_path / "bad.ndjson"
-    bad.write_text('{"id":"a","type":"x-n","time":"2025","data":1}\n{"id":"b","type":"nope","time":"2025"}\n')
+    bad.write_text(
+        '{"id":"a","type":"x-n","time":"2025","data":1}\n{"id":"b","type":"nope","time":"2025"}\n'
+    )
     done = annals("--database-url", db_url, "import", str(bad))
     assert done.returncode == 1
     assert "line 2" in done.stderr

@@ -65,8 +65,10 @@ def test_readme_examples_answer_as_documented(embedded_service: Service) -> None
     assert russia_28["positions"]["issue/donbas"]["stance"] == "conditional"
     assert russia_30["positions"]["issue/donbas"]["stance"] == "demands"
     diff = run(cmds[6], base)
-    assert any(c["subject"] == "party/russia" and c["field"] == "positions.issue/donbas"
-               for c in diff["changes"])
+    assert any(
+        c["subject"] == "party/russia" and c["field"] == "positions.issue/donbas"
+        for c in diff["changes"]
+    )
     state = run(cmds[7], base)
     assert state["sequence"] == 30
     assert all(p["id"] != "meeting/moscow-2025-12-02" for p in state["meetings"])

@@ -108,7 +108,7 @@ async def test_batch_partly_stored_appends_the_rest_with_201(client: Client) -> 
 
 
 async def test_precondition_holds_then_fails(client: Client) -> None:
-    pre = {"subject": "party/p1", "last_sequence": None}
+    pre: dict[str, Any] = {"subject": "party/p1", "last_sequence": None}
     r = await client.post("/v1/events", json={"events": [ev(1)], "preconditions": [pre]})
     assert r.status_code == 201
     r = await client.post("/v1/events", json={"events": [ev(1)], "preconditions": [pre]})
@@ -194,7 +194,11 @@ async def test_concurrent_writers_and_a_reader_see_every_sequence_once_in_order(
 
     async def write(w: int) -> None:
         for i in range(per_writer):
-            body = ev(w * 1000 + i) if i % 3 else [ev(w * 1000 + i, id=f"w{w}-{i}-{j}") for j in range(3)]
+            body = (
+                ev(w * 1000 + i)
+                if i % 3
+                else [ev(w * 1000 + i, id=f"w{w}-{i}-{j}") for j in range(3)]
+            )
             r = await client.post("/v1/events", json=body)
             assert r.status_code == 201, r.text
 
