@@ -166,9 +166,7 @@ async def resolve_known_at(conn: Conn, text: str | None) -> KnownAt:
     return KnownAt(int(k), head.recorded_at is not None and t < head.recorded_at)
 
 
-async def load_subject(
-    conn: Conn, subject: str, at: datetime | None, known: int
-) -> list[Recorded]:
+async def load_subject(conn: Conn, subject: str, at: datetime | None, known: int) -> list[Recorded]:
     """Every event known by `known` that can count for `subject` at valid time `at`.
 
     That is: events concerning it up to `at` (one index range scan), every retraction and
@@ -213,13 +211,26 @@ async def load_all(conn: Conn, at: datetime | None, known: int) -> list[Recorded
     return [row_to_recorded(r) for r in rows]
 
 
-async def read_log(conn: Conn, after: int, limit: int) -> list[StoredEvent]:
-    """The log in sequence order, after a sequence number."""
-    rows = await conn.fetch(
-        f"SELECT {COLUMNS} FROM events WHERE sequence > $1 ORDER BY sequence LIMIT $2",  # noqa: S608
-        after,
-        limit,
-    )
+async def read_log(
+    conn: Conn, after: int, limit: int, *, subject: str | None = None
+) -> list[StoredEvent]:
+    """The log in sequence order, after a sequence number (only events concerning
+    `subject`, when given)."""
+    if subject is None:
+        rows = await conn.fetch(
+            f"SELECT {COLUMNS} FROM events WHERE sequence > $1 ORDER BY sequence LIMIT $2",  # noqa: S608
+            after,
+            limit,
+        )
+    else:
+        rows = await conn.fetch(
+            f"SELECT {COLUMNS} FROM events WHERE sequence IN ("  # noqa: S608
+            " SELECT sequence FROM event_concerns WHERE subject = $3 AND sequence > $1"
+            " ORDER BY sequence LIMIT $2) ORDER BY sequence",
+            after,
+            limit,
+            subject,
+        )
     return [row_to_stored(r) for r in rows]
 
 
@@ -270,9 +281,7 @@ def _check_row(row: asyncpg.Record, expect_seq: int, prev_hash: str) -> Broken |
     return None
 
 
-async def verify(
-    conn: Conn, progress: Any = None, batch: int = 5_000
-) -> Verified:
+async def verify(conn: Conn, progress: Any = None, batch: int = 5_000) -> Verified:
     """Walk the whole chain in sequence order; name the first broken sequence, if any."""
     prev, expect, checked = GENESIS, 1, 0
     last = 0
@@ -318,12 +327,14 @@ def _same_content(d: Draft, row: StoredEvent) -> bool:
 async def _resolve_target(
     conn: Conn, d: Draft, i: int, earlier: list[tuple[Draft, list[str]]]
 ) -> tuple[Draft, list[str]]:
-    """Check a retraction or correction against the event it names; return its concerns."""
-    path = f"$[{i}].data"
+    """Check a retraction or correction against the event it names; return its concerns.
+
+    Errors name fields by the event's place in the request body (`$.data.event` for a
+    single event, `$[i].data.event` or `$.events[i].data.event` in a batch).
+    """
+    path = f"{d.path}.data"
     target_id = d.payload.event
-    found = [
-        _Target(None, e.id, e.type, e.subject, c) for e, c in earlier if e.id == target_id
-    ]
+    found = [_Target(None, e.id, e.type, e.subject, c) for e, c in earlier if e.id == target_id]
     rows = await conn.fetch(
         "SELECT sequence, id, type, subject, concerns FROM events WHERE id = $1", target_id
     )
@@ -341,7 +352,7 @@ async def _resolve_target(
         )
     if d.subject is not None and d.subject != target.subject:
         raise InvalidEvent(
-            [FieldError(f"$[{i}].subject", f"must be the target's subject {target.subject!r}")]
+            [FieldError(f"{d.path}.subject", f"must be the target's subject {target.subject!r}")]
         )
     concerns = set(target.concerns)
     if isinstance(d.payload, EventCorrected):
@@ -403,7 +414,8 @@ async def append_in_transaction(
             out.append(existing[key])
             continue
         if key in seen:
-            if seen[key] != d:
+            # the same event twice in one request: compare content, not place in the body
+            if msgspec.structs.replace(seen[key], path=d.path) != d:
                 raise Conflict(
                     f"event {i} repeats source+id {d.source} {d.id} with different content",
                     [FieldError(f"$[{i}].id", "repeated in this request with different content")],
@@ -422,7 +434,7 @@ async def append_in_transaction(
     if not fresh:
         return Appended([e for e in out if e is not None], created=False), head
 
-    for p in preconditions:
+    for j, p in enumerate(preconditions):
         last = await conn.fetchval(
             "SELECT max(sequence) FROM event_concerns WHERE subject = $1", p.subject
         )
@@ -430,7 +442,13 @@ async def append_in_transaction(
             raise Conflict(
                 f"precondition failed: the newest event concerning {p.subject} is "
                 f"{last if last is not None else 'none'}, not {p.last_sequence}",
-                [FieldError("preconditions", f"{p.subject}: last_sequence is {last}")],
+                [
+                    FieldError(
+                        f"$.preconditions[{j}].last_sequence",
+                        f"{p.subject}: the newest event concerning it is "
+                        f"{last if last is not None else 'none'}",
+                    )
+                ],
             )
 
     seq, prev = head.sequence, head.hash
@@ -487,7 +505,9 @@ async def append_in_transaction(
         await conn.copy_records_to_table(
             "event_concerns", records=rows_c, columns=["subject", "valid_from", "sequence", "meta"]
         )
-    final = [e if e is not None else by_key[(d.source, d.id)] for e, d in zip(out, drafts, strict=True)]
+    final = [
+        e if e is not None else by_key[(d.source, d.id)] for e, d in zip(out, drafts, strict=True)
+    ]
     return Appended(final, created=True, new=len(fresh)), Head(seq, prev, recorded_at)
 
 

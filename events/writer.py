@@ -36,6 +36,7 @@ from events.store import (
     read_head,
 )
 
+CHANNEL: Final = "annals_log"  # NOTIFY channel: "the log grew", payload = newest sequence
 MAX_GROUP_EVENTS: Final = 20_000  # events per group transaction (a request is never split)
 
 
@@ -109,6 +110,7 @@ class Writer:
         async with self._pool.acquire() as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock($1)", APPEND_LOCK)
             head = await read_head(conn)
+            first_sequence = head.sequence
             # Transaction time never runs backwards along the log, whatever the clocks do.
             recorded_at = await conn.fetchval(
                 "SELECT greatest(clock_timestamp(), $1::timestamptz)", head.recorded_at
@@ -128,6 +130,10 @@ class Writer:
                     # request's fault alone, so it alone fails, as a 422.
                     result = InvalidEvent([FieldError("$", f"the database refused it: {e}")])
                 results.append((req, result))
+            if head.sequence > first_sequence:
+                # Delivered to listeners when (and only if) this transaction commits. The
+                # payload is a hint; subscribers read the log itself.
+                await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, str(head.sequence))
         # Answer only after the commit: an acknowledged event is a durable event.
         for req, result in results:
             if req.future.done():

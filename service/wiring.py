@@ -15,6 +15,7 @@ import asyncpg
 from events.writer import Writer
 from service.database import create_pool, embedded_url
 from service.settings import Settings
+from service.stream import Listener
 
 log = logging.getLogger("annals")
 EXAMPLE = Path(__file__).resolve().parent.parent / "data" / "examples" / "peace-talks-2025.ndjson"
@@ -27,6 +28,7 @@ class Services:
     settings: Settings
     pool: Any  # asyncpg.Pool
     writer: Writer
+    listener: Listener | None = None  # wakes live streams; None where nothing streams
 
     async def acquire(self) -> Any:
         """A pooled connection, or a clear failure within the configured timeout."""
@@ -53,8 +55,11 @@ async def services(settings: Settings) -> AsyncIterator[Services]:
         ) from e
     writer = Writer(pool)
     writer.start()
+    listener = Listener(url)
+    listener.start()
     try:
-        yield Services(settings, pool, writer)
+        yield Services(settings, pool, writer, listener)
     finally:
+        await listener.stop()
         await writer.stop()
         await pool.close()

@@ -1,0 +1,55 @@
+"""GET /v1/stream: live Server-Sent Events, resumable with Last-Event-ID."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Controller, Request, get
+from litestar.di import NamedDependency
+from litestar.params import QueryParameter
+from litestar.response import ServerSentEvent
+
+from service.problems import Problem
+from service.stream import follow
+from service.wiring import Services
+
+KEEPALIVE_SECONDS = 15.0
+
+
+class StreamController(Controller):
+    """Each event as it commits; SSE `id` is its sequence."""
+
+    tags = ["log"]
+
+    @get("/v1/stream", summary="Live events (SSE); resumes after Last-Event-ID")
+    async def stream(
+        self,
+        request: Request[Any, Any, Any],
+        svc: NamedDependency[Services],
+        after: Annotated[int | None, QueryParameter(ge=0, description="start after")] = None,
+        subject: Annotated[str | None, QueryParameter(description="events concerning it")] = None,
+        type: Annotated[
+            str | None, QueryParameter(description="exact, or a prefix like plan.")
+        ] = None,  # noqa: A002
+    ) -> ServerSentEvent:
+        """Starts after `Last-Event-ID` (or `after`, or the current head), then follows."""
+        resume = request.headers.get("last-event-id")
+        if resume is not None:
+            if not resume.isdigit():
+                raise Problem(400, "Last-Event-ID must be a sequence number", kind="bad-parameter")
+            after = int(resume)
+        if after is None:
+            async with await svc.acquire() as conn:
+                after = await conn.fetchval("SELECT coalesce(max(sequence), 0) FROM events")
+        assert svc.listener is not None
+        return ServerSentEvent(
+            follow(
+                svc.pool,
+                svc.listener,
+                after,
+                subject=subject,
+                type_=type,
+                keepalive=KEEPALIVE_SECONDS,
+            ),
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )

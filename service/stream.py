@@ -1,0 +1,130 @@
+"""Live delivery: one LISTEN connection per process wakes every SSE client.
+
+The notification only says "the log grew"; each client then reads the log itself from its
+own last sequence, so nothing is skipped or sent twice, whichever process appended.
+A client that reads slowly only delays itself: nothing is buffered per client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any, Final
+
+import asyncpg
+import msgspec
+from litestar.response import ServerSentEventMessage
+
+from events import store
+from events.writer import CHANNEL
+
+log = logging.getLogger("annals.stream")
+RECONNECT_SECONDS: Final = 1.0
+BATCH: Final = 500
+
+
+class Listener:
+    """Keeps a LISTEN connection open (reconnecting) and signals when the log grows."""
+
+    def __init__(self, url: str) -> None:
+        self._url = url
+        self._changed = asyncio.Condition()
+        self._task: asyncio.Task[None] | None = None
+        self.generation = 0  # bumped on every wake; read it before looking at the log
+
+    def start(self) -> None:
+        """Start listening in the background."""
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="annals-listen")
+
+    async def stop(self) -> None:
+        """Stop listening."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def wait(self, since: int, seconds: float) -> None:
+        """Return once the log may have grown after generation `since`, or after `seconds`.
+
+        Taking the generation before reading the log closes the lost-wakeup race: a
+        notification that lands between the read and this wait still ends the wait.
+        """
+        async with self._changed:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    self._changed.wait_for(lambda: self.generation != since), seconds
+                )
+
+    async def _wake(self) -> None:
+        async with self._changed:
+            self.generation += 1
+            self._changed.notify_all()
+
+    def _on_notify(self, *_: Any) -> None:
+        asyncio.get_running_loop().create_task(self._wake())
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                conn = await asyncpg.connect(self._url, timeout=5)
+            except (OSError, asyncpg.PostgresError, TimeoutError) as e:
+                log.warning("stream listener cannot connect (%s); retrying", type(e).__name__)
+                await asyncio.sleep(RECONNECT_SECONDS)
+                continue
+            try:
+                await conn.add_listener(CHANNEL, self._on_notify)
+                await self._wake()  # anything appended while we were away
+                while not conn.is_closed():
+                    await asyncio.sleep(RECONNECT_SECONDS)
+                    await conn.execute("SELECT 1")  # notices a dead connection
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as e:
+                log.warning("stream listener lost its connection (%s)", type(e).__name__)
+            finally:
+                with contextlib.suppress(Exception):
+                    await conn.close()
+            await self._wake()
+
+
+async def follow(
+    pool: Any,
+    listener: Listener,
+    after: int,
+    *,
+    subject: str | None,
+    type_: str | None,
+    keepalive: float,
+) -> AsyncIterator[ServerSentEventMessage]:
+    """The log after `after`, then every event as it commits, as SSE messages (id = sequence)."""
+    enc = msgspec.json.Encoder()
+    loop = asyncio.get_running_loop()
+    last, last_sent = after, loop.time()
+    yield ServerSentEventMessage(data=None, comment=f"annals stream after {after}", retry=2000)
+    while True:
+        generation = listener.generation
+        try:
+            async with pool.acquire(timeout=5) as conn:
+                page = await store.read_log(conn, last, BATCH, subject=subject)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
+            yield ServerSentEventMessage(data=None, comment="database unavailable, retrying")
+            await asyncio.sleep(RECONNECT_SECONDS)
+            continue
+        for ev in page:
+            last = ev.sequence
+            if type_ and not (
+                ev.type == type_ or (type_.endswith(".") and ev.type.startswith(type_))
+            ):
+                continue
+            last_sent = loop.time()
+            yield ServerSentEventMessage(
+                data=enc.encode(ev).decode(), id=ev.sequence, event=ev.type
+            )
+        if len(page) == BATCH:
+            continue
+        idle = loop.time() - last_sent
+        if idle >= keepalive:
+            last_sent = loop.time()
+            yield ServerSentEventMessage(data=None, comment="keep-alive")
+            idle = 0
+        await listener.wait(generation, keepalive - idle)
