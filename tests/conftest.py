@@ -15,6 +15,7 @@ from events.writer import Writer
 from service.app import create_app
 from service.database import create_pool
 from service.settings import Settings
+from service.stream import Listener
 from service.wiring import Services
 from tests.pg import fresh_name, postgres_server, with_database
 
@@ -76,9 +77,12 @@ async def services(settings: Settings) -> AsyncIterator[Services]:
     pool = await create_pool(settings.database_url, min_size=1, max_size=20)
     writer = Writer(pool)
     writer.start()
+    listener = Listener(settings.database_url)
+    listener.start()
     try:
-        yield Services(settings, pool, writer)
+        yield Services(settings, pool, writer, listener)
     finally:
+        await listener.stop()
         await writer.stop()
         await pool.close()
 

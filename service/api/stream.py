@@ -41,7 +41,8 @@ class StreamController(Controller):
         if after is None:
             async with await svc.acquire() as conn:
                 after = await conn.fetchval("SELECT coalesce(max(sequence), 0) FROM events")
-        assert svc.listener is not None
+        if svc.listener is None:
+            raise Problem(503, "live streaming is not running in this process", kind="unavailable")
         return ServerSentEvent(
             follow(
                 svc.pool,
