@@ -8,8 +8,8 @@ from datetime import datetime
 from typing import Any, Final, TypeAlias
 
 import asyncpg
-from asyncpg.pool import PoolConnectionProxy
 import msgspec
+from asyncpg.pool import PoolConnectionProxy
 from msgspec import Struct
 
 from events.chain import GENESIS, canonical, link
@@ -314,6 +314,36 @@ class _Target(Struct, frozen=True):
     concerns: list[str]
 
 
+class Pending:
+    """What a group transaction has accepted but not yet written.
+
+    Requests in one group are validated one after another against the database *and* this
+    overlay (a later request sees an earlier one's ids, targets and sequences), and their
+    rows are written together by `flush` with one COPY per table: a group pays a handful of
+    round trips, not a handful per request.
+    """
+
+    def __init__(self) -> None:
+        self.by_key: dict[tuple[str, str], StoredEvent] = {}
+        self.targets: dict[str, list[_Target]] = {}
+        self.last: dict[str, int] = {}
+        self.rows_e: list[tuple[Any, ...]] = []
+        self.rows_c: list[tuple[Any, ...]] = []
+
+
+async def flush(conn: Conn, pending: Pending) -> None:
+    """Write what the group accepted. The unique (source, id) key cannot fire here: the
+    caller holds APPEND_LOCK and every key was looked up, in the log and in the overlay."""
+    if pending.rows_e:
+        await conn.copy_records_to_table("events", records=pending.rows_e, columns=_EVENT_COLUMNS)
+    if pending.rows_c:
+        await conn.copy_records_to_table(
+            "event_concerns",
+            records=pending.rows_c,
+            columns=["subject", "valid_from", "sequence", "meta"],
+        )
+
+
 def _same_content(d: Draft, row: StoredEvent) -> bool:
     return (
         d.type == row.type
@@ -325,7 +355,7 @@ def _same_content(d: Draft, row: StoredEvent) -> bool:
 
 
 async def _resolve_target(
-    conn: Conn, d: Draft, i: int, earlier: list[tuple[Draft, list[str]]]
+    conn: Conn, d: Draft, earlier: list[tuple[Draft, list[str]]], pending: Pending
 ) -> tuple[Draft, list[str]]:
     """Check a retraction or correction against the event it names; return its concerns.
 
@@ -335,6 +365,7 @@ async def _resolve_target(
     path = f"{d.path}.data"
     target_id = d.payload.event
     found = [_Target(None, e.id, e.type, e.subject, c) for e, c in earlier if e.id == target_id]
+    found += pending.targets.get(target_id, [])
     rows = await conn.fetch(
         "SELECT sequence, id, type, subject, concerns FROM events WHERE id = $1", target_id
     )
@@ -383,11 +414,13 @@ async def append_in_transaction(
     recorded_at: datetime,
     drafts: Sequence[Draft],
     preconditions: Sequence[Precondition],
+    pending: Pending,
 ) -> tuple[Appended, Head]:
-    """Append one request's events inside the caller's transaction (which holds APPEND_LOCK).
+    """Accept one request's events into the group's `pending` overlay (the caller holds
+    APPEND_LOCK, and writes the overlay with `flush` before it commits).
 
-    All or nothing: raises InvalidEvent or Conflict, and the caller rolls back to its
-    savepoint. Returns what was stored and the new head.
+    All or nothing: raises InvalidEvent or Conflict having changed nothing. Returns what
+    will be stored and the new head.
     """
     existing: dict[tuple[str, str], StoredEvent] = {}
     given = [(d.source, d.id) for d in drafts if d.id_given]
@@ -399,6 +432,7 @@ async def append_in_transaction(
             [i for _, i in given],
         )
         existing = {(r["source"], r["id"]): row_to_stored(r) for r in rows}
+        existing.update((k, pending.by_key[k]) for k in given if k in pending.by_key)
 
     out: list[StoredEvent | None] = []
     fresh: list[tuple[int, Draft, list[str]]] = []
@@ -425,7 +459,7 @@ async def append_in_transaction(
         seen[key] = d
         if d.type in META_TYPES:
             earlier = [(e, c) for _, e, c in fresh]
-            d, concerns = await _resolve_target(conn, d, i, earlier)
+            d, concerns = await _resolve_target(conn, d, earlier, pending)
         else:
             concerns = _concerns(d)
         fresh.append((len(out), d, concerns))
@@ -435,7 +469,7 @@ async def append_in_transaction(
         return Appended([e for e in out if e is not None], created=False), head
 
     for j, p in enumerate(preconditions):
-        last = await conn.fetchval(
+        last = pending.last.get(p.subject) or await conn.fetchval(
             "SELECT max(sequence) FROM event_concerns WHERE subject = $1", p.subject
         )
         if last != p.last_sequence:
@@ -498,13 +532,15 @@ async def append_in_transaction(
         by_key[(d.source, d.id)] = ev
         prev = h
 
-    # COPY is the fastest way in; the unique (source, id) key cannot fire here because the
-    # caller holds APPEND_LOCK and we looked the keys up above.
-    await conn.copy_records_to_table("events", records=rows_e, columns=_EVENT_COLUMNS)
-    if rows_c:
-        await conn.copy_records_to_table(
-            "event_concerns", records=rows_c, columns=["subject", "valid_from", "sequence", "meta"]
+    pending.rows_e.extend(rows_e)
+    pending.rows_c.extend(rows_c)
+    pending.by_key.update(by_key)
+    for _pos, d, concerns in fresh:
+        pending.targets.setdefault(d.id, []).append(
+            _Target(None, d.id, d.type, d.subject, concerns)
         )
+    for row in rows_c:
+        pending.last[row[0]] = row[2]
     final = [
         e if e is not None else by_key[(d.source, d.id)] for e, d in zip(out, drafts, strict=True)
     ]

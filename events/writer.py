@@ -10,9 +10,10 @@ the failure that Postgres event stores built on `bigserial` (where numbers are t
 before commit, in any order) have shipped.
 
 Throughput: a request does not pay a transaction of its own. The writer task takes every
-request waiting at that moment, opens one transaction, and gives each request a savepoint,
-so one bad request rolls back alone and its neighbours still commit. Each request is
-answered only after the commit that holds it.
+request waiting at that moment, opens one transaction, validates the requests one after
+another against the log and the group's pending overlay (so one bad request fails alone
+and its neighbours still commit), writes the accepted rows with one COPY per table, and
+commits once. Each request is answered only after the commit that holds it.
 """
 
 from __future__ import annotations
@@ -31,8 +32,10 @@ from events.store import (
     Appended,
     Conflict,
     Head,
+    Pending,
     Precondition,
     append_in_transaction,
+    flush,
     read_head,
 )
 
@@ -106,6 +109,29 @@ class Writer:
                         req.future.set_exception(e)
 
     async def _commit(self, group: list[_Request]) -> None:
+        try:
+            results = await self._transaction(group)
+        except (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError) as e:
+            # Input the checks let through but the database refuses. Nothing of the group
+            # was committed: find the culprit by committing each request on its own.
+            if len(group) > 1:
+                for req in group:
+                    await self._commit([req])
+                return
+            refused = InvalidEvent([FieldError("$", f"the database refused it: {e}")])
+            results = [(group[0], refused)]
+        # Answer only after the commit: an acknowledged event is a durable event.
+        for req, result in results:
+            if req.future.done():
+                continue
+            if isinstance(result, BaseException):
+                req.future.set_exception(result)
+            else:
+                req.future.set_result(result)
+
+    async def _transaction(
+        self, group: list[_Request]
+    ) -> list[tuple[_Request, Appended | BaseException]]:
         results: list[tuple[_Request, Appended | BaseException]] = []
         async with self._pool.acquire() as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock($1)", APPEND_LOCK)
@@ -115,33 +141,22 @@ class Writer:
             recorded_at = await conn.fetchval(
                 "SELECT greatest(clock_timestamp(), $1::timestamptz)", head.recorded_at
             )
+            pending = Pending()
             for req in group:
                 result: Appended | BaseException
                 try:
-                    async with conn.transaction():  # a savepoint per request
-                        result, new_head = await append_in_transaction(
-                            conn, head, recorded_at, req.drafts, req.preconditions
-                        )
-                    head = new_head
+                    result, head = await append_in_transaction(
+                        conn, head, recorded_at, req.drafts, req.preconditions, pending
+                    )
                 except (InvalidEvent, Conflict) as e:
-                    result = e
-                except (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError) as e:
-                    # Input the checks above let through but the database refuses: this
-                    # request's fault alone, so it alone fails, as a 422.
-                    result = InvalidEvent([FieldError("$", f"the database refused it: {e}")])
+                    result = e  # this request alone fails; it left nothing in `pending`
                 results.append((req, result))
+            await flush(conn, pending)
             if head.sequence > first_sequence:
                 # Delivered to listeners when (and only if) this transaction commits. The
                 # payload is a hint; subscribers read the log itself.
                 await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, str(head.sequence))
-        # Answer only after the commit: an acknowledged event is a durable event.
-        for req, result in results:
-            if req.future.done():
-                continue
-            if isinstance(result, BaseException):
-                req.future.set_exception(result)
-            else:
-                req.future.set_result(result)
+        return results
 
 
 __all__ = ["Head", "Unavailable", "Writer"]
