@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import time as _time
@@ -64,6 +65,9 @@ class Draft(Struct, frozen=True, kw_only=True):
     confidence: Confidence
     data: Any  # the JSON value as given (validated against the type's Struct)
     payload: Any  # the typed payload Struct, or the raw value for x- types
+    # Where the event sits in the request body (`$`, `$[2]`, `$.events[2]`), so that
+    # errors found later (by the store) name the field as the client wrote it.
+    path: str = "$"
 
 
 class StoredEvent(Struct, frozen=True, kw_only=True, omit_defaults=False):
@@ -106,6 +110,21 @@ def split_msgspec_error(err: Exception, prefix: str) -> FieldError:
     return FieldError(path or "$", message)
 
 
+def key_path(path: str, key: str) -> str:
+    """The JSONPath of `key` under `path`: `$.name`, or `$["a b"]` for any other key.
+
+    Keys are written as JSON strings, ASCII-escaped when they hold a lone surrogate, so
+    that the path itself can always be sent back in a response.
+    """
+    if key.isidentifier():
+        return f"{path}.{key}"
+    try:
+        quoted = msgspec.json.encode(key).decode()
+    except UnicodeEncodeError:
+        quoted = json.dumps(key, ensure_ascii=True)
+    return f"{path}[{quoted}]"
+
+
 def scan(value: Any, path: str = "$", depth: int = 0) -> FieldError | None:
     """Find the first NUL character, lone surrogate or too-deep nesting anywhere in value."""
     if depth > MAX_DEPTH:
@@ -114,8 +133,8 @@ def scan(value: Any, path: str = "$", depth: int = 0) -> FieldError | None:
         return _bad_text(value, path)
     if isinstance(value, dict):
         for k, v in value.items():
-            sub = f"{path}.{k}" if k.isidentifier() else f"{path}[{msgspec.json.encode(k).decode()}]"
-            err = _bad_text(k, sub + " (key)") or scan(v, sub, depth + 1)
+            sub = key_path(path, k)
+            err = _bad_text(k, sub, "the key ") or scan(v, sub, depth + 1)
             if err:
                 return err
     elif isinstance(value, list):
@@ -126,13 +145,15 @@ def scan(value: Any, path: str = "$", depth: int = 0) -> FieldError | None:
     return None
 
 
-def _bad_text(s: str, path: str) -> FieldError | None:
+def _bad_text(s: str, path: str, what: str = "") -> FieldError | None:
     if "\x00" in s:
-        return FieldError(path, "contains a NUL character (U+0000), which cannot be stored")
+        return FieldError(path, f"{what}contains a NUL character (U+0000), which cannot be stored")
     try:
         s.encode("utf-8")
     except UnicodeEncodeError:
-        return FieldError(path, "contains a lone UTF-16 surrogate, which is not valid Unicode")
+        return FieldError(
+            path, f"{what}contains a lone UTF-16 surrogate, which is not valid Unicode"
+        )
     return None
 
 
@@ -140,7 +161,7 @@ _Id = Annotated[str, Meta(min_length=1, max_length=256)]
 _Source = Annotated[str, Meta(min_length=1, max_length=1_024)]
 _Type = Annotated[str, Meta(min_length=1, max_length=128)]
 _Subject = Annotated[str, Meta(min_length=1, max_length=128)]
-_Time = Annotated[str, Meta(min_length=1, max_length=64)]
+_Time = Annotated[str, Meta(max_length=64)]  # "" is refused by parse_time, saying why
 
 _ATTRIBUTE_TYPES: Final[dict[str, Any]] = {
     "specversion": Literal["1.0"],
@@ -169,7 +190,7 @@ def parse_event(raw: Any, path: str = "$") -> Draft:
     for key in raw:
         if key not in ENVELOPE_FIELDS:
             allowed = ", ".join(sorted(ENVELOPE_FIELDS))
-            errors.append(FieldError(f"{path}.{key}", f"unknown attribute; allowed: {allowed}"))
+            errors.append(FieldError(key_path(path, key), f"unknown attribute; allowed: {allowed}"))
     attrs: dict[str, Any] = {}
     for name, typ in _ATTRIBUTE_TYPES.items():
         if name not in raw:
@@ -178,20 +199,28 @@ def parse_event(raw: Any, path: str = "$") -> Draft:
             attrs[name] = msgspec.convert(raw[name], typ)
         except msgspec.ValidationError as e:
             errors.append(split_msgspec_error(e, f"{path}.{name}"))
-    for name in ("id", "source"):
+    for name in ("id", "source", "type"):
         if isinstance(attrs.get(name), str) and _CONTROL.search(attrs[name]):
             errors.append(FieldError(f"{path}.{name}", "must not contain control characters"))
     for name in ("type", "time"):
         if name not in raw:
             errors.append(FieldError(f"{path}.{name}", "required"))
     type_ = attrs.get("type")
-    if isinstance(type_, str) and type_ not in VOCABULARY and not is_custom(type_):
+    if isinstance(type_, str) and _CONTROL.search(type_):
+        type_ = None
+    elif type_ == "x-":
+        errors.append(FieldError(f"{path}.type", "a custom type needs a name after x-"))
+        type_ = None
+    elif isinstance(type_, str) and type_ not in VOCABULARY and not is_custom(type_):
         errors.append(
-            FieldError(f"{path}.type", f"unknown type {type_!r}; allowed: {', '.join(ALLOWED_TYPES)}")
+            FieldError(
+                f"{path}.type", f"unknown type {type_!r}; allowed: {', '.join(ALLOWED_TYPES)}"
+            )
         )
         type_ = None
     subject = attrs.get("subject")
-    if type_ is not None:
+    if type_ is not None and ("subject" not in raw or "subject" in attrs):
+        # (a subject that failed its type check above is already named)
         errors.extend(_check_subject(type_, subject, "subject" in raw, path))
     valid: ValidTime | None = None
     if isinstance(attrs.get("time"), str):
@@ -224,6 +253,7 @@ def parse_event(raw: Any, path: str = "$") -> Draft:
         confidence=attrs.get("confidence", "confirmed"),
         data=raw.get("data"),
         payload=payload,
+        path=path,
     )
 
 

@@ -80,6 +80,17 @@ def unavailable(detail: str) -> Problem:
     )
 
 
+# SQLSTATEs that mean "the database cannot serve us now", not "this request is wrong":
+# connection exceptions (08), insufficient resources (53), operator intervention such as
+# shutdowns and cancelled statements (57), system errors (58), and the database itself
+# gone (3D000) or refusing our credentials (28).
+_UNREACHABLE_SQLSTATE = ("08", "53", "57", "58", "3D000", "28")
+
+
+def _unreachable(exc: asyncpg.PostgresError) -> bool:
+    return str(getattr(exc, "sqlstate", "") or "").startswith(_UNREACHABLE_SQLSTATE)
+
+
 def _to_problem(exc: Exception) -> Problem:
     match exc:
         case Problem():
@@ -100,14 +111,22 @@ def _to_problem(exc: Exception) -> Problem:
             return Problem(400, exc.detail, errors=errs, kind="bad-parameter")
         case HTTPException():
             return Problem(exc.status_code, exc.detail, headers=dict(exc.headers or {}))
-        case (
-            OSError()
-            | asyncpg.InterfaceError()
-            | asyncpg.CannotConnectNowError()
-            | asyncpg.ConnectionFailureError()
-            | asyncpg.AdminShutdownError()
-            | TimeoutError()
+        case asyncpg.DataError() | asyncpg.InterfaceError() if isinstance(
+            exc, asyncpg.DataError | ValueError
         ):
+            # SQLSTATE class 22, or asyncpg refusing to encode an argument: a value taken
+            # from the request (a NUL in a path, a sequence past bigint) that the database
+            # cannot hold or compare. Bodies are validated before they get here; this is
+            # the net under every query parameter, so no input ends as a 500.
+            log.warning("a request value the database refused: %s", exc)
+            return Problem(
+                400,
+                f"a value in this request cannot be used: {exc}",
+                kind="bad-parameter",
+            )
+        case OSError() | asyncpg.InterfaceError() | TimeoutError():
+            return unavailable(type(exc).__name__)
+        case asyncpg.PostgresError() if _unreachable(exc):
             return unavailable(type(exc).__name__)
     log.exception("unhandled error", exc_info=exc)
     return Problem(500, "an internal error; it has been logged", kind="internal")

@@ -2,16 +2,30 @@
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Annotated, Any, Final
 
 import msgspec
+from msgspec import Meta
 
-from events.envelope import Draft, FieldError, InvalidEvent, parse_event, split_msgspec_error
+from events.envelope import (
+    MAX_DEPTH,
+    Draft,
+    FieldError,
+    InvalidEvent,
+    key_path,
+    parse_event,
+    scan,
+    split_msgspec_error,
+)
 from events.store import Precondition
+from events.vocabulary import MAX_LIST, SUBJECT_RE
 from service.problems import Problem, invalid
 
 SINGLE_TYPES: Final = ("application/json", "application/cloudevents+json")
 BATCH_TYPE: Final = "application/cloudevents-batch+json"
+_MAX_SEQUENCE: Final = 2**63 - 1  # a PostgreSQL bigint
+MAX_ERRORS: Final = 100  # field errors named in one answer
+_Preconditions = Annotated[list[Precondition], Meta(max_length=MAX_LIST)]
 
 
 class Batch(msgspec.Struct, frozen=True):
@@ -29,18 +43,56 @@ def decode_json(body: bytes) -> Any:
     try:
         return msgspec.json.decode(body)
     except RecursionError:
-        raise invalid([FieldError("$", "nested too deeply")]) from None
-    except (msgspec.DecodeError, ValueError) as e:
+        raise invalid([FieldError("$", f"nested deeper than {MAX_DEPTH} levels")]) from None
+    except msgspec.ValidationError as e:
+        # Well-formed JSON holding a number no float or integer can hold (1e400).
+        err = split_msgspec_error(e, "")
+        path = err.path if err.path.startswith("$") and "..." not in err.path else "$"
+        raise invalid([FieldError(path, err.message)]) from None
+    except (msgspec.DecodeError, ValueError) as e:  # UnicodeDecodeError is a ValueError
         raise Problem(400, f"malformed JSON: {e}", kind="malformed") from None
 
 
 def media_type(content_type: str) -> str:
     """The bare media type of a Content-Type header; a non-UTF-8 charset is refused."""
-    mt, _, params = content_type.partition(";")
-    charset = params.strip().lower()
-    if charset.startswith("charset=") and charset[8:].strip('"') not in ("utf-8", "utf8"):
-        raise Problem(415, "JSON bodies must be UTF-8", kind="media-type")
+    mt, *params = content_type.split(";")
+    for param in params:
+        name, _, value = param.partition("=")
+        charset = value.strip().strip('"').lower()
+        if name.strip().lower() == "charset" and charset not in ("utf-8", "utf8"):
+            raise Problem(
+                415, f"JSON bodies must be UTF-8, not charset={charset!r}", kind="media-type"
+            )
     return mt.strip().lower()
+
+
+def _preconditions(value: Any) -> list[Precondition]:
+    """Validate `preconditions` here, so that the store only ever sees sound ones."""
+    if value is None:
+        return []
+    hostile = scan(value, "$.preconditions")
+    if hostile:
+        raise invalid([hostile])
+    try:
+        found = msgspec.convert(value, _Preconditions)
+    except msgspec.ValidationError as e:
+        raise invalid([split_msgspec_error(e, "$.preconditions")]) from None
+    errors: list[FieldError] = []
+    for i, p in enumerate(found):
+        if not SUBJECT_RE.match(p.subject):
+            errors.append(
+                FieldError(
+                    f"$.preconditions[{i}].subject",
+                    "must be {party,plan,meeting,issue}/<slug>, slug = [a-z0-9][a-z0-9-]{0,63}",
+                )
+            )
+        if p.last_sequence is not None and not 0 <= p.last_sequence <= _MAX_SEQUENCE:
+            errors.append(
+                FieldError(f"$.preconditions[{i}].last_sequence", "a sequence number or null")
+            )
+    if errors:
+        raise invalid(errors)
+    return found
 
 
 def parse_body(content_type: str, body: bytes, max_batch: int) -> Batch:
@@ -61,11 +113,13 @@ def parse_body(content_type: str, body: bytes, max_batch: int) -> Batch:
     if isinstance(value, dict) and "events" in value:
         extra = set(value) - {"events", "preconditions"}
         if extra:
-            raise invalid([FieldError(f"$.{sorted(extra)[0]}", "allowed: events, preconditions")])
-        try:
-            preconditions = msgspec.convert(value.get("preconditions") or [], list[Precondition])
-        except msgspec.ValidationError as e:
-            raise invalid([split_msgspec_error(e, "$.preconditions")]) from None
+            raise invalid(
+                [
+                    FieldError(key_path("$", k), "allowed: events, preconditions")
+                    for k in sorted(extra)
+                ]
+            )
+        preconditions = _preconditions(value.get("preconditions"))
         value, prefix = value["events"], "$.events"
         if not isinstance(value, list):
             raise invalid([FieldError("$.events", "must be an array of events")])
@@ -87,8 +141,8 @@ def _parse_all(raws: list[Any], prefix: str | None) -> list[Draft]:
         try:
             drafts.append(parse_event(raw, "$" if prefix is None else f"{prefix}[{i}]"))
         except InvalidEvent as e:
-            errors.extend(e.errors)
-            if len(errors) >= 100:  # enough to act on; don't build a huge answer
+            errors.extend(e.errors[: MAX_ERRORS - len(errors)])
+            if len(errors) >= MAX_ERRORS:  # enough to act on; don't build a huge answer
                 break
     if errors:
         raise invalid(errors)
