@@ -56,8 +56,9 @@ class _Request(msgspec.Struct):
 class Writer:
     """Collects appends from concurrent requests and commits them in groups."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, acquire_timeout: float = 5.0) -> None:
         self._pool = pool
+        self._acquire_timeout = acquire_timeout
         self._queue: asyncio.Queue[_Request] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
 
@@ -99,7 +100,7 @@ class Writer:
                     if not req.future.done():
                         req.future.set_exception(Unavailable("the service is shutting down"))
                 raise
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as e:
+            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as e:
                 for req in group:
                     if not req.future.done():
                         req.future.set_exception(Unavailable(str(e) or type(e).__name__))
@@ -133,7 +134,7 @@ class Writer:
         self, group: list[_Request]
     ) -> list[tuple[_Request, Appended | BaseException]]:
         results: list[tuple[_Request, Appended | BaseException]] = []
-        async with self._pool.acquire() as conn, conn.transaction():
+        async with self._pool.acquire(timeout=self._acquire_timeout) as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock($1)", APPEND_LOCK)
             head = await read_head(conn)
             first_sequence = head.sequence

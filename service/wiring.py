@@ -53,7 +53,7 @@ async def services(settings: Settings) -> AsyncIterator[Services]:
             f"annals: cannot reach the database ({e}). Start PostgreSQL, fix "
             "ANNALS_DATABASE_URL, or unset it to use the embedded server."
         ) from e
-    writer = Writer(pool)
+    writer = Writer(pool, acquire_timeout=settings.db_timeout)
     writer.start()
     listener = Listener(url)
     listener.start()

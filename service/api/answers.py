@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import hashlib
 from typing import Annotated, Any, Literal
 
-import msgspec
 from litestar import Controller, Request, Response, get
 from litestar.di import NamedDependency
 from litestar.params import FromPath, QueryParameter
 
 from events.timeparse import format_time
 from service import answers
-from service.answers import KIND_OF_COLLECTION, Question
+from service.answers import KIND_OF_COLLECTION
+from service.caching import cached
 from service.problems import Problem
 from service.wiring import Services
 
@@ -26,18 +25,6 @@ KnownAtParam = Annotated[
     QueryParameter(description="transaction time: a sequence number or an RFC 3339 timestamp"),
 ]
 MinConfidence = Annotated[Confidence, QueryParameter(description="leave out events below this")]
-IMMUTABLE = "public, max-age=31536000, immutable"
-
-
-def cached(request: Request[Any, Any, Any], body: Any, q: Question) -> Response[Any]:
-    """A JSON answer with a strong ETag; pinned answers are cacheable forever."""
-    raw = msgspec.json.encode(body)
-    etag = '"' + hashlib.sha256(raw).hexdigest()[:32] + '"'
-    headers = {"ETag": etag, "Cache-Control": IMMUTABLE if q.pinned else "no-cache"}
-    inm = request.headers.get("if-none-match")
-    if inm is not None and etag in [t.strip() for t in inm.split(",")]:
-        return Response(b"", status_code=304, headers=headers)
-    return Response(raw, media_type="application/json", headers=headers)
 
 
 class AnswersController(Controller):
@@ -58,7 +45,7 @@ class AnswersController(Controller):
         async with await svc.acquire() as conn:
             q = await answers.ask(conn, at, known_at, min_confidence)
             states = await answers.all_states(conn, q)
-        return cached(request, answers.state_document(states, q), q)
+        return cached(request, answers.state_document(states, q), q.pinned)
 
     @get("/v1/diff", summary="What changed between two valid times")
     async def diff(
@@ -77,7 +64,7 @@ class AnswersController(Controller):
             q_from = await answers.ask(conn, from_, known_at, min_confidence)
             q_to = await answers.ask(conn, to, known_at, min_confidence)
             doc = await answers.diff_document(conn, q_from, q_to)
-        return cached(request, doc, q_to)
+        return cached(request, doc, q_to.pinned)
 
     @get(
         "/v1/{collection:str}/{slug:str}",
@@ -106,4 +93,4 @@ class AnswersController(Controller):
                 f"nothing concerning {subject} counts at {format_time(q.at)}",
                 kind="not-found",
             )
-        return cached(request, answers.shape(state, q.known), q)
+        return cached(request, answers.shape(state, q.known), q.pinned)

@@ -30,7 +30,7 @@ class StreamController(Controller):
         subject: Annotated[str | None, QueryParameter(description="events concerning it")] = None,
         type: Annotated[
             str | None, QueryParameter(description="exact, or a prefix like plan.")
-        ] = None,  # noqa: A002
+        ] = None,
     ) -> ServerSentEvent:
         """Starts after `Last-Event-ID` (or `after`, or the current head), then follows."""
         resume = request.headers.get("last-event-id")

@@ -1,0 +1,307 @@
+"""The timeline: events in valid-time order, keyset-paged, each walk pinned to one known_at.
+
+What a timeline shows, as known at sequence K (SPEC §4, the same belief as
+`projections.knowledge.effective`, which this layer may not import):
+
+- Every event recorded by K, ordered by the start of its valid time, then by sequence.
+- A retraction recorded by K removes its target from the timeline; a retraction that is
+  itself retracted restores it. A correction recorded by K shows its target with the
+  latest correction applied: replacement `data`, and `time`/`timegiven`/`timeprecision`/
+  `timequalifier`/`confidence` when the correction gives them; `corrected_by` names the
+  correction, while `sequence`, `recordedtime` and `hash` stay the stored event's own (so
+  the original is still found at /v1/events/{id}). The corrected time decides the place
+  in the order, and the corrected data decides which subjects the event concerns.
+- Retractions and corrections themselves are not timeline entries: they change what is
+  believed about the past, and the entries they act on show it. Custom `x-` events are
+  entries (projections ignore them; timelines do not), and may be retracted or corrected.
+
+Paging: the cursor holds the last entry's (valid time, sequence) and K. Every page reads
+only events with sequence <= K, and the log below K never changes (commit order equals
+sequence order, see events/writer.py), so a walk sees exactly the timeline as known at K:
+no entry twice, none missing, however many events (backdated or not) are appended
+meanwhile. Filters are not in the cursor: the client repeats them with every page.
+
+Cost of a page: the retractions and corrections known by K (for a subject, through the
+partial index on event_concerns; for the whole log, a scan of the events that name a
+target), their targets by id, then one index range scan in (valid_from, sequence) order —
+on event_concerns (subject, valid_from, sequence) with a subject, on events_valid without.
+Corrected events are merged in from memory, so SQL never has to know corrected times.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Any, Final
+
+import asyncpg
+import msgspec
+from msgspec import Struct
+
+from events.envelope import StoredEvent
+from events.store import COLUMNS, row_to_recorded, row_to_stored
+from events.timeparse import TimeError, format_time, parse_time
+from events.vocabulary import (
+    CONFIDENCE_RANK,
+    META_TYPES,
+    VOCABULARY,
+    EventCorrected,
+    EventRetracted,
+    decode_payload,
+    references,
+)
+
+MAX_LIMIT: Final = 1_000
+_E_COLUMNS: Final = ", ".join("e." + c.strip() for c in COLUMNS.split(","))
+_EARLIEST: Final = datetime.fromisoformat("0001-01-01T00:00:00+00:00")
+_LATEST: Final = datetime.fromisoformat("9999-12-31T23:59:59.999999+00:00")
+
+
+class CursorError(ValueError):
+    """A cursor that this service did not make (or made for another log)."""
+
+
+class Cursor(Struct, frozen=True, forbid_unknown_fields=True):
+    """Where a walk stands: after valid time `v` (RFC 3339) and sequence `s`, known at `k`."""
+
+    v: str
+    s: int
+    k: int
+
+
+_cursor_decoder: Final = msgspec.json.Decoder(Cursor)
+
+
+def encode_cursor(c: Cursor) -> str:
+    """The opaque cursor text: base64url (no padding) of the cursor's JSON."""
+    return base64.urlsafe_b64encode(msgspec.json.encode(c)).rstrip(b"=").decode()
+
+
+def decode_cursor(text: str) -> tuple[datetime, int, int]:
+    """(valid time, sequence, known sequence) of a cursor; CursorError when it is not one."""
+    try:
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        c = _cursor_decoder.decode(raw)
+        v = datetime.fromisoformat(c.v)
+    except (binascii.Error, msgspec.DecodeError, ValueError) as e:
+        raise CursorError(f"not a cursor this service made ({e})") from None
+    if v.tzinfo is None or c.s < 1 or c.k < 0:
+        raise CursorError("not a cursor this service made (out of range)")
+    return v, c.s, c.k
+
+
+class Filters(Struct, frozen=True, kw_only=True):
+    """Which events a timeline shows; bounds are inclusive, on the start of valid time."""
+
+    subject: str | None = None
+    type: str | None = None  # exact, or a prefix when it ends in "."
+    start: datetime | None = None
+    end: datetime | None = None
+    min_confidence: str = "disputed"
+
+    def confidences(self) -> list[str]:
+        """The confidence levels at or above `min_confidence`."""
+        floor = CONFIDENCE_RANK[self.min_confidence]
+        return [c for c, rank in CONFIDENCE_RANK.items() if rank >= floor]
+
+    def keeps(self, e: StoredEvent, start: datetime) -> bool:
+        """Whether an entry (of the corrected kind, filtered in memory) passes."""
+        concerned = self.subject in (None, e.subject) or self.subject in references(e.data)
+        if not concerned:
+            return False
+        if self.type is not None:
+            prefix = self.type.endswith(".")
+            if not (e.type.startswith(self.type) if prefix else e.type == self.type):
+                return False
+        return (
+            CONFIDENCE_RANK[e.confidence] >= CONFIDENCE_RANK[self.min_confidence]
+            and (self.start is None or start >= self.start)
+            and (self.end is None or start <= self.end)
+        )
+
+
+class Entry(Struct, frozen=True):
+    """One timeline entry: the event as believed at K, where it sorts, what corrected it."""
+
+    event: StoredEvent
+    start: datetime
+    corrected_by: str | None = None
+
+    @property
+    def key(self) -> tuple[datetime, int]:
+        """The position in timeline order."""
+        return self.start, self.event.sequence
+
+
+class Belief(Struct, frozen=True):
+    """What retractions and corrections known by K do to the stored events they name."""
+
+    hidden: list[int]  # sequences SQL must skip: retracted or corrected events
+    corrected: list[Entry]  # corrected events as now believed, in timeline order
+
+
+class Page(Struct, frozen=True):
+    """A page of the timeline and the cursor of the next one (None at the end)."""
+
+    entries: list[Entry]
+    next: str | None
+    known: int
+
+
+async def believe(conn: asyncpg.Connection, subject: str | None, known: int) -> Belief:
+    """Apply the retractions and corrections recorded by `known` (to all events, or to the
+    events concerning `subject`: every meta event acting on one of them concerns it)."""
+    if subject is None:
+        rows = await conn.fetch(
+            f"SELECT {COLUMNS} FROM events WHERE target IS NOT NULL AND sequence <= $1",  # noqa: S608
+            known,
+        )
+    else:
+        rows = await conn.fetch(
+            f"""SELECT {COLUMNS} FROM events WHERE sequence IN (
+                SELECT sequence FROM event_concerns
+                WHERE subject = $1 AND meta AND sequence <= $2)""",  # noqa: S608
+            subject,
+            known,
+        )
+    metas = [row_to_recorded(r) for r in rows]
+    if not metas:
+        return Belief([], [])
+    # Newest retraction first: each is settled before anything it could affect (as in
+    # projections.knowledge), so a retracted retraction restores its target.
+    gone: set[str] = set()
+    for m in sorted(metas, key=lambda m: m.sequence, reverse=True):
+        if isinstance(m.data, EventRetracted) and m.id not in gone:
+            gone.add(m.data.event)
+    corrections: dict[str, list[tuple[int, str, EventCorrected]]] = defaultdict(list)
+    for m in metas:
+        if isinstance(m.data, EventCorrected) and m.id not in gone:
+            corrections[m.data.event].append((m.sequence, m.id, m.data))
+    targets = await conn.fetch(
+        f"SELECT {COLUMNS} FROM events WHERE id = ANY($1::text[]) AND sequence <= $2",  # noqa: S608
+        sorted(gone | corrections.keys()),
+        known,
+    )
+    hidden, corrected = [], []
+    for row in targets:
+        if row["type"] in META_TYPES:  # only by a reused id; never a timeline entry anyway
+            continue
+        hidden.append(row["sequence"])
+        if row["id"] not in gone:
+            corrected.append(
+                _corrected(row_to_stored(row), row["valid_from"], corrections[row["id"]])
+            )
+    return Belief(sorted(hidden), sorted(corrected, key=lambda e: e.key))
+
+
+def _corrected(
+    e: StoredEvent, start: datetime, corrections: list[tuple[int, str, EventCorrected]]
+) -> Entry:
+    """`e` as its latest applicable correction states it (a correction whose replacement
+    does not fit the type, or whose time does not parse, gives way to the one before)."""
+    for _sequence, cid, c in sorted(corrections, key=lambda x: x[0], reverse=True):
+        changes: dict[str, Any] = {"data": c.data}
+        try:
+            if e.type in VOCABULARY:
+                decode_payload(e.type, c.data)
+            if c.time is not None:
+                vt = parse_time(c.time)
+                start = vt.start
+                changes |= {
+                    "time": format_time(vt.start),
+                    "timegiven": c.time,
+                    "timeprecision": vt.precision,
+                    "timequalifier": vt.qualifier,
+                }
+        except (msgspec.ValidationError, TimeError):
+            continue
+        if c.confidence is not None:
+            changes["confidence"] = c.confidence
+        return Entry(msgspec.structs.replace(e, **changes), start, cid)
+    return Entry(e, start)
+
+
+async def read_page(
+    conn: asyncpg.Connection,
+    f: Filters,
+    known: int,
+    after: tuple[datetime, int] | None,
+    limit: int,
+    belief: Belief | None = None,
+) -> Page:
+    """Up to `limit` entries after position `after`, as known at sequence `known`."""
+    if belief is None:
+        belief = await believe(conn, f.subject, known)
+    rows = await _scan(conn, f, known, after or (_EARLIEST, 0), limit + 1, belief.hidden)
+    found = [Entry(row_to_stored(r), r["valid_from"]) for r in rows]
+    found += [
+        e
+        for e in belief.corrected
+        if (after is None or e.key > after) and f.keeps(e.event, e.start)
+    ]
+    found.sort(key=lambda e: e.key)
+    entries = found[:limit]
+    nxt = None
+    if len(found) > limit:
+        last = entries[-1]
+        nxt = encode_cursor(Cursor(format_time(last.start), last.event.sequence, known))
+    return Page(entries, nxt, known)
+
+
+async def _scan(
+    conn: asyncpg.Connection,
+    f: Filters,
+    known: int,
+    after: tuple[datetime, int],
+    limit: int,
+    hidden: list[int],
+) -> list[asyncpg.Record]:
+    """Stored events past `after` in (valid_from, sequence) order: one index range scan."""
+    type_exact = f.type if f.type is not None and not f.type.endswith(".") else None
+    type_prefix = f.type if f.type is not None and f.type.endswith(".") else None
+    # $1 known, $2/$3 position, $4/$5 valid-time bounds, $6/$7 type, $8 confidences,
+    # $9 hidden sequences, $10 limit, $11 subject.
+    where = """
+        AND ($6::text IS NULL OR e.type = $6)
+        AND ($7::text IS NULL OR starts_with(e.type, $7))
+        AND e.confidence = ANY($8::text[])
+        AND NOT (e.sequence = ANY($9::bigint[]))"""
+    if f.subject is None:
+        sql = f"""
+            SELECT {_E_COLUMNS} FROM events e
+            WHERE e.sequence <= $1 AND e.target IS NULL
+              AND (e.valid_from, e.sequence) > ($2, $3)
+              AND e.valid_from >= $4 AND e.valid_from <= $5 {where}
+            ORDER BY e.valid_from, e.sequence LIMIT $10"""  # noqa: S608 - constants only
+    else:
+        sql = f"""
+            SELECT {_E_COLUMNS} FROM event_concerns c JOIN events e ON e.sequence = c.sequence
+            WHERE c.subject = $11 AND NOT c.meta AND c.sequence <= $1
+              AND (c.valid_from, c.sequence) > ($2, $3)
+              AND c.valid_from >= $4 AND c.valid_from <= $5 {where}
+            ORDER BY c.valid_from, c.sequence LIMIT $10"""  # noqa: S608 - constants only
+    args: list[Any] = [
+        known, after[0], after[1], f.start or _EARLIEST, f.end or _LATEST, type_exact,
+        type_prefix, f.confidences(), hidden, limit,
+    ]  # fmt: skip
+    if f.subject is not None:
+        args.append(f.subject)
+    return await conn.fetch(sql, *args)
+
+
+async def walk(
+    conn: asyncpg.Connection, f: Filters, known: int, batch: int = MAX_LIMIT
+) -> AsyncIterator[Entry]:
+    """Every entry of the timeline as known at `known`, a page at a time (for exports)."""
+    belief = await believe(conn, f.subject, known)
+    after: tuple[datetime, int] | None = None
+    while True:
+        page = await read_page(conn, f, known, after, batch, belief)
+        for e in page.entries:
+            yield e
+        if page.next is None:
+            return
+        after = page.entries[-1].key

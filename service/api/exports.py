@@ -1,0 +1,127 @@
+"""Exports over HTTP: CloudEvents NDJSON of the log, TimelineJS3 JSON, iCalendar of meetings.
+
+Filters: the TimelineJS export takes every timeline filter (it is the timeline, unpaged).
+The calendar takes `subject`, `from`, `to`, `at`, `known_at` and `min_confidence` (`type`
+means nothing there: a calendar is of meetings). The NDJSON export is the log itself, for
+backup and replication, and takes only `known_at`: a prefix of the log always imports back
+(every retraction and correction finds its target, the hash chain holds), while a filtered
+subset would not; filtered views are what /v1/timeline and the TimelineJS export are for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Annotated, Any, Final
+
+import asyncpg
+from litestar import Controller, Request, Response, get
+from litestar.di import NamedDependency
+from litestar.params import QueryParameter
+from litestar.response import Stream
+
+from events import store
+from events import timeline as tl
+from service import answers, exports
+from service.api.answers import AtParam, KnownAtParam, MinConfidence
+from service.api.timeline import (
+    FromParam,
+    SubjectParam,
+    ToParam,
+    TypeParam,
+    parse_filters,
+    resolve,
+)
+from service.caching import cached
+from service.wiring import Services
+
+BATCH: Final = 1_000  # events per database round trip (and per chunk) of the NDJSON stream
+BatchParam = Annotated[int, QueryParameter(ge=1, le=10_000, description="events per chunk")]
+
+
+async def log_chunks(svc: Services, known: int, batch: int) -> AsyncIterator[bytes]:
+    """The log up to sequence `known` as NDJSON chunks, holding a pooled connection only
+    while a batch is read (never while a slow client takes it)."""
+    after = 0
+    while after < known:  # sequences have no gaps, so `known - after` rows remain
+        async with await svc.acquire() as conn:
+            page = await store.read_log(conn, after, min(batch, known - after))
+        if not page:
+            return
+        yield exports.ndjson(page)
+        after = page[-1].sequence
+
+
+async def stamp_of(conn: asyncpg.Connection, known: int) -> datetime:
+    """The recorded time of sequence `known` (the epoch for an empty log)."""
+    newest = await store.read_log(conn, known - 1, 1) if known > 0 else []
+    return (
+        datetime.fromisoformat(newest[0].recordedtime)
+        if newest
+        else datetime(1970, 1, 1, tzinfo=UTC)
+    )
+
+
+class ExportsController(Controller):
+    """SPEC §5: /v1/export/{events.ndjson,timelinejs,meetings.ics}."""
+
+    path = "/v1/export"
+    tags = ["exports"]
+
+    @get("/events.ndjson", summary="The log as CloudEvents NDJSON (imports back losslessly)")
+    async def events_ndjson(
+        self,
+        svc: NamedDependency[Services],
+        known_at: KnownAtParam = None,
+        batch: BatchParam = BATCH,
+    ) -> Stream:
+        """Every event recorded by `known_at`, in sequence order, streamed in batches."""
+        async with await svc.acquire() as conn:
+            known = await store.resolve_known_at(conn, known_at)
+        return Stream(
+            log_chunks(svc, known.sequence, batch),
+            media_type="application/x-ndjson",
+            headers={
+                "Content-Disposition": 'attachment; filename="annals-events.ndjson"',
+                "Annals-Known-At": str(known.sequence),
+            },
+        )
+
+    @get("/timelinejs", summary="The timeline as a TimelineJS3 document")
+    async def timelinejs(
+        self,
+        request: Request[Any, Any, Any],
+        svc: NamedDependency[Services],
+        from_: FromParam = None,
+        to: ToParam = None,
+        subject: SubjectParam = None,
+        type_: TypeParam = None,
+        known_at: KnownAtParam = None,
+        min_confidence: MinConfidence = "disputed",
+    ) -> Response[Any]:
+        """`{title, events: [{start_date, display_date, text, unique_id, group}]}`."""
+        filters = parse_filters(from_, to, subject, type_, min_confidence)
+        async with await svc.acquire() as conn:
+            w = await resolve(conn, filters, known_at, None)
+            entries = [e async for e in tl.walk(conn, w.filters, w.known)]
+        return cached(request, exports.timelinejs(entries, filters, w.known), w.pinned)
+
+    @get("/meetings.ics", summary="Meetings as an iCalendar (one VEVENT per meeting)")
+    async def meetings_ics(
+        self,
+        svc: NamedDependency[Services],
+        from_: FromParam = None,
+        to: ToParam = None,
+        subject: SubjectParam = None,
+        at: AtParam = None,
+        known_at: KnownAtParam = None,
+        min_confidence: MinConfidence = "disputed",
+    ) -> Response[bytes]:
+        """Each meeting's state at `at` (default now), as known at `known_at`."""
+        filters = parse_filters(from_, to, subject, None, min_confidence)
+        async with await svc.acquire() as conn:
+            q = await answers.ask(conn, at, known_at, min_confidence)
+            states = await answers.all_states(conn, q)
+            stamp = await stamp_of(conn, q.known)
+        body = exports.calendar(exports.meetings_in(states.values(), filters), stamp)
+        return Response(body, media_type="text/calendar; charset=utf-8")

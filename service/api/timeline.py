@@ -1,0 +1,154 @@
+"""The timeline over HTTP: GET /v1/timeline, cursor-paged and pinned to one known_at."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+import asyncpg
+import msgspec
+from litestar import Controller, Request, Response, get
+from litestar.di import NamedDependency
+from litestar.params import QueryParameter
+
+from events import store
+from events import timeline as tl
+from events.envelope import FieldError, InvalidEvent, StoredEvent
+from events.headline import headline
+from events.timeparse import TimeError, parse_at, parse_time
+from events.vocabulary import SUBJECT_RE
+from service.api.answers import KnownAtParam, MinConfidence
+from service.caching import cached
+from service.problems import Problem
+from service.wiring import Services
+
+FromParam = Annotated[
+    str | None,
+    QueryParameter(name="from", description="valid time: a date (start of that day) or RFC 3339"),
+]
+ToParam = Annotated[
+    str | None, QueryParameter(description="valid time: a date (end of that day) or RFC 3339")
+]
+SubjectParam = Annotated[
+    str | None, QueryParameter(description="every event concerning this subject (party/russia)")
+]
+TypeParam = Annotated[
+    str | None,
+    QueryParameter(name="type", description="an exact type, or a prefix ending in '.' (plan.)"),
+]
+CursorParam = Annotated[
+    str | None, QueryParameter(description="`next` of the previous page; pins its known_at")
+]
+LimitParam = Annotated[int, QueryParameter(ge=1, le=tl.MAX_LIMIT)]
+
+
+class TimelineItem(StoredEvent, frozen=True, kw_only=True):
+    """A timeline entry: the stored envelope (corrections applied) plus a headline."""
+
+    headline: str
+    corrected_by: str | None = None
+
+
+class TimelinePage(msgspec.Struct, frozen=True):
+    """A page; `next` is the cursor of the following page, `known_at` the sequence used."""
+
+    events: list[TimelineItem]
+    next: str | None
+    known_at: int
+
+
+class Walk(msgspec.Struct, frozen=True):
+    """Resolved timeline parameters: what to show, as known when, from where."""
+
+    filters: tl.Filters
+    known: int
+    pinned: bool
+    after: tuple[datetime, int] | None = None
+
+
+def _bad(name: str, message: str) -> InvalidEvent:
+    return InvalidEvent([FieldError(name, message)])
+
+
+def parse_filters(
+    from_: str | None,
+    to: str | None,
+    subject: str | None,
+    type_: str | None,
+    min_confidence: str,
+) -> tl.Filters:
+    """The filters of a timeline or export; InvalidEvent (422) naming a bad parameter."""
+    try:
+        start = parse_time(from_).start if from_ is not None else None
+    except TimeError as e:
+        raise _bad("from", str(e)) from None
+    try:
+        end = parse_at(to) if to is not None else None
+    except TimeError as e:
+        raise _bad("to", str(e)) from None
+    if start is not None and end is not None and start > end:
+        raise _bad("from", "must not be later than `to`")
+    if subject is not None and not SUBJECT_RE.match(subject):
+        raise _bad("subject", "must be {party,plan,meeting,issue}/<slug>")
+    if type_ is not None and not (0 < len(type_) <= 128 and type_.isprintable()):
+        raise _bad("type", "an event type, or a prefix ending in '.', of 1 to 128 characters")
+    return tl.Filters(
+        subject=subject, type=type_, start=start, end=end, min_confidence=min_confidence
+    )
+
+
+async def resolve(
+    conn: asyncpg.Connection, filters: tl.Filters, known_at: str | None, cursor: str | None
+) -> Walk:
+    """Pin the walk: the cursor's known sequence when paging on, else `known_at` resolved."""
+    if cursor is None:
+        known = await store.resolve_known_at(conn, known_at)
+        return Walk(filters, known.sequence, known.pinned)
+    try:
+        v, s, k = tl.decode_cursor(cursor)
+        if k > (await store.read_head(conn)).sequence:
+            raise tl.CursorError("made for a log this service does not hold")
+    except tl.CursorError as e:
+        raise Problem(
+            400, f"bad cursor: {e}", errors=[FieldError("cursor", str(e))], kind="bad-parameter"
+        ) from None
+    return Walk(filters, k, True, (v, s))
+
+
+def item(entry: tl.Entry) -> TimelineItem:
+    """A timeline entry as the API shows it."""
+    e = entry.event
+    return TimelineItem(
+        **msgspec.structs.asdict(e),
+        headline=headline(e.type, e.subject, e.data),
+        corrected_by=entry.corrected_by,
+    )
+
+
+class TimelineController(Controller):
+    """SPEC §5: GET /v1/timeline."""
+
+    path = "/v1/timeline"
+    tags = ["timeline"]
+
+    @get("/", summary="Events in valid-time order, cursor-paged, stable under appends")
+    async def timeline(
+        self,
+        request: Request[Any, Any, Any],
+        svc: NamedDependency[Services],
+        from_: FromParam = None,
+        to: ToParam = None,
+        subject: SubjectParam = None,
+        type_: TypeParam = None,
+        known_at: KnownAtParam = None,
+        min_confidence: MinConfidence = "disputed",
+        cursor: CursorParam = None,
+        limit: LimitParam = 100,
+    ) -> Response[Any]:
+        """`{events, next, known_at}`; page on with `cursor=next`, repeating the filters."""
+        filters = parse_filters(from_, to, subject, type_, min_confidence)
+        async with await svc.acquire() as conn:
+            w = await resolve(conn, filters, known_at, cursor)
+            page = await tl.read_page(conn, w.filters, w.known, w.after, limit)
+        body = TimelinePage([item(e) for e in page.entries], page.next, page.known)
+        return cached(request, body, w.pinned)

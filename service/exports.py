@@ -1,0 +1,258 @@
+"""Pure export builders: CloudEvents NDJSON, TimelineJS3 JSON and an iCalendar of meetings."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any, Final
+
+import icalendar
+import msgspec
+from msgspec import Struct
+
+from events.envelope import StoredEvent
+from events.headline import headline, name_of
+from events.timeline import Entry, Filters
+from events.timeparse import TimeError, ValidTime, parse_time
+from projections import MeetingState
+
+MONTHS: Final = (
+    "January", "February", "March", "April", "May", "June", "July", "August", "September",
+    "October", "November", "December",
+)  # fmt: skip
+_ndjson: Final = msgspec.json.Encoder()
+
+
+def ndjson(events: Iterable[StoredEvent]) -> bytes:
+    """Events as CloudEvents NDJSON lines, exactly as the log serves them.
+
+    Every line carries `timegiven`, so `annals import` (service.importer.as_input) turns it
+    back into the input event it was, and the import appends the same event.
+    """
+    return b"".join(_ndjson.encode(e) + b"\n" for e in events)
+
+
+# --- TimelineJS3 ----------------------------------------------------------------------
+
+
+class TjsDate(Struct, frozen=True, omit_defaults=True):
+    """A TimelineJS3 date: fields finer than the event's precision are left out."""
+
+    year: int
+    month: int | None = None
+    day: int | None = None
+    hour: int | None = None
+    minute: int | None = None
+    second: int | None = None
+    display_date: str | None = None
+
+
+class TjsText(Struct, frozen=True):
+    """TimelineJS3 text: a headline and HTML."""
+
+    headline: str
+    text: str
+
+
+class TjsEvent(Struct, frozen=True, omit_defaults=True):
+    """A TimelineJS3 slide."""
+
+    start_date: TjsDate
+    text: TjsText
+    unique_id: str
+    display_date: str
+    group: str | None = None
+
+
+class TjsTitle(Struct, frozen=True):
+    """The TimelineJS3 title slide."""
+
+    text: TjsText
+
+
+class TimelineJs(Struct, frozen=True):
+    """A TimelineJS3 document (https://timeline.knightlab.com/docs/json-format.html)."""
+
+    title: TjsTitle
+    events: list[TjsEvent]
+
+
+def display_date(vt: ValidTime) -> str:
+    """`27 November 2025`, `c. November 2025` (approximate), `2025?` (uncertain)."""
+    s = vt.start
+    match vt.precision:
+        case "year":
+            text = f"{s.year}"
+        case "month":
+            text = f"{MONTHS[s.month - 1]} {s.year}"
+        case "day":
+            text = f"{s.day} {MONTHS[s.month - 1]} {s.year}"
+        case _:
+            clock = f"{s:%H:%M}" + (f":{s:%S}" if s.second else "")
+            text = f"{s.day} {MONTHS[s.month - 1]} {s.year}, {clock} UTC"
+    if vt.qualifier == "approximate":
+        return "c. " + text
+    return text + "?" if vt.qualifier == "uncertain" else text
+
+
+def tjs_date(vt: ValidTime) -> TjsDate:
+    """The start of the event's interval, down to its precision and no further."""
+    s, p = vt.start, vt.precision
+    return TjsDate(
+        year=s.year,
+        month=s.month if p != "year" else None,
+        day=s.day if p in ("day", "instant") else None,
+        hour=s.hour if p == "instant" else None,
+        minute=s.minute if p == "instant" else None,
+        second=s.second if p == "instant" else None,
+        display_date=display_date(vt),
+    )
+
+
+def _html(e: StoredEvent, corrected_by: str | None) -> str:
+    """The slide's body: what the data says, how sure it is and where it comes from."""
+    d: dict[str, Any] = e.data if isinstance(e.data, dict) else {}
+    parts = [
+        f"<p>{html.escape(d[k])}</p>"
+        for k in ("summary", "text", "outcome", "reason")
+        if isinstance(d.get(k), str) and d[k].strip()
+    ]
+    conditions = [c for c in d.get("conditions") or [] if isinstance(c, str)]
+    if conditions:
+        parts.append("<ul>" + "".join(f"<li>{html.escape(c)}</li>" for c in conditions) + "</ul>")
+    if isinstance(d.get("quote"), str):
+        parts.append(f"<blockquote>{html.escape(d['quote'])}</blockquote>")
+    if e.confidence != "confirmed":
+        parts.append(f"<p><em>Confidence: {e.confidence}</em></p>")
+    if corrected_by is not None:
+        parts.append(f"<p><em>Corrected by event {html.escape(corrected_by)}</em></p>")
+    outlets = [_source(s) for s in d.get("sources") or [] if isinstance(s, dict)]
+    if outlets:
+        parts.append("<p>Sources: " + "; ".join(o for o in outlets if o) + "</p>")
+    return "".join(parts)
+
+
+def _source(s: dict[str, Any]) -> str:
+    outlet = html.escape(str(s.get("outlet", "")))
+    url = s.get("url")
+    if isinstance(url, str) and url.startswith(("https://", "http://")):
+        return f'<a href="{html.escape(url, quote=True)}">{outlet}</a>'
+    return outlet
+
+
+def timelinejs(entries: Iterable[Entry], f: Filters, known: int) -> TimelineJs:
+    """A TimelineJS3 document of timeline entries, one slide each.
+
+    `unique_id` is the event id (`id~sequence` should two sources share an id), `group`
+    the event's subject, so TimelineJS lays out one row per subject.
+    """
+    events: list[TjsEvent] = []
+    seen: set[str] = set()
+    for entry in entries:
+        e = entry.event
+        vt = ValidTime(entry.start, e.timeprecision, e.timequalifier)
+        uid = e.id if e.id not in seen else f"{e.id}~{e.sequence}"
+        seen.add(uid)
+        events.append(
+            TjsEvent(
+                start_date=tjs_date(vt),
+                text=TjsText(headline(e.type, e.subject, e.data), _html(e, entry.corrected_by)),
+                unique_id=uid,
+                display_date=display_date(vt),
+                group=e.subject,
+            )
+        )
+    about = name_of(f.subject) if f.subject else "Annals"
+    text = f"{len(events)} events, as known at sequence {known}."
+    return TimelineJs(TjsTitle(TjsText(f"{about}: timeline", text)), events)
+
+
+# --- iCalendar ------------------------------------------------------------------------
+
+
+def _when(m: MeetingState) -> ValidTime | None:
+    if m.starts is None:
+        return None
+    try:
+        return parse_time(m.starts)
+    except TimeError:
+        return None
+
+
+def meetings_in(states: Iterable[Any], f: Filters) -> list[MeetingState]:
+    """The meetings with a start that pass the filters: `subject` (the meeting, a participant
+    or an agenda item), and `from`/`to` (the meeting's date interval overlaps them)."""
+    out = []
+    for m in states:
+        vt = _when(m) if isinstance(m, MeetingState) else None
+        if vt is None:
+            continue
+        if f.subject is not None and f.subject not in (m.id, *m.participants, *m.agenda):
+            continue
+        if (f.start is not None and max(vt.start, vt.end) < f.start) or (
+            f.end is not None and vt.start > f.end
+        ):
+            continue
+        out.append(m)
+    return out
+
+
+def _status(m: MeetingState, vt: ValidTime) -> str:
+    if m.status == "cancelled":
+        return "CANCELLED"
+    fact = m.facts.get("starts")
+    unsure = fact is not None and fact.confidence != "confirmed"
+    if vt.precision in ("month", "year") or vt.qualifier is not None or unsure:
+        return "TENTATIVE"
+    return "CONFIRMED"
+
+
+def _vevent(m: MeetingState, vt: ValidTime, stamp: datetime) -> icalendar.Event:
+    ev = icalendar.Event()
+    ev.add("uid", f"{m.id}@annals")
+    ev.add("dtstamp", stamp)
+    ev.add("summary", m.title or name_of(m.id))
+    if vt.precision == "instant":
+        ev.add("dtstart", vt.start)
+    else:
+        ev.add("dtstart", vt.start.date())
+        if vt.precision != "day":  # a month or a year: an all-day span over the interval
+            ev.add("dtend", vt.end.date())
+    ev.add("status", _status(m, vt))
+    ev.add("sequence", len(m.reschedules))
+    if m.location:
+        ev.add("location", m.location)
+    lines = [f"Date: {display_date(vt)}"]
+    if m.participants:
+        lines.append("Participants: " + ", ".join(name_of(p) for p in m.participants))
+    if m.agenda:
+        lines.append("Agenda: " + ", ".join(name_of(a) for a in m.agenda))
+    if m.outcome:
+        lines.append(f"Outcome: {m.outcome}")
+    if m.cancel_reason:
+        lines.append(f"Cancelled: {m.cancel_reason}")
+    if (fact := m.facts.get("starts")) is not None:
+        lines.append(f"Confidence: {fact.confidence} (event {fact.event})")
+    ev.add("description", "\n".join(lines))
+    return ev
+
+
+def calendar(meetings: Iterable[MeetingState], stamp: datetime) -> bytes:
+    """An iCalendar (RFC 5545) with one VEVENT per meeting; UID = meeting id + `@annals`.
+
+    A meeting dated to the day is an all-day event; to the month or year, an all-day span
+    over that interval marked TENTATIVE; an approximate, uncertain or not confirmed date is
+    TENTATIVE too; a cancelled meeting is CANCELLED. `stamp` (DTSTAMP) is the recorded time
+    of the newest event counted, so the same question always gives the same calendar.
+    """
+    cal = icalendar.Calendar()
+    cal.add("prodid", "-//Annals//Annals meetings//EN")
+    cal.add("version", "2.0")
+    cal.add("x-wr-calname", "Annals meetings")
+    for m in meetings:
+        vt = _when(m)
+        if vt is not None:
+            cal.add_component(_vevent(m, vt, stamp))
+    out: bytes = cal.to_ical()
+    return out

@@ -1,0 +1,187 @@
+"""Exports against a real PostgreSQL: NDJSON that imports back, TimelineJS3, iCalendar."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import date
+from typing import Any
+
+import asyncpg
+import httpx
+import icalendar
+import msgspec
+import pytest
+
+from events import store
+from events.envelope import StoredEvent
+from events.timeparse import parse_time
+from events.vocabulary import references
+from events.writer import Writer
+from service.database import create_pool
+from service.importer import file_lines, import_lines
+from service.wiring import EXAMPLE, Services
+from tests.pg import fresh_name, with_database
+
+Client = httpx.AsyncClient
+MOSCOW = "meeting/moscow-2025-12-02"
+WASHINGTON = "meeting/washington-2025-12"
+LINES: list[dict[str, Any]] = [msgspec.json.decode(x) for x in EXAMPLE.read_bytes().splitlines()]
+
+
+@pytest.fixture
+async def example(services: Services, client: Client) -> Client:
+    """The client, with the bundled example timeline imported (sequences 1..44)."""
+    stats = await import_lines(services.writer, file_lines(EXAMPLE))
+    assert stats.appended == 44
+    return client
+
+
+@pytest.fixture
+async def second_db(pg_admin_url: str, template_db: str) -> AsyncIterator[str]:
+    """Another fresh, migrated, empty database (the import target)."""
+    name = fresh_name()
+    admin = await asyncpg.connect(pg_admin_url)
+    try:
+        await admin.execute(f"CREATE DATABASE {name} TEMPLATE {template_db}")
+    finally:
+        await admin.close()
+    yield with_database(pg_admin_url, name)
+    admin = await asyncpg.connect(pg_admin_url)
+    try:
+        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    finally:
+        await admin.close()
+
+
+async def post(c: Client, event: dict[str, Any]) -> dict[str, Any]:
+    r = await c.post("/v1/events", json=event)
+    assert r.status_code == 201, r.text
+    body: dict[str, Any] = r.json()
+    return body
+
+
+def as_given(e: Any) -> tuple[Any, ...]:
+    """What an import must reproduce: identity, type, subject, data and times as given."""
+    if isinstance(e, StoredEvent):
+        e = msgspec.to_builtins(e)
+    fields = ("sequence", "id", "source", "type", "subject", "timegiven", "time", "confidence")
+    return (*(e[f] for f in fields), msgspec.json.encode(e["data"]))
+
+
+async def test_ndjson_export_imports_back_into_an_empty_database(
+    example: Client, second_db: str
+) -> None:
+    target = await post(example, {"type": "x-note", "time": "2025-11-02T10:30:00.123456+02:00"})
+    await post(example, {"type": "event.retracted", "time": "2025-12-05",
+                         "data": {"event": target["id"], "reason": "test"}})  # fmt: skip
+    await post(example, {"type": "event.corrected", "time": "2025-12-06", "data": {
+        "event": "pt25-030", "time": "2025-11-22", "data": {"points": 21}}})  # fmt: skip
+    r = await example.get("/v1/export/events.ndjson", params={"batch": 7})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("application/x-ndjson")
+    lines = r.content.splitlines()
+    exported = [msgspec.json.decode(line) for line in lines]
+    assert [e["sequence"] for e in exported] == list(range(1, 48))
+    assert exported[0]["specversion"] == "1.0" and r.headers["annals-known-at"] == "47"
+
+    pool = await create_pool(second_db, min_size=1, max_size=2)
+    writer = Writer(pool)
+    writer.start()
+    try:
+        stats = await import_lines(writer, enumerate(lines, start=1))
+        async with pool.acquire() as conn:
+            imported = await store.read_log(conn, 0, 1000)
+            verified = await store.verify(conn)
+    finally:
+        await writer.stop()
+        await pool.close()
+    assert (stats.appended, stats.already) == (47, 0)
+    assert [as_given(e) for e in imported] == [as_given(e) for e in exported]
+    assert verified.ok and verified.head == 47
+
+
+async def test_ndjson_export_pinned_to_known_at_is_a_prefix_of_the_log(example: Client) -> None:
+    r = await example.get("/v1/export/events.ndjson", params={"known_at": "10"})
+    assert [msgspec.json.decode(x)["id"] for x in r.content.splitlines()] == [
+        f"pt25-{n:03}" for n in range(1, 11)
+    ]
+    empty = await example.get("/v1/export/events.ndjson", params={"known_at": "0"})
+    assert empty.status_code == 200 and empty.content == b""
+
+
+async def test_timelinejs_has_the_required_fields_and_dates_to_their_precision(
+    example: Client,
+) -> None:
+    r = await example.get("/v1/export/timelinejs")
+    assert r.status_code == 200, r.text
+    doc = r.json()
+    assert doc["title"]["text"]["headline"]
+    events = {e["unique_id"]: e for e in doc["events"]}
+    assert len(events) == 44
+    for e in doc["events"]:
+        assert isinstance(e["start_date"]["year"], int) and e["text"]["headline"]
+    month = events["pt25-039"]  # 2025-11~
+    assert month["start_date"] == {"year": 2025, "month": 11, "display_date": "c. November 2025"}
+    assert month["display_date"] == "c. November 2025"
+    assert events["pt25-001"]["start_date"] == {"year": 2014, "display_date": "2014"}
+    assert events["pt25-044"]["display_date"] == "30 November 2025?"
+    assert events["pt25-038"]["start_date"]["day"] == 29
+    assert events["pt25-038"]["group"] == "party/russia"
+    assert "<blockquote>" in events["pt25-037"]["text"]["text"]
+    assert "Confidence: reported" in events["pt25-037"]["text"]["text"]
+
+
+async def test_timelinejs_takes_the_timeline_filters(example: Client) -> None:
+    params = {"subject": "issue/donbas", "type": "position.", "min_confidence": "confirmed"}
+    doc = (await example.get("/v1/export/timelinejs", params=params)).json()
+    want = [
+        (parse_time(e["time"]).start, n, e["id"])
+        for n, e in enumerate(LINES)
+        if e["type"].startswith("position.")
+        and e["confidence"] == "confirmed"
+        and "issue/donbas" in references(e["data"])
+    ]
+    assert [e["unique_id"] for e in doc["events"]] == [i for *_, i in sorted(want)]
+    assert {"pt25-040", "pt25-038"} <= {e["unique_id"] for e in doc["events"]}
+    assert doc["title"]["text"]["headline"] == "Donbas: timeline"
+    bad = await example.get("/v1/export/timelinejs", params={"from": "soon"})
+    assert bad.status_code == 422 and bad.json()["errors"][0]["path"] == "from"
+
+
+def vevents(body: bytes) -> dict[str, Any]:
+    cal = icalendar.Calendar.from_ical(body)
+    return {str(e["uid"]): e for e in cal.walk("VEVENT")}
+
+
+async def test_icalendar_parses_back_with_the_moscow_meeting_on_2_december(
+    example: Client,
+) -> None:
+    r = await example.get("/v1/export/meetings.ics")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/calendar")
+    events = vevents(r.content)
+    assert set(events) == {f"{MOSCOW}@annals", f"{WASHINGTON}@annals"}
+    moscow = events[f"{MOSCOW}@annals"]
+    assert moscow.decoded("dtstart") == date(2025, 12, 2)
+    assert str(moscow["location"]) == "Moscow"
+    assert str(moscow["status"]) == "TENTATIVE"  # Axios-reported
+    washington = events[f"{WASHINGTON}@annals"]  # "2025-12~": a month, approximately
+    assert washington.decoded("dtstart") == date(2025, 12, 1)
+    assert washington.decoded("dtend") == date(2026, 1, 1)
+    only = vevents((await example.get("/v1/export/meetings.ics", params={
+        "subject": "party/volodymyr-zelenskiy"})).content)  # fmt: skip
+    assert set(only) == {f"{WASHINGTON}@annals"}
+
+
+async def test_icalendar_marks_cancelled_and_rescheduled_meetings(example: Client) -> None:
+    await post(example, {"type": "meeting.cancelled", "subject": WASHINGTON, "time": "2025-12-01",
+                         "data": {"reason": "test"}})  # fmt: skip
+    await post(example, {"type": "meeting.rescheduled", "subject": MOSCOW, "time": "2025-12-01",
+                         "data": {"starts": "2025-12-03T14:00:00Z"}})  # fmt: skip
+    events = vevents((await example.get("/v1/export/meetings.ics")).content)
+    assert str(events[f"{WASHINGTON}@annals"]["status"]) == "CANCELLED"
+    moscow = events[f"{MOSCOW}@annals"]
+    assert moscow.decoded("dtstart").isoformat() == "2025-12-03T14:00:00+00:00"
+    assert int(moscow["sequence"]) == 1
+    before = vevents(
+        (await example.get("/v1/export/meetings.ics", params={"known_at": "44"})).content
+    )
+    assert str(before[f"{WASHINGTON}@annals"]["status"]) == "TENTATIVE"

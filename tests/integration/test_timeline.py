@@ -1,0 +1,232 @@
+"""GET /v1/timeline against a real PostgreSQL: filters, order, cursor paging, belief."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import httpx
+import pytest
+
+from events.timeparse import parse_at, parse_time
+from events.vocabulary import CONFIDENCE_RANK, references
+from service.importer import file_lines, import_lines
+from service.wiring import EXAMPLE, Services
+
+Client = httpx.AsyncClient
+LINES: list[dict[str, Any]] = [json.loads(x) for x in EXAMPLE.read_text("utf-8").splitlines()]
+
+
+@pytest.fixture
+async def example(services: Services, client: Client) -> Client:
+    """The client, with the bundled example timeline imported (sequences 1..44)."""
+    stats = await import_lines(services.writer, file_lines(EXAMPLE))
+    assert stats.appended == 44
+    return client
+
+
+async def page(c: Client, **params: Any) -> Any:
+    r = await c.get("/v1/timeline", params=params)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+async def walk(c: Client, **params: Any) -> list[dict[str, Any]]:
+    """Every entry, following `next` with the same filters."""
+    out, cursor = [], None
+    while True:
+        body = await page(c, **params, **({"cursor": cursor} if cursor else {}))
+        out += body["events"]
+        cursor = body["next"]
+        if cursor is None:
+            return out
+
+
+def ids(events: list[dict[str, Any]]) -> list[str]:
+    return [e["id"] for e in events]
+
+
+def expected(keep: Any = lambda e: True) -> list[str]:
+    """The example's ids that pass `keep`, in valid-time order (start, then file order)."""
+    chosen = [(parse_time(e["time"]).start, n, e["id"]) for n, e in enumerate(LINES) if keep(e)]
+    return [i for _, _, i in sorted(chosen)]
+
+
+def concerns(e: dict[str, Any], subject: str) -> bool:
+    """SPEC §1: the event's subject, or a subject referenced anywhere in its data."""
+    return bool(e["subject"] == subject or subject in references(e["data"]))
+
+
+async def post(c: Client, event: dict[str, Any]) -> dict[str, Any]:
+    r = await c.post("/v1/events", json=event)
+    assert r.status_code == 201, r.text
+    body: dict[str, Any] = r.json()
+    return body
+
+
+async def test_every_event_in_valid_time_order_then_sequence(example: Client) -> None:
+    body = await page(example, limit=1000)
+    assert ids(body["events"]) == expected()
+    assert body["next"] is None and body["known_at"] == 44
+    keys = [(e["time"], e["sequence"]) for e in body["events"]]
+    assert keys == sorted(keys)
+    plan = next(e for e in body["events"] if e["id"] == "pt25-024")
+    assert plan["headline"] == "United States proposes US 28-point peace plan (28PPP) (28 points)"
+    assert (plan["timeprecision"], plan["timequalifier"], plan["timegiven"]) == (
+        "day", "approximate", "2025-11-20~",
+    )  # fmt: skip
+    assert plan["hash"] and plan["corrected_by"] is None
+
+
+async def test_subject_includes_events_that_reference_it_in_data(example: Client) -> None:
+    for subject in ["party/jared-kushner", "issue/donbas", "plan/us-28-point-plan"]:
+        got = ids((await page(example, subject=subject))["events"])
+        assert got == expected(lambda e, s=subject: concerns(e, s))
+        assert "pt25-037" in got  # the Moscow meeting: participant, agenda item or agenda plan
+
+
+async def test_type_exact_and_prefix(example: Client) -> None:
+    exact = ids((await page(example, type="plan.proposed"))["events"])
+    assert exact == ["pt25-024", "pt25-025", "pt25-026", "pt25-031"]
+    prefix = ids((await page(example, type="plan."))["events"])
+    assert prefix == expected(lambda e: e["type"].startswith("plan."))
+    assert len(prefix) > len(exact)
+    assert (await page(example, type="plan"))["events"] == []  # no prefix without the dot
+
+
+async def test_from_and_to_bound_valid_time_by_whole_days(example: Client) -> None:
+    got = ids((await page(example, **{"from": "2025-11-27", "to": "2025-11-29"}))["events"])
+    lo, hi = parse_time("2025-11-27").start, parse_at("2025-11-29")
+    assert got == expected(lambda e: lo <= parse_time(e["time"]).start <= hi)
+    assert got[0] == "pt25-031" and got[-1] == "pt25-038"
+    exact = await page(example, **{"from": "2025-11-29T00:00:01Z", "to": "2025-11-30T00:00:00Z"})
+    assert ids(exact["events"]) == ["pt25-043", "pt25-044"]  # 29 Nov 00:00 is before `from`
+
+
+async def test_min_confidence_and_filters_combine(example: Client) -> None:
+    us = "party/united-states"
+    got = ids((await page(example, subject=us, min_confidence="reported"))["events"])
+    floor = CONFIDENCE_RANK["reported"]
+    assert got == expected(lambda e: concerns(e, us) and CONFIDENCE_RANK[e["confidence"]] >= floor)
+    assert "pt25-035" not in got and "pt25-033" in got
+
+
+async def test_cursor_pages_through_every_event_once(example: Client) -> None:
+    first = await page(example, limit=7)
+    assert len(first["events"]) == 7 and first["next"]
+    assert ids(await walk(example, limit=7)) == expected()
+    subject = await walk(example, limit=2, subject="issue/donbas")
+    assert ids(subject) == ids((await page(example, subject="issue/donbas"))["events"])
+
+
+async def test_a_walk_is_exact_while_backdated_events_are_appended(example: Client) -> None:
+    first = await page(example, limit=8)  # six pages: five gaps, one append round in each
+    pinned, cursor, seen = first["known_at"], first["next"], ids(first["events"])
+    assert pinned == 44
+    times = iter(["2014", "2025-11-21", "2014-01-01T00:00:00Z", "2030", "2025-11"])
+    for n, when in enumerate(times):
+        await post(example, {"type": "x-note", "subject": "issue/donbas", "time": when, "data": n})
+        await post(example, {"type": "event.retracted", "time": "2025-12-05",
+                             "data": {"event": f"pt25-0{40 + n}", "reason": "test"}})  # fmt: skip
+        body = await page(example, limit=8, cursor=cursor)
+        assert body["known_at"] == pinned
+        seen, cursor = seen + ids(body["events"]), body["next"]
+        if cursor is None:
+            break
+    assert cursor is None and next(times, None) is None  # every append came between pages
+    assert seen == expected()  # all 44 as known at 44: no new event, no retraction applied
+    now = ids(await walk(example, limit=10))
+    assert len(now) == 44 + 5 - 5
+    assert "pt25-041" not in now and now[0] == seen[0]
+
+
+async def test_retracted_events_leave_and_corrected_ones_move(example: Client) -> None:
+    retraction = await post(example, {
+        "type": "event.retracted", "time": "2025-12-05",
+        "data": {"event": "pt25-038", "reason": "misattributed (test)"},
+    })  # fmt: skip
+    correction = await post(example, {
+        "type": "event.corrected", "time": "2025-12-06",
+        "data": {"event": "pt25-030", "time": "2025-11-22",
+                 "data": {"by": "party/marco-rubio", "points": 21}},
+    })  # fmt: skip
+    now = (await page(example, limit=1000))["events"]
+    assert "pt25-038" not in ids(now)
+    assert retraction["id"] not in ids(now) and correction["id"] not in ids(now)
+    revised = next(e for e in now if e["id"] == "pt25-030")
+    assert revised["corrected_by"] == correction["id"]
+    assert (revised["time"], revised["timegiven"], revised["timeprecision"]) == (
+        "2025-11-22T00:00:00Z", "2025-11-22", "day",
+    )  # fmt: skip
+    assert revised["data"]["points"] == 21 and revised["sequence"] == 30
+    assert revised["headline"] == "Marco Rubio revises US 28 Point Plan (now 21 points)"
+    order = ids(now)
+    assert order.index("pt25-024") < order.index("pt25-030") < order.index("pt25-025")
+    # The corrected data decides what the event concerns.
+    rubio = ids(await walk(example, subject="party/marco-rubio", limit=1))
+    assert "pt25-030" in rubio
+    assert "pt25-030" not in ids((await page(example, subject="party/donald-trump"))["events"])
+    before = await page(example, limit=1000, known_at=str(retraction["sequence"] - 1))
+    assert ids(before["events"]) == expected()
+
+
+async def test_custom_events_are_shown_with_a_headline(client: Client) -> None:
+    await post(client, {"type": "x-press-briefing", "time": "2025-11-03", "data": {"title": "Hi"}})
+    await post(client, {"type": "x-note", "subject": "party/russia", "time": "2025-11-02"})
+    got = (await page(client))["events"]
+    assert [e["headline"] for e in got] == ["Note (Russia)", "Press briefing: Hi"]
+
+
+async def test_a_pinned_page_is_cacheable_forever(example: Client) -> None:
+    first = await example.get("/v1/timeline", params={"limit": 5})
+    assert first.headers["cache-control"] == "no-cache"
+    nxt = first.json()["next"]
+    r = await example.get("/v1/timeline", params={"limit": 5, "cursor": nxt})
+    assert r.headers["cache-control"] == "public, max-age=31536000, immutable"
+    again = await example.get(
+        "/v1/timeline",
+        params={"limit": 5, "cursor": nxt},
+        headers={"if-none-match": r.headers["etag"]},
+    )
+    assert again.status_code == 304
+
+
+def b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+BAD_CURSORS = [
+    "garbage!",
+    "",
+    b64(b"not json"),
+    b64(b'{"v": "2025-11-20T00:00:00Z", "s": 3}'),
+    b64(b'{"v": "yesterday", "s": 3, "k": 4}'),
+    b64(b'{"v": "2025-11-20T00:00:00Z", "s": 3, "k": 4000}'),  # beyond the log's head
+]
+BAD_PARAMETERS = [
+    ({"from": "yesterday"}, "from"),
+    ({"to": "2025-13"}, "to"),
+    ({"from": "2025-12-01", "to": "2025-11-01"}, "from"),
+    ({"subject": "russia"}, "subject"),
+    ({"type": ""}, "type"),
+    ({"known_at": "soon"}, "known_at"),
+    ({"limit": "1001"}, "limit"),
+    ({"limit": "0"}, "limit"),
+    ({"min_confidence": "maybe"}, "min_confidence"),
+]
+
+
+async def test_a_bad_cursor_is_400_naming_cursor(example: Client) -> None:
+    for cursor in BAD_CURSORS:
+        r = await example.get("/v1/timeline", params={"cursor": cursor})
+        assert r.status_code == 400, (cursor, r.text)
+        assert r.headers["content-type"].startswith("application/problem+json")
+        assert r.json()["errors"][0]["path"] == "cursor"
+
+
+async def test_bad_parameters_name_themselves(client: Client) -> None:
+    for params, name in BAD_PARAMETERS:
+        r = await client.get("/v1/timeline", params=params)
+        assert r.status_code in (400, 422), (params, r.text)
+        assert name in [e["path"] for e in r.json()["errors"]], (params, r.text)
