@@ -14,7 +14,11 @@ from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 
 from service.api.answers import AnswersController
 from service.api.events import EventsController
+from service.api.exports import ExportsController
 from service.api.ops import OpsController
+from service.api.stream import StreamController
+from service.api.timeline import TimelineController
+from service.auth import Access
 from service.problems import EXCEPTION_HANDLERS
 from service.settings import Settings
 from service.wiring import Services, services
@@ -28,6 +32,7 @@ def _services(state: State) -> Services:
 def create_app(settings: Settings | None = None, svc: Services | None = None) -> Litestar:
     """Build the app. With `svc`, use those services (tests); otherwise open them at start."""
     settings = settings or (svc.settings if svc else Settings.from_env())
+    access = Access.from_settings(settings)  # the token table, built once
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -39,11 +44,20 @@ def create_app(settings: Settings | None = None, svc: Services | None = None) ->
             yield
 
     return Litestar(
-        route_handlers=[EventsController, AnswersController, OpsController],
+        route_handlers=[
+            EventsController,
+            AnswersController,
+            OpsController,
+            StreamController,
+            TimelineController,
+            ExportsController,
+        ],
         dependencies={"svc": Provide(_services, sync_to_thread=False)},
         lifespan=[lifespan],
         state=State({"services": svc} if svc is not None else {}),
         exception_handlers=cast(Any, EXCEPTION_HANDLERS),
+        guards=[access.guard],
+        middleware=access.middleware(),
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(
             title="Annals",

@@ -19,6 +19,7 @@ from events import store
 from events.envelope import InvalidEvent
 from events.migrate import migrate
 from service import answers
+from service.auth_cli import add_token_parser
 from service.importer import ImportStats, file_lines, import_lines
 from service.settings import Settings
 from service.wiring import EXAMPLE, Services, services
@@ -49,12 +50,13 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         code = _run(lambda svc: _import(svc, EXAMPLE, quiet=True), settings)
         if code:
             return code
-    err.print(f"Annals on http://{args.host}:{args.port}  (viewer /, API docs /schema)")
+    host, port = args.host or settings.host, args.port or settings.port
+    err.print(f"Annals on http://{host}:{port}  (viewer /, API docs /schema)")
     uvicorn.run(
         "service.app:app_from_env",
         factory=True,
-        host=args.host,
-        port=args.port,
+        host=host,
+        port=port,
         workers=args.workers,
         loop="uvloop",
         http="httptools",
@@ -260,10 +262,11 @@ def parser() -> argparse.ArgumentParser:
         "--data-dir", help="where the embedded PostgreSQL keeps its data (default ./var)"
     )
     sub = p.add_subparsers(dest="command", required=True)
+    add_token_parser(sub)
 
     s = sub.add_parser("serve", help="run the HTTP service")
-    s.add_argument("--host", default="127.0.0.1")
-    s.add_argument("--port", type=int, default=8000)
+    s.add_argument("--host", help="default ANNALS_HOST, else 127.0.0.1")
+    s.add_argument("--port", type=int, help="default ANNALS_PORT, else 8000")
     s.add_argument("--workers", type=int, default=1, help="service processes on one database")
     s.add_argument("--load-example", action="store_true", help="import the example timeline first")
     s.set_defaults(fn=cmd_serve)
@@ -309,7 +312,11 @@ def main(argv: list[str] | None = None) -> int:
         overrides["database_url"] = args.database_url
     if args.data_dir:
         overrides["data_dir"] = args.data_dir
-    settings = Settings.from_env(**overrides)
+    try:
+        settings = Settings.from_env(**overrides)
+    except ValueError as e:  # a bad ANNALS_* value: say which, without a traceback
+        err.print(f"[red]annals: bad configuration: {e}[/red]")
+        return 2
     try:
         code: int = args.fn(args, settings)
     except InvalidEvent as e:

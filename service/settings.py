@@ -7,9 +7,20 @@ from pathlib import Path
 
 import msgspec
 
+from service.auth import Rate, Token, parse_rate, tokens_from_env
+
 
 def _default_data_dir() -> Path:
     return Path(os.environ.get("ANNALS_DATA_DIR", Path.cwd() / "var")).resolve()
+
+
+def _flag(name: str, text: str) -> bool:
+    value = text.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{name}={text!r}: expected 1 or 0 (true/false, yes/no, on/off)")
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
@@ -24,6 +35,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     pool_min: int = 2
     pool_max: int = 10
     db_timeout: float = 5.0
+    tokens: tuple[Token, ...] = ()  # none: open, development mode (see docs/OPERATIONS.md)
+    public_reads: bool = True
+    write_rate: Rate | None = None  # per token, e.g. ("second", 100); None: unlimited
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -38,7 +52,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             "max_batch": int(env.get("ANNALS_MAX_BATCH", "10000")),
             "pool_max": int(env.get("ANNALS_POOL_MAX", "10")),
             "db_timeout": float(env.get("ANNALS_DB_TIMEOUT", "5")),
+            "public_reads": _flag("ANNALS_PUBLIC_READS", env.get("ANNALS_PUBLIC_READS", "1")),
         }
+        if "tokens" not in overrides:  # an override must not need the file to exist
+            values["tokens"] = tokens_from_env(env)
+        if "write_rate" not in overrides and (rate := env.get("ANNALS_WRITE_RATE", "").strip()):
+            values["write_rate"] = parse_rate(rate)
         values.update(overrides)
         values["data_dir"] = Path(str(values["data_dir"]))
         return msgspec.convert(values, cls, strict=False, from_attributes=True)

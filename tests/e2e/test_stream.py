@@ -18,7 +18,7 @@ def read_events(
     count: int,
     headers: dict[str, str] | None = None,
     during: Any = None,
-    deadline: float = 20,
+    deadline: float = 60,
 ) -> list[tuple[int, dict[str, Any]]]:
     """Read `count` SSE events (id, data); run `during()` once the stream is open."""
     got: list[tuple[int, dict[str, Any]]] = []

@@ -1,0 +1,311 @@
+"""Access (SPEC §7): bearer tokens from configuration, scopes checked by one Litestar guard."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import tomllib
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Final, Literal, get_args
+
+import msgspec
+from litestar.connection import ASGIConnection, Request
+from litestar.exceptions import TooManyRequestsException
+from litestar.handlers.base import BaseRouteHandler
+from litestar.middleware.base import DefineMiddleware
+from litestar.middleware.rate_limit import DurationUnit, RateLimitConfig, RateLimitMiddleware
+from litestar.types import Receive, Scope, Send
+
+from service.problems import Problem
+
+if TYPE_CHECKING:
+    from service.settings import Settings
+
+log = logging.getLogger("annals.auth")
+
+ScopeName = Literal["read", "write", "admin"]
+SCOPES: Final[tuple[str, ...]] = get_args(ScopeName)
+Rate = tuple[DurationUnit, int]
+
+# What a route needs when its handler does not say (handler opt={"scope": ...} wins).
+ADMIN_PATHS: Final = frozenset({"/v1/verify"})
+PUBLIC_PREFIXES: Final = ("/healthz", "/readyz", "/schema")
+SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
+REALM: Final = 'Bearer realm="annals"'
+
+
+class Token(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """One configured token: a name, the SHA-256 of the secret, and what it may do."""
+
+    name: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.@-]{1,64}$")]
+    sha256: Annotated[str, msgspec.Meta(pattern=r"^[0-9a-fA-F]{64}$")]
+    scopes: frozenset[ScopeName]
+
+
+class TokenConfigError(ValueError):
+    """The token configuration cannot be used; the message never repeats a secret."""
+
+
+def hash_token(token: str) -> str:
+    """The hex SHA-256 of a token: the only form in which it is configured or stored."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def parse_compact(text: str, source: str = "ANNALS_TOKENS") -> list[Token]:
+    """`name:sha256hex:scope+scope,…` — the one-line form for an environment variable."""
+    tokens: list[Token] = []
+    for i, entry in enumerate(e.strip() for e in text.split(",")):
+        if not entry:
+            continue
+        parts = entry.split(":")
+        if len(parts) != 3:  # don't echo the entry: it may be a pasted raw token
+            raise TokenConfigError(
+                f"{source} entry {i + 1}: expected name:sha256hex:scope+scope "
+                "(scopes read, write, admin)"
+            )
+        name, digest, scopes = (p.strip() for p in parts)
+        raw = {"name": name, "sha256": digest, "scopes": [s.strip() for s in scopes.split("+")]}
+        tokens.append(_convert_one(raw, f"{source} entry {i + 1}"))
+    return tokens
+
+
+def parse_file(path: Path) -> list[Token]:
+    """A JSON list (or `{"tokens": [...]}`) or a TOML `[[tokens]]` array of tables."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise TokenConfigError(f"ANNALS_TOKENS_FILE {path}: {e.strerror or e}") from None
+    try:
+        doc: Any = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
+    except (ValueError, tomllib.TOMLDecodeError) as e:
+        # Positions only: the decoders' messages can quote the offending text.
+        kind = "TOML" if path.suffix == ".toml" else "JSON"
+        where = f" (line {e.lineno})" if isinstance(e, json.JSONDecodeError) else ""
+        raise TokenConfigError(f"ANNALS_TOKENS_FILE {path}: not valid {kind}{where}") from None
+    if isinstance(doc, Mapping):
+        doc = doc.get("tokens", None)
+    if not isinstance(doc, list):
+        raise TokenConfigError(
+            f"ANNALS_TOKENS_FILE {path}: expected a list of tokens "
+            '(JSON [{"name", "sha256", "scopes"}, …] or TOML [[tokens]])'
+        )
+    return [
+        _convert_one(raw, f"ANNALS_TOKENS_FILE {path} entry {i + 1}") for i, raw in enumerate(doc)
+    ]
+
+
+def _convert_one(raw: object, where: str) -> Token:
+    try:
+        token = msgspec.convert(raw, Token)
+    except msgspec.ValidationError as e:
+        # Name the field, never its value: a raw token pasted in the wrong place stays unsaid.
+        reason, at, path = str(e).rpartition(" - at ")
+        if not at:
+            reason, path = str(e), "`$`"
+        if not reason.startswith(("Object missing", "Object contains unknown", "Expected `obj")):
+            reason = (
+                "invalid value (name: 1-64 of A-Z a-z 0-9 _ . @ -; sha256: 64 hex digits; "
+                "scopes: read, write, admin)"
+            )
+        raise TokenConfigError(f"{where}: {reason} at {path}") from None
+    if not token.scopes:
+        raise TokenConfigError(f"{where}: give at least one scope of read, write, admin")
+    return token
+
+
+def tokens_from_env(env: Mapping[str, str]) -> tuple[Token, ...]:
+    """Tokens from ANNALS_TOKENS_FILE and ANNALS_TOKENS together; names and hashes unique."""
+    tokens: list[Token] = []
+    if path := env.get("ANNALS_TOKENS_FILE", "").strip():
+        tokens.extend(parse_file(Path(path)))
+    if compact := env.get("ANNALS_TOKENS", "").strip():
+        tokens.extend(parse_compact(compact))
+    return check_unique(tokens)
+
+
+def check_unique(tokens: Sequence[Token]) -> tuple[Token, ...]:
+    """Refuse two tokens with one name (the rate-limit key) or one hash (ambiguous)."""
+    names: set[str] = set()
+    digests: set[str] = set()
+    for t in tokens:
+        if t.name in names:
+            raise TokenConfigError(f"token name {t.name!r} is configured twice")
+        if t.sha256.lower() in digests:
+            raise TokenConfigError(f"token {t.name!r} has the same hash as another token")
+        names.add(t.name)
+        digests.add(t.sha256.lower())
+    return tuple(tokens)
+
+
+def parse_rate(text: str) -> Rate:
+    """`N/unit` (unit: second, minute, hour or day), e.g. `100/second` or `3/minute`."""
+    count, _, unit = (part.strip() for part in text.strip().partition("/"))
+    unit = unit.lower().removesuffix("s")
+    for name in get_args(DurationUnit):
+        if unit == name and count.isdigit() and int(count) > 0:
+            return (name, int(count))
+    raise ValueError(
+        f"ANNALS_WRITE_RATE={text!r}: expected N/unit with unit second, minute, hour or day"
+    )
+
+
+def bearer(authorization: str | None) -> str | None:
+    """The credentials of an `Authorization: Bearer …` header, or None."""
+    if not authorization:
+        return None
+    scheme, _, credentials = authorization.strip().partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return credentials.strip() or None
+
+
+class Access:
+    """The token table, built once at start-up, and the rules of who may do what."""
+
+    def __init__(
+        self, tokens: Sequence[Token], *, public_reads: bool = True, write_rate: Rate | None = None
+    ) -> None:
+        self._table = tuple((bytes.fromhex(t.sha256), t) for t in check_unique(tokens))
+        self.public_reads = public_reads
+        self.write_rate = write_rate
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Access:
+        """The access rules of these settings; says once, loudly, when the service is open."""
+        access = cls(
+            settings.tokens, public_reads=settings.public_reads, write_rate=settings.write_rate
+        )
+        if access.open:
+            log.warning(
+                "no access tokens configured: the service is OPEN, anyone may write and run "
+                "operations (development mode). Set ANNALS_TOKENS or ANNALS_TOKENS_FILE, "
+                "see docs/OPERATIONS.md"
+            )
+        else:
+            log.info(
+                "access: %d tokens (%s); reads are %s",
+                len(access._table),
+                ", ".join(t.name for _, t in access._table),
+                "public" if access.public_reads else "for tokens with scope read",
+            )
+        return access
+
+    @property
+    def open(self) -> bool:
+        """No tokens configured: development mode, everything is allowed."""
+        return not self._table
+
+    def lookup(self, presented: str) -> Token | None:
+        """The token whose hash matches, comparing against every entry in constant time."""
+        digest = hashlib.sha256(presented.encode()).digest()
+        found: Token | None = None
+        for known, token in self._table:  # no early exit: time doesn't depend on the match
+            if hmac.compare_digest(digest, known):
+                found = token
+        return found
+
+    def required_scope(
+        self, connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
+    ) -> ScopeName | None:
+        """The scope a request needs, or None for a public one."""
+        declared = handler.opt.get("scope")
+        if declared is not None:  # a misspelt scope is one no token holds: refused, not open
+            return None if declared == "public" else declared
+        method = connection.scope.get("method", "GET")
+        # The matched route's template, so /v1/verify/ and /v1//verify are judged alike.
+        template = connection.scope.get("path_template") or connection.scope["path"]
+        if template in ADMIN_PATHS:
+            return "admin"
+        if method not in SAFE_METHODS:
+            return "write"
+        if method == "OPTIONS" or any(
+            template == p or template.startswith(p + "/") for p in PUBLIC_PREFIXES
+        ):
+            return None
+        return None if self.public_reads else "read"
+
+    def guard(
+        self, connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
+    ) -> None:
+        """Litestar guard: 401 without a valid token where one is needed, 403 without scope."""
+        if self.open:
+            return
+        needed = self.required_scope(connection, handler)
+        if needed is None:
+            return
+        presented = bearer(connection.headers.get("authorization"))
+        if presented is None:
+            raise Problem(
+                401,
+                f"this request needs a token with scope {needed!r}: "
+                "send Authorization: Bearer <token>",
+                kind="unauthorized",
+                headers={"WWW-Authenticate": REALM},
+            )
+        token = self.lookup(presented)
+        if token is None:
+            raise Problem(
+                401,
+                "the bearer token is not recognised",
+                kind="unauthorized",
+                headers={"WWW-Authenticate": f'{REALM}, error="invalid_token"'},
+            )
+        if needed not in token.scopes:
+            raise Problem(
+                403,
+                f"token {token.name!r} lacks scope {needed!r}",
+                kind="forbidden",
+                headers={
+                    "WWW-Authenticate": f'{REALM}, error="insufficient_scope", scope="{needed}"'
+                },
+            )
+
+    def rate_key(self, request: Request[Any, Any, Any]) -> str:
+        """Whose bucket a write counts against: the token's name, else the client address."""
+        presented = bearer(request.headers.get("authorization"))
+        token = self.lookup(presented) if presented else None
+        if token is not None:
+            return f"token:{token.name}"
+        return f"anonymous:{request.client.host if request.client else 'unknown'}"
+
+    def middleware(self) -> list[DefineMiddleware]:
+        """The per-token write rate limit, when ANNALS_WRITE_RATE is set."""
+        if self.write_rate is None:
+            return []
+        config = RateLimitConfig(
+            rate_limit=self.write_rate,
+            identifier_for_request=self.rate_key,
+            check_throttle_handler=_is_write,
+            middleware_class=WriteRateLimit,
+        )
+        return [config.middleware]
+
+
+def _is_write(request: Request[Any, Any, Any]) -> bool:
+    return request.method not in SAFE_METHODS
+
+
+class WriteRateLimit(RateLimitMiddleware):
+    """Litestar's rate limit, answering 429 as a problem with Retry-After."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Rate-limit, turning Litestar's bare 429 into a problem that says when to retry."""
+        try:
+            await super().__call__(scope, receive, send)
+        except TooManyRequestsException as e:
+            # Handler errors are answered inside (Litestar puts an exception handler between
+            # route middleware and handler), so this is the limiter's own refusal.
+            headers = dict(e.headers or {})
+            reset = headers.get(self.config.rate_limit_reset_header_key, "1")
+            retry = str(max(1, int(reset))) if reset.isdigit() else "1"
+            headers["Retry-After"] = retry
+            raise Problem(
+                429,
+                f"this token may write {self.max_requests} times per {self.unit}; "
+                f"retry after {retry}s",
+                kind="rate-limited",
+                headers=headers,
+            ) from None
