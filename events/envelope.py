@@ -68,6 +68,18 @@ class Draft(Struct, frozen=True, kw_only=True):
     # Where the event sits in the request body (`$`, `$[2]`, `$.events[2]`), so that
     # errors found later (by the store) name the field as the client wrote it.
     path: str = "$"
+    # Set when the event comes from an export of a log (restore/replication): it must land
+    # at exactly this place of the chain, with its original recorded time and hash.
+    restore: Restore | None = None
+
+
+class Restore(Struct, frozen=True):
+    """The place an exported event had in its log."""
+
+    sequence: int
+    recordedtime: datetime
+    hash: str
+    predecessorhash: str
 
 
 class StoredEvent(Struct, frozen=True, kw_only=True, omit_defaults=False):

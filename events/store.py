@@ -401,6 +401,18 @@ async def _resolve_target(
     return msgspec.structs.replace(d, subject=target.subject), sorted(concerns)
 
 
+def _check_place(d: Draft, seq: int, prev: str) -> None:
+    """A restored event must extend the chain exactly where it stood in its own log."""
+    assert d.restore is not None
+    if d.restore.sequence != seq or d.restore.predecessorhash != prev:
+        raise Conflict(
+            f"{d.path}: exported as sequence {d.restore.sequence}, but this log's next is "
+            f"{seq}{'' if d.restore.predecessorhash == prev else ' with another predecessor'};"
+            " restore into an empty database, or import with --as-new",
+            [FieldError(f"{d.path}.sequence", "does not extend this log's chain")],
+        )
+
+
 def _concerns(d: Draft) -> list[str]:
     found = references(d.data)
     if d.subject is not None:
@@ -491,6 +503,10 @@ async def append_in_transaction(
     by_key: dict[tuple[str, str], StoredEvent] = {}
     for pos, d, concerns in fresh:
         seq += 1
+        recorded = recorded_at
+        if d.restore is not None:
+            _check_place(d, seq, prev)
+            recorded = d.restore.recordedtime
         body = canonical(
             id=d.id,
             source=d.source,
@@ -500,14 +516,20 @@ async def append_in_transaction(
             confidence=d.confidence,
             data=d.data,
             sequence=seq,
-            recordedtime=recorded_at,
+            recordedtime=recorded,
         )
         h = link(prev, body)
+        if d.restore is not None and h != d.restore.hash:
+            raise Conflict(
+                f"{d.path}: the recomputed hash differs from the exported one: the line was "
+                "changed after export",
+                [FieldError(f"{d.path}.hash", "does not match the event's content")],
+            )
         target = d.payload.event if d.type in META_TYPES else None
         data_text = None if d.data is None else msgspec.json.encode(d.data).decode()
         rows_e.append(
             (seq, d.id, d.source, d.type, d.subject, d.time, d.valid.start, d.valid.precision,
-             d.valid.qualifier, d.confidence, data_text, recorded_at, h, prev, target, concerns)
+             d.valid.qualifier, d.confidence, data_text, recorded, h, prev, target, concerns)
         )  # fmt: skip
         meta = d.type in META_TYPES
         rows_c.extend((s, d.valid.start, seq, meta) for s in concerns)
@@ -524,7 +546,7 @@ async def append_in_transaction(
             confidence=d.confidence,
             data=d.data,
             sequence=seq,
-            recordedtime=format_time(recorded_at),
+            recordedtime=format_time(recorded),
             hash=h,
             predecessorhash=prev,
         )
@@ -544,7 +566,7 @@ async def append_in_transaction(
     final = [
         e if e is not None else by_key[(d.source, d.id)] for e, d in zip(out, drafts, strict=True)
     ]
-    return Appended(final, created=True, new=len(fresh)), Head(seq, prev, recorded_at)
+    return Appended(final, created=True, new=len(fresh)), Head(seq, prev, recorded)
 
 
 async def iter_log(conn: Conn, batch: int = 5_000) -> AsyncIterator[StoredEvent]:

@@ -7,6 +7,7 @@ import asyncio
 import logging
 import sys
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +17,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from events import store
+from events import timeline as tl
 from events.envelope import InvalidEvent
 from events.migrate import migrate
-from service import answers
+from service import answers, exports
+from service.api.timeline import parse_filters
 from service.auth_cli import add_token_parser
 from service.importer import ImportStats, file_lines, import_lines
 from service.settings import Settings
@@ -78,7 +81,7 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
     return _run(go, settings)
 
 
-async def _import(svc: Services, path: Path, quiet: bool = False) -> int:
+async def _import(svc: Services, path: Path, quiet: bool = False, restore: bool = True) -> int:
     if not path.exists():
         err.print(f"[red]no such file: {path}[/red]")
         return 2
@@ -97,7 +100,7 @@ async def _import(svc: Services, path: Path, quiet: bool = False) -> int:
             bar.update(task, completed=stats.lines)
 
         try:
-            stats = await import_lines(svc.writer, file_lines(path), tick)
+            stats = await import_lines(svc.writer, file_lines(path), tick, restore)
         except InvalidEvent as e:
             err.print(
                 f"[red]import stopped, nothing after the last full batch was stored:[/red] {e}"
@@ -110,28 +113,64 @@ async def _import(svc: Services, path: Path, quiet: bool = False) -> int:
 
 def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     """Import NDJSON events; idempotent (re-running appends nothing twice)."""
-    return _run(lambda svc: _import(svc, Path(args.file)), settings)
+    return _run(lambda svc: _import(svc, Path(args.file), restore=not args.as_new), settings)
 
 
 def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
-    """Write the log as CloudEvents NDJSON (to a file or stdout)."""
+    """Write an export (CloudEvents NDJSON, TimelineJS3 JSON or iCalendar) with progress."""
 
     async def go(svc: Services) -> int:
-        enc = msgspec.json.Encoder()
+        filters = parse_filters(args.from_, args.to, args.subject, args.type, args.min_confidence)
         sink = open(args.output, "wb") if args.output else sys.stdout.buffer  # noqa: SIM115
-        n = 0
         try:
             async with svc.pool.acquire() as conn:
-                async for ev in store.iter_log(conn):
-                    sink.write(enc.encode(ev) + b"\n")
-                    n += 1
+                n = await _export(conn, args, filters, sink)
         finally:
             if args.output:
                 sink.close()
-        err.print(f"exported {n} events")
+        err.print(
+            f"exported {n} {'meetings' if args.format == 'ics' else 'events'} ({args.format})"
+        )
         return 0
 
     return _run(go, settings)
+
+
+async def _export(conn: Any, args: argparse.Namespace, filters: Any, sink: Any) -> int:
+    known = await store.resolve_known_at(conn, args.known_at)
+    with Progress(
+        TextColumn(f"exporting {args.format}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+    ) as bar:
+        task = bar.add_task("export", total=known.sequence)
+        if args.format == "ndjson":
+            n, after = 0, 0
+            while after < known.sequence:
+                page = await store.read_log(conn, after, min(5_000, known.sequence - after))
+                if not page:
+                    break
+                sink.write(exports.ndjson(page))
+                n, after = n + len(page), page[-1].sequence
+                bar.update(task, completed=after)
+            return n
+        if args.format == "timelinejs":
+            entries = []
+            async for entry in tl.walk(conn, filters, known.sequence):
+                entries.append(entry)
+                bar.update(task, completed=entry.event.sequence)
+            sink.write(msgspec.json.encode(exports.timelinejs(entries, filters, known.sequence)))
+            bar.update(task, completed=known.sequence)
+            return len(entries)
+        q = await answers.ask(conn, args.at, args.known_at, args.min_confidence)
+        meetings = exports.meetings_in((await answers.all_states(conn, q)).values(), filters)
+        head = await store.read_log(conn, q.known - 1, 1) if q.known else []
+        stamp = datetime.fromisoformat(head[0].recordedtime) if head else datetime.now(UTC)
+        sink.write(exports.calendar(meetings, stamp))
+        bar.update(task, completed=known.sequence)
+        return len(meetings)
 
 
 def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
@@ -275,10 +314,28 @@ def parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("import", help="import NDJSON events (idempotent)")
     s.add_argument("file")
+    s.add_argument(
+        "--as-new",
+        action="store_true",
+        help="append an export's events as new ones (new sequence, time, hash) instead of "
+        "restoring them at their original place in the chain",
+    )
     s.set_defaults(fn=cmd_import)
 
-    s = sub.add_parser("export", help="export the log as CloudEvents NDJSON")
+    s = sub.add_parser("export", help="export: CloudEvents NDJSON, TimelineJS3, iCalendar")
+    s.add_argument("--format", choices=["ndjson", "timelinejs", "ics"], default="ndjson")
     s.add_argument("-o", "--output", help="file to write (default stdout)")
+    s.add_argument("--subject", help="timelinejs/ics: events concerning it")
+    s.add_argument("--type", help="timelinejs: exact type or a prefix ending in '.'")
+    s.add_argument("--from", dest="from_", help="timelinejs/ics: valid time from")
+    s.add_argument("--to", help="timelinejs/ics: valid time to")
+    s.add_argument("--at", help="ics: meetings as of this valid time (default now)")
+    s.add_argument("--known-at", help="a sequence number or timestamp")
+    s.add_argument(
+        "--min-confidence",
+        default="disputed",
+        choices=["confirmed", "reported", "unconfirmed", "disputed"],
+    )
     s.set_defaults(fn=cmd_export)
 
     sub.add_parser("verify", help="walk the hash chain").set_defaults(fn=cmd_verify)

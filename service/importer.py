@@ -8,11 +8,19 @@ from typing import Any, Final
 
 import msgspec
 
-from events.envelope import Draft, FieldError, InvalidEvent, parse_event
+from events.envelope import (
+    Draft,
+    FieldError,
+    InvalidEvent,
+    Restore,
+    parse_event,
+    split_msgspec_error,
+)
 from events.writer import Writer
 
 BATCH: Final = 1_000
 # Attributes an export adds (SPEC §2 output); an import derives them again.
+_RESTORE_KEYS: Final = frozenset({"sequence", "recordedtime", "hash", "predecessorhash"})
 OUTPUT_ONLY: Final = (
     "sequence", "recordedtime", "hash", "predecessorhash", "timeprecision", "timequalifier",
 )  # fmt: skip
@@ -34,8 +42,16 @@ def as_input(raw: Any) -> Any:
     return raw
 
 
-def parse_lines(lines: Iterable[tuple[int, bytes]]) -> Iterable[tuple[int, Draft]]:
-    """Validate NDJSON lines; an InvalidEvent names the line number."""
+def parse_lines(
+    lines: Iterable[tuple[int, bytes]], restore: bool = True
+) -> Iterable[tuple[int, Draft]]:
+    """Validate NDJSON lines; an InvalidEvent names the line number.
+
+    Lines of an Annals export carry their place in the log (sequence, recordedtime, hash,
+    predecessorhash). With `restore`, they are appended at exactly that place, so an export
+    imported into an empty database reproduces the same chain, hash for hash; without it
+    (or for lines of other feeds) they are appended as new events.
+    """
     decoder = msgspec.json.Decoder()
     for number, line in lines:
         if not line.strip():
@@ -44,13 +60,21 @@ def parse_lines(lines: Iterable[tuple[int, bytes]]) -> Iterable[tuple[int, Draft
             raw = decoder.decode(line)
         except (msgspec.DecodeError, ValueError, RecursionError) as e:
             raise InvalidEvent([FieldError(f"line {number}", f"malformed JSON: {e}")]) from None
-        yield number, parse_event(as_input(raw), f"line {number}")
+        draft = parse_event(as_input(raw), f"line {number}")
+        if restore and isinstance(raw, dict) and raw.keys() >= _RESTORE_KEYS:
+            try:
+                place = msgspec.convert({k: raw[k] for k in _RESTORE_KEYS}, Restore, strict=False)
+            except msgspec.ValidationError as e:
+                raise InvalidEvent([split_msgspec_error(e, f"line {number}")]) from None
+            draft = msgspec.structs.replace(draft, restore=place)
+        yield number, draft
 
 
 async def import_lines(
     writer: Writer,
     lines: Iterable[tuple[int, bytes]],
     progress: Callable[[ImportStats], None] | None = None,
+    restore: bool = True,
 ) -> ImportStats:
     """Append every event, BATCH at a time; already-stored events are skipped by the log's
     own idempotency (source + id), so re-running an import appends nothing twice."""
@@ -65,7 +89,7 @@ async def import_lines(
         if progress:
             progress(stats)
 
-    for number, draft in parse_lines(lines):
+    for number, draft in parse_lines(lines, restore):
         stats.lines = number
         if not draft.id_given:
             raise InvalidEvent(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any, cast
@@ -14,9 +15,10 @@ from events.migrate import migrate
 from events.writer import Writer
 from service.app import create_app
 from service.database import create_pool
+from service.importer import file_lines, import_lines
 from service.settings import Settings
 from service.stream import Listener
-from service.wiring import Services
+from service.wiring import EXAMPLE, Services
 from tests.pg import fresh_name, postgres_server, with_database
 
 TEMPLATE = "annals_template"
@@ -47,21 +49,35 @@ async def template_db(pg_admin_url: str) -> str:
     return TEMPLATE
 
 
-@pytest.fixture
-async def db_url(pg_admin_url: str, template_db: str) -> AsyncIterator[str]:
-    """A fresh, migrated database for one test; dropped afterwards."""
+@contextlib.asynccontextmanager
+async def fresh_database(admin_url: str, template: str) -> AsyncIterator[str]:
+    """A fresh, migrated database copied from the template; dropped afterwards."""
     name = fresh_name()
-    admin = await asyncpg.connect(pg_admin_url)
+    admin = await asyncpg.connect(admin_url)
     try:
-        await admin.execute(f"CREATE DATABASE {name} TEMPLATE {template_db}")
+        await admin.execute(f"CREATE DATABASE {name} TEMPLATE {template}")
     finally:
         await admin.close()
-    yield with_database(pg_admin_url, name)
-    admin = await asyncpg.connect(pg_admin_url)
+    yield with_database(admin_url, name)
+    admin = await asyncpg.connect(admin_url)
     try:
         await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
     finally:
         await admin.close()
+
+
+@pytest.fixture
+async def db_url(pg_admin_url: str, template_db: str) -> AsyncIterator[str]:
+    """A fresh, migrated database for one test."""
+    async with fresh_database(pg_admin_url, template_db) as url:
+        yield url
+
+
+@pytest.fixture
+async def second_db(pg_admin_url: str, template_db: str) -> AsyncIterator[str]:
+    """Another fresh, migrated, empty database (an import or restore target)."""
+    async with fresh_database(pg_admin_url, template_db) as url:
+        yield url
 
 
 @pytest.fixture
@@ -93,6 +109,14 @@ async def client(services: Services) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=cast(Any, create_app(svc=services)))
     async with httpx.AsyncClient(transport=transport, base_url="http://annals.test") as c:
         yield c
+
+
+@pytest.fixture
+async def example(services: Services, client: httpx.AsyncClient) -> httpx.AsyncClient:
+    """The client, with the bundled example timeline imported (sequences 1..44)."""
+    stats = await import_lines(services.writer, file_lines(EXAMPLE))
+    assert stats.appended == 44
+    return client
 
 
 @pytest.fixture

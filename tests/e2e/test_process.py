@@ -75,3 +75,36 @@ def test_import_of_a_bad_file_names_the_line_and_stores_nothing(
     assert "line 2" in done.stderr
     verified = annals("--database-url", db_url, "verify")
     assert "ok: 0 events" in verified.stdout
+
+
+def test_an_export_imported_into_an_empty_database_reproduces_the_same_chain(
+    db_url: str, second_db: str, tmp_path: Path
+) -> None:
+    annals("--database-url", db_url, "import", str(EXAMPLE))
+    exported = tmp_path / "log.ndjson"
+    done = annals("--database-url", db_url, "export", "--format", "ndjson", "-o", str(exported))
+    assert done.returncode == 0, done.stderr
+    # Lines that do not extend the target's chain where they stood are refused, whole.
+    gap = tmp_path / "gap.ndjson"
+    gap.write_bytes(b"".join(exported.read_bytes().splitlines(keepends=True)[1:]))
+    clash = annals("--database-url", second_db, "import", str(gap))
+    assert clash.returncode == 1
+    assert "exported as sequence 2, but this log's next is 1" in clash.stderr
+    assert "ok: 0 events" in annals("--database-url", second_db, "verify").stdout
+    restored = annals("--database-url", second_db, "import", str(exported))
+    assert "44 appended" in restored.stderr, restored.stderr
+    again = tmp_path / "again.ndjson"
+    annals("--database-url", second_db, "export", "--format", "ndjson", "-o", str(again))
+    assert again.read_bytes() == exported.read_bytes()  # same sequences, times and hashes
+    assert annals("--database-url", second_db, "verify").returncode == 0
+
+
+def test_exports_in_every_format_from_the_cli(db_url: str, tmp_path: Path) -> None:
+    annals("--database-url", db_url, "import", str(EXAMPLE))
+    tjs, ics = tmp_path / "t.json", tmp_path / "m.ics"
+    for fmt, out in (("timelinejs", tjs), ("ics", ics)):
+        done = annals("--database-url", db_url, "export", "--format", fmt, "-o", str(out))
+        assert done.returncode == 0, done.stderr
+    doc = json.loads(tjs.read_text())
+    assert len(doc["events"]) == 44 and doc["events"][0]["unique_id"] == "pt25-001"
+    assert "UID:meeting/moscow-2025-12-02@annals" in ics.read_text()

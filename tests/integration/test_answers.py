@@ -5,21 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-import pytest
 
-from service.importer import file_lines, import_lines
-from service.wiring import EXAMPLE, Services
+from service.wiring import Services
 
 Client = httpx.AsyncClient
 US_PLAN = "/v1/plans/us-28-point-plan"
-
-
-@pytest.fixture
-async def example(services: Services, client: Client) -> Client:
-    """The client, with the bundled example timeline imported."""
-    stats = await import_lines(services.writer, file_lines(EXAMPLE))
-    assert stats.appended == 44
-    return client
 
 
 async def get(c: Client, path: str, **params: Any) -> Any:

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import date
 from typing import Any
 
-import asyncpg
 import httpx
 import icalendar
 import msgspec
-import pytest
 
 from events import store
 from events.envelope import StoredEvent
@@ -18,39 +15,13 @@ from events.timeparse import parse_time
 from events.vocabulary import references
 from events.writer import Writer
 from service.database import create_pool
-from service.importer import file_lines, import_lines
-from service.wiring import EXAMPLE, Services
-from tests.pg import fresh_name, with_database
+from service.importer import import_lines
+from service.wiring import EXAMPLE
 
 Client = httpx.AsyncClient
 MOSCOW = "meeting/moscow-2025-12-02"
 WASHINGTON = "meeting/washington-2025-12"
 LINES: list[dict[str, Any]] = [msgspec.json.decode(x) for x in EXAMPLE.read_bytes().splitlines()]
-
-
-@pytest.fixture
-async def example(services: Services, client: Client) -> Client:
-    """The client, with the bundled example timeline imported (sequences 1..44)."""
-    stats = await import_lines(services.writer, file_lines(EXAMPLE))
-    assert stats.appended == 44
-    return client
-
-
-@pytest.fixture
-async def second_db(pg_admin_url: str, template_db: str) -> AsyncIterator[str]:
-    """Another fresh, migrated, empty database (the import target)."""
-    name = fresh_name()
-    admin = await asyncpg.connect(pg_admin_url)
-    try:
-        await admin.execute(f"CREATE DATABASE {name} TEMPLATE {template_db}")
-    finally:
-        await admin.close()
-    yield with_database(pg_admin_url, name)
-    admin = await asyncpg.connect(pg_admin_url)
-    try:
-        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    finally:
-        await admin.close()
 
 
 async def post(c: Client, event: dict[str, Any]) -> dict[str, Any]:
