@@ -345,9 +345,11 @@ async def flush(conn: Conn, pending: Pending) -> None:
 
 
 def _same_content(d: Draft, row: StoredEvent) -> bool:
+    # A retraction or correction posted without a subject was stored with its target's:
+    # posting it again the same way is the same content (its target is named in data).
     return (
         d.type == row.type
-        and d.subject == row.subject
+        and (d.subject == row.subject or (d.subject is None and d.type in META_TYPES))
         and d.time == row.timegiven
         and d.confidence == row.confidence
         and d.data == row.data

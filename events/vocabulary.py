@@ -16,16 +16,17 @@ MAX_LIST: Final = 1_000  # items in any list inside `data`
 
 SLUG = r"[a-z0-9][a-z0-9-]{0,63}"
 KINDS: Final = ("party", "plan", "meeting", "issue")
-SUBJECT_RE: Final = re.compile(rf"^(party|plan|meeting|issue)/{SLUG}$")
+# `\Z`, not `$`: `$` also matches before a trailing newline ("party/x\n" is no subject id).
+SUBJECT_RE: Final = re.compile(rf"^(party|plan|meeting|issue)/{SLUG}\Z")
 
 Text = Annotated[str, Meta(max_length=MAX_TEXT)]
 Name = Annotated[str, Meta(min_length=1, max_length=MAX_NAME)]
 Url = Annotated[str, Meta(max_length=2_048)]
-PartyRef = Annotated[str, Meta(pattern=rf"^party/{SLUG}$")]
-PlanRef = Annotated[str, Meta(pattern=rf"^plan/{SLUG}$")]
-MeetingRef = Annotated[str, Meta(pattern=rf"^meeting/{SLUG}$")]
-IssueRef = Annotated[str, Meta(pattern=rf"^issue/{SLUG}$")]
-PlanOrIssueRef = Annotated[str, Meta(pattern=rf"^(plan|issue)/{SLUG}$")]
+PartyRef = Annotated[str, Meta(pattern=rf"^party/{SLUG}\Z")]
+PlanRef = Annotated[str, Meta(pattern=rf"^plan/{SLUG}\Z")]
+MeetingRef = Annotated[str, Meta(pattern=rf"^meeting/{SLUG}\Z")]
+IssueRef = Annotated[str, Meta(pattern=rf"^issue/{SLUG}\Z")]
+PlanOrIssueRef = Annotated[str, Meta(pattern=rf"^(plan|issue)/{SLUG}\Z")]
 EventRef = Annotated[str, Meta(min_length=1, max_length=MAX_NAME)]
 # A date or timestamp given inside `data` (meeting starts, source published): validated
 # with the same rules as `time`, stored and returned exactly as given.

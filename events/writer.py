@@ -41,6 +41,17 @@ from events.store import (
 
 CHANNEL: Final = "annals_log"  # NOTIFY channel: "the log grew", payload = newest sequence
 MAX_GROUP_EVENTS: Final = 20_000  # events per group transaction (a request is never split)
+# What a database that is gone, or a connection it left broken, raises. InternalClientError
+# belongs here: when PostgreSQL shuts down, an idle pooled connection receives the FATAL
+# before its socket closes, and the next query on it fails with "cannot switch to state ...;
+# another operation is in progress" (the pool then drops that connection on release).
+DATABASE_ERRORS: Final = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+)
 
 
 class Unavailable(Exception):
@@ -100,7 +111,7 @@ class Writer:
                     if not req.future.done():
                         req.future.set_exception(Unavailable("the service is shutting down"))
                 raise
-            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as e:
+            except DATABASE_ERRORS as e:
                 for req in group:
                     if not req.future.done():
                         req.future.set_exception(Unavailable(str(e) or type(e).__name__))
@@ -160,4 +171,4 @@ class Writer:
         return results
 
 
-__all__ = ["Head", "Unavailable", "Writer"]
+__all__ = ["DATABASE_ERRORS", "Head", "Unavailable", "Writer"]

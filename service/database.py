@@ -3,13 +3,53 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Final
 
 import asyncpg
 
 from events.migrate import migrate
 
 log = logging.getLogger("annals.database")
+
+# timestamptz on the wire: microseconds since 2000-01-01 UTC; int64 extremes are ±infinity.
+_PG_EPOCH: Final = datetime(2000, 1, 1, tzinfo=UTC)
+_MICROSECOND: Final = timedelta(microseconds=1)
+_PG_INFINITY: Final = 2**63 - 1
+_FIRST: Final = datetime.min.replace(tzinfo=UTC)
+_LAST: Final = datetime.max.replace(tzinfo=UTC)
+
+
+def _encode_timestamptz(dt: datetime) -> tuple[int]:
+    aware = dt if dt.tzinfo is not None else dt.replace(tzinfo=UTC)
+    return ((aware - _PG_EPOCH) // _MICROSECOND,)
+
+
+def _decode_timestamptz(wire: tuple[int]) -> datetime:
+    us = wire[0]
+    if us >= _PG_INFINITY:
+        return _LAST
+    if us <= -_PG_INFINITY - 1:
+        return _FIRST
+    return _PG_EPOCH + timedelta(microseconds=us)
+
+
+async def exact_timestamps(conn: asyncpg.Connection) -> None:
+    """Store and read every timestamptz as the instant it is, always timezone-aware.
+
+    asyncpg writes datetime.min/max as -infinity/infinity and reads those back as *naive*
+    datetimes: an event at `0001` (0001-01-01T00:00Z) was stored as -infinity and then broke
+    every read of the log (naive and aware datetimes do not mix). Infinities already stored
+    read back as the first and last instants there are.
+    """
+    await conn.set_type_codec(
+        "timestamptz",
+        schema="pg_catalog",
+        encoder=_encode_timestamptz,
+        decoder=_decode_timestamptz,
+        format="tuple",
+    )
 
 
 def embedded_url(data_dir: Path) -> str:
@@ -45,4 +85,5 @@ async def create_pool(
         max_size=max_size,
         timeout=connect_timeout,
         command_timeout=60,
+        init=exact_timestamps,
     )

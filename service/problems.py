@@ -124,7 +124,9 @@ def _to_problem(exc: Exception) -> Problem:
                 f"a value in this request cannot be used: {exc}",
                 kind="bad-parameter",
             )
-        case OSError() | asyncpg.InterfaceError() | TimeoutError():
+        case OSError() | asyncpg.InterfaceError() | asyncpg.InternalClientError() | TimeoutError():
+            # InternalClientError: a pooled connection the database broke off (see
+            # events.writer.DATABASE_ERRORS); the pool replaces it, a retry succeeds.
             return unavailable(type(exc).__name__)
         case asyncpg.PostgresError() if _unreachable(exc):
             return unavailable(type(exc).__name__)

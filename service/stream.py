@@ -18,7 +18,7 @@ import msgspec
 from litestar.response import ServerSentEventMessage
 
 from events import store
-from events.writer import CHANNEL
+from events.writer import CHANNEL, DATABASE_ERRORS
 
 log = logging.getLogger("annals.stream")
 RECONNECT_SECONDS: Final = 1.0
@@ -69,7 +69,7 @@ class Listener:
         while True:
             try:
                 conn = await asyncpg.connect(self._url, timeout=5)
-            except (OSError, asyncpg.PostgresError, TimeoutError) as e:
+            except DATABASE_ERRORS as e:
                 log.warning("stream listener cannot connect (%s); retrying", type(e).__name__)
                 await asyncio.sleep(RECONNECT_SECONDS)
                 continue
@@ -79,7 +79,7 @@ class Listener:
                 while not conn.is_closed():
                     await asyncio.sleep(RECONNECT_SECONDS)
                     await conn.execute("SELECT 1")  # notices a dead connection
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as e:
+            except DATABASE_ERRORS as e:  # anything else escaping would end live delivery
                 log.warning("stream listener lost its connection (%s)", type(e).__name__)
             finally:
                 with contextlib.suppress(Exception):
@@ -106,7 +106,7 @@ async def follow(
         try:
             async with pool.acquire(timeout=5) as conn:
                 page = await store.read_log(conn, last, BATCH, subject=subject)
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
+        except DATABASE_ERRORS:
             yield ServerSentEventMessage(data=None, comment="database unavailable, retrying")
             await asyncio.sleep(RECONNECT_SECONDS)
             continue
