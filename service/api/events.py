@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import quote
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
+from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, QueryParameter
 
 from events import store
 from events.envelope import StoredEvent
+from service import metrics
 from service.api.intake import parse_body
+from service.api.openapi import AppendOperation, problems
 from service.problems import Problem
 from service.wiring import Services
 
@@ -30,23 +34,44 @@ class EventsController(Controller):
     path = "/v1/events"
     tags = ["log"]
 
-    @post("/", status_code=201, summary="Append one event or a batch (all or nothing)")
+    @post(
+        "/",
+        status_code=201,
+        summary="Append one event or a batch (all or nothing)",
+        operation_class=AppendOperation,
+        responses={
+            200: ResponseSpec(
+                StoredEvent | list[StoredEvent],
+                description="Every event was already stored with the same content",
+                generate_examples=False,
+            ),
+            **problems(400, 401, 403, 409, 413, 415, 422, 429, 503),
+        },
+    )
     async def append(
         self, request: Request[Any, Any, Any], svc: NamedDependency[Services]
-    ) -> Response[Any]:
+    ) -> Response[StoredEvent | list[StoredEvent]]:
         """Body: one CloudEvent, an array, or {events, preconditions}. 201 when anything was
         appended, 200 when every event was already stored with the same content."""
         batch = parse_body(
             request.headers.get("content-type", ""), await request.body(), svc.settings.max_batch
         )
         result = await svc.writer.append(batch.drafts, batch.preconditions)
+        metrics.EVENTS_APPENDED.inc(result.new)
+        metrics.APPEND_REQUEST_EVENTS.observe(len(batch.drafts))
         status = 201 if result.created else 200
         if batch.is_batch:
             return Response(result.events, status_code=status)
         ev = result.events[0]
-        return Response(ev, status_code=status, headers={"Location": f"/v1/events/{ev.id}"})
+        # A header is Latin-1 and a URI is ASCII: the id (any text) goes percent-encoded.
+        location = f"/v1/events/{quote(ev.id, safe='')}"
+        return Response(ev, status_code=status, headers={"Location": location})
 
-    @get("/", summary="The log in sequence order, for subscribers and replication")
+    @get(
+        "/",
+        summary="The log in sequence order, for subscribers and replication",
+        responses=problems(400, 401, 403, 503),
+    )
     async def log(
         self,
         svc: NamedDependency[Services],
@@ -60,7 +85,11 @@ class EventsController(Controller):
         nxt = str(page[-1].sequence) if len(page) == limit else None
         return LogPage(page, nxt, head.sequence)
 
-    @get("/{event_id:str}", summary="One event by id")
+    @get(
+        "/{event_id:str}",
+        summary="One event by id",
+        responses=problems(400, 401, 403, 404, 409, 503),
+    )
     async def one(
         self,
         svc: NamedDependency[Services],

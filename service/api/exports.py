@@ -24,6 +24,7 @@ from events import store
 from events import timeline as tl
 from service import answers, exports
 from service.api.answers import AtParam, KnownAtParam, MinConfidence
+from service.api.openapi import read_responses
 from service.api.timeline import (
     FromParam,
     SubjectParam,
@@ -68,7 +69,12 @@ class ExportsController(Controller):
     path = "/v1/export"
     tags = ["exports"]
 
-    @get("/events.ndjson", summary="The log as CloudEvents NDJSON (imports back losslessly)")
+    @get(
+        "/events.ndjson",
+        summary="The log as CloudEvents NDJSON (imports back losslessly)",
+        media_type="application/x-ndjson",
+        responses=read_responses(),
+    )
     async def events_ndjson(
         self,
         svc: NamedDependency[Services],
@@ -87,7 +93,11 @@ class ExportsController(Controller):
             },
         )
 
-    @get("/timelinejs", summary="The timeline as a TimelineJS3 document")
+    @get(
+        "/timelinejs",
+        summary="The timeline as a TimelineJS3 document",
+        responses=read_responses(cached=True),
+    )
     async def timelinejs(
         self,
         request: Request[Any, Any, Any],
@@ -106,7 +116,12 @@ class ExportsController(Controller):
             entries = [e async for e in tl.walk(conn, w.filters, w.known)]
         return cached(request, exports.timelinejs(entries, filters, w.known), w.pinned)
 
-    @get("/meetings.ics", summary="Meetings as an iCalendar (one VEVENT per meeting)")
+    @get(
+        "/meetings.ics",
+        summary="Meetings as an iCalendar (one VEVENT per meeting)",
+        media_type="text/calendar",
+        responses=read_responses(),
+    )
     async def meetings_ics(
         self,
         svc: NamedDependency[Services],

@@ -18,6 +18,7 @@ from events.headline import headline
 from events.timeparse import TimeError, parse_at, parse_time
 from events.vocabulary import SUBJECT_RE
 from service.api.answers import KnownAtParam, MinConfidence
+from service.api.openapi import read_responses
 from service.caching import cached
 from service.problems import Problem
 from service.wiring import Services
@@ -131,7 +132,11 @@ class TimelineController(Controller):
     path = "/v1/timeline"
     tags = ["timeline"]
 
-    @get("/", summary="Events in valid-time order, cursor-paged, stable under appends")
+    @get(
+        "/",
+        summary="Events in valid-time order, cursor-paged, stable under appends",
+        responses=read_responses(cached=True),
+    )
     async def timeline(
         self,
         request: Request[Any, Any, Any],
