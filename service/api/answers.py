@@ -9,8 +9,9 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, QueryParameter
 
 from events.timeparse import format_time
-from service import answers
+from service import answers, metrics
 from service.answers import KIND_OF_COLLECTION
+from service.api.openapi import read_responses
 from service.caching import cached
 from service.problems import Problem
 from service.wiring import Services
@@ -32,7 +33,11 @@ class AnswersController(Controller):
 
     tags = ["answers"]
 
-    @get("/v1/state", summary="Every party, plan, meeting and issue as of then")
+    @get(
+        "/v1/state",
+        summary="Every party, plan, meeting and issue as of then",
+        responses=read_responses(cached=True),
+    )
     async def state(
         self,
         request: Request[Any, Any, Any],
@@ -42,12 +47,17 @@ class AnswersController(Controller):
         min_confidence: MinConfidence = "disputed",
     ) -> Response[Any]:
         """`{at, sequence, parties, plans, meetings, issues}`."""
-        async with await svc.acquire() as conn:
-            q = await answers.ask(conn, at, known_at, min_confidence)
-            states = await answers.all_states(conn, q)
+        with metrics.QUERY_SECONDS.labels("state").time():
+            async with await svc.acquire() as conn:
+                q = await answers.ask(conn, at, known_at, min_confidence)
+                states = await answers.all_states(conn, q)
         return cached(request, answers.state_document(states, q), q.pinned)
 
-    @get("/v1/diff", summary="What changed between two valid times")
+    @get(
+        "/v1/diff",
+        summary="What changed between two valid times",
+        responses=read_responses(cached=True),
+    )
     async def diff(
         self,
         request: Request[Any, Any, Any],
@@ -60,15 +70,17 @@ class AnswersController(Controller):
         min_confidence: MinConfidence = "disputed",
     ) -> Response[Any]:
         """`{from, to, sequence, changes: [{subject, field, before, after, event, ...}]}`."""
-        async with await svc.acquire() as conn:
-            q_from = await answers.ask(conn, from_, known_at, min_confidence)
-            q_to = await answers.ask(conn, to, known_at, min_confidence)
-            doc = await answers.diff_document(conn, q_from, q_to)
+        with metrics.QUERY_SECONDS.labels("diff").time():
+            async with await svc.acquire() as conn:
+                q_from = await answers.ask(conn, from_, known_at, min_confidence)
+                q_to = await answers.ask(conn, to, known_at, min_confidence)
+                doc = await answers.diff_document(conn, q_from, q_to)
         return cached(request, doc, q_to.pinned)
 
     @get(
         "/v1/{collection:str}/{slug:str}",
         summary="One subject's state: /v1/parties|plans|meetings|issues/{slug}",
+        responses=read_responses(404, cached=True),
     )
     async def subject(
         self,
@@ -84,9 +96,10 @@ class AnswersController(Controller):
         subject = f"{KIND_OF_COLLECTION[collection]}/{slug}"
         if not answers.valid_subject(subject):
             raise Problem(404, f"{subject!r} is not a subject id", kind="not-found")
-        async with await svc.acquire() as conn:
-            q = await answers.ask(conn, at, known_at, min_confidence)
-            state = await answers.subject_state(conn, subject, q)
+        with metrics.QUERY_SECONDS.labels("subject").time():
+            async with await svc.acquire() as conn:
+                q = await answers.ask(conn, at, known_at, min_confidence)
+                state = await answers.subject_state(conn, subject, q)
         if state is None:
             raise Problem(
                 404,

@@ -9,6 +9,8 @@ from litestar.di import NamedDependency
 from litestar.params import QueryParameter
 from litestar.response import ServerSentEvent
 
+from service.api.openapi import problems
+from service.metrics import counted_stream_client
 from service.problems import Problem
 from service.stream import follow
 from service.wiring import Services
@@ -21,7 +23,12 @@ class StreamController(Controller):
 
     tags = ["log"]
 
-    @get("/v1/stream", summary="Live events (SSE); resumes after Last-Event-ID")
+    @get(
+        "/v1/stream",
+        summary="Live events (SSE); resumes after Last-Event-ID",
+        media_type="text/event-stream",
+        responses=problems(400, 401, 403, 503),
+    )
     async def stream(
         self,
         request: Request[Any, Any, Any],
@@ -44,13 +51,15 @@ class StreamController(Controller):
         if svc.listener is None:
             raise Problem(503, "live streaming is not running in this process", kind="unavailable")
         return ServerSentEvent(
-            follow(
-                svc.pool,
-                svc.listener,
-                after,
-                subject=subject,
-                type_=type,
-                keepalive=KEEPALIVE_SECONDS,
+            counted_stream_client(
+                follow(
+                    svc.pool,
+                    svc.listener,
+                    after,
+                    subject=subject,
+                    type_=type,
+                    keepalive=KEEPALIVE_SECONDS,
+                )
             ),
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
