@@ -1,8 +1,8 @@
 """Answering "what was the state at date X, as known at K": load, then fold.
 
 This is the query path's one seam: `load_subject`/`load_all` fetch what can count, and
-`projections` folds it. A snapshot (as-of cache) plugs in here: start the fold from a
-stored state and load only the tail after it.
+`projections` folds it. As-of snapshots plug in here: `subject_state` starts the fold from
+a stored state and loads only the tail after it (`service/snapshots.py`, docs/SNAPSHOTS.md).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from events import store
 from events.envelope import FieldError, InvalidEvent
 from events.timeparse import TimeError, format_time, parse_at
 from events.vocabulary import SUBJECT_RE
+from service import snapshots
 
 PLURAL: Final = {"party": "parties", "plan": "plans", "meeting": "meetings", "issue": "issues"}
 KIND_OF_COLLECTION: Final = {v: k for k, v in PLURAL.items()}
@@ -79,7 +80,18 @@ def shape(state: projections.State, sequence: int) -> dict[str, Any]:
 async def subject_state(
     conn: asyncpg.Connection, subject: str, q: Question
 ) -> projections.State | None:
-    """One subject's state, or None when nothing concerning it counts yet."""
+    """One subject's state, or None when nothing concerning it counts yet.
+
+    Starts from an as-of snapshot and folds only the tail when that provably gives the
+    full replay's answer (`service/snapshots.py`); otherwise it is `replayed_state`.
+    """
+    return await snapshots.subject_state(conn, subject, q.at, q.known, q.min_confidence)
+
+
+async def replayed_state(
+    conn: asyncpg.Connection, subject: str, q: Question
+) -> projections.State | None:
+    """The reference: one subject's state by a full replay of what can count."""
     known = await store.load_subject(conn, subject, q.at, q.known)
     return projections.project(subject, known, at=q.at, min_confidence=q.min_confidence)
 

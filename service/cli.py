@@ -25,6 +25,7 @@ from service.api.timeline import parse_filters
 from service.auth_cli import add_token_parser
 from service.importer import ImportStats, file_lines, import_lines
 from service.settings import Settings
+from service.snapshots_cli import add_snapshot_parser
 from service.wiring import EXAMPLE, Services, services
 
 err = Console(stderr=True)
@@ -302,6 +303,7 @@ def parser() -> argparse.ArgumentParser:
     )
     sub = p.add_subparsers(dest="command", required=True)
     add_token_parser(sub)
+    add_snapshot_parser(sub)
 
     s = sub.add_parser("serve", help="run the HTTP service")
     s.add_argument("--host", help="default ANNALS_HOST, else 127.0.0.1")
