@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any, cast
 
 from litestar import Litestar
@@ -11,6 +12,7 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
+from litestar.static_files import create_static_files_router
 
 from service.api.answers import AnswersController
 from service.api.events import EventsController
@@ -19,9 +21,12 @@ from service.api.ops import OpsController
 from service.api.stream import StreamController
 from service.api.timeline import TimelineController
 from service.auth import Access
+from service.metrics import MetricsController, http_metrics
 from service.problems import EXCEPTION_HANDLERS
 from service.settings import Settings
 from service.wiring import Services, services
+
+STATIC = Path(__file__).parent / "static"  # the viewer at / (index.html, app.js, app.css)
 
 
 def _services(state: State) -> Services:
@@ -51,13 +56,21 @@ def create_app(settings: Settings | None = None, svc: Services | None = None) ->
             StreamController,
             TimelineController,
             ExportsController,
+            MetricsController,
+            create_static_files_router(
+                path="/",
+                directories=[STATIC],
+                html_mode=True,
+                name="viewer",
+                opt={"scope": "public"},
+            ),
         ],
         dependencies={"svc": Provide(_services, sync_to_thread=False)},
         lifespan=[lifespan],
         state=State({"services": svc} if svc is not None else {}),
         exception_handlers=cast(Any, EXCEPTION_HANDLERS),
         guards=[access.guard],
-        middleware=access.middleware(),
+        middleware=[http_metrics().middleware, *access.middleware()],
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(
             title="Annals",
