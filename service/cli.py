@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import signal
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -40,6 +41,10 @@ def _run(coro: Callable[[Services], Awaitable[int]], settings: Settings) -> int:
     return asyncio.run(main())
 
 
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     """Run the HTTP service (uvicorn), optionally loading the example timeline first."""
     import os
@@ -56,6 +61,10 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
             return code
     host, port = args.host or settings.host, args.port or settings.port
     err.print(f"Annals on http://{host}:{port}  (viewer /, API docs /schema)")
+    # uvicorn re-raises a SIGTERM it caught once its graceful shutdown is done; with the
+    # default action that ends the process without atexit hooks, and the embedded
+    # PostgreSQL (stopped by one when its last user exits) would outlive us. Exit normally.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     uvicorn.run(
         "service.app:app_from_env",
         factory=True,

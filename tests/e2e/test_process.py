@@ -33,6 +33,21 @@ def test_a_restart_keeps_the_data(tmp_path: Path) -> None:
         svc.stop()
 
 
+def test_sigterm_exits_cleanly_and_stops_the_embedded_database(tmp_path: Path) -> None:
+    """uvicorn re-raises the SIGTERM it caught after its graceful shutdown: unless the
+    service turns it into a normal exit, atexit hooks never run and the embedded
+    PostgreSQL outlives the service (one leaked server per stop)."""
+    pgdata = tmp_path / "data" / "pgdata"
+    svc = Service(["--data-dir", str(tmp_path / "data")], tmp_path / "annals.log").start()
+    assert (pgdata / "postmaster.pid").exists()
+    proc = svc.proc
+    assert proc is not None
+    svc.stop()
+    assert proc.returncode == 128 + 15, svc.log.read_text()
+    # PostgreSQL removes postmaster.pid when it has shut down.
+    assert not (pgdata / "postmaster.pid").exists(), "the embedded PostgreSQL is still running"
+
+
 def test_import_is_idempotent_and_verify_passes(db_url: str) -> None:
     first = annals("--database-url", db_url, "import", str(EXAMPLE))
     assert first.returncode == 0, first.stderr
