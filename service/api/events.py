@@ -79,7 +79,8 @@ class EventsController(Controller):
         limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
     ) -> LogPage:
         """Events with sequence > after, oldest first."""
-        async with await svc.acquire() as conn:
+        # A reader asking for what follows `after` knows `after` exists: a replica must hold it.
+        async with svc.acquire_read(after or None) as conn:
             page = await store.read_log(conn, after, limit)
             head = await store.read_head(conn)
         nxt = str(page[-1].sequence) if len(page) == limit else None

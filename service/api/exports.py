@@ -45,7 +45,7 @@ async def log_chunks(svc: Services, known: int, batch: int) -> AsyncIterator[byt
     while a batch is read (never while a slow client takes it)."""
     after = 0
     while after < known:  # sequences have no gaps, so `known - after` rows remain
-        async with await svc.acquire() as conn:
+        async with svc.acquire_read(known) as conn:
             page = await store.read_log(conn, after, min(batch, known - after))
         if not page:
             return
@@ -82,7 +82,7 @@ class ExportsController(Controller):
         batch: BatchParam = BATCH,
     ) -> Stream:
         """Every event recorded by `known_at`, in sequence order, streamed in batches."""
-        async with await svc.acquire() as conn:
+        async with svc.acquire_read(known_at) as conn:
             known = await store.resolve_known_at(conn, known_at)
         return Stream(
             log_chunks(svc, known.sequence, batch),
@@ -111,7 +111,7 @@ class ExportsController(Controller):
     ) -> Response[Any]:
         """`{title, events: [{start_date, display_date, text, unique_id, group}]}`."""
         filters = parse_filters(from_, to, subject, type_, min_confidence)
-        async with await svc.acquire() as conn:
+        async with svc.acquire_read(known_at) as conn:
             w = await resolve(conn, filters, known_at, None)
             entries = [e async for e in tl.walk(conn, w.filters, w.known)]
         return cached(request, exports.timelinejs(entries, filters, w.known), w.pinned)
@@ -134,7 +134,7 @@ class ExportsController(Controller):
     ) -> Response[bytes]:
         """Each meeting's state at `at` (default now), as known at `known_at`."""
         filters = parse_filters(from_, to, subject, None, min_confidence)
-        async with await svc.acquire() as conn:
+        async with svc.acquire_read(known_at) as conn:
             q = await answers.ask(conn, at, known_at, min_confidence)
             states = await answers.all_states(conn, q)
             stamp = await stamp_of(conn, q.known)

@@ -46,14 +46,14 @@ class StreamController(Controller):
                 raise Problem(400, "Last-Event-ID must be a sequence number", kind="bad-parameter")
             after = int(resume)
         if after is None:
-            async with await svc.acquire() as conn:
+            async with svc.acquire_read() as conn:
                 after = await conn.fetchval("SELECT coalesce(max(sequence), 0) FROM events")
         if svc.listener is None:
             raise Problem(503, "live streaming is not running in this process", kind="unavailable")
         return ServerSentEvent(
             counted_stream_client(
                 follow(
-                    svc.pool,
+                    svc.acquire_read,
                     svc.listener,
                     after,
                     subject=subject,

@@ -116,6 +116,17 @@ async def resolve(
     return Walk(filters, k, True, (v, s))
 
 
+def pin(known_at: str | None, cursor: str | None) -> str | int | None:
+    """What a page is computed as of, to choose a connection holding it (a bad cursor:
+    whatever connection, `resolve` names the problem)."""
+    if cursor is None:
+        return known_at
+    try:
+        return tl.decode_cursor(cursor)[2]
+    except tl.CursorError:
+        return None
+
+
 def item(entry: tl.Entry) -> TimelineItem:
     """A timeline entry as the API shows it."""
     e = entry.event
@@ -152,7 +163,7 @@ class TimelineController(Controller):
     ) -> Response[Any]:
         """`{events, next, known_at}`; page on with `cursor=next`, repeating the filters."""
         filters = parse_filters(from_, to, subject, type_, min_confidence)
-        async with await svc.acquire() as conn:
+        async with svc.acquire_read(pin(known_at, cursor)) as conn:
             w = await resolve(conn, filters, known_at, cursor)
             page = await tl.read_page(conn, w.filters, w.known, w.after, limit)
         body = TimelinePage([item(e) for e in page.entries], page.next, page.known)
