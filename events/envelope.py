@@ -139,6 +139,8 @@ def key_path(path: str, key: str) -> str:
 
 def scan(value: Any, path: str = "$", depth: int = 0) -> FieldError | None:
     """Find the first NUL character, lone surrogate or too-deep nesting anywhere in value."""
+    if depth == 0 and _plainly_clean(value):
+        return None
     if depth > MAX_DEPTH:
         return FieldError(path, f"nested deeper than {MAX_DEPTH} levels")
     if isinstance(value, str):
@@ -155,6 +157,19 @@ def scan(value: Any, path: str = "$", depth: int = 0) -> FieldError | None:
             if err:
                 return err
     return None
+
+
+def _plainly_clean(value: Any) -> bool:
+    """True when `scan` would find nothing, checked at C speed: the walk below builds a
+    path for every key and costs more than the rest of validating an event. Encoding
+    fails on a lone surrogate; a NUL is written as an escape; nesting cannot exceed the
+    number of objects and arrays. Any doubt (a backslash-u in text, many containers)
+    answers False, and the walk decides and names the field."""
+    try:
+        text = msgspec.json.encode(value)
+    except (UnicodeEncodeError, TypeError, ValueError, OverflowError):
+        return False
+    return b"\\u0000" not in text and text.count(b"{") + text.count(b"[") <= MAX_DEPTH
 
 
 def _bad_text(s: str, path: str, what: str = "") -> FieldError | None:

@@ -38,6 +38,7 @@ _decoders: Final[dict[type[Payload], msgspec.json.Decoder[Any]]] = {
     cls: msgspec.json.Decoder(cls) for cls, _ in VOCABULARY.values()
 }
 _any_json: Final = msgspec.json.Decoder()
+_any_encoder: Final = msgspec.json.Encoder()
 _EVENT_COLUMNS: Final = [
     "sequence", "id", "source", "type", "subject", "time_given", "valid_from", "time_precision",
     "time_qualifier", "confidence", "data", "recorded_at", "hash", "predecessor_hash", "target",
@@ -314,18 +315,99 @@ class _Target(Struct, frozen=True):
     concerns: list[str]
 
 
+class _Member:
+    """A retraction or correction already accepted (in the log or the group's overlay),
+    as one of the family of meta events naming the same target: its place, and the
+    subjects its event_concerns rows name (grown when a later correction adds one)."""
+
+    __slots__ = ("sequence", "subjects", "valid_from")
+
+    def __init__(self, sequence: int, valid_from: datetime, subjects: set[str]) -> None:
+        self.sequence = sequence
+        self.valid_from = valid_from
+        self.subjects = subjects
+
+
+class Known:
+    """What the log holds that one group's requests are checked against, read set-based
+    before the first of them (one query per kind of question, not one per event): the
+    events stored under the (source, id) keys the group gives, the events and the meta
+    families under the ids its retractions and corrections name, and the newest sequence
+    concerning each subject its preconditions name. The caller holds APPEND_LOCK, so the
+    log cannot change meanwhile except through the group's own `Pending` overlay, which is
+    consulted first as before."""
+
+    def __init__(self) -> None:
+        self.existing: dict[tuple[str, str], StoredEvent] = {}
+        self.by_id: dict[str, list[_Target]] = {}
+        self.family: dict[str, list[_Member]] = {}
+        self.last: dict[str, int | None] = {}
+
+
+async def prefetch(
+    conn: Conn, requests: Sequence[tuple[Sequence[Draft], Sequence[Precondition]]]
+) -> Known:
+    """Read what `append_in_transaction` needs for every request of a group."""
+    known = Known()
+    sources: list[str] = []
+    ids: list[str] = []
+    targets: set[str] = set()
+    subjects: set[str] = set()
+    for drafts, preconditions in requests:
+        for d in drafts:
+            if d.id_given:
+                sources.append(d.source)
+                ids.append(d.id)
+            if d.type in META_TYPES:
+                targets.add(d.payload.event)
+        subjects.update(p.subject for p in preconditions)
+    if ids:
+        rows = await conn.fetch(
+            f"SELECT {COLUMNS} FROM events WHERE (source, id) IN "  # noqa: S608
+            "(SELECT * FROM unnest($1::text[], $2::text[]))",
+            sources,
+            ids,
+        )
+        known.existing = {(r["source"], r["id"]): row_to_stored(r) for r in rows}
+    if targets:
+        rows = await conn.fetch(
+            "SELECT sequence, id, type, subject, concerns, target, valid_from FROM events"
+            " WHERE id = ANY($1::text[]) OR target = ANY($1::text[]) ORDER BY sequence",
+            list(targets),
+        )
+        for r in rows:
+            if r["id"] in targets:
+                known.by_id.setdefault(r["id"], []).append(
+                    _Target(r["sequence"], r["id"], r["type"], r["subject"], r["concerns"])
+                )
+            if r["target"] in targets:
+                known.family.setdefault(r["target"], []).append(
+                    _Member(r["sequence"], r["valid_from"], set(r["concerns"]))
+                )
+    if subjects:
+        rows = await conn.fetch(
+            "SELECT s AS subject, (SELECT max(sequence) FROM event_concerns WHERE subject = s)"
+            " AS last FROM unnest($1::text[]) AS s",
+            list(subjects),
+        )
+        known.last = {r["subject"]: r["last"] for r in rows}
+    return known
+
+
 class Pending:
     """What a group transaction has accepted but not yet written.
 
-    Requests in one group are validated one after another against the database *and* this
-    overlay (a later request sees an earlier one's ids, targets and sequences), and their
-    rows are written together by `flush` with one COPY per table: a group pays a handful of
-    round trips, not a handful per request.
+    Requests in one group are validated one after another against what the log held
+    (`Known`, read once) *and* this overlay (a later request sees an earlier one's ids,
+    targets, meta families and sequences), and their rows are written together by `flush`
+    with one COPY per table: a group pays a handful of round trips, not a handful per
+    request.
     """
 
     def __init__(self) -> None:
         self.by_key: dict[tuple[str, str], StoredEvent] = {}
         self.targets: dict[str, list[_Target]] = {}
+        self.family: dict[str, list[_Member]] = {}
         self.last: dict[str, int] = {}
         self.rows_e: list[tuple[Any, ...]] = []
         self.rows_c: list[tuple[Any, ...]] = []
@@ -356,22 +438,38 @@ def _same_content(d: Draft, row: StoredEvent) -> bool:
     )
 
 
-async def _resolve_target(
-    conn: Conn, d: Draft, earlier: list[tuple[Draft, list[str]]], pending: Pending
-) -> tuple[Draft, list[str]]:
-    """Check a retraction or correction against the event it names; return its concerns.
+# Subjects a correction adds to the meta events already accepted for the same target.
+_Backfill: TypeAlias = list[tuple[_Member, set[str]]]
+
+
+def _resolve_target(
+    d: Draft,
+    earlier: dict[str, list[tuple[Draft, set[str]]]],
+    siblings_of: dict[str, list[set[str]]],
+    pending: Pending,
+    known: Known,
+) -> tuple[Draft, set[str], _Backfill]:
+    """Check a retraction or correction against the event it names; return what it
+    concerns, and the rows the earlier meta events of that target need (a correction
+    naming a new subject in its replacement data).
+
+    Every retraction and correction of one target concerns every subject the target or
+    any of them concerns: each of them can change what that target says to each of those
+    subjects (a retraction recorded after a correction that named party/b must reach
+    party/b's answer; so must one recorded before it).
 
     Errors name fields by the event's place in the request body (`$.data.event` for a
     single event, `$[i].data.event` or `$.events[i].data.event` in a batch).
     """
     path = f"{d.path}.data"
     target_id = d.payload.event
-    found = [_Target(None, e.id, e.type, e.subject, c) for e, c in earlier if e.id == target_id]
+    # `earlier`: this request's accepted events by id; `siblings_of`: the concerns of its
+    # retractions and corrections by target (maps, not scans: a batch may hold thousands).
+    found = [
+        _Target(None, e.id, e.type, e.subject, sorted(c)) for e, c in earlier.get(target_id, [])
+    ]
     found += pending.targets.get(target_id, [])
-    rows = await conn.fetch(
-        "SELECT sequence, id, type, subject, concerns FROM events WHERE id = $1", target_id
-    )
-    found += [_Target(r["sequence"], r["id"], r["type"], r["subject"], r["concerns"]) for r in rows]
+    found += known.by_id.get(target_id, [])
     if not found:
         raise InvalidEvent([FieldError(f"{path}.event", f"no event with id {target_id!r}")])
     if len(found) > 1:
@@ -387,7 +485,16 @@ async def _resolve_target(
         raise InvalidEvent(
             [FieldError(f"{d.path}.subject", f"must be the target's subject {target.subject!r}")]
         )
-    concerns = set(target.concerns)
+    members = known.family.get(target_id, []) + pending.family.get(target_id, [])
+    # earlier in this request: not numbered yet, their rows are still to be made
+    siblings = siblings_of.get(target_id, [])
+    family = set(target.concerns)
+    for m in members:
+        family |= m.subjects
+    for c in siblings:
+        family |= c
+    concerns = set(family)
+    backfill: _Backfill = []
     if isinstance(d.payload, EventCorrected):
         if target.type in VOCABULARY:
             try:
@@ -400,7 +507,12 @@ async def _resolve_target(
             except TimeError as e:
                 raise InvalidEvent([FieldError(f"{path}.time", str(e))]) from None
         concerns |= references(d.payload.data)
-    return msgspec.structs.replace(d, subject=target.subject), sorted(concerns)
+        new = concerns - family
+        if new:
+            for c in siblings:
+                c |= new  # this request's own: dropped with it should it fail
+            backfill = [(m, new - m.subjects) for m in members]
+    return msgspec.structs.replace(d, subject=target.subject), concerns, backfill
 
 
 def _check_place(d: Draft, seq: int, prev: str) -> None:
@@ -415,11 +527,11 @@ def _check_place(d: Draft, seq: int, prev: str) -> None:
         )
 
 
-def _concerns(d: Draft) -> list[str]:
+def _concerns(d: Draft) -> set[str]:
     found = references(d.data)
     if d.subject is not None:
         found.add(d.subject)
-    return sorted(found)
+    return found
 
 
 async def append_in_transaction(
@@ -429,37 +541,36 @@ async def append_in_transaction(
     drafts: Sequence[Draft],
     preconditions: Sequence[Precondition],
     pending: Pending,
+    known: Known | None = None,
 ) -> tuple[Appended, Head]:
     """Accept one request's events into the group's `pending` overlay (the caller holds
-    APPEND_LOCK, and writes the overlay with `flush` before it commits).
+    APPEND_LOCK, and writes the overlay with `flush` before it commits). `known` is what
+    `prefetch` read for the whole group (read here for this request alone when None).
 
     All or nothing: raises InvalidEvent or Conflict having changed nothing. Returns what
     will be stored and the new head.
     """
-    existing: dict[tuple[str, str], StoredEvent] = {}
-    given = [(d.source, d.id) for d in drafts if d.id_given]
-    if given:
-        rows = await conn.fetch(
-            f"SELECT {COLUMNS} FROM events WHERE (source, id) IN "  # noqa: S608
-            "(SELECT * FROM unnest($1::text[], $2::text[]))",
-            [s for s, _ in given],
-            [i for _, i in given],
-        )
-        existing = {(r["source"], r["id"]): row_to_stored(r) for r in rows}
-        existing.update((k, pending.by_key[k]) for k in given if k in pending.by_key)
+    if known is None:
+        known = await prefetch(conn, [(drafts, preconditions)])
+    existing = known.existing
+    by_key = pending.by_key
 
     out: list[StoredEvent | None] = []
-    fresh: list[tuple[int, Draft, list[str]]] = []
+    fresh: list[tuple[int, Draft, set[str]]] = []
+    backfill: _Backfill = []
     seen: dict[tuple[str, str], Draft] = {}
+    earlier: dict[str, list[tuple[Draft, set[str]]]] = {}
+    siblings_of: dict[str, list[set[str]]] = {}
     for i, d in enumerate(drafts):
         key = (d.source, d.id)
-        if key in existing:
-            if not _same_content(d, existing[key]):
+        stored = (by_key.get(key) or existing.get(key)) if d.id_given else None
+        if stored is not None:
+            if not _same_content(d, stored):
                 raise Conflict(
                     f"event {i} reuses source+id {d.source} {d.id} with different content",
                     [FieldError(f"$[{i}].id", "already stored with different content")],
                 )
-            out.append(existing[key])
+            out.append(stored)
             continue
         if key in seen:
             # the same event twice in one request: compare content, not place in the body
@@ -472,10 +583,12 @@ async def append_in_transaction(
             continue
         seen[key] = d
         if d.type in META_TYPES:
-            earlier = [(e, c) for _, e, c in fresh]
-            d, concerns = await _resolve_target(conn, d, earlier, pending)
+            d, concerns, more = _resolve_target(d, earlier, siblings_of, pending, known)
+            backfill += more
+            siblings_of.setdefault(d.payload.event, []).append(concerns)
         else:
             concerns = _concerns(d)
+        earlier.setdefault(d.id, []).append((d, concerns))
         fresh.append((len(out), d, concerns))
         out.append(None)
 
@@ -483,9 +596,7 @@ async def append_in_transaction(
         return Appended([e for e in out if e is not None], created=False), head
 
     for j, p in enumerate(preconditions):
-        last = pending.last.get(p.subject) or await conn.fetchval(
-            "SELECT max(sequence) FROM event_concerns WHERE subject = $1", p.subject
-        )
+        last = pending.last.get(p.subject) or known.last.get(p.subject)
         if last != p.last_sequence:
             raise Conflict(
                 f"precondition failed: the newest event concerning {p.subject} is "
@@ -502,7 +613,8 @@ async def append_in_transaction(
     seq, prev = head.sequence, head.hash
     rows_e: list[tuple[Any, ...]] = []
     rows_c: list[tuple[Any, ...]] = []
-    by_key: dict[tuple[str, str], StoredEvent] = {}
+    made: dict[tuple[str, str], StoredEvent] = {}
+    recorded_text = format_time(recorded_at)
     for pos, d, concerns in fresh:
         seq += 1
         recorded = recorded_at
@@ -527,14 +639,15 @@ async def append_in_transaction(
                 "changed after export",
                 [FieldError(f"{d.path}.hash", "does not match the event's content")],
             )
-        target = d.payload.event if d.type in META_TYPES else None
-        data_text = None if d.data is None else msgspec.json.encode(d.data).decode()
+        meta = d.type in META_TYPES
+        target = d.payload.event if meta else None
+        ordered = sorted(concerns)
+        data_text = None if d.data is None else _any_encoder.encode(d.data).decode()
         rows_e.append(
             (seq, d.id, d.source, d.type, d.subject, d.time, d.valid.start, d.valid.precision,
-             d.valid.qualifier, d.confidence, data_text, recorded, h, prev, target, concerns)
+             d.valid.qualifier, d.confidence, data_text, recorded, h, prev, target, ordered)
         )  # fmt: skip
-        meta = d.type in META_TYPES
-        rows_c.extend((s, d.valid.start, seq, meta) for s in concerns)
+        rows_c.extend((s, d.valid.start, seq, meta) for s in ordered)
         ev = StoredEvent(
             specversion="1.0",
             id=d.id,
@@ -548,25 +661,34 @@ async def append_in_transaction(
             confidence=d.confidence,
             data=d.data,
             sequence=seq,
-            recordedtime=format_time(recorded),
+            recordedtime=recorded_text if d.restore is None else format_time(recorded),
             hash=h,
             predecessorhash=prev,
         )
         out[pos] = ev
-        by_key[(d.source, d.id)] = ev
+        made[(d.source, d.id)] = ev
         prev = h
 
+    # Accepted: only now does anything reach the overlay (or the shared `known`).
+    for member, subjects in backfill:
+        rows_c.extend((s, member.valid_from, member.sequence, True) for s in sorted(subjects))
+        member.subjects |= subjects
     pending.rows_e.extend(rows_e)
     pending.rows_c.extend(rows_c)
-    pending.by_key.update(by_key)
-    for _pos, d, concerns in fresh:
-        pending.targets.setdefault(d.id, []).append(
-            _Target(None, d.id, d.type, d.subject, concerns)
-        )
-    for row in rows_c:
-        pending.last[row[0]] = row[2]
+    by_key.update(made)
+    first = head.sequence + 1
+    for n, (_pos, d, concerns) in enumerate(fresh):
+        ordered = sorted(concerns)
+        pending.targets.setdefault(d.id, []).append(_Target(None, d.id, d.type, d.subject, ordered))
+        if d.type in META_TYPES:
+            pending.family.setdefault(d.payload.event, []).append(
+                _Member(first + n, d.valid.start, set(concerns))
+            )
+        for s in ordered:
+            # (backfilled rows carry older sequences: they never make a subject's newest)
+            pending.last[s] = first + n
     final = [
-        e if e is not None else by_key[(d.source, d.id)] for e, d in zip(out, drafts, strict=True)
+        e if e is not None else made[(d.source, d.id)] for e, d in zip(out, drafts, strict=True)
     ]
     return Appended(final, created=True, new=len(fresh)), Head(seq, prev, recorded)
 

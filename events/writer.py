@@ -36,6 +36,7 @@ from events.store import (
     Precondition,
     append_in_transaction,
     flush,
+    prefetch,
     read_head,
 )
 
@@ -72,6 +73,11 @@ class Writer:
         self._acquire_timeout = acquire_timeout
         self._queue: asyncio.Queue[_Request] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        """The pool it writes through (an import reads the head and stored hashes on it)."""
+        return self._pool
 
     def start(self) -> None:
         """Start the writer task on the running loop."""
@@ -153,12 +159,15 @@ class Writer:
             recorded_at = await conn.fetchval(
                 "SELECT greatest(clock_timestamp(), $1::timestamptz)", head.recorded_at
             )
+            # What the log holds for every request of the group, in one query per kind of
+            # question (ids, retraction/correction targets, preconditions), not per request.
+            known = await prefetch(conn, [(r.drafts, r.preconditions) for r in group])
             pending = Pending()
             for req in group:
                 result: Appended | BaseException
                 try:
                     result, head = await append_in_transaction(
-                        conn, head, recorded_at, req.drafts, req.preconditions, pending
+                        conn, head, recorded_at, req.drafts, req.preconditions, pending, known
                     )
                 except (InvalidEvent, Conflict) as e:
                     result = e  # this request alone fails; it left nothing in `pending`

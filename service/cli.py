@@ -7,6 +7,7 @@ import asyncio
 import logging
 import signal
 import sys
+import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,7 +15,15 @@ from typing import Any
 
 import msgspec
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from events import store
@@ -24,7 +33,7 @@ from events.migrate import migrate
 from service import answers, exports
 from service.api.timeline import parse_filters
 from service.auth_cli import add_token_parser
-from service.importer import ImportStats, file_lines, import_lines
+from service.importer import ImportStats, Stopped, file_lines, import_lines
 from service.settings import Settings
 from service.snapshots_cli import add_snapshot_parser
 from service.wiring import EXAMPLE, Services, services
@@ -95,29 +104,42 @@ async def _import(svc: Services, path: Path, quiet: bool = False, restore: bool 
     if not path.exists():
         err.print(f"[red]no such file: {path}[/red]")
         return 2
-    total = sum(1 for _ in file_lines(path))
+    # Progress by bytes read: no counting pass over a file of millions of lines first.
     with Progress(
         TextColumn("importing {task.description}"),
         BarColumn(),
-        MofNCompleteColumn(),
+        DownloadColumn(),
+        TextColumn("{task.fields[rate]}"),
         TimeElapsedColumn(),
+        TimeRemainingColumn(),
         console=err,
         disable=quiet,
     ) as bar:
-        task = bar.add_task(path.name, total=total)
+        task = bar.add_task(path.name, total=path.stat().st_size, rate="")
+        started = time.monotonic()
 
         def tick(stats: ImportStats) -> None:
-            bar.update(task, completed=stats.lines)
+            done = stats.appended + stats.already
+            rate = done / max(time.monotonic() - started, 1e-6)
+            bar.update(task, completed=stats.bytes, rate=f"{done:,} events, {rate:,.0f}/s")
 
         try:
             stats = await import_lines(svc.writer, file_lines(path), tick, restore)
-        except InvalidEvent as e:
+        except Stopped as e:
+            done = e.stats
+            # soft_wrap: a message is one line, whatever the terminal's width (greppable).
+            err.print(f"[red]import stopped:[/red] {e.error}", soft_wrap=True)
             err.print(
-                f"[red]import stopped, nothing after the last full batch was stored:[/red] {e}"
+                f"Stored before it: lines 1-{done.lines} ({done.appended} appended, "
+                f"{done.already} already there); nothing after. Fix the line named above "
+                "and run the same import again: it resumes, appending nothing twice.",
+                soft_wrap=True,
             )
-            err.print("Fix the line named above and run the same import again: it resumes.")
             return 1
-    err.print(f"{path.name}: {stats.appended} appended, {stats.already} already stored")
+    err.print(
+        f"{path.name}: {stats.appended} appended, {stats.already} already stored; "
+        f"the log's head is {stats.sequence}"
+    )
     return 0
 
 

@@ -1,13 +1,37 @@
-"""Importing NDJSON events (the example timeline, exports, feeds): idempotent, in batches."""
+"""Importing NDJSON events (the example timeline, exports, feeds): streamed, idempotent,
+resumable.
+
+Memory stays constant: lines are read lazily and at most two batches are held at once
+(the one committing, the one being parsed meanwhile). Each batch is one request to the
+group-commit writer, so it goes through exactly the checks and the COPY of any append,
+and commits on its own: an import stopped anywhere (a bad line, a kill, a lost database)
+has stored every batch before that point and nothing after it. Running the same import
+again resumes it: already-stored events are recognised and skipped, nothing is appended
+twice.
+
+Skipping is cheap where it can be. A line of an Annals export restored at its place
+(sequence <= the log's head) is compared with the stored event at that sequence by hash:
+its hash is recomputed from the line itself (so a line changed after export is not taken
+for the stored one) and must equal both the hash the line states and the stored one, with
+the same predecessor. Such a line is already in the log byte for byte and is not parsed
+or validated again. Any other line (another feed, `--as-new`, or a restored line that does
+not match) takes the ordinary path: parsed, then looked up by (source, id) in one query
+per batch, and a stored event with other content is a 409 as in any append.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import asyncio
+import contextlib
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
 
 import msgspec
 
+from events import store
+from events.chain import canonical, link
 from events.envelope import (
     Draft,
     FieldError,
@@ -16,22 +40,37 @@ from events.envelope import (
     parse_event,
     split_msgspec_error,
 )
+from events.store import Conflict
 from events.writer import Writer
 
-BATCH: Final = 1_000
+BATCH: Final = 2_000  # events per writer request (one transaction, one COPY per table)
 # Attributes an export adds (SPEC §2 output); an import derives them again.
 _RESTORE_KEYS: Final = frozenset({"sequence", "recordedtime", "hash", "predecessorhash"})
 OUTPUT_ONLY: Final = (
     "sequence", "recordedtime", "hash", "predecessorhash", "timeprecision", "timequalifier",
 )  # fmt: skip
+_decoder: Final = msgspec.json.Decoder()
 
 
 class ImportStats(msgspec.Struct):
-    """What an import did."""
+    """What an import did: `lines` read (the last line number done), events `appended`
+    and `already` stored, the log's `sequence` after the last commit, input `bytes` read."""
 
     lines: int = 0
     appended: int = 0
     already: int = 0
+    sequence: int = 0
+    bytes: int = 0
+
+
+class Stopped(Exception):
+    """An import stopped at a bad line. `stats` says what was committed before it (every
+    batch before the one holding the line); `error` is the InvalidEvent or Conflict."""
+
+    def __init__(self, error: InvalidEvent | Conflict, stats: ImportStats) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.stats = stats
 
 
 def as_input(raw: Any) -> Any:
@@ -42,32 +81,238 @@ def as_input(raw: Any) -> Any:
     return raw
 
 
-def parse_lines(
-    lines: Iterable[tuple[int, bytes]], restore: bool = True
-) -> Iterable[tuple[int, Draft]]:
-    """Validate NDJSON lines; an InvalidEvent names the line number.
+def _decode(number: int, line: bytes) -> Any:
+    try:
+        return _decoder.decode(line)
+    except (msgspec.DecodeError, ValueError, RecursionError) as e:
+        raise InvalidEvent([FieldError(f"line {number}", f"malformed JSON: {e}")]) from None
+
+
+def parse_line(number: int, raw: Any, restore: bool = True) -> Draft:
+    """Validate one decoded NDJSON line; an InvalidEvent names the line number.
 
     Lines of an Annals export carry their place in the log (sequence, recordedtime, hash,
     predecessorhash). With `restore`, they are appended at exactly that place, so an export
     imported into an empty database reproduces the same chain, hash for hash; without it
     (or for lines of other feeds) they are appended as new events.
     """
-    decoder = msgspec.json.Decoder()
+    draft = parse_event(as_input(raw), f"line {number}")
+    if restore and isinstance(raw, dict) and raw.keys() >= _RESTORE_KEYS:
+        try:
+            place = msgspec.convert({k: raw[k] for k in _RESTORE_KEYS}, Restore, strict=False)
+        except msgspec.ValidationError as e:
+            raise InvalidEvent([split_msgspec_error(e, f"line {number}")]) from None
+        draft = msgspec.structs.replace(draft, restore=place)
+    if not draft.id_given:
+        raise InvalidEvent(
+            [
+                FieldError(
+                    f"line {number}.id", "imported events need an id (re-runs must not duplicate)"
+                )
+            ]
+        )
+    return draft
+
+
+def parse_lines(
+    lines: Iterable[tuple[int, bytes]], restore: bool = True
+) -> Iterable[tuple[int, Draft]]:
+    """Validate NDJSON lines (blank ones skipped); an InvalidEvent names the line number."""
     for number, line in lines:
+        if line.strip():
+            yield number, parse_line(number, _decode(number, line), restore)
+
+
+class _Place(msgspec.Struct):
+    """A restored line's claim about its place, and the hash recomputed from its content."""
+
+    sequence: int
+    hash: str
+    predecessorhash: str
+    recomputed: str
+
+
+def _claimed_place(raw: Any) -> _Place | None:
+    """Where an exported line says it sits, if it says so completely and its content
+    hashes to what it states; None sends the line down the ordinary path."""
+    if not isinstance(raw, dict) or not raw.keys() >= _RESTORE_KEYS:
+        return None
+    try:
+        seq, h, prev = raw["sequence"], raw["hash"], raw["predecessorhash"]
+        if not (isinstance(seq, int) and isinstance(h, str) and isinstance(prev, str)):
+            return None
+        body = canonical(
+            id=raw["id"],
+            source=raw["source"],
+            type=raw["type"],
+            subject=raw.get("subject"),
+            time=raw["timegiven"],
+            confidence=raw["confidence"],
+            data=raw.get("data"),
+            sequence=seq,
+            recordedtime=datetime.fromisoformat(raw["recordedtime"]),
+        )
+        return _Place(seq, h, prev, link(prev, body))
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+class _Batch(msgspec.Struct):
+    drafts: list[Draft]
+    numbers: list[int]  # the line number of each draft
+    skipped: int  # lines found already in the log by the cheap check
+    last_line: int  # every line up to this one is in the batch (or blank, or skipped)
+    bytes: int
+
+
+async def _batches(
+    lines: AsyncIterable[tuple[int, bytes]], restore: bool, pool: Any
+) -> AsyncIterator[_Batch | InvalidEvent]:
+    """Batches of parsed lines; a bad line ends the stream with its InvalidEvent, after a
+    batch of the lines before it (so that they are still committed)."""
+    head: int | None = None
+    if restore:
+        async with pool.acquire() as conn:
+            head = (await store.read_head(conn)).sequence
+    held: list[tuple[int, Any, _Place | None]] = []
+    size = 0
+
+    async def cut(last_line: int) -> tuple[_Batch, InvalidEvent | None]:
+        nonlocal size
+        stored: dict[int, tuple[str, str]] = {}
+        wanted = [p.sequence for _, _, p in held if p is not None]
+        if wanted:  # one query for the batch, not one per line
+            async with pool.acquire() as conn:
+                rows = await conn.fetch(
+                    "SELECT sequence, hash, predecessor_hash FROM events"
+                    " WHERE sequence = ANY($1::bigint[])",
+                    wanted,
+                )
+            stored = {r["sequence"]: (r["hash"], r["predecessor_hash"]) for r in rows}
+        batch = _Batch([], [], 0, last_line, size)
+        size = 0
+        error: InvalidEvent | None = None
+        for number, raw, place in held:
+            if (
+                place is not None
+                and place.hash == place.recomputed
+                and stored.get(place.sequence) == (place.hash, place.predecessorhash)
+            ):
+                batch.skipped += 1
+                continue
+            try:
+                batch.drafts.append(parse_line(number, raw, restore))
+            except InvalidEvent as e:
+                batch.last_line, error = number - 1, e
+                break
+            batch.numbers.append(number)
+        held.clear()
+        return batch, error
+
+    last = 0
+    async for number, line in lines:
+        size += len(line)
+        last = number
         if not line.strip():
             continue
         try:
-            raw = decoder.decode(line)
-        except (msgspec.DecodeError, ValueError, RecursionError) as e:
-            raise InvalidEvent([FieldError(f"line {number}", f"malformed JSON: {e}")]) from None
-        draft = parse_event(as_input(raw), f"line {number}")
-        if restore and isinstance(raw, dict) and raw.keys() >= _RESTORE_KEYS:
-            try:
-                place = msgspec.convert({k: raw[k] for k in _RESTORE_KEYS}, Restore, strict=False)
-            except msgspec.ValidationError as e:
-                raise InvalidEvent([split_msgspec_error(e, f"line {number}")]) from None
-            draft = msgspec.structs.replace(draft, restore=place)
-        yield number, draft
+            raw = _decode(number, line)
+        except InvalidEvent as e:
+            batch, error = await cut(number - 1)
+            yield batch
+            yield error or e
+            return
+        place = _claimed_place(raw) if head is not None else None
+        if place is not None and head is not None and place.sequence > head:
+            place = None  # beyond the head: not there yet, restored by the ordinary path
+        held.append((number, raw, place))
+        if len(held) >= BATCH:
+            batch, error = await cut(number)
+            yield batch
+            if error:
+                yield error
+                return
+            # Let the writer run between batches (this parsing is CPU on the same loop).
+            await asyncio.sleep(0)
+    batch, error = await cut(last)
+    yield batch
+    if error:
+        yield error
+
+
+def _by_line(e: InvalidEvent | Conflict, numbers: list[int]) -> InvalidEvent | Conflict:
+    """The store names a batch's events `$[i]` in some errors: name the input line."""
+
+    def rename(path: str) -> str:
+        if path.startswith("$["):
+            index, _, rest = path[2:].partition("]")
+            if index.isdigit() and int(index) < len(numbers):
+                return f"line {numbers[int(index)]}{rest}"
+        return path
+
+    errors = [FieldError(rename(f.path), f.message) for f in e.errors]
+    if isinstance(e, Conflict):
+        where = errors[0].path if errors else "a line"
+        return Conflict(f"{where}: {e.detail}", errors)
+    return InvalidEvent(errors)
+
+
+async def import_stream(
+    writer: Writer,
+    lines: AsyncIterable[tuple[int, bytes]],
+    progress: Callable[[ImportStats], None] | None = None,
+    restore: bool = True,
+) -> ImportStats:
+    """Append every event, a batch per writer request; raise Stopped at a bad line, after
+    committing every batch before it. The next batch is parsed while one commits."""
+    stats = ImportStats()
+    queue: asyncio.Queue[_Batch | InvalidEvent | None] = asyncio.Queue(maxsize=1)
+
+    async def produce() -> None:
+        async for item in _batches(lines, restore, writer.pool):
+            await queue.put(item)
+        await queue.put(None)
+
+    producer = asyncio.create_task(produce(), name="annals-import-parse")
+    try:
+        while True:
+            getter = asyncio.ensure_future(queue.get())
+            await asyncio.wait({getter, producer}, return_when=asyncio.FIRST_COMPLETED)
+            if not getter.done():  # the producer died (a database error reading the head)
+                getter.cancel()
+                producer.result()
+            item = getter.result()
+            if item is None:
+                break
+            if isinstance(item, InvalidEvent):
+                raise Stopped(item, stats)
+            if item.drafts:
+                try:
+                    result = await writer.append(item.drafts)
+                except (InvalidEvent, Conflict) as e:
+                    raise Stopped(_by_line(e, item.numbers), stats) from None
+                stats.appended += result.new
+                stats.already += len(item.drafts) - result.new
+                if result.events:
+                    stats.sequence = max(stats.sequence, max(e.sequence for e in result.events))
+            stats.already += item.skipped
+            stats.lines = item.last_line
+            stats.bytes += item.bytes
+            if progress:
+                progress(stats)
+    finally:
+        if not producer.done():
+            producer.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await producer
+    async with writer.pool.acquire() as conn:
+        stats.sequence = (await store.read_head(conn)).sequence
+    return stats
+
+
+async def _aiter(lines: Iterable[tuple[int, bytes]]) -> AsyncIterator[tuple[int, bytes]]:
+    for item in lines:
+        yield item
 
 
 async def import_lines(
@@ -76,36 +321,27 @@ async def import_lines(
     progress: Callable[[ImportStats], None] | None = None,
     restore: bool = True,
 ) -> ImportStats:
-    """Append every event, BATCH at a time; already-stored events are skipped by the log's
-    own idempotency (source + id), so re-running an import appends nothing twice."""
-    stats = ImportStats()
-    batch: list[Draft] = []
+    """`import_stream` over numbered lines of a file or a list."""
+    return await import_stream(writer, _aiter(lines), progress, restore)
 
-    async def flush() -> None:
-        result = await writer.append(batch)
-        stats.appended += result.new
-        stats.already += len(batch) - result.new
-        batch.clear()
-        if progress:
-            progress(stats)
 
-    for number, draft in parse_lines(lines, restore):
-        stats.lines = number
-        if not draft.id_given:
-            raise InvalidEvent(
-                [
-                    FieldError(
-                        f"line {number}.id",
-                        "imported events need an id (re-runs must not duplicate)",
-                    )
-                ]
-            )
-        batch.append(draft)
-        if len(batch) >= BATCH:
-            await flush()
-    if batch:
-        await flush()
-    return stats
+async def numbered(chunks: AsyncIterable[bytes]) -> AsyncIterator[tuple[int, bytes]]:
+    """Numbered NDJSON lines of a byte stream (a request body), split as they arrive:
+    memory holds one line and one chunk, never the whole body."""
+    parts: list[bytes] = []  # the line being received, in pieces (no quadratic joining)
+    number = 0
+    async for chunk in chunks:
+        start = 0
+        while (end := chunk.find(b"\n", start)) >= 0:
+            parts.append(chunk[start : end + 1])
+            number += 1
+            yield number, b"".join(parts)
+            parts.clear()
+            start = end + 1
+        if start < len(chunk):
+            parts.append(chunk[start:])
+    if parts:
+        yield number + 1, b"".join(parts)
 
 
 def file_lines(path: Path) -> Iterable[tuple[int, bytes]]:

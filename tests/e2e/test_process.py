@@ -78,18 +78,22 @@ def test_state_and_diff_commands_answer(db_url: str) -> None:
     assert any(c["field"] == "classified" and c["after"] is True for c in changes)
 
 
-def test_import_of_a_bad_file_names_the_line_and_stores_nothing(
+def test_import_of_a_bad_file_names_the_line_and_keeps_what_came_before(
     db_url: str, tmp_path: Path
 ) -> None:
+    """An import commits as it goes (so a re-run resumes): a bad line stops it, the lines
+    before it stay stored, and nothing after it is."""
     bad = tmp_path / "bad.ndjson"
     bad.write_text(
         '{"id":"a","type":"x-n","time":"2025","data":1}\n{"id":"b","type":"nope","time":"2025"}\n'
+        '{"id":"c","type":"x-n","time":"2025","data":3}\n'
     )
     done = annals("--database-url", db_url, "import", str(bad))
     assert done.returncode == 1
     assert "line 2" in done.stderr
+    assert "Stored before it: lines 1-1 (1 appended, 0 already there)" in done.stderr
     verified = annals("--database-url", db_url, "verify")
-    assert "ok: 0 events" in verified.stdout
+    assert "ok: 1 events" in verified.stdout
 
 
 def test_an_export_imported_into_an_empty_database_reproduces_the_same_chain(
