@@ -49,11 +49,11 @@ format: install ## apply ruff fixes and formatting
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-bench: install ## append throughput against raw asyncpg (see docs/PERFORMANCE.md)
-	$(BIN)/python bench/append.py
+bench: install ## 1M-event benchmark beside raw PostgreSQL and the peer (docs/PERFORMANCE.md)
+	$(BIN)/python bench/bench.py
 
-bench-quick: install ## the same, reduced, in under two minutes
-	$(BIN)/python bench/append.py --quick
+bench-quick: install ## the same at 20,000 events, in under two minutes
+	$(BIN)/python bench/bench.py --quick
 
 clean: ## remove the virtualenvs and caches (keeps ./var, the embedded database)
 	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache
