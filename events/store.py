@@ -134,6 +134,31 @@ async def read_head(conn: Conn) -> Head:
     return Head(row["sequence"], row["hash"], row["recorded_at"])
 
 
+# The head and the recording time of a new group in one round trip (they were two). It
+# must be its own statement, after the one that took APPEND_LOCK: under READ COMMITTED a
+# statement reads the snapshot taken when it started, so a head read in the statement that
+# waited for the lock could miss the commit of the writer it waited for. greatest(): the
+# transaction time never runs backwards along the log, whatever the clocks do.
+_HEAD_AND_CLOCK: Final = """
+SELECT h.sequence, h.hash, h.recorded_at,
+       greatest(clock_timestamp(), h.recorded_at) AS now
+FROM (SELECT 1) AS one
+LEFT JOIN LATERAL (
+    SELECT sequence, hash, recorded_at FROM events ORDER BY sequence DESC LIMIT 1
+) AS h ON true
+"""
+
+
+async def read_head_and_clock(conn: Conn) -> tuple[Head, datetime]:
+    """The head (as `read_head`) and the recording time for a group appended after it.
+    The caller holds APPEND_LOCK, taken in an earlier statement of its transaction."""
+    row = await conn.fetchrow(_HEAD_AND_CLOCK)
+    assert row is not None  # `one` always yields one row
+    if row["sequence"] is None:
+        return Head(0, GENESIS, None), row["now"]
+    return Head(row["sequence"], row["hash"], row["recorded_at"]), row["now"]
+
+
 _DIGITS: Final = re.compile(r"^\d{1,18}$")
 
 

@@ -37,10 +37,13 @@ from events.store import (
     append_in_transaction,
     flush,
     prefetch,
-    read_head,
+    read_head_and_clock,
 )
 
 CHANNEL: Final = "annals_log"  # NOTIFY channel: "the log grew", payload = newest sequence
+# APPEND_LOCK is a constant integer, so it can sit in the text of the simple-protocol
+# message that opens the transaction (parameters would need a round trip of their own).
+_BEGIN: Final = f"BEGIN; SELECT pg_advisory_xact_lock({int(APPEND_LOCK)})"
 MAX_GROUP_EVENTS: Final = 20_000  # events per group transaction (a request is never split)
 # What a database that is gone, or a connection it left broken, raises. InternalClientError
 # belongs here: when PostgreSQL shuts down, an idle pooled connection receives the FATAL
@@ -151,32 +154,40 @@ class Writer:
         self, group: list[_Request]
     ) -> list[tuple[_Request, Appended | BaseException]]:
         results: list[tuple[_Request, Appended | BaseException]] = []
-        async with self._pool.acquire(timeout=self._acquire_timeout) as conn, conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock($1)", APPEND_LOCK)
-            head = await read_head(conn)
-            first_sequence = head.sequence
-            # Transaction time never runs backwards along the log, whatever the clocks do.
-            recorded_at = await conn.fetchval(
-                "SELECT greatest(clock_timestamp(), $1::timestamptz)", head.recorded_at
-            )
-            # What the log holds for every request of the group, in one query per kind of
-            # question (ids, retraction/correction targets, preconditions), not per request.
-            known = await prefetch(conn, [(r.drafts, r.preconditions) for r in group])
-            pending = Pending()
-            for req in group:
-                result: Appended | BaseException
-                try:
-                    result, head = await append_in_transaction(
-                        conn, head, recorded_at, req.drafts, req.preconditions, pending, known
-                    )
-                except (InvalidEvent, Conflict) as e:
-                    result = e  # this request alone fails; it left nothing in `pending`
-                results.append((req, result))
-            await flush(conn, pending)
+        async with self._pool.acquire(timeout=self._acquire_timeout) as conn:
+            # The transaction by hand, to save round trips: BEGIN travels with the lock
+            # (one simple-protocol message, two statements) and pg_notify with the COMMIT.
+            # The head is read in a statement of its own, after the lock: see
+            # read_head_and_clock. A failure anywhere rolls back; should the connection be
+            # too broken for that, the pool rolls back (or drops it) on release.
+            try:
+                await conn.execute(_BEGIN)
+                head, recorded_at = await read_head_and_clock(conn)
+                first_sequence = head.sequence
+                # What the log holds for every request of the group, in one query per kind
+                # of question (ids, retraction/correction targets, preconditions).
+                known = await prefetch(conn, [(r.drafts, r.preconditions) for r in group])
+                pending = Pending()
+                for req in group:
+                    result: Appended | BaseException
+                    try:
+                        result, head = await append_in_transaction(
+                            conn, head, recorded_at, req.drafts, req.preconditions, pending, known
+                        )
+                    except (InvalidEvent, Conflict) as e:
+                        result = e  # this request alone fails; it left nothing in `pending`
+                    results.append((req, result))
+                await flush(conn, pending)
+            except BaseException:
+                with contextlib.suppress(*DATABASE_ERRORS):
+                    await conn.execute("ROLLBACK")
+                raise
             if head.sequence > first_sequence:
                 # Delivered to listeners when (and only if) this transaction commits. The
-                # payload is a hint; subscribers read the log itself.
-                await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, str(head.sequence))
+                # payload is a hint; subscribers read the log itself. (An int: no quoting.)
+                await conn.execute(f"SELECT pg_notify('{CHANNEL}', '{int(head.sequence)}'); COMMIT")
+            else:
+                await conn.execute("COMMIT")
         return results
 
 
