@@ -376,17 +376,20 @@ async def test_sql_in_every_string_reaches_the_database_as_a_value(
     assert (code, out) == (0, f"ok: {EVENTS + 1} events, chain intact up to sequence {EVENTS + 1}")
 
 
-# --- what the chain does not cover yet -----------------------------------------------------
+# --- the columns the hash does not cover ---------------------------------------------------
 # The hash covers the envelope as posted (docs/ARCHITECTURE.md#hash-chain). The columns
-# derived from it — valid_from, time_precision, time_qualifier, target, concerns — and the
-# event_concerns index that answers are loaded through are not re-derived by verify, so a
-# change there alters answers while verify still says ok. These tests state the wanted
-# behaviour and are expected to fail until verify checks them (docs/SECURITY.md).
+# derived from it (valid_from, time_precision, time_qualifier, target, concerns) and the
+# event_concerns index that answers are loaded through are derived again by verify, so a
+# change there that alters answers is named like a change of content.
+
+DERIVED_TIME = "valid_from, precision or qualifier do not match the time it was given"
+CONCERNS = "concerns do not match the event's subject and data"
+INDEX_MISSING = "a row of the event_concerns index is missing"
+INDEX_FORGED = "a row of the event_concerns index does not match its event"
 
 
-@pytest.mark.xfail(strict=True, reason="verify does not re-derive valid_from from time_given")
 async def test_a_changed_derived_valid_time_is_named(
-    log: dict[str, Any], client: Client, conn: asyncpg.Connection
+    log: dict[str, Any], client: Client, conn: asyncpg.Connection, db_url: str
 ) -> None:
     await behind_the_back(
         conn,
@@ -394,16 +397,89 @@ async def test_a_changed_derived_valid_time_is_named(
         "UPDATE event_concerns SET valid_from = '2020-01-01' WHERE sequence = 3",
     )
     assert (await client.get("/v1/events/tamper-3")).json()["time"] == "2020-01-01T00:00:00Z"
-    v = (await client.get("/v1/verify")).json()
-    assert v["first_broken"] == {"sequence": 3, "reason": CONTENT}
+    await assert_broken_at(client, db_url, 3, DERIVED_TIME)
 
 
-@pytest.mark.xfail(strict=True, reason="verify does not check the event_concerns index")
+async def test_a_changed_precision_is_named(
+    log: dict[str, Any], client: Client, conn: asyncpg.Connection, db_url: str
+) -> None:
+    await behind_the_back(conn, "UPDATE events SET time_precision = 'year' WHERE sequence = 2")
+    await assert_broken_at(client, db_url, 2, DERIVED_TIME)
+
+
+async def test_a_subject_added_to_concerns_is_named(
+    log: dict[str, Any], client: Client, conn: asyncpg.Connection, db_url: str
+) -> None:
+    await behind_the_back(
+        conn,
+        "UPDATE events SET concerns = concerns || '{party/p1}' WHERE sequence = 4",
+        "INSERT INTO event_concerns SELECT 'party/p1', valid_from, sequence, false"
+        " FROM events WHERE sequence = 4",
+    )
+    await assert_broken_at(client, db_url, 4, CONCERNS)
+
+
 async def test_a_deleted_index_row_is_named(
-    log: dict[str, Any], client: Client, conn: asyncpg.Connection
+    log: dict[str, Any], client: Client, conn: asyncpg.Connection, db_url: str
 ) -> None:
     assert (await client.get("/v1/parties/p3")).status_code == 200
     await behind_the_back(conn, "DELETE FROM event_concerns WHERE sequence = 3")
     assert (await client.get("/v1/parties/p3")).status_code == 404  # the answer changed
+    await assert_broken_at(client, db_url, 3, INDEX_MISSING)
+
+
+async def test_a_forged_index_row_is_named(
+    log: dict[str, Any], client: Client, conn: asyncpg.Connection, db_url: str
+) -> None:
+    # Event 2 made to count for party/p5 through the index alone: p5's answers change.
+    await behind_the_back(
+        conn,
+        "INSERT INTO event_concerns SELECT 'party/p5', valid_from, sequence, false"
+        " FROM events WHERE sequence = 2",
+    )
+    await assert_broken_at(client, db_url, 2, INDEX_FORGED)
+
+
+async def test_the_earliest_finding_is_named_whatever_kind(
+    log: dict[str, Any], client: Client, conn: asyncpg.Connection, db_url: str
+) -> None:
+    await behind_the_back(
+        conn,
+        "DELETE FROM event_concerns WHERE sequence = 5",
+        'UPDATE events SET data = \'{"name": "Forged", "kind": "state"}\' WHERE sequence = 4',
+    )
+    await assert_broken_at(client, db_url, 4, CONTENT)
+    await behind_the_back(conn, "DELETE FROM event_concerns WHERE sequence = 2")
+    await assert_broken_at(client, db_url, 2, INDEX_MISSING)
+
+
+async def test_retractions_and_corrections_verify_with_their_family_rows(
+    client: Client, db_url: str
+) -> None:
+    """A correction that names a new subject adds index rows for earlier retractions and
+    corrections of its target (the family rule): those rows are legitimate."""
+    events = [
+        party(1),
+        party(2),
+        {
+            "type": "position.stated", "id": "pos", "subject": "party/p1", "time": "2025-11-28",
+            "data": {"on": "issue/crimea", "stance": "demands"},
+        },
+        {
+            "type": "event.corrected", "id": "fix-1", "time": "2025-11-29",
+            "data": {"event": "pos", "data": {"on": "issue/crimea", "stance": "offers"}},
+        },
+        {
+            "type": "event.corrected", "id": "fix-2", "time": "2025-11-30",
+            "data": {"event": "pos", "data": {"on": "issue/donbas", "stance": "offers"}},
+        },
+        {
+            "type": "event.retracted", "id": "gone", "time": "2025-12-01",
+            "data": {"event": "pos", "reason": "misreported"},
+        },
+    ]  # fmt: skip
+    for ev in events:
+        r = await client.post("/v1/events", json=ev)
+        assert r.status_code == 201, r.text
     v = (await client.get("/v1/verify")).json()
-    assert v["ok"] is False
+    assert v == {"ok": True, "checked": 6, "head": 6, "first_broken": None}
