@@ -29,14 +29,21 @@ member of M names, with valid_from <= T, which stay at or before T.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Final
 
 import msgspec
 from msgspec import Struct
 
-from events.vocabulary import CONFIDENCE_RANK, META_TYPES, EventCorrected, EventRetracted, Recorded
+from events.vocabulary import (
+    CONFIDENCE_RANK,
+    META_TYPES,
+    EventCorrected,
+    EventRetracted,
+    Recorded,
+    is_custom,
+)
 from projections import (
     IssueState,
     MeetingState,
@@ -45,7 +52,9 @@ from projections import (
     State,
     concerns,
     effective,
+    evolve,
     fold,
+    initial,
     kind_of,
 )
 
@@ -99,13 +108,25 @@ def decode(subject: str, data: bytes) -> State:
     return state
 
 
+Concerning = Callable[[Recorded], set[str]]
+
+
 def _fold_counting(
-    subject: str, ordered: Iterable[Recorded], state: State | None, before: int
+    subject: str,
+    ordered: Iterable[Recorded],
+    state: State | None,
+    before: int,
+    concerning: Concerning = concerns,
 ) -> Replayed:
     """Fold effective, valid-time-ordered events, counting those that concern `subject`."""
-    folding = [e for e in ordered if subject in concerns(e)]
+    folding = [e for e in ordered if subject in concerning(e)]
+    for e in folding:
+        # `projections.fold` without asking `concerns` a second time: meta events act
+        # through `effective` and custom events are for timelines only (as `fold`).
+        if e.type not in META_TYPES and not is_custom(e.type):
+            state = evolve(state if state is not None else initial(subject), e)
     return Replayed(
-        state=fold(subject, folding, state),
+        state=state,
         folded=len(folding),
         total=before + len(folding),
         last=folding[-1].time if folding else None,
@@ -113,11 +134,17 @@ def _fold_counting(
 
 
 def replay(
-    subject: str, known_events: Iterable[Recorded], *, at: datetime | None, min_confidence: str
+    subject: str,
+    known_events: Iterable[Recorded],
+    *,
+    at: datetime | None,
+    min_confidence: str,
+    concerning: Concerning = concerns,
 ) -> Replayed:
-    """The full replay: `projections.project`, counting what it folded."""
+    """The full replay: `projections.project`, counting what it folded. `concerning` may
+    be a memo of `projections.concerns` (answers for many subjects share events)."""
     return _fold_counting(
-        subject, effective(known_events, at=at, min_confidence=min_confidence), None, 0
+        subject, effective(known_events, at=at, min_confidence=min_confidence), None, 0, concerning
     )
 
 
@@ -229,9 +256,10 @@ def resume(
     at: datetime | None,
     known: int,
     min_confidence: str,
+    concerning: Concerning = concerns,
 ) -> Replayed | None:
     """The answer from a snapshot and the tail load, or None when the snapshot is refused
-    (then only a full replay answers)."""
+    (then only a full replay answers). `concerning` as for `replay`."""
     rows = list(loaded)
     if refusal(snapshot, rows, subject=subject, at=at, known=known, min_confidence=min_confidence):
         return None
@@ -240,7 +268,7 @@ def resume(
         for e in effective(rows, at=at, min_confidence=min_confidence)
         if e.time > snapshot.valid_to
     ]
-    done = _fold_counting(subject, tail, snapshot.state, snapshot.events)
+    done = _fold_counting(subject, tail, snapshot.state, snapshot.events, concerning)
     if done.last is None:
         return msgspec.structs.replace(done, last=snapshot.valid_to)
     return done

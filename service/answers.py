@@ -1,8 +1,10 @@
 """Answering "what was the state at date X, as known at K": load, then fold.
 
-This is the query path's one seam: `load_subject`/`load_all` fetch what can count, and
-`projections` folds it. As-of snapshots plug in here: `subject_state` starts the fold from
-a stored state and loads only the tail after it (`service/snapshots.py`, docs/SNAPSHOTS.md).
+This is the query path's one seam: what can count is loaded, and `projections` folds it.
+As-of snapshots plug in here: `subject_state` starts the fold from a stored state and loads
+only the tail after it, and `all_states` does the same for every subject set-wise
+(`service/snapshots.py`, docs/SNAPSHOTS.md). `replayed_state`/`replayed_states` are the
+full replays they must equal.
 """
 
 from __future__ import annotations
@@ -85,7 +87,9 @@ async def subject_state(
     Starts from an as-of snapshot and folds only the tail when that provably gives the
     full replay's answer (`service/snapshots.py`); otherwise it is `replayed_state`.
     """
-    return await snapshots.subject_state(conn, subject, q.at, q.known, q.min_confidence)
+    return await snapshots.subject_state(
+        conn, subject, q.at, q.known, q.min_confidence, save=q.known_at_text is None
+    )
 
 
 async def replayed_state(
@@ -97,7 +101,15 @@ async def replayed_state(
 
 
 async def all_states(conn: asyncpg.Connection, q: Question) -> dict[str, projections.State]:
-    """Every subject's state."""
+    """Every subject's state: each subject's `subject_state`, fetched set-wise (best
+    snapshots in one query, their tails in another; `service/snapshots.py`)."""
+    return await snapshots.all_states(
+        conn, q.at, q.known, q.min_confidence, save=q.known_at_text is None
+    )
+
+
+async def replayed_states(conn: asyncpg.Connection, q: Question) -> dict[str, projections.State]:
+    """The reference: every subject's state by one full replay of the known log."""
     known = await store.load_all(conn, q.at, q.known)
     return projections.project_all(known, at=q.at, min_confidence=q.min_confidence)
 

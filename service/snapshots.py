@@ -10,8 +10,11 @@ is best effort: the answer never depends on it. See docs in projections/snapshot
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from importlib import resources
 from typing import Final
@@ -21,13 +24,19 @@ import msgspec
 
 from events import snapshots as table
 from events import store
-from projections import State
+from events.vocabulary import Recorded
+from projections import State, concerns
 from projections import snapshots as snap
 
 log = logging.getLogger(__name__)
 
 # A fold that applied more events than this leaves a snapshot behind.
 THRESHOLD: Final = 200
+# `annals snapshots rebuild`: a checkpoint about every EVERY folded events, at most about
+# MOST a subject (so any answer from the grid folds a tail of about len/MOST events, and
+# GET /v1/state folds a few events a subject however long the log grows).
+EVERY: Final = 8
+MOST: Final = 256
 # Switches for tests and benchmarks (and an escape hatch): ENABLED = False is the full
 # replay only; `threshold` is THRESHOLD unless a test lowers it.
 ENABLED = True
@@ -79,20 +88,10 @@ async def _from_snapshot(
     conn: store.Conn, subject: str, at: datetime, known: int, min_confidence: str
 ) -> snap.Replayed | None:
     row = await table.best(conn, subject, FOLD, min_confidence, at, known)
-    if row is None:
+    with _gc_paused():
+        stored = None if row is None else _decoded(subject, row)
+    if row is None or stored is None:
         return None
-    try:
-        state = snap.decode(subject, row.state)
-    except (msgspec.ValidationError, msgspec.DecodeError):
-        return None
-    stored = snap.Snapshot(
-        subject=subject,
-        min_confidence=row.min_confidence,
-        valid_to=row.valid_to,
-        known_seq=row.known_seq,
-        state=state,
-        events=row.events,
-    )
     tail = await table.load_tail(conn, subject, row.valid_to, row.known_seq, at, known)
     return snap.resume(
         stored, tail, subject=subject, at=at, known=known, min_confidence=min_confidence
@@ -100,39 +99,184 @@ async def _from_snapshot(
 
 
 async def subject_state(
-    conn: store.Conn, subject: str, at: datetime, known: int, min_confidence: str
+    conn: store.Conn,
+    subject: str,
+    at: datetime,
+    known: int,
+    min_confidence: str,
+    *,
+    save: bool = True,
 ) -> State | None:
     """One subject's state at `at` as known at `known`: the full replay's answer, from a
-    snapshot and its tail when one may be used."""
+    snapshot and its tail when one may be used. A long fold leaves a snapshot behind
+    when `save` (the caller passes False for a question pinned to an older `known_at`:
+    another question is unlikely to land in the few sequences such a snapshot serves, and
+    writing a large state would only slow this answer down)."""
     done: snap.Replayed | None = None
     if ENABLED:
         done = await _from_snapshot(conn, subject, at, known, min_confidence)
     if done is None:
-        events = await store.load_subject(conn, subject, at, known)
+        # The replay from nothing: only what can count (store.load_subject's load less
+        # the retractions and corrections that act on nothing that can; the property
+        # test checks that it replays to the same answer).
+        start = [table.From(subject, None, 0)]
+        events = (await table.load_tails(conn, start, at, known))[subject]
         done = snap.replay(subject, events, at=at, min_confidence=min_confidence)
-    if ENABLED and done.folded > threshold:
+    if ENABLED and save and done.folded > threshold:
         taken = snap.taken(subject, done, known=known, min_confidence=min_confidence)
         if taken is not None:
             await _save(conn, [taken])
     return done.state
 
 
-async def rebuild(
+async def all_states(
+    conn: store.Conn, at: datetime, known: int, min_confidence: str, *, save: bool = True
+) -> dict[str, State]:
+    """Every subject's state (GET /v1/state, /v1/diff): per subject the answer
+    `subject_state` gives, fetched set-wise. One query picks every subject's best
+    snapshot, one loads all their tails (or, for a subject without one, what a full replay
+    of it loads); the few subjects whose snapshot the pure check refuses are loaded again
+    from nothing in one more query."""
+    best = await table.best_all(conn, FOLD, min_confidence, at, known)
+    with _gc_paused():
+        return await _all_states(conn, best, at, known, min_confidence, save)
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Decoding many states and events allocates millions of objects and no cycles: the
+    cyclic collector would run over and over for nothing (about half the time)."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+class _Memo:
+    """`projections.concerns` remembered per event object: the subjects of one answer
+    share most events (a statement concerns its party and what it is on)."""
+
+    def __init__(self) -> None:
+        self._seen: dict[int, tuple[Recorded, set[str]]] = {}
+
+    def __call__(self, event: Recorded) -> set[str]:
+        hit = self._seen.get(id(event))
+        if hit is not None and hit[0] is event:
+            return hit[1]
+        found = concerns(event)
+        self._seen[id(event)] = (event, found)  # holding `event` keeps its id unique
+        return found
+
+
+async def _all_states(
     conn: store.Conn,
+    best: list[table.Best],
+    at: datetime,
+    known: int,
+    min_confidence: str,
+    save: bool,
+) -> dict[str, State]:
+    memo = _Memo()
+    snapshots: dict[str, snap.Snapshot] = {}
+    starts: list[table.From] = []
+    for b in best:
+        row = b.snapshot
+        stored = _decoded(b.subject, row) if ENABLED and row is not None else None
+        if stored is None:
+            starts.append(table.From(b.subject, None, 0))
+        else:
+            snapshots[b.subject] = stored
+            starts.append(table.From(b.subject, stored.valid_to, stored.known_seq))
+    loads = await table.load_tails(conn, starts, at, known)
+    done: dict[str, snap.Replayed] = {}
+    refused: list[table.From] = []
+    for subject, loaded in loads.items():
+        start = snapshots.get(subject)
+        if start is None:
+            done[subject] = snap.replay(
+                subject, loaded, at=at, min_confidence=min_confidence, concerning=memo
+            )
+            continue
+        resumed = snap.resume(
+            start,
+            loaded,
+            subject=subject,
+            at=at,
+            known=known,
+            min_confidence=min_confidence,
+            concerning=memo,
+        )
+        if resumed is None:
+            refused.append(table.From(subject, None, 0))
+        else:
+            done[subject] = resumed
+    for subject, loaded in (await table.load_tails(conn, refused, at, known)).items():
+        done[subject] = snap.replay(
+            subject, loaded, at=at, min_confidence=min_confidence, concerning=memo
+        )
+    if ENABLED and save:  # as subject_state: not for a question pinned to an older known_at
+        for subject, d in done.items():
+            if d.folded > threshold:
+                taken = snap.taken(subject, d, known=known, min_confidence=min_confidence)
+                if taken is not None:
+                    await _save(conn, [taken])
+    return {s: d.state for s, d in sorted(done.items()) if d.state is not None}
+
+
+def _decoded(subject: str, row: table.Stored) -> snap.Snapshot | None:
+    try:
+        state = snap.decode(subject, row.state)
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        return None
+    return snap.Snapshot(
+        subject=subject,
+        min_confidence=row.min_confidence,
+        valid_to=row.valid_to,
+        known_seq=row.known_seq,
+        state=state,
+        events=row.events,
+    )
+
+
+def grid(
     subject: str,
+    events: list[Recorded],
     at: datetime,
     known: int,
     *,
-    every: int = THRESHOLD,
+    every: int = EVERY,
+    most: int = MOST,
     min_confidence: str = "disputed",
-) -> int:
-    """Replay one subject in full and store snapshots along the way (about every `every`
-    folded events, no more than half of what a subject keeps). Returns how many."""
-    events = await store.load_subject(conn, subject, at, known)
-    step = max(every, len(events) // (table.KEEP // 2) + 1)
-    taken = snap.checkpoints(
+) -> list[snap.Snapshot]:
+    """The checkpoints `rebuild` stores for one subject: along one full replay, about
+    every `every` folded events, no more than about `most` (a long history gets them
+    spread evenly instead)."""
+    step = max(every, -(-len(events) // max(1, most)))
+    return snap.checkpoints(
         subject, events, at=at, known=known, min_confidence=min_confidence, every=step
     )
-    # Not best effort here: whoever rebuilds wants to hear why nothing was stored.
-    saved = await table.save(conn, FOLD, [_stored(s) for s in taken])
-    return len(taken) if saved else 0
+
+
+async def rebuild(
+    conn: store.Conn,
+    subjects: list[str],
+    at: datetime,
+    known: int,
+    *,
+    every: int = EVERY,
+    most: int = MOST,
+    min_confidence: str = "disputed",
+) -> int:
+    """Replace the snapshots of these subjects by a fresh grid each (one load for all of
+    them, one transaction to store). Returns how many were stored."""
+    loads = await table.load_tails(conn, [table.From(s, None, 0) for s in subjects], at, known)
+    taken: list[snap.Snapshot] = []
+    for subject, events in loads.items():
+        taken += grid(
+            subject, events, at, known, every=every, most=most, min_confidence=min_confidence
+        )
+    await table.replace_grid(conn, FOLD, subjects, [_stored(s) for s in taken])
+    return len(taken)

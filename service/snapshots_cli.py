@@ -12,7 +12,14 @@ from datetime import UTC, datetime
 
 import asyncpg
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from events import snapshots as table
 from events import store
@@ -42,8 +49,14 @@ def add_snapshot_parser(subparsers: argparse._SubParsersAction[argparse.Argument
     s.add_argument(
         "--every",
         type=int,
-        default=snapshots.THRESHOLD,
-        help=f"a snapshot about every N folded events (default {snapshots.THRESHOLD})",
+        default=snapshots.EVERY,
+        help=f"a snapshot about every N folded events (default {snapshots.EVERY})",
+    )
+    s.add_argument(
+        "--most",
+        type=int,
+        default=snapshots.MOST,
+        help=f"at most about N snapshots a subject (default {snapshots.MOST})",
     )
     s.set_defaults(fn=cmd_rebuild)
     s = sub.add_parser("clear", help="delete every snapshot (or one subject's)")
@@ -58,6 +71,10 @@ async def _connect(settings: Settings) -> asyncpg.Connection:
     return conn
 
 
+# Subjects rebuilt per load (one query) and per transaction.
+BATCH = 256
+
+
 async def rebuild(
     conn: asyncpg.Connection,
     *,
@@ -65,10 +82,12 @@ async def rebuild(
     at: str | None = None,
     known_at: str | None = None,
     min_confidence: str = "disputed",
-    every: int = snapshots.THRESHOLD,
+    every: int = snapshots.EVERY,
+    most: int = snapshots.MOST,
     quiet: bool = False,
 ) -> tuple[int, int]:
-    """Clear and take fresh snapshots; returns (subjects replayed, snapshots stored)."""
+    """Replace every subject's (or one's) snapshots by a fresh grid; returns (subjects
+    replayed, snapshots stored)."""
     q = await answers.ask(conn, at, known_at, min_confidence, now=datetime.now(UTC))
     subjects = [subject] if subject is not None else await table.subjects(conn)
     stored = 0
@@ -77,17 +96,24 @@ async def rebuild(
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
+        TimeRemainingColumn(),
         console=err,
         disable=quiet,
     ) as bar:
         task = bar.add_task("", total=len(subjects))
-        for sid in subjects:
-            bar.update(task, description=sid)
-            await table.clear(conn, sid)
+        for i in range(0, len(subjects), BATCH):
+            batch = subjects[i : i + BATCH]
+            bar.update(task, description=batch[0])
             stored += await snapshots.rebuild(
-                conn, sid, q.at, q.known, every=every, min_confidence=q.min_confidence
+                conn,
+                batch,
+                q.at,
+                q.known,
+                every=every,
+                most=most,
+                min_confidence=q.min_confidence,
             )
-            bar.advance(task)
+            bar.advance(task, len(batch))
         bar.update(task, description="done")
     return len(subjects), stored
 
@@ -108,6 +134,7 @@ def cmd_rebuild(args: argparse.Namespace, settings: Settings) -> int:
                 known_at=args.known_at,
                 min_confidence=args.min_confidence,
                 every=max(1, args.every),
+                most=max(1, args.most),
             )
             head = await store.read_head(conn)
         finally:

@@ -9,8 +9,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+import msgspec
 import pytest
 
+import projections
 from events import snapshots as table
 from projections import State
 from projections import snapshots as snap
@@ -196,3 +198,93 @@ async def test_a_long_subject_answers_from_a_snapshot_and_a_short_tail(
     assert tails == [None, 0, 5, None, 0, None]
     async with services.pool.acquire() as conn:
         assert await table.count(conn) == 2
+
+
+async def check_every_subject(
+    svc: Services, knowns: tuple[str | None, ...], *, whole_log: bool = True
+) -> int:
+    """GET /v1/state's states (set-wise, from snapshots) equal each subject's full replay
+    and (`whole_log`) one full replay of the known log, at every date, knowledge and
+    confidence; returns how many subjects' answers were compared."""
+    compared = 0
+    async with svc.pool.acquire() as conn:
+        for at in ATS:
+            for known in knowns:
+                for mc in (*MEANT, "reported"):
+                    q = await answers.ask(conn, at, known, mc, now=NOW)
+                    got = await answers.all_states(conn, q)
+                    if whole_log:
+                        assert got == await answers.replayed_states(conn, q), (at, known, mc)
+                    for subject in await table.subjects(conn):
+                        one = await answers.replayed_state(conn, subject, q)
+                        assert got.get(subject) == one, (subject, at, known, mc)
+                        compared += 1
+    return compared
+
+
+async def test_every_subjects_state_from_snapshots_equals_the_full_replay(
+    example: Client, services: Services, settings: Settings, uses: Uses
+) -> None:
+    knowns: tuple[str | None, ...] = (None, "12", "30", "44")
+    assert await check_every_subject(services, knowns) > 0  # no snapshot yet: from nothing
+    async with services.pool.acquire() as conn:
+        n, stored = await snapshots_cli.rebuild(conn, every=1, quiet=True)
+        assert stored > n  # several checkpoints a subject: tails start mid-history
+    fast = uses.fast
+    await check_every_subject(services, knowns)
+    assert uses.fast > fast
+
+    # Backdating behind every grid edge, a retraction, a correction moving a time back
+    # and one re-grading a confidence, an event after every edge: some snapshots are
+    # refused now (for knowledge after these), others still serve.
+    await post(example, [
+        {"type": "position.stated", "subject": "party/russia", "time": "2025-11-02",
+         "data": {"on": "issue/crimea", "stance": "rejects", "summary": "backdated (test)"}},
+        {"type": "event.retracted", "subject": "plan/us-28-point-plan", "time": "2025-12-05",
+         "data": {"event": "pt25-030", "reason": "test"}},
+        {"type": "event.corrected", "subject": "party/united-states", "time": "2025-12-05",
+         "data": {"event": "pt25-034", "time": "2025-11-21",
+                  "data": {"on": "issue/donbas", "stance": "supports", "summary": "moved"}}},
+        {"type": "event.corrected", "subject": "party/russia", "time": "2025-12-05",
+         "data": {"event": "pt25-020", "confidence": "unconfirmed",
+                  "data": {"on": "issue/donbas", "stance": "rejects", "summary": "re-graded"}}},
+        {"type": "position.stated", "subject": "party/ukraine", "time": "2025-12-02",
+         "data": {"on": "issue/donbas", "stance": "rejects", "summary": "later (test)"}},
+    ])  # fmt: skip
+    fast = uses.fast
+    await check_every_subject(services, (*knowns, "45", "48", "49"))
+    assert uses.fast > fast
+
+    # Another source reuses the id the correction names, after a fresh grid: that
+    # correction applies to it too, so only the pure check can refuse the snapshot (the
+    # subject then replays from nothing). (The whole log's replay differs here: the
+    # correction moves the new event off issue/crimea, which that subject's own load does
+    # not see -- the store's known gap for reused ids, the same for /v1/issues/crimea.)
+    async with services.pool.acquire() as conn:
+        await snapshots_cli.rebuild(conn, every=1, quiet=True)
+    await post(example, {
+        "id": "pt25-034", "source": "urn:annals:test:other", "type": "position.stated",
+        "subject": "party/united-states", "time": "2026-01-10",
+        "data": {"on": "issue/crimea", "stance": "rejects", "summary": "reused id"}})  # fmt: skip
+    await check_every_subject(services, (None, "49", "50"), whole_log=False)
+
+    # Over HTTP: /v1/state and /v1/diff against the full replay.
+    async with services.pool.acquire() as conn:
+        for known in (None, "30", "49"):
+            params = {"at": "2025-11-30"} | ({"known_at": known} if known else {})
+            r = await example.get("/v1/state", params=params)
+            assert r.status_code == 200, r.text
+            q = await answers.ask(conn, "2025-11-30", known, "disputed")
+            expected = answers.state_document(await answers.replayed_states(conn, q), q)
+            assert r.json() == msgspec.json.decode(msgspec.json.encode(expected))
+            params = {"from": "2025-11-20", "to": "2025-12-03"} | (
+                {"known_at": known} if known else {}
+            )
+            r = await example.get("/v1/diff", params=params)
+            assert r.status_code == 200, r.text
+            q_from = await answers.ask(conn, "2025-11-20", known, "disputed")
+            q_to = await answers.ask(conn, "2025-12-03", known, "disputed")
+            before = await answers.replayed_states(conn, q_from)
+            after = await answers.replayed_states(conn, q_to)
+            changes = msgspec.to_builtins(projections.diff(before, after))
+            assert r.json()["changes"] == changes
