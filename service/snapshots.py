@@ -80,6 +80,10 @@ async def _save(conn: store.Conn, snapshots: list[snap.Snapshot]) -> None:
     costs speed, never an answer."""
     try:
         await table.save(conn, FOLD, [_stored(s) for s in snapshots])
+    except asyncpg.ReadOnlySQLTransactionError:
+        # A streaming replica answers reads (ANNALS_READ_DATABASE_URL) and cannot store
+        # anything: expected, not worth a warning per answer. The primary saves its own.
+        log.debug("snapshot of %s not saved: read-only connection", snapshots[0].subject)
     except asyncpg.PostgresError as e:
         log.warning("snapshot of %s not saved: %s", snapshots[0].subject, e)
 

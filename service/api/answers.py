@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
+import msgspec
 from litestar import Controller, Request, Response, get
 from litestar.di import NamedDependency
 from litestar.params import FromPath, QueryParameter
@@ -74,6 +75,9 @@ class AnswersController(Controller):
             async with svc.acquire_read(known_at) as conn:
                 q_from = await answers.ask(conn, from_, known_at, min_confidence)
                 q_to = await answers.ask(conn, to, known_at, min_confidence)
+                # Both ends on one prefix of the log: without known_at, an append between
+                # the two head reads would make the diff compare different prefixes.
+                q_from = msgspec.structs.replace(q_from, known=q_to.known)
                 doc = await answers.diff_document(conn, q_from, q_to)
         return cached(request, doc, q_to.pinned)
 
