@@ -6,8 +6,9 @@ three databases on it (the service's, the raw baselines', the peer's) and:
 1. generates a synthetic log (bench/synth.py): 1,000,000 valid SPEC §3 events over 10,000
    subjects, 5 hot subjects concerned by ~10 % of them, 20 % backdated, 1 % retractions,
    1 % corrections; written as NDJSON in two files split at 100,000 events;
-2. `annals import`s the first file (timed, peak RSS of the importer), starts `annals serve`
-   and asks one subject's state at random dates (cold and hot subject, with and without
+2. `annals import`s the first file (timed, peak RSS of the importer), runs
+   `annals snapshots rebuild` (timed, as an operator does after a big import), starts
+   `annals serve` and asks one subject's state at random dates (cold and hot subject, with and without
    `known_at`) over HTTP, beside a full replay of the same questions in-process, and
    `GET /v1/state` at random dates;
 3. imports the rest and asks the same questions at 1,000,000 events;
@@ -120,6 +121,7 @@ class Report:
     config: dict[str, Any]
     log_shape: dict[str, Any] = field(default_factory=dict)
     imports: list[dict[str, Any]] = field(default_factory=list)
+    rebuilds: list[dict[str, Any]] = field(default_factory=list)
     copy: dict[str, Any] = field(default_factory=dict)
     batch: dict[str, Any] = field(default_factory=dict)
     subject_state: list[dict[str, Any]] = field(default_factory=list)
@@ -254,6 +256,39 @@ async def run_import(
     log(f"annals import {path.name}: {lines:,} events in {seconds:.1f} s = "
         f"{out['events_per_s']:,.0f}/s, peak RSS {rss_mb:,.0f} MB")  # fmt: skip
     return out
+
+
+async def run_rebuild(url: str, workdir: Path, size: int, cap_s: float) -> dict[str, Any]:
+    """`annals snapshots rebuild` as its own process, as an operator runs it after a big
+    import (docs/OPERATIONS.md): how long the cache takes to build at this size."""
+    logfile = workdir / f"rebuild-{size}.log"
+    cmd = [annals_exe(), "--database-url", url, "--data-dir", str(workdir), "snapshots", "rebuild"]
+    t0 = time.perf_counter()
+    with logfile.open("wb") as sink:
+        proc = await asyncio.create_subprocess_exec(
+            *cmd, stdout=sink, stderr=subprocess.STDOUT, env=clean_env(), cwd=workdir
+        )
+        try:
+            code = await asyncio.wait_for(proc.wait(), cap_s)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+            why = f"annals snapshots rebuild passed its cap of {cap_s:.0f} s"
+            raise RuntimeError(why) from None
+    seconds = time.perf_counter() - t0
+    if code != 0:
+        tail = logfile.read_text(errors="replace")[-2000:]
+        raise RuntimeError(f"annals snapshots rebuild exited {code}:\n{tail}")
+    db = await asyncpg.connect(url)
+    try:
+        rows = int(await db.fetchval("SELECT count(*) FROM snapshots") or 0)
+        disk = int(await db.fetchval("SELECT pg_total_relation_size('snapshots')") or 0)
+    finally:
+        await db.close()
+    log(f"annals snapshots rebuild at {size:,} events: {seconds:.1f} s, {rows:,} snapshots, "
+        f"{disk / 2**20:,.0f} MB")  # fmt: skip
+    return {"events": size, "seconds": round(seconds, 2), "snapshots": rows,
+            "disk_mb": round(disk / 2**20, 1)}  # fmt: skip
 
 
 class Service:
@@ -717,6 +752,13 @@ async def run(
             if got is None:
                 return  # nothing to query
             report.imports.append(got)
+            built = await phase(
+                report,
+                f"annals snapshots rebuild ({size:,} events)",
+                partial(run_rebuild, urls["service"], work, size, cfg.import_cap_s),
+            )
+            if built:
+                report.rebuilds.append(built)
             await svc.start()
             if "queries" not in skip:
                 rows = await phase(

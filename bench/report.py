@@ -169,6 +169,11 @@ def markdown(r: dict[str, Any]) -> str:
             f"| {f(i['events_per_s'])} | {f(ratio(i['events_per_s'], copy.get('events_per_s')), 2)}"
             f" | peak RSS {f(i['peak_rss_mb'])} MB |"
         )
+    for b in r.get("rebuilds") or []:
+        L.append(
+            f"| `annals snapshots rebuild` (at {b['events']:,} events) | - | {b['seconds']:.1f} "
+            f"| - | - | {b['snapshots']:,} snapshots, {f(b['disk_mb'])} MB: the as-of cache |"
+        )
     if batch:
         L.append(
             f"| HTTP batch append (1,000/request) | {batch['events']:,} | {batch['seconds']:.1f} "
