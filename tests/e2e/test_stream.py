@@ -67,6 +67,11 @@ def test_resume_across_a_restart_skips_nothing_and_repeats_nothing(
     rest = read_events(f"{service_on_db.url}/v1/stream", 42, {"Last-Event-ID": "3"})
     assert [s for s, _ in rest] == list(range(4, 46))
     assert rest[-1][1]["id"] == "live-2"
+    print(
+        f"sse resume: read ids {[s for s, _ in first]}, service restarted, one event posted; "
+        f"Last-Event-ID: 3 gave ids {rest[0][0]}..{rest[-1][0]} ({len(rest)} events, "
+        f"{len({s for s, _ in rest})} distinct, none skipped), the last one {rest[-1][1]['id']!r}"
+    )
 
 
 def test_an_event_appended_through_one_process_reaches_a_client_of_another(
