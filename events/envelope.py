@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
 import time as _time
 import uuid
 from datetime import datetime
-from typing import Annotated, Any, Final, Literal
+from typing import Annotated, Any, Final, Literal, cast
 
 import msgspec
 from msgspec import Meta, Struct
@@ -202,18 +203,107 @@ _ATTRIBUTE_TYPES: Final[dict[str, Any]] = {
 }
 
 
+class _Envelope(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, gc=False):
+    """The whole envelope in one msgspec step (the fast path of parse_event): the same
+    types as _ATTRIBUTE_TYPES, UNSET where an attribute is absent. `data` stays the JSON
+    value; _typed_envelope builds one per vocabulary type with the payload Struct there.
+
+    gc=False: an envelope lives for one call and holds no cycle (JSON values cannot)."""
+
+    type: _Type
+    time: _Time
+    specversion: Literal["1.0"] | msgspec.UnsetType = msgspec.UNSET
+    id: _Id | msgspec.UnsetType = msgspec.UNSET
+    source: _Source = DEFAULT_SOURCE
+    subject: _Subject | None = None
+    confidence: Confidence = "confirmed"
+    datacontenttype: Literal["application/json"] | msgspec.UnsetType = msgspec.UNSET
+    data: Any = msgspec.UNSET
+
+
+def _typed_envelope(payload: type[Any]) -> type[_Envelope]:
+    # `data` required and typed: one msgspec.convert checks envelope and payload at once.
+    return cast(
+        "type[_Envelope]",
+        msgspec.defstruct(
+            f"_Envelope_{payload.__name__}",
+            [("data", payload)],
+            bases=(_Envelope,),
+            frozen=True,
+            kw_only=True,
+            forbid_unknown_fields=True,
+            gc=False,
+        ),
+    )
+
+
+_ENVELOPES: Final[dict[str, type[_Envelope]]] = {
+    name: _typed_envelope(cls) for name, (cls, _kind) in VOCABULARY.items()
+}
+# Valid times repeat (a log's events share days): parse each text once. Only successful
+# parses are cached (an exception is not), and ValidTime is frozen, so sharing is safe.
+_cached_time: Final = functools.lru_cache(maxsize=8_192)(parse_time)
+
+
+def _fast(raw: dict[str, Any], path: str) -> Draft | None:
+    """The event when it is valid, checked in one msgspec step; None on any doubt, and
+    parse_event's field-by-field walk then finds (and names) every error exactly as
+    before. Costs a fraction of the walk, which converts each attribute on its own."""
+    type_ = raw.get("type")
+    cls = _ENVELOPES.get(type_) if isinstance(type_, str) else None
+    try:
+        env = msgspec.convert(raw, cls or _Envelope)
+    except msgspec.ValidationError:
+        return None
+    type_ = env.type
+    if cls is None and (type_ == "x-" or not is_custom(type_)):
+        return None
+    if _CONTROL.search(type_) or _CONTROL.search(env.source):
+        return None
+    id_ = env.id
+    if isinstance(id_, str) and _CONTROL.search(id_):
+        return None
+    if _check_subject(type_, env.subject, "subject" in raw, path):
+        return None
+    try:
+        valid = _cached_time(env.time)
+    except TimeError:
+        return None
+    if cls is not None and _check_dates(env.data, f"{path}.data"):
+        return None
+    return Draft(
+        id=id_ if isinstance(id_, str) else uuid7(),
+        id_given=isinstance(id_, str),
+        source=env.source,
+        type=type_,
+        subject=env.subject,
+        time=env.time,
+        valid=valid,
+        confidence=env.confidence,
+        data=raw.get("data"),
+        payload=env.data if cls is not None else raw.get("data"),
+        path=path,
+    )
+
+
 def parse_event(raw: Any, path: str = "$") -> Draft:
     """Validate one decoded JSON event against SPEC §2 and §3; raise InvalidEvent.
 
     Checks every envelope attribute independently so that one response names every bad
     field, then the payload against its type's Struct (msgspec stops at its first error).
+    A valid event takes _fast instead; only one that fails there is walked.
     """
     if not isinstance(raw, dict):
         raise InvalidEvent([FieldError(path, "an event must be a JSON object")])
-    errors: list[FieldError] = []
     hostile = scan(raw, path)
     if hostile:
         raise InvalidEvent([hostile])
+    return _fast(raw, path) or _walk(raw, path)
+
+
+def _walk(raw: dict[str, Any], path: str) -> Draft:
+    """parse_event's slow path: every attribute on its own, every error named."""
+    errors: list[FieldError] = []
     for key in raw:
         if key not in ENVELOPE_FIELDS:
             allowed = ", ".join(sorted(ENVELOPE_FIELDS))
@@ -306,13 +396,13 @@ def _check_dates(payload: Any, path: str) -> list[FieldError]:
         value = getattr(payload, field, None)
         if isinstance(value, str):
             try:
-                parse_time(value)
+                _cached_time(value)
             except TimeError as e:
                 errors.append(FieldError(f"{path}.{field}", str(e)))
     for i, src in enumerate(getattr(payload, "sources", [])):
         if src.published is not None:
             try:
-                parse_time(src.published)
+                _cached_time(src.published)
             except TimeError as e:
                 errors.append(FieldError(f"{path}.sources[{i}].published", str(e)))
     return errors

@@ -5,14 +5,19 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
 import pytest
 
 from events.envelope import (
     ALLOWED_TYPES,
     DEFAULT_SOURCE,
+    ENVELOPE_FIELDS,
     MAX_DEPTH,
+    Draft,
     FieldError,
     InvalidEvent,
+    _fast,
+    _walk,
     parse_event,
     scan,
 )
@@ -327,3 +332,98 @@ def test_nesting_at_the_limit_is_accepted() -> None:
 
 def test_scan_finds_nothing_in_clean_values() -> None:
     assert scan({"a": [1, 2.5, None, True, "ok", {"b": "é"}]}) is None
+
+
+# --- the fast path (one msgspec step) accepts and refuses exactly as the walk ---------
+
+# One valid event of every vocabulary type, plus custom ones.
+VALID_EVENTS: list[dict[str, Any]] = [
+    {"type": "party.registered", "subject": "party/us", "time": "2025",
+     "data": {"name": "US", "kind": "state", "aliases": ["USA"], "member_of": "party/un"}},
+    plan(),
+    plan_data(provisions=[{"id": "1", "text": "ceasefire", "issues": ["issue/a"]}], points=1),
+    {"type": "plan.revised", "subject": "plan/peace", "time": "2025-11-21T10:00:00Z",
+     "data": {"by": "party/us", "provisions_removed": ["1"]}},
+    {"type": "plan.classified", "subject": "plan/peace", "time": "2025-11",
+     "data": {"ordered_by": "party/us", "withheld_from": ["party/eu"]}},
+    {"type": "plan.declassified", "subject": "plan/peace", "time": "2025~",
+     "data": {"by": "party/us"}},
+    {"type": "plan.presented", "subject": "plan/peace", "time": "2025-11-22?",
+     "data": {"by": "party/us", "to": ["party/ua"], "meeting": "meeting/m"}},
+    {"type": "plan.superseded", "subject": "plan/peace", "time": "2025",
+     "data": {"by_plan": "plan/other"}},
+    {"type": "position.stated", "subject": "party/ua", "time": "2025-11-23",
+     "confidence": "reported", "id": "e-1", "source": "urn:feed",
+     "data": {"on": "plan/peace", "stance": "supports", "conditions": ["x"],
+              "sources": [{"outlet": "Wire", "published": "2025-11-23T08:00:00+02:00"}]}},
+    {"type": "meeting.scheduled", "subject": "meeting/m", "time": "2025",
+     "data": {"title": "Talks", "starts": "2025-12-01", "participants": ["party/us"]}},
+    {"type": "meeting.rescheduled", "subject": "meeting/m", "time": "2025",
+     "data": {"starts": "2025-12-02"}},
+    {"type": "meeting.held", "subject": "meeting/m", "time": "2025", "data": {}},
+    {"type": "meeting.cancelled", "subject": "meeting/m", "time": "2025", "data": {"reason": "r"}},
+    {"type": "event.retracted", "time": "2025", "data": {"event": "e-1", "reason": "wrong"}},
+    {"type": "event.corrected", "subject": "party/ua", "time": "2025",
+     "data": {"event": "e-1", "data": {"on": "plan/peace", "stance": "opposes"},
+              "time": "2025-11", "confidence": "disputed"}},
+    {"type": "x-note", "time": "2025", "data": [1, {"a": None}]},
+    {"type": "x-bare", "time": "2025", "specversion": "1.0", "subject": None,
+     "datacontenttype": "application/json"},
+]  # fmt: skip
+
+# Values every attribute is tried with: wrong JSON types, empty, too long, control
+# characters, null, and texts that are valid for some attributes and not others.
+ODD_VALUES: list[Any] = [
+    None, 0, 1.5, True, [], {}, "", "x", "x-", "x-\n", "a\x01b", "1.0", "2.0", "2025",
+    "2025-13-01", "2025-11-20T10:00:00", "2025-11-20T10:00:60Z", "party/us", "plan/peace",
+    "party/Bad", "party/us\n", "meeting/m", "reported", "Confirmed", "application/json",
+    "text/plain", "plan.proposed", "event.retracted", "unknown.type", "y" * 129, "y" * 257,
+    "2025-11-20T10:00:00.1234567Z", "  ",
+]  # fmt: skip
+ATTRIBUTES = sorted(ENVELOPE_FIELDS | {"extra", "Type"})
+
+
+def _same(raw: dict[str, Any]) -> None:
+    """parse_event (fast path first) and the walk alone agree on raw."""
+    try:
+        walked: Draft | list[FieldError] = _walk(raw, "line 3")
+    except InvalidEvent as e:
+        walked = e.errors
+    try:
+        parsed: Draft | list[FieldError] = parse_event(raw, "line 3")
+    except InvalidEvent as e:
+        parsed = e.errors
+    if isinstance(walked, Draft) and isinstance(parsed, Draft) and not walked.id_given:
+        parsed = msgspec.structs.replace(parsed, id=walked.id)  # a fresh UUIDv7 each
+    assert parsed == walked, raw
+
+
+@pytest.mark.parametrize("raw", VALID_EVENTS, ids=lambda r: r["type"])
+def test_fast_path_takes_valid_events_as_the_walk_does(raw: dict[str, Any]) -> None:
+    assert _fast(raw, "$") is not None  # the fast path did take it
+    _same(raw)
+
+
+@pytest.mark.parametrize("attribute", ATTRIBUTES)
+def test_fast_path_refuses_odd_attributes_as_the_walk_does(attribute: str) -> None:
+    for base in VALID_EVENTS:
+        _same({k: v for k, v in base.items() if k != attribute})  # missing
+        for value in ODD_VALUES:
+            _same({**base, attribute: value})
+
+
+def test_fast_path_refuses_odd_payload_fields_as_the_walk_does() -> None:
+    for base in VALID_EVENTS:
+        data = base.get("data")
+        if not isinstance(data, dict):
+            continue
+        for key in [*data, "extra", "sources", "quote", "starts", "time", "published"]:
+            _same({**base, "data": {k: v for k, v in data.items() if k != key}})
+            for value in ODD_VALUES:
+                _same({**base, "data": {**data, key: value}})
+
+
+def test_fast_path_names_the_same_fields_as_before() -> None:
+    # (regression: the error paths of a bad line are the walk's, word for word)
+    raw = {**plan_data(points=-1), "time": "2025-02-30", "id": ""}
+    assert paths_of(raw, "line 3") == ["line 3.id", "line 3.time", "line 3.data.points"]
