@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import PurePosixPath
 from typing import Annotated, Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 import msgspec
 from litestar import Controller, Request, Response, get, post
@@ -26,6 +27,18 @@ class LogPage(msgspec.Struct, frozen=True):
     events: list[StoredEvent]
     next: str | None
     last_sequence: int
+
+
+def _id_in(request: Request[Any, Any, Any], fallback: str) -> str:
+    """The event id as sent: the rest of the raw (still percent-encoded) path after the
+    route's prefix, decoded once."""
+    raw: bytes | None = request.scope.get("raw_path")
+    if not raw:
+        return fallback.lstrip("/")
+    text = unquote(raw.decode("ascii", "replace"))
+    prefix = EventsController.path + "/"
+    at = text.find(prefix)
+    return text[at + len(prefix) :] if at >= 0 else fallback.lstrip("/")
 
 
 class EventsController(Controller):
@@ -91,23 +104,30 @@ class EventsController(Controller):
         return LogPage(page, nxt, head.sequence)
 
     @get(
-        "/{event_id:str}",
+        "/{event_id:path}",
         summary="One event by id",
         responses=problems(400, 401, 403, 404, 409, 503),
     )
     async def one(
         self,
+        request: Request[Any, Any, Any],
         svc: NamedDependency[Services],
-        event_id: FromPath[str],
+        event_id: FromPath[PurePosixPath],
         source: Annotated[str | None, QueryParameter(description="needed when ids collide")] = None,
     ) -> StoredEvent:
-        """The stored event with this id (and source, when several sources used the id)."""
+        """The stored event with this id (and source, when several sources used the id).
+
+        An id is any text, slashes included, and the server decodes the `%2F` of the
+        Location a POST gave before routing: hence a `path` parameter, and the id read
+        exactly from the raw path (the parameter's value is normalised: `a//b/` is `a/b`).
+        """
+        event_id_text = _id_in(request, str(event_id))
         async with await svc.acquire() as conn:
-            found = await store.find_by_id(conn, event_id)
+            found = await store.find_by_id(conn, event_id_text)
         if source is not None:
             found = [e for e in found if e.source == source]
         if not found:
-            raise Problem(404, f"no event with id {event_id!r}", kind="not-found")
+            raise Problem(404, f"no event with id {event_id_text!r}", kind="not-found")
         if len(found) > 1:
             sources = ", ".join(e.source for e in found)
             raise Problem(

@@ -218,3 +218,17 @@ async def test_concurrent_writers_and_a_reader_see_every_sequence_once_in_order(
     await asyncio.wait_for(reader, timeout=60)
     assert total <= len(seen)
     assert seen == list(range(1, len(seen) + 1))
+
+
+async def test_the_location_of_any_id_fetches_the_event(client: Client) -> None:
+    """Ids are any text: slashes, spaces, percent signs and non-ASCII letters too. The
+    Location a POST answers with (percent-encoded) fetches the event back."""
+    for id_ in ("urn:desk/2025/11/27 #1", "50%/off", "Zelenskiy\u2019s-\u00e4", "a//b/"):
+        body = {"id": id_, "type": "x-note", "time": "2025-12-01", "data": {"id": id_}}
+        r = await client.post("/v1/events", json=body)
+        assert r.status_code == 201, r.text
+        got = await client.get(r.headers["location"])
+        assert got.status_code == 200, (id_, r.headers["location"], got.text)
+        assert got.json()["id"] == id_
+    assert (await client.get("/v1/events/")).status_code == 200  # the log itself
+    assert (await client.get("/v1/events")).status_code == 200
