@@ -159,7 +159,8 @@ async def read_head_and_clock(conn: Conn) -> tuple[Head, datetime]:
     return Head(row["sequence"], row["hash"], row["recorded_at"]), row["now"]
 
 
-_DIGITS: Final = re.compile(r"^\d{1,18}$")
+# A `known_at` given as a sequence number rather than a timestamp.
+SEQUENCE_TEXT: Final = re.compile(r"^\d{1,18}$")
 
 
 class KnownAt(Struct, frozen=True):
@@ -179,7 +180,7 @@ async def resolve_known_at(conn: Conn, text: str | None) -> KnownAt:
     head = await read_head(conn)
     if text is None:
         return KnownAt(head.sequence, False)
-    if _DIGITS.match(text):
+    if SEQUENCE_TEXT.match(text):
         k = int(text)
         return KnownAt(min(k, head.sequence), k <= head.sequence)
     try:

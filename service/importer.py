@@ -114,15 +114,6 @@ def parse_line(number: int, raw: Any, restore: bool = True) -> Draft:
     return draft
 
 
-def parse_lines(
-    lines: Iterable[tuple[int, bytes]], restore: bool = True
-) -> Iterable[tuple[int, Draft]]:
-    """Validate NDJSON lines (blank ones skipped); an InvalidEvent names the line number."""
-    for number, line in lines:
-        if line.strip():
-            yield number, parse_line(number, _decode(number, line), restore)
-
-
 class _Place(msgspec.Struct):
     """A restored line's claim about its place, and the hash recomputed from its content."""
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +20,6 @@ from service.settings import Settings
 from service.stream import Listener
 
 log = logging.getLogger("annals")
-SEQUENCE: Final = re.compile(r"^\d{1,18}$")  # a known_at that is a sequence (events.store)
 POLL_SECONDS: Final = 0.01  # how often a pinned query looks at the replica's head again
 EXAMPLE = Path(__file__).resolve().parent.parent / "data" / "examples" / "peace-talks-2025.ndjson"
 
@@ -70,7 +68,7 @@ class Services:
         if pin is None:
             return True
         head = await store.read_head(replica)
-        if isinstance(pin, int) or SEQUENCE.match(pin):
+        if isinstance(pin, int) or store.SEQUENCE_TEXT.match(pin):
             wanted = int(pin)
         else:
             try:
