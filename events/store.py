@@ -639,10 +639,6 @@ def _check_place(d: Draft, seq: int, prev: str) -> None:
         )
 
 
-def _concerns(d: Draft) -> set[str]:
-    return _concerns_of(d.subject, d.data)
-
-
 async def append_in_transaction(
     conn: Conn,
     head: Head,
@@ -696,7 +692,7 @@ async def append_in_transaction(
             backfill += more
             siblings_of.setdefault(d.payload.event, []).append(concerns)
         else:
-            concerns = _concerns(d)
+            concerns = _concerns_of(d.subject, d.data)
         earlier.setdefault(d.id, []).append((d, concerns))
         fresh.append((len(out), d, concerns))
         out.append(None)
@@ -723,6 +719,7 @@ async def append_in_transaction(
     rows_e: list[tuple[Any, ...]] = []
     rows_c: list[tuple[Any, ...]] = []
     made: dict[tuple[str, str], StoredEvent] = {}
+    ordered_concerns: list[list[str]] = []  # per fresh event, for the overlay below
     recorded_text = format_time(recorded_at)
     for pos, d, concerns in fresh:
         seq += 1
@@ -751,6 +748,7 @@ async def append_in_transaction(
         meta = d.type in META_TYPES
         target = d.payload.event if meta else None
         ordered = sorted(concerns)
+        ordered_concerns.append(ordered)
         data_text = None if d.data is None else _any_encoder.encode(d.data).decode()
         rows_e.append(
             (seq, d.id, d.source, d.type, d.subject, d.time, d.valid.start, d.valid.precision,
@@ -786,8 +784,7 @@ async def append_in_transaction(
     pending.rows_c.extend(rows_c)
     by_key.update(made)
     first = head.sequence + 1
-    for n, (_pos, d, concerns) in enumerate(fresh):
-        ordered = sorted(concerns)
+    for n, ((_pos, d, concerns), ordered) in enumerate(zip(fresh, ordered_concerns, strict=True)):
         pending.targets.setdefault(d.id, []).append(_Target(None, d.id, d.type, d.subject, ordered))
         if d.type in META_TYPES:
             pending.family.setdefault(d.payload.event, []).append(
