@@ -88,6 +88,21 @@ def embedded_url(data_dir: Path) -> str:
     return url
 
 
+async def connect(url: str, *, connect_timeout: float = 5.0) -> asyncpg.Connection:
+    """One connection outside the pool (the CLI's maintenance commands), set up as the
+    pool's are (exact timestamps), with the migrations applied."""
+    conn = await asyncpg.connect(url, timeout=connect_timeout)
+    try:
+        await exact_timestamps(conn)
+        applied = await migrate(conn)
+    except BaseException:
+        await conn.close()
+        raise
+    if applied:
+        log.info("applied migrations: %s", ", ".join(applied))
+    return conn
+
+
 async def create_pool(
     url: str,
     *,
@@ -102,13 +117,8 @@ async def create_pool(
     receives the schema from its primary's WAL.
     """
     if not replica:
-        conn = await asyncpg.connect(url, timeout=connect_timeout)
-        try:
-            applied = await migrate(conn)
-            if applied:
-                log.info("applied migrations: %s", ", ".join(applied))
-        finally:
-            await conn.close()
+        conn = await connect(url, connect_timeout=connect_timeout)
+        await conn.close()
     return await asyncpg.create_pool(
         url,
         min_size=min_size,

@@ -23,9 +23,9 @@ from rich.progress import (
 
 from events import snapshots as table
 from events import store
-from events.migrate import migrate
 from events.vocabulary import CONFIDENCE_RANK
 from service import answers, snapshots
+from service.database import connect
 from service.settings import Settings
 from service.wiring import database_url
 
@@ -66,9 +66,7 @@ def add_snapshot_parser(subparsers: argparse._SubParsersAction[argparse.Argument
 
 async def _connect(settings: Settings) -> asyncpg.Connection:
     url = await asyncio.to_thread(database_url, settings)
-    conn = await asyncpg.connect(url, timeout=settings.db_timeout)
-    await migrate(conn)
-    return conn
+    return await connect(url, connect_timeout=settings.db_timeout)
 
 
 # Subjects rebuilt per load (one query) and per transaction.
