@@ -82,15 +82,6 @@ async def best(
     )
 
 
-async def load_tail(
-    conn: Conn, subject: str, valid_to: datetime, known_seq: int, at: datetime | None, known: int
-) -> list[Recorded]:
-    """What a snapshot at (valid_to, known_seq) of `subject` still needs for (at, known):
-    `load_tails` of one subject."""
-    loads = await load_tails(conn, [From(subject, valid_to, known_seq)], at, known)
-    return loads[subject]
-
-
 async def save(conn: Conn, fold: str, snapshots: list[Stored], *, grid: bool = False) -> bool:
     """Store snapshots of one subject (an existing key is kept: same key, same state), then
     keep its `grid` rows (written by rebuild) and only the newest KEEP others, dropping

@@ -88,20 +88,6 @@ async def _save(conn: store.Conn, snapshots: list[snap.Snapshot]) -> None:
         log.warning("snapshot of %s not saved: %s", snapshots[0].subject, e)
 
 
-async def _from_snapshot(
-    conn: store.Conn, subject: str, at: datetime, known: int, min_confidence: str
-) -> snap.Replayed | None:
-    row = await table.best(conn, subject, FOLD, min_confidence, at, known)
-    with _gc_paused():
-        stored = None if row is None else _decoded(subject, row)
-    if row is None or stored is None:
-        return None
-    tail = await table.load_tail(conn, subject, row.valid_to, row.known_seq, at, known)
-    return snap.resume(
-        stored, tail, subject=subject, at=at, known=known, min_confidence=min_confidence
-    )
-
-
 async def subject_state(
     conn: store.Conn,
     subject: str,
@@ -112,25 +98,16 @@ async def subject_state(
     save: bool = True,
 ) -> State | None:
     """One subject's state at `at` as known at `known`: the full replay's answer, from a
-    snapshot and its tail when one may be used. A long fold leaves a snapshot behind
-    when `save` (the caller passes False for a question pinned to an older `known_at`:
-    another question is unlikely to land in the few sequences such a snapshot serves, and
-    writing a large state would only slow this answer down)."""
-    done: snap.Replayed | None = None
-    if ENABLED:
-        done = await _from_snapshot(conn, subject, at, known, min_confidence)
-    if done is None:
-        # The replay from nothing: only what can count (store.load_subject's load less
-        # the retractions and corrections that act on nothing that can; the property
-        # test checks that it replays to the same answer).
-        start = [table.From(subject, None, 0)]
-        events = (await table.load_tails(conn, start, at, known))[subject]
-        done = snap.replay(subject, events, at=at, min_confidence=min_confidence)
-    if ENABLED and save and done.folded > threshold:
-        taken = snap.taken(subject, done, known=known, min_confidence=min_confidence)
-        if taken is not None:
-            await _save(conn, [taken])
-    return done.state
+    snapshot and its tail when one may be used. `all_states` for this one subject, its
+    best snapshot found by a query of its own. A long fold leaves a snapshot behind when
+    `save` (the caller passes False for a question pinned to an older `known_at`: another
+    question is unlikely to land in the few sequences such a snapshot serves, and writing
+    a large state would only slow this answer down)."""
+    row = await table.best(conn, subject, FOLD, min_confidence, at, known) if ENABLED else None
+    best = [table.Best(subject=subject, snapshot=row)]
+    with _gc_paused():
+        states = await _all_states(conn, best, at, known, min_confidence, save)
+    return states.get(subject)
 
 
 async def all_states(
@@ -190,6 +167,9 @@ async def _all_states(
         row = b.snapshot
         stored = _decoded(b.subject, row) if ENABLED and row is not None else None
         if stored is None:
+            # The replay from nothing: only what can count (store.load_subject's load
+            # less the retractions and corrections that act on nothing that can; the
+            # property test checks that it replays to the same answer).
             starts.append(table.From(b.subject, None, 0))
         else:
             snapshots[b.subject] = stored

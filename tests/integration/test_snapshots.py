@@ -172,14 +172,20 @@ async def test_a_long_subject_answers_from_a_snapshot_and_a_short_tail(
     await post(client, [stated(i // 2, i) for i in range(300)])
     # How each answer went: the tail it folded from a snapshot, or None for a full replay.
     tails: list[int | None] = []
-    from_snapshot = snapshots._from_snapshot
+    resume, replay = snap.resume, snap.replay
 
-    async def recording(*args: Any) -> snap.Replayed | None:
-        done = await from_snapshot(*args)
-        tails.append(None if done is None else done.folded)
+    def resuming(*args: Any, **kwargs: Any) -> snap.Replayed | None:
+        done = resume(*args, **kwargs)
+        if done is not None:  # a refused snapshot is followed by a replay, recorded there
+            tails.append(done.folded)
         return done
 
-    monkeypatch.setattr(snapshots, "_from_snapshot", recording)
+    def replaying(*args: Any, **kwargs: Any) -> snap.Replayed:
+        tails.append(None)
+        return replay(*args, **kwargs)
+
+    monkeypatch.setattr(snap, "resume", resuming)
+    monkeypatch.setattr(snap, "replay", replaying)
 
     async def ask(at: str | None = None) -> None:
         async with services.pool.acquire() as conn:

@@ -3,7 +3,7 @@
 The log is modelled in memory as the store keeps it: each event's `concerns` (its subject
 and every subject id in its data; a retraction or correction concerns what its target
 concerns, a correction also what its replacement data names), the `event_concerns` rows,
-and the two loads as their SQL selects them (`store.load_subject`, `snapshots.load_tail`).
+and the two loads as their SQL selects them (`store.load_subject`, `snapshots.load_tails`).
 Logs mix backdated events, ties, reduced precision, retractions, corrections that move a
 time or re-grade a confidence or change what an event concerns, custom events, and ids
 reused by another source after a correction named them.
@@ -218,7 +218,7 @@ def load_tails(
 def load_tail(
     rows: list[Row], subject: str, s: snap.Snapshot, at: datetime | None, known: int
 ) -> list[Recorded]:
-    """`events.snapshots.load_tail` for snapshot `s`."""
+    """`events.snapshots.load_tails` for one subject, from snapshot `s`."""
     return load_tails(rows, subject, s, at, known)
 
 
