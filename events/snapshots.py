@@ -7,7 +7,7 @@ part is `projections/snapshots.py`, the wiring `service/snapshots.py`).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Final
+from typing import Any, Final
 
 from msgspec import Struct
 
@@ -36,6 +36,19 @@ _VIOLATION: Final = """
         'infinity') > s.valid_to"""
 
 
+def _best_sql(subject: str) -> str:
+    """The query for the best snapshot of `subject` (an SQL expression: a parameter or a
+    column) for a question: $1 fold, $2 min_confidence, $3 at, $4 known. What `best` and
+    `best_all` pick."""
+    return f"""
+    SELECT s.min_confidence, s.valid_to, s.known_seq, s.state, s.events FROM snapshots s
+    WHERE s.subject = {subject} AND s.fold = $1 AND s.min_confidence = $2
+      AND s.valid_to <= $3 AND s.known_seq <= $4
+      AND {_VIOLATION.format(subject=subject, known="$4")}
+    ORDER BY s.valid_to DESC, s.known_seq DESC
+    LIMIT 1"""  # noqa: S608 - constants and a parameter or column name only
+
+
 class Stored(Struct, frozen=True, kw_only=True):
     """One row of `snapshots`."""
 
@@ -47,6 +60,17 @@ class Stored(Struct, frozen=True, kw_only=True):
     events: int
 
 
+def _stored_row(subject: str, row: Any) -> Stored:
+    return Stored(
+        subject=subject,
+        min_confidence=row["min_confidence"],
+        valid_to=row["valid_to"],
+        known_seq=row["known_seq"],
+        state=bytes(row["state"]),
+        events=row["events"],
+    )
+
+
 async def best(
     conn: Conn, subject: str, fold: str, min_confidence: str, at: datetime, known: int
 ) -> Stored | None:
@@ -55,31 +79,8 @@ async def best(
     recorded since (up to `known`), and no retraction or correction concerning it recorded
     since at all (see _VIOLATION). (The pure `refusal` checks this again, and the reused-id
     rule, on the tail it loads.)"""
-    row = await conn.fetchrow(
-        f"""
-        SELECT subject, min_confidence, valid_to, known_seq, state, events FROM snapshots s
-        WHERE s.subject = $1 AND s.fold = $2 AND s.min_confidence = $3
-          AND s.valid_to <= $4 AND s.known_seq <= $5
-          AND {_VIOLATION.format(subject="$1", known="$5")}
-        ORDER BY s.valid_to DESC, s.known_seq DESC
-        LIMIT 1
-        """,  # noqa: S608 - a constant
-        subject,
-        fold,
-        min_confidence,
-        at,
-        known,
-    )
-    if row is None:
-        return None
-    return Stored(
-        subject=row["subject"],
-        min_confidence=row["min_confidence"],
-        valid_to=row["valid_to"],
-        known_seq=row["known_seq"],
-        state=bytes(row["state"]),
-        events=row["events"],
-    )
+    row = await conn.fetchrow(_best_sql("$5"), fold, min_confidence, at, known, subject)
+    return None if row is None else _stored_row(subject, row)
 
 
 async def save(conn: Conn, fold: str, snapshots: list[Stored], *, grid: bool = False) -> bool:
@@ -164,15 +165,7 @@ async def best_all(
             FROM u WHERE u.subject IS NOT NULL
         )
         SELECT u.subject, b.min_confidence, b.valid_to, b.known_seq, b.state, b.events
-        FROM u LEFT JOIN LATERAL (
-            SELECT s.min_confidence, s.valid_to, s.known_seq, s.state, s.events
-            FROM snapshots s
-            WHERE s.subject = u.subject AND s.fold = $1 AND s.min_confidence = $2
-              AND s.valid_to <= $3 AND s.known_seq <= $4
-              AND {_VIOLATION.format(subject="u.subject", known="$4")}
-            ORDER BY s.valid_to DESC, s.known_seq DESC
-            LIMIT 1
-        ) b ON true
+        FROM u LEFT JOIN LATERAL ({_best_sql("u.subject")}) b ON true
         WHERE u.subject IS NOT NULL
         """,  # noqa: S608 - constants only
         fold,
@@ -183,16 +176,7 @@ async def best_all(
     return [
         Best(
             subject=r["subject"],
-            snapshot=None
-            if r["valid_to"] is None
-            else Stored(
-                subject=r["subject"],
-                min_confidence=r["min_confidence"],
-                valid_to=r["valid_to"],
-                known_seq=r["known_seq"],
-                state=bytes(r["state"]),
-                events=r["events"],
-            ),
+            snapshot=None if r["valid_to"] is None else _stored_row(r["subject"], r),
         )
         for r in rows
     ]
