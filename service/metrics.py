@@ -78,17 +78,21 @@ class LeanPrometheusMiddleware(PrometheusMiddleware):
         self._live: dict[tuple[str, str], Any] = {}
         self._done: dict[tuple[str, str, int], tuple[Any, Any, Any | None]] = {}
 
+    def _labels(self, method: str, path: str, status: int) -> dict[str, str | int | float]:
+        """The label values Litestar's middleware gives, in its order."""
+        return {
+            "method": method,
+            "path": path,
+            "status_code": status,
+            "app_name": self._config.app_name,
+        }
+
     def _children(self, method: str, path: str, status: int) -> tuple[Any, Any, Any | None]:
         """(request count, request time, error count or None) for these label values."""
         key = (method, path, status)
         found = self._done.get(key)
         if found is None:
-            labels: dict[str, str | int | float] = {
-                "method": method,
-                "path": path,
-                "status_code": status,
-                "app_name": self._config.app_name,
-            }
+            labels = self._labels(method, path, status)
             values = list(labels.values())
             errors = self.requests_error_count(labels).labels(*values) if status >= 500 else None
             found = (
@@ -109,12 +113,7 @@ class LeanPrometheusMiddleware(PrometheusMiddleware):
         path: str = scope["path_template"]
         live = self._live.get((method, path))
         if live is None:
-            labels: dict[str, str | int | float] = {
-                "method": method,
-                "path": path,
-                "status_code": 200,
-                "app_name": self._config.app_name,
-            }
+            labels = self._labels(method, path, 200)
             live = self.requests_in_progress(labels).labels(*labels.values())
             self._live[(method, path)] = live
         start = time.perf_counter()
