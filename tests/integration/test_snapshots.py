@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 
 import httpx
 import msgspec
@@ -24,6 +24,29 @@ Client = httpx.AsyncClient
 NOW = datetime(2026, 1, 15, tzinfo=UTC)
 ATS = (None, "2014", "2025-11-21", "2025-11-26", "2025-11-28", "2025-11-30", "2025-12-03")
 MEANT = ("disputed", "confirmed")
+
+
+# Appended after snapshots were taken: a backdated event (before most snapshots' edge), a
+# retraction, a correction that moves a time back; a correction re-grading a confidence;
+# an event after every edge.
+BACKDATED_RETRACTED_MOVED: Final = [
+    {"type": "position.stated", "subject": "party/russia", "time": "2025-11-02",
+     "data": {"on": "issue/crimea", "stance": "rejects", "summary": "backdated (test)"}},
+    {"type": "event.retracted", "subject": "plan/us-28-point-plan", "time": "2025-12-05",
+     "data": {"event": "pt25-030", "reason": "test"}},
+    {"type": "event.corrected", "subject": "party/united-states", "time": "2025-12-05",
+     "data": {"event": "pt25-034", "time": "2025-11-21",
+              "data": {"on": "issue/donbas", "stance": "supports", "summary": "moved"}}},
+]  # fmt: skip
+REGRADED: Final = {
+    "type": "event.corrected", "subject": "party/russia", "time": "2025-12-05",
+    "data": {"event": "pt25-020", "confidence": "unconfirmed",
+             "data": {"on": "issue/donbas", "stance": "rejects", "summary": "re-graded"}},
+}  # fmt: skip
+LATER: Final = {
+    "type": "position.stated", "subject": "party/ukraine", "time": "2025-12-02",
+    "data": {"on": "issue/donbas", "stance": "rejects", "summary": "later (test)"},
+}  # fmt: skip
 
 
 class Uses:
@@ -87,17 +110,7 @@ async def test_answers_with_snapshots_equal_full_replays_through_backdating_and_
 
     # A backdated event (before most snapshots' edge), a retraction, a correction that
     # moves a time back, and an event after every edge.
-    await post(example, [
-        {"type": "position.stated", "subject": "party/russia", "time": "2025-11-02",
-         "data": {"on": "issue/crimea", "stance": "rejects", "summary": "backdated (test)"}},
-        {"type": "event.retracted", "subject": "plan/us-28-point-plan", "time": "2025-12-05",
-         "data": {"event": "pt25-030", "reason": "test"}},
-        {"type": "event.corrected", "subject": "party/united-states", "time": "2025-12-05",
-         "data": {"event": "pt25-034", "time": "2025-11-21",
-                  "data": {"on": "issue/donbas", "stance": "supports", "summary": "moved"}}},
-        {"type": "position.stated", "subject": "party/ukraine", "time": "2025-12-02",
-         "data": {"on": "issue/donbas", "stance": "rejects", "summary": "later (test)"}},
-    ])  # fmt: skip
+    await post(example, [*BACKDATED_RETRACTED_MOVED, LATER])
     fast = uses.fast
     after = await check_all(services, (*knowns, "45", "46", "47"))
     assert uses.fast > fast  # subjects the new events do not concern still use snapshots
@@ -243,20 +256,7 @@ async def test_every_subjects_state_from_snapshots_equals_the_full_replay(
     # Backdating behind every grid edge, a retraction, a correction moving a time back
     # and one re-grading a confidence, an event after every edge: some snapshots are
     # refused now (for knowledge after these), others still serve.
-    await post(example, [
-        {"type": "position.stated", "subject": "party/russia", "time": "2025-11-02",
-         "data": {"on": "issue/crimea", "stance": "rejects", "summary": "backdated (test)"}},
-        {"type": "event.retracted", "subject": "plan/us-28-point-plan", "time": "2025-12-05",
-         "data": {"event": "pt25-030", "reason": "test"}},
-        {"type": "event.corrected", "subject": "party/united-states", "time": "2025-12-05",
-         "data": {"event": "pt25-034", "time": "2025-11-21",
-                  "data": {"on": "issue/donbas", "stance": "supports", "summary": "moved"}}},
-        {"type": "event.corrected", "subject": "party/russia", "time": "2025-12-05",
-         "data": {"event": "pt25-020", "confidence": "unconfirmed",
-                  "data": {"on": "issue/donbas", "stance": "rejects", "summary": "re-graded"}}},
-        {"type": "position.stated", "subject": "party/ukraine", "time": "2025-12-02",
-         "data": {"on": "issue/donbas", "stance": "rejects", "summary": "later (test)"}},
-    ])  # fmt: skip
+    await post(example, [*BACKDATED_RETRACTED_MOVED, REGRADED, LATER])
     fast = uses.fast
     await check_every_subject(services, (*knowns, "45", "48", "49"))
     assert uses.fast > fast
