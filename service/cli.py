@@ -11,7 +11,7 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
 import msgspec
 from rich.console import Console
@@ -100,9 +100,6 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
     return _run(go, settings)
 
 
-ANALYZE_AFTER: Final = 10_000  # events appended by one import
-
-
 async def _import(svc: Services, path: Path, quiet: bool = False, restore: bool = True) -> int:
     if not path.exists():
         err.print(f"[red]no such file: {path}[/red]")
@@ -139,12 +136,6 @@ async def _import(svc: Services, path: Path, quiet: bool = False, restore: bool 
                 soft_wrap=True,
             )
             return 1
-    if stats.appended >= ANALYZE_AFTER:
-        # A bulk load leaves the planner's statistics behind until autovacuum catches up;
-        # until then "events concerning X" can get a bad plan (the bench saw cold-subject
-        # answers 6x slower at 100k events than at 1M). Refresh them now.
-        async with svc.pool.acquire() as conn:
-            await conn.execute("ANALYZE events, event_concerns")
     err.print(
         f"{path.name}: {stats.appended} appended, {stats.already} already stored; "
         f"the log's head is {stats.sequence}"
