@@ -193,51 +193,6 @@ async def resolve_known_at(conn: Conn, text: str | None) -> KnownAt:
     return KnownAt(int(k), head.recorded_at is not None and t < head.recorded_at)
 
 
-async def load_subject(conn: Conn, subject: str, at: datetime | None, known: int) -> list[Recorded]:
-    """Every event known by `known` that can count for `subject` at valid time `at`.
-
-    That is: events concerning it up to `at` (one index range scan), every retraction and
-    correction concerning it whatever its time, and the targets of those corrections
-    (a correction may move an event's time before `at`).
-    """
-    rows = await conn.fetch(
-        f"""
-        WITH c AS (
-            SELECT sequence FROM event_concerns
-            WHERE subject = $1 AND sequence <= $3 AND (valid_from <= $2 OR meta)
-        ), t AS (
-            SELECT e.sequence FROM events e
-            WHERE e.sequence <= $3 AND e.id IN (
-                SELECT m.target FROM events m
-                WHERE m.sequence IN (SELECT sequence FROM c) AND m.target IS NOT NULL)
-        )
-        SELECT {COLUMNS} FROM events
-        WHERE sequence IN (SELECT sequence FROM c UNION SELECT sequence FROM t)
-        ORDER BY sequence
-        """,  # noqa: S608 - COLUMNS is a constant
-        subject,
-        at if at is not None else datetime.max.replace(tzinfo=None),
-        known,
-    )
-    return [row_to_recorded(r) for r in rows]
-
-
-async def load_all(conn: Conn, at: datetime | None, known: int) -> list[Recorded]:
-    """Every event known by `known` that can count for any subject at valid time `at`."""
-    rows = await conn.fetch(
-        f"""
-        SELECT {COLUMNS} FROM events
-        WHERE sequence <= $2 AND (
-            valid_from <= $1 OR target IS NOT NULL
-            OR id IN (SELECT target FROM events WHERE target IS NOT NULL AND sequence <= $2))
-        ORDER BY sequence
-        """,  # noqa: S608 - COLUMNS is a constant
-        at if at is not None else datetime.max.replace(tzinfo=None),
-        known,
-    )
-    return [row_to_recorded(r) for r in rows]
-
-
 async def read_log(
     conn: Conn, after: int, limit: int, *, subject: str | None = None
 ) -> list[StoredEvent]:

@@ -1,4 +1,4 @@
-"""What counts: retractions and corrections applied, then confidence and valid time filtered."""
+"""What is believed: retractions and corrections applied (the one place of the belief rules)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ from functools import lru_cache
 
 import msgspec
 
-from events.timeparse import TimeError, parse_time
+from events.timeparse import TimeError, ValidTime, parse_time
 from events.vocabulary import (
     CONFIDENCE_RANK,
     META_TYPES,
+    VOCABULARY,
     EventCorrected,
     EventRetracted,
     Recorded,
@@ -20,47 +21,20 @@ from events.vocabulary import (
     is_custom,
 )
 
-# Parsing a reduced-precision date through `edtf` takes milliseconds, and every request
-# re-reads the corrections it knows: remember the few distinct texts (a pure function).
+# Every question re-reads the corrections it knows: remember the few distinct time texts.
 _parse_time = lru_cache(maxsize=4096)(parse_time)
 
 
-def effective(
-    events: Iterable[Recorded], *, at: datetime | None, min_confidence: str = "disputed"
-) -> list[Recorded]:
-    """The events that count, corrected, in valid-time order (time, then sequence).
+class Correction(msgspec.Struct, frozen=True):
+    """The correction that states an event as it is believed: its sequence, id and content."""
 
-    `events` is everything already known (the caller filtered by `known_at`), in any
-    order, meta events included. A retracted event counts nowhere; a corrected one counts
-    with the replacement from its latest correction. Meta and custom `x-` events never
-    come out. Then events below `min_confidence`, and (when `at` is given) events whose
-    valid time starts after `at`, are left out.
-    """
-    if min_confidence not in CONFIDENCE_RANK:
-        raise ValueError(f"unknown confidence {min_confidence!r}")
-    known = list(events)
-    retracted = _retracted(known)
-    corrections: dict[str, list[tuple[int, EventCorrected]]] = defaultdict(list)
-    for e in known:
-        if isinstance(e.data, EventCorrected) and e.id not in retracted:
-            corrections[e.data.event].append((e.sequence, e.data))
-
-    floor = CONFIDENCE_RANK[min_confidence]
-    out: list[Recorded] = []
-    for e in known:
-        if e.type in META_TYPES or is_custom(e.type) or e.id in retracted:
-            continue
-        current = _corrected(e, corrections.get(e.id, []))
-        if CONFIDENCE_RANK[current.confidence] < floor:
-            continue
-        if at is not None and current.time > at:
-            continue
-        out.append(current)
-    out.sort(key=lambda e: (e.time, e.sequence))
-    return out
+    sequence: int
+    id: str
+    data: EventCorrected
+    time: ValidTime | None
 
 
-def _retracted(known: list[Recorded]) -> set[str]:
+def retracted_ids(known: Iterable[Recorded]) -> set[str]:
     """Ids of the events that a retraction still in force targets.
 
     A retraction may itself be retracted, which restores its target. A retraction names
@@ -77,28 +51,98 @@ def _retracted(known: list[Recorded]) -> set[str]:
     return gone
 
 
-def _corrected(event: Recorded, corrections: list[tuple[int, EventCorrected]]) -> Recorded:
-    """`event` as its latest applicable correction states it (itself when there is none).
+def corrections_by_target(known: Iterable[Recorded], gone: set[str]) -> dict[str, list[Recorded]]:
+    """The corrections in force (not retracted), by the id they correct, oldest first."""
+    found: dict[str, list[Recorded]] = defaultdict(list)
+    for e in sorted(known, key=lambda e: e.sequence):
+        if isinstance(e.data, EventCorrected) and e.id not in gone:
+            found[e.data.event].append(e)
+    return found
+
+
+def applicable(type_: str, corrections: list[Recorded]) -> Correction | None:
+    """The newest correction that applies to an event of `type_`, if any.
 
     A correction whose replacement does not fit the event's type, or whose time does not
-    parse, is skipped in favour of the one before it: the store validates corrections
-    when they are appended, but a target recorded later under a reused id could not
-    have been checked, and a projection must never fail on stored input.
+    parse, gives way to the one before it: the store validates corrections when they are
+    appended, but a target recorded later under a reused id could not have been checked,
+    and a question must never fail on stored input. Custom `x-` data is any JSON.
     """
-    for _sequence, c in sorted(corrections, key=lambda sc: sc[0], reverse=True):
+    for c in sorted(corrections, key=lambda c: c.sequence, reverse=True):
+        assert isinstance(c.data, EventCorrected)
         try:
-            data = decode_payload(event.type, c.data)
-            when = _parse_time(c.time) if c.time is not None else None
+            if type_ in VOCABULARY:
+                decode_payload(type_, c.data.data)
+            when = _parse_time(c.data.time) if c.data.time is not None else None
         except (msgspec.ValidationError, TimeError):
             continue
-        changes: dict[str, object] = {"data": data}
-        if when is not None:
-            changes |= {
-                "time": when.start,
-                "timeprecision": when.precision,
-                "timequalifier": when.qualifier,
-            }
-        if c.confidence is not None:
-            changes["confidence"] = c.confidence
-        return msgspec.structs.replace(event, **changes)
-    return event
+        return Correction(c.sequence, c.id, c.data, when)
+    return None
+
+
+def restated(event: Recorded, c: Correction | None) -> Recorded:
+    """`event` as correction `c` states it (itself when there is none)."""
+    if c is None:
+        return event
+    data = decode_payload(event.type, c.data.data) if event.type in VOCABULARY else c.data.data
+    changes: dict[str, object] = {"data": data}
+    if c.time is not None:
+        changes |= {
+            "time": c.time.start,
+            "timeprecision": c.time.precision,
+            "timequalifier": c.time.qualifier,
+        }
+    if c.data.confidence is not None:
+        changes["confidence"] = c.data.confidence
+    return msgspec.structs.replace(event, **changes)
+
+
+class Version(msgspec.Struct, frozen=True):
+    """An event as believed: the sequence of the version (its own, or its correction's)."""
+
+    version: int
+    event: Recorded
+
+
+def believed(known: Iterable[Recorded]) -> dict[int, Version]:
+    """Every non-meta event of `known` that is believed, by sequence, as it is believed.
+
+    `known` is everything already known (the caller filtered by `known_at`), in any order.
+    A retracted event is not believed; a corrected one is believed as its latest applicable
+    correction states it. Custom `x-` events are included (timelines show them).
+    """
+    known = list(known)
+    gone = retracted_ids(known)
+    corrections = corrections_by_target(known, gone)
+    out: dict[int, Version] = {}
+    for e in known:
+        if e.type in META_TYPES or e.id in gone:
+            continue
+        c = applicable(e.type, corrections.get(e.id, []))
+        out[e.sequence] = Version(e.sequence if c is None else c.sequence, restated(e, c))
+    return out
+
+
+def counts(event: Recorded, *, at: datetime | None, floor: int) -> bool:
+    """Whether a believed event counts for a projection at valid time `at` and `floor`."""
+    return (
+        not is_custom(event.type)
+        and CONFIDENCE_RANK[event.confidence] >= floor
+        and (at is None or event.time <= at)
+    )
+
+
+def effective(
+    events: Iterable[Recorded], *, at: datetime | None, min_confidence: str = "disputed"
+) -> list[Recorded]:
+    """The events that count, corrected, in valid-time order (time, then sequence).
+
+    The reference replay: `believed`, then custom events, events below `min_confidence`
+    and (when `at` is given) events whose valid time starts after `at` are left out.
+    """
+    if min_confidence not in CONFIDENCE_RANK:
+        raise ValueError(f"unknown confidence {min_confidence!r}")
+    floor = CONFIDENCE_RANK[min_confidence]
+    out = [v.event for v in believed(events).values() if counts(v.event, at=at, floor=floor)]
+    out.sort(key=lambda e: (e.time, e.sequence))
+    return out

@@ -27,15 +27,16 @@ from rich.progress import (
 from rich.table import Table
 
 from events import store
-from events import timeline as tl
 from events.envelope import InvalidEvent
 from events.migrate import migrate
-from service import answers, exports
+from queries import answers, question
+from queries import timeline as tl
+from service import exports, readmodel_cli
 from service.api.timeline import parse_filters
 from service.auth_cli import add_token_parser
 from service.importer import ImportStats, Stopped, file_lines, import_lines
+from service.readmodel_cli import add_readmodel_parser
 from service.settings import Settings
-from service.snapshots_cli import add_snapshot_parser
 from service.wiring import EXAMPLE, Services, services
 
 err = Console(stderr=True)
@@ -140,6 +141,8 @@ async def _import(svc: Services, path: Path, quiet: bool = False, restore: bool 
         f"{path.name}: {stats.appended} appended, {stats.already} already stored; "
         f"the log's head is {stats.sequence}"
     )
+    async with svc.pool.acquire() as conn:
+        await readmodel_cli.catch_up(conn, quiet=quiet)
     return 0
 
 
@@ -196,8 +199,9 @@ async def _export(conn: Any, args: argparse.Namespace, filters: Any, sink: Any) 
             sink.write(msgspec.json.encode(exports.timelinejs(entries, filters, known.sequence)))
             bar.update(task, completed=known.sequence)
             return len(entries)
-        q = await answers.ask(conn, args.at, args.known_at, args.min_confidence)
-        meetings = exports.meetings_in((await answers.all_states(conn, q)).values(), filters)
+        q = await question.ask(conn, args.at, args.known_at, args.min_confidence)
+        states = [state async for _, state in answers.walk(conn, q, "meeting/")]
+        meetings = exports.meetings_in(states, filters)
         head = await store.read_log(conn, q.known - 1, 1) if q.known else []
         stamp = datetime.fromisoformat(head[0].recordedtime) if head else datetime.now(UTC)
         sink.write(exports.calendar(meetings, stamp))
@@ -246,74 +250,103 @@ def _cell(v: Any) -> str:
 
 
 def cmd_state(args: argparse.Namespace, settings: Settings) -> int:
-    """Print the state at a date (a table, or --json)."""
+    """Print the state at a date: one subject, or every subject a page at a time
+    (a table per page, or one JSON document per page with --json)."""
 
     async def go(svc: Services) -> int:
         async with svc.pool.acquire() as conn:
-            q = await answers.ask(conn, args.at, args.known_at, args.min_confidence)
+            q = await question.ask(conn, args.at, args.known_at, args.min_confidence)
             if args.subject:
                 state = await answers.subject_state(conn, args.subject, q)
-                doc: dict[str, Any] = {} if state is None else answers.shape(state, q.known)
-            else:
-                doc = answers.state_document(await answers.all_states(conn, q), q)
-        if args.json:
-            sys.stdout.buffer.write(msgspec.json.encode(doc) + b"\n")
-            return 0 if doc else 1
-        if args.subject:
-            if not doc:
-                err.print(f"nothing concerning {args.subject} counts then")
-                return 1
-            out.print(
-                _table(
-                    args.subject,
-                    [{"field": k, "value": v} for k, v in doc.items() if k != "facts"],
-                    ["field", "value"],
+                return _print_subject(
+                    args, None if state is None else answers.shape(state, q.known)
                 )
-            )
-            return 0
-        out.print(f"state at {doc['at']}, as known at sequence {doc['sequence']}")
-        out.print(_table("Parties", doc["parties"], ["id", "name", "kind", "positions"]))
-        out.print(
-            _table(
-                "Plans",
-                doc["plans"],
-                ["id", "title", "status", "points", "revision", "classified", "withheld_from"],
-            )
-        )
-        out.print(
-            _table("Meetings", doc["meetings"], ["id", "title", "starts", "location", "status"])
-        )
-        out.print(_table("Issues", doc["issues"], ["id", "stances"]))
-        return 0
+            walk = question.page_prefix(args.kind, args.prefix)
+            after: question.PageCursor | None = None
+            while True:
+                doc = await answers.state_document(conn, q, walk, after, args.limit)
+                _print_state_page(args, doc)
+                if doc["next"] is None:
+                    return 0
+                after = question.PageCursor(_last_subject(doc), q.known)
 
     return _run(go, settings)
+
+
+def _last_subject(doc: dict[str, Any]) -> str:
+    cursor = question.decode_cursor(doc["next"], question.PageCursor)
+    return cursor.s
+
+
+def _print_subject(args: argparse.Namespace, doc: dict[str, Any] | None) -> int:
+    if args.json:
+        sys.stdout.buffer.write(msgspec.json.encode(doc or {}) + b"\n")
+        return 0 if doc else 1
+    if not doc:
+        err.print(f"nothing concerning {args.subject} counts then")
+        return 1
+    out.print(
+        _table(
+            args.subject,
+            [{"field": k, "value": v} for k, v in doc.items() if k != "facts"],
+            ["field", "value"],
+        )
+    )
+    return 0
+
+
+def _print_state_page(args: argparse.Namespace, doc: dict[str, Any]) -> None:
+    if args.json:
+        sys.stdout.buffer.write(msgspec.json.encode(doc) + b"\n")
+        return
+    out.print(f"state at {doc['at']}, as known at sequence {doc['sequence']}")
+    out.print(_table("Parties", doc["parties"], ["id", "name", "kind", "positions"]))
+    out.print(
+        _table(
+            "Plans",
+            doc["plans"],
+            ["id", "title", "status", "points", "revision", "classified", "withheld_from"],
+        )
+    )
+    out.print(_table("Meetings", doc["meetings"], ["id", "title", "starts", "location", "status"]))
+    out.print(_table("Issues", doc["issues"], ["id", "stances"]))
 
 
 def cmd_diff(args: argparse.Namespace, settings: Settings) -> int:
-    """Print what changed between two dates."""
+    """Print what changed between two dates, a page of subjects at a time."""
 
     async def go(svc: Services) -> int:
         async with svc.pool.acquire() as conn:
-            q_from = await answers.ask(conn, args.from_, args.known_at, args.min_confidence)
-            q_to = await answers.ask(conn, args.to, args.known_at, args.min_confidence)
-            doc = await answers.diff_document(conn, q_from, q_to)
-        if args.json:
-            sys.stdout.buffer.write(msgspec.json.encode(doc) + b"\n")
-            return 0
-        rows = [
-            {**c, "before": _short(c["before"]), "after": _short(c["after"])}
-            for c in doc["changes"]
-        ]
-        out.print(
-            _table(
-                f"changes {doc['from']} → {doc['to']}",
-                rows,
-                ["subject", "field", "before", "after", "event"],
+            q_to = await question.ask(conn, args.to, args.known_at, args.min_confidence)
+            q_from = await question.ask(
+                conn, args.from_, args.known_at, args.min_confidence, known=q_to.known
             )
-        )
-        return 0
+            walk = question.page_prefix(args.kind, args.prefix)
+            after: question.PageCursor | None = None
+            while True:
+                doc = await answers.diff_document(conn, q_from, q_to, walk, after, args.limit)
+                _print_diff_page(args, doc)
+                if doc["next"] is None:
+                    return 0
+                after = question.PageCursor(_last_subject(doc), q_to.known)
 
     return _run(go, settings)
+
+
+def _print_diff_page(args: argparse.Namespace, doc: dict[str, Any]) -> None:
+    if args.json:
+        sys.stdout.buffer.write(msgspec.json.encode(doc) + b"\n")
+        return
+    rows = [
+        {**c, "before": _short(c["before"]), "after": _short(c["after"])} for c in doc["changes"]
+    ]
+    out.print(
+        _table(
+            f"changes {doc['from']} → {doc['to']}",
+            rows,
+            ["subject", "field", "before", "after", "event"],
+        )
+    )
 
 
 def _short(v: Any) -> str:
@@ -334,7 +367,7 @@ def parser() -> argparse.ArgumentParser:
     )
     sub = p.add_subparsers(dest="command", required=True)
     add_token_parser(sub)
-    add_snapshot_parser(sub)
+    add_readmodel_parser(sub)
 
     s = sub.add_parser("serve", help="run the HTTP service")
     s.add_argument("--host", help="default ANNALS_HOST, else 127.0.0.1")
@@ -387,7 +420,10 @@ def parser() -> argparse.ArgumentParser:
             default="disputed",
             choices=["confirmed", "reported", "unconfirmed", "disputed"],
         )
-        s.add_argument("--json", action="store_true", help="machine-readable output")
+        s.add_argument("--kind", choices=list(question.KINDS), help="only subjects of this kind")
+        s.add_argument("--prefix", help="only subject ids starting with this, e.g. plan/us-")
+        s.add_argument("--limit", type=int, default=question.DEFAULT_PAGE, help="subjects per page")
+        s.add_argument("--json", action="store_true", help="one JSON document per page")
         s.set_defaults(fn=fn)
     return p
 

@@ -13,9 +13,9 @@ from msgspec import Struct
 
 from events.envelope import StoredEvent
 from events.headline import headline, name_of
-from events.timeline import Entry, Filters
 from events.timeparse import TimeError, ValidTime, parse_time
 from projections import MeetingState
+from queries.timeline import Entry, Filters
 
 MONTHS: Final = (
     "January", "February", "March", "April", "May", "June", "July", "August", "September",

@@ -13,6 +13,7 @@ from litestar.plugins.problem_details import ProblemDetailsException
 from events.envelope import FieldError, InvalidEvent
 from events.store import Conflict
 from events.writer import Unavailable
+from queries.question import BadParameter
 
 log = logging.getLogger("annals.problems")
 RETRY_AFTER_SECONDS = "2"
@@ -97,6 +98,9 @@ def _to_problem(exc: Exception) -> Problem:
             return exc
         case InvalidEvent():
             return invalid(exc.errors)
+        case BadParameter():
+            names = ", ".join(e.path for e in exc.errors)
+            return Problem(422, f"bad parameter: {names}", errors=exc.errors, kind="bad-parameter")
         case Conflict():
             return Problem(409, exc.detail, errors=exc.errors, kind="conflict")
         case Unavailable():

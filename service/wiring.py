@@ -15,6 +15,7 @@ import asyncpg
 from events import store
 from events.timeparse import TimeError, parse_at
 from events.writer import Writer
+from queries import model, projector
 from service.database import create_pool, embedded_url, release_embedded
 from service.settings import Settings
 from service.stream import Listener
@@ -64,10 +65,13 @@ class Services:
             yield conn
 
     async def _replica_holds(self, replica: Any, pin: str | int | None) -> bool:
-        """Whether `replica` answers `pin` exactly as the primary would (waiting a little)."""
+        """Whether `replica` answers `pin` exactly as the primary would (waiting a little).
+
+        Answers come from the read model, so the replica must hold it (not only the log)
+        up to the pinned sequence.
+        """
         if pin is None:
             return True
-        head = await store.read_head(replica)
         if isinstance(pin, int) or store.SEQUENCE_TEXT.match(pin):
             wanted = int(pin)
         else:
@@ -76,12 +80,15 @@ class Services:
             except TimeError:
                 return True  # the handler names the bad parameter, wherever it runs
             # recorded_at never decreases along the log: once the replica holds an event
-            # recorded after t, it holds every event recorded by t (the primary's answer).
+            # recorded after t, it resolves t exactly as the primary does.
+            head = await store.read_head(replica)
             if head.recorded_at is not None and t < head.recorded_at:
-                return True
-            async with self.pool.acquire(timeout=self.settings.db_timeout) as primary:
-                wanted = (await store.resolve_known_at(primary, pin)).sequence
-        if head.sequence >= wanted:
+                wanted = (await store.resolve_known_at(replica, pin)).sequence
+            else:
+                async with self.pool.acquire(timeout=self.settings.db_timeout) as primary:
+                    wanted = (await store.resolve_known_at(primary, pin)).sequence
+        held = await model.checkpoint(replica)
+        if held >= wanted:
             return True
         # Behind. A pin past the primary's head too (a sequence not written yet) is
         # answered as of that head: the replica need only reach it.
@@ -89,12 +96,12 @@ class Services:
             wanted = min(wanted, (await store.read_head(primary)).sequence)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.settings.read_wait
-        while head.sequence < wanted:
+        while held < wanted:
             if loop.time() >= deadline:
-                log.debug("replica at %d, query pinned to %d: primary", head.sequence, wanted)
+                log.debug("replica at %d, query pinned to %d: primary", held, wanted)
                 return False
             await asyncio.sleep(POLL_SECONDS)
-            head = await store.read_head(replica)
+            held = await model.checkpoint(replica)
         return True
 
 
@@ -188,9 +195,21 @@ async def services(settings: Settings) -> AsyncIterator[Services]:
     # NOTIFY is not replayed on a standby: the listener always listens on the primary.
     listener = Listener(url)
     listener.start()
+    # The read model follows the log in the background; questions also catch it up.
+    follower = asyncio.get_running_loop().create_task(
+        projector.follow(
+            lambda: pool.acquire(timeout=settings.db_timeout),
+            listener.wait,
+            lambda: listener.generation,
+        ),
+        name="annals-projector",
+    )
     try:
         yield Services(settings, pool, writer, listener, read_pool)
     finally:
+        follower.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await follower
         await listener.stop()
         await writer.stop()
         if read_pool is not None:

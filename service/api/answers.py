@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-import msgspec
 from litestar import Controller, Request, Response, get
 from litestar.di import NamedDependency
 from litestar.params import FromPath, QueryParameter
 
 from events.timeparse import format_time
-from service import answers, metrics
-from service.answers import KIND_OF_COLLECTION
+from events.vocabulary import SUBJECT_RE
+from queries import answers, question
+from queries.question import KIND_OF_COLLECTION
+from service import metrics
 from service.api.openapi import read_responses
 from service.caching import cached
 from service.problems import Problem
@@ -29,6 +30,22 @@ KnownAtParam = Annotated[
 MinConfidence = Annotated[Confidence, QueryParameter(description="leave out events below this")]
 
 
+KindParam = Annotated[
+    Literal["party", "plan", "meeting", "issue"] | None,
+    QueryParameter(description="only subjects of this kind"),
+]
+PrefixParam = Annotated[
+    str | None, QueryParameter(description="only subject ids starting with this, e.g. plan/us-")
+]
+LimitParam = Annotated[
+    int | None,
+    QueryParameter(description="subjects per page (default 1,000, at most 10,000)", ge=1),
+]
+CursorParam = Annotated[
+    str | None, QueryParameter(description="the `next` of the previous page (same sequence)")
+]
+
+
 class AnswersController(Controller):
     """State of everything, of one subject, and what changed between two dates."""
 
@@ -36,7 +53,7 @@ class AnswersController(Controller):
 
     @get(
         "/v1/state",
-        summary="Every party, plan, meeting and issue as of then",
+        summary="Every party, plan, meeting and issue as of then, a page at a time",
         responses=read_responses(cached=True),
     )
     async def state(
@@ -46,17 +63,25 @@ class AnswersController(Controller):
         at: AtParam = None,
         known_at: KnownAtParam = None,
         min_confidence: MinConfidence = "disputed",
+        kind: KindParam = None,
+        prefix: PrefixParam = None,
+        limit: LimitParam = None,
+        cursor: CursorParam = None,
     ) -> Response[Any]:
-        """`{at, sequence, parties, plans, meetings, issues}`."""
+        """`{at, sequence, parties, plans, meetings, issues, next}`, in subject-id order."""
+        walk = question.page_prefix(kind, prefix)
+        size = question.page_limit(limit)
         with metrics.QUERY_SECONDS.labels("state").time():
             async with svc.acquire_read(known_at) as conn:
-                q = await answers.ask(conn, at, known_at, min_confidence)
-                states = await answers.all_states(conn, q)
-        return cached(request, answers.state_document(states, q), q.pinned)
+                after = await question.page_cursor(conn, cursor)
+                known = after.k if after is not None else None
+                q = await question.ask(conn, at, known_at, min_confidence, known=known)
+                doc = await answers.state_document(conn, q, walk, after, size)
+        return cached(request, doc, q.pinned)
 
     @get(
         "/v1/diff",
-        summary="What changed between two valid times",
+        summary="What changed between two valid times, a page of subjects at a time",
         responses=read_responses(cached=True),
     )
     async def diff(
@@ -69,16 +94,22 @@ class AnswersController(Controller):
         to: Annotated[str, QueryParameter(description="valid time (date or RFC 3339)")],
         known_at: KnownAtParam = None,
         min_confidence: MinConfidence = "disputed",
+        kind: KindParam = None,
+        prefix: PrefixParam = None,
+        limit: LimitParam = None,
+        cursor: CursorParam = None,
     ) -> Response[Any]:
-        """`{from, to, sequence, changes: [{subject, field, before, after, event, ...}]}`."""
+        """`{from, to, sequence, changes: [{subject, field, before, after, event, ...}], next}`."""
+        walk = question.page_prefix(kind, prefix)
+        size = question.page_limit(limit)
         with metrics.QUERY_SECONDS.labels("diff").time():
             async with svc.acquire_read(known_at) as conn:
-                q_from = await answers.ask(conn, from_, known_at, min_confidence)
-                q_to = await answers.ask(conn, to, known_at, min_confidence)
-                # Both ends on one prefix of the log: without known_at, an append between
-                # the two head reads would make the diff compare different prefixes.
-                q_from = msgspec.structs.replace(q_from, known=q_to.known)
-                doc = await answers.diff_document(conn, q_from, q_to)
+                after = await question.page_cursor(conn, cursor)
+                known = after.k if after is not None else None
+                q_to = await question.ask(conn, to, known_at, min_confidence, known=known)
+                # Both ends on one prefix of the log (q_to's), whatever is appended meanwhile.
+                q_from = await question.ask(conn, from_, known_at, min_confidence, known=q_to.known)
+                doc = await answers.diff_document(conn, q_from, q_to, walk, after, size)
         return cached(request, doc, q_to.pinned)
 
     @get(
@@ -98,11 +129,11 @@ class AnswersController(Controller):
     ) -> Response[Any]:
         """404 where nothing concerning it counts yet."""
         subject = f"{KIND_OF_COLLECTION[collection]}/{slug}"
-        if not answers.valid_subject(subject):
+        if not SUBJECT_RE.match(subject):
             raise Problem(404, f"{subject!r} is not a subject id", kind="not-found")
         with metrics.QUERY_SECONDS.labels("subject").time():
             async with svc.acquire_read(known_at) as conn:
-                q = await answers.ask(conn, at, known_at, min_confidence)
+                q = await question.ask(conn, at, known_at, min_confidence)
                 state = await answers.subject_state(conn, subject, q)
         if state is None:
             raise Problem(

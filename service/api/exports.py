@@ -21,8 +21,9 @@ from litestar.params import QueryParameter
 from litestar.response import Stream
 
 from events import store
-from events import timeline as tl
-from service import answers, exports
+from queries import answers, question
+from queries import timeline as tl
+from service import exports
 from service.api.answers import AtParam, KnownAtParam, MinConfidence
 from service.api.openapi import read_responses
 from service.api.timeline import (
@@ -135,8 +136,8 @@ class ExportsController(Controller):
         """Each meeting's state at `at` (default now), as known at `known_at`."""
         filters = parse_filters(from_, to, subject, None, min_confidence)
         async with svc.acquire_read(known_at) as conn:
-            q = await answers.ask(conn, at, known_at, min_confidence)
-            states = await answers.all_states(conn, q)
+            q = await question.ask(conn, at, known_at, min_confidence)
+            states = [state async for _, state in answers.walk(conn, q, "meeting/")]
             stamp = await stamp_of(conn, q.known)
-        body = exports.calendar(exports.meetings_in(states.values(), filters), stamp)
+        body = exports.calendar(exports.meetings_in(states, filters), stamp)
         return Response(body, media_type="text/calendar; charset=utf-8")

@@ -12,11 +12,12 @@ from litestar.di import NamedDependency
 from litestar.params import QueryParameter
 
 from events import store
-from events import timeline as tl
 from events.envelope import FieldError, InvalidEvent, StoredEvent
 from events.headline import headline
 from events.timeparse import TimeError, parse_at, parse_time
 from events.vocabulary import SUBJECT_RE
+from queries import question
+from queries import timeline as tl
 from service.api.answers import KnownAtParam, MinConfidence
 from service.api.openapi import read_responses
 from service.caching import cached
@@ -106,10 +107,10 @@ async def resolve(
         known = await store.resolve_known_at(conn, known_at)
         return Walk(filters, known.sequence, known.pinned)
     try:
-        v, s, k = tl.decode_cursor(cursor)
+        v, s, k = tl.decode_timeline_cursor(cursor)
         if k > (await store.read_head(conn)).sequence:
-            raise tl.CursorError("made for a log this service does not hold")
-    except tl.CursorError as e:
+            raise question.CursorError("made for a log this service does not hold")
+    except question.CursorError as e:
         raise Problem(
             400, f"bad cursor: {e}", errors=[FieldError("cursor", str(e))], kind="bad-parameter"
         ) from None
@@ -122,8 +123,8 @@ def pin(known_at: str | None, cursor: str | None) -> str | int | None:
     if cursor is None:
         return known_at
     try:
-        return tl.decode_cursor(cursor)[2]
-    except tl.CursorError:
+        return tl.decode_timeline_cursor(cursor)[2]
+    except question.CursorError:
         return None
 
 

@@ -7,8 +7,9 @@ from typing import Any
 import pytest
 
 from events.headline import MAX_HEADLINE, headline, name_of
-from events.timeline import Cursor, CursorError, decode_cursor, encode_cursor
 from events.vocabulary import VOCABULARY
+from queries.question import CursorError, encode_cursor
+from queries.timeline import Cursor, decode_timeline_cursor
 
 CASES: list[tuple[str, str, Any, str]] = [
     ("party.registered", "party/donald-trump",
@@ -81,8 +82,8 @@ def test_names_come_from_slugs() -> None:
 def test_a_cursor_round_trips_and_rejects_what_it_did_not_make() -> None:
     text = encode_cursor(Cursor("2025-11-20T00:00:00Z", 24, 44))
     assert "=" not in text
-    v, s, k = decode_cursor(text)
+    v, s, k = decode_timeline_cursor(text)
     assert (v.isoformat(), s, k) == ("2025-11-20T00:00:00+00:00", 24, 44)
     for bad in ["", "%%%", text[:-3], encode_cursor(Cursor("2025-11-20", 24, 44))]:
         with pytest.raises(CursorError):
-            decode_cursor(bad)
+            decode_timeline_cursor(bad)

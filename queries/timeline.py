@@ -1,7 +1,7 @@
 """The timeline: events in valid-time order, keyset-paged, each walk pinned to one known_at.
 
-What a timeline shows, as known at sequence K (SPEC §4, the same belief as
-`projections.knowledge.effective`, which this layer may not import):
+What a timeline shows, as known at sequence K (SPEC §4; the belief rules are
+`projections.knowledge`'s, the same ones every answer uses):
 
 - Every event recorded by K, ordered by the start of its valid time, then by sequence.
 - A retraction recorded by K removes its target from the timeline; a retraction that is
@@ -30,9 +30,6 @@ Corrected events are merged in from memory, so SQL never has to know corrected t
 
 from __future__ import annotations
 
-import base64
-import binascii
-from collections import defaultdict
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any, Final
@@ -43,25 +40,15 @@ from msgspec import Struct
 
 from events.envelope import StoredEvent
 from events.store import COLUMNS, row_to_recorded, row_to_stored
-from events.timeparse import TimeError, format_time, parse_time
-from events.vocabulary import (
-    CONFIDENCE_RANK,
-    META_TYPES,
-    VOCABULARY,
-    EventCorrected,
-    EventRetracted,
-    decode_payload,
-    references,
-)
+from events.timeparse import format_time
+from events.vocabulary import CONFIDENCE_RANK, META_TYPES, references
+from projections.knowledge import Correction, applicable, corrections_by_target, retracted_ids
+from queries.question import CursorError, decode_cursor, encode_cursor
 
 MAX_LIMIT: Final = 1_000
 _E_COLUMNS: Final = ", ".join("e." + c.strip() for c in COLUMNS.split(","))
 _EARLIEST: Final = datetime.fromisoformat("0001-01-01T00:00:00+00:00")
 _LATEST: Final = datetime.fromisoformat("9999-12-31T23:59:59.999999+00:00")
-
-
-class CursorError(ValueError):
-    """A cursor that this service did not make (or made for another log)."""
 
 
 class Cursor(Struct, frozen=True, forbid_unknown_fields=True):
@@ -72,21 +59,12 @@ class Cursor(Struct, frozen=True, forbid_unknown_fields=True):
     k: int
 
 
-_cursor_decoder: Final = msgspec.json.Decoder(Cursor)
-
-
-def encode_cursor(c: Cursor) -> str:
-    """The opaque cursor text: base64url (no padding) of the cursor's JSON."""
-    return base64.urlsafe_b64encode(msgspec.json.encode(c)).rstrip(b"=").decode()
-
-
-def decode_cursor(text: str) -> tuple[datetime, int, int]:
+def decode_timeline_cursor(text: str) -> tuple[datetime, int, int]:
     """(valid time, sequence, known sequence) of a cursor; CursorError when it is not one."""
+    c = decode_cursor(text, Cursor)
     try:
-        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-        c = _cursor_decoder.decode(raw)
         v = datetime.fromisoformat(c.v)
-    except (binascii.Error, msgspec.DecodeError, ValueError) as e:
+    except ValueError as e:
         raise CursorError(f"not a cursor this service made ({e})") from None
     if v.tzinfo is None or c.s < 1 or c.k < 0:
         raise CursorError("not a cursor this service made (out of range)")
@@ -170,16 +148,8 @@ async def believe(conn: asyncpg.Connection, subject: str | None, known: int) -> 
     metas = [row_to_recorded(r) for r in rows]
     if not metas:
         return Belief([], [])
-    # Newest retraction first: each is settled before anything it could affect (as in
-    # projections.knowledge), so a retracted retraction restores its target.
-    gone: set[str] = set()
-    for m in sorted(metas, key=lambda m: m.sequence, reverse=True):
-        if isinstance(m.data, EventRetracted) and m.id not in gone:
-            gone.add(m.data.event)
-    corrections: dict[str, list[tuple[int, str, EventCorrected]]] = defaultdict(list)
-    for m in metas:
-        if isinstance(m.data, EventCorrected) and m.id not in gone:
-            corrections[m.data.event].append((m.sequence, m.id, m.data))
+    gone = retracted_ids(metas)
+    corrections = corrections_by_target(metas, gone)
     targets = await conn.fetch(
         f"SELECT {COLUMNS} FROM events WHERE id = ANY($1::text[]) AND sequence <= $2",  # noqa: S608
         sorted(gone | corrections.keys()),
@@ -191,37 +161,27 @@ async def believe(conn: asyncpg.Connection, subject: str | None, known: int) -> 
             continue
         hidden.append(row["sequence"])
         if row["id"] not in gone:
-            corrected.append(
-                _corrected(row_to_stored(row), row["valid_from"], corrections[row["id"]])
-            )
+            c = applicable(row["type"], corrections[row["id"]])
+            corrected.append(_corrected(row_to_stored(row), row["valid_from"], c))
     return Belief(sorted(hidden), sorted(corrected, key=lambda e: e.key))
 
 
-def _corrected(
-    e: StoredEvent, start: datetime, corrections: list[tuple[int, str, EventCorrected]]
-) -> Entry:
-    """`e` as its latest applicable correction states it (a correction whose replacement
-    does not fit the type, or whose time does not parse, gives way to the one before)."""
-    for _sequence, cid, c in sorted(corrections, key=lambda x: x[0], reverse=True):
-        changes: dict[str, Any] = {"data": c.data}
-        try:
-            if e.type in VOCABULARY:
-                decode_payload(e.type, c.data)
-            if c.time is not None:
-                vt = parse_time(c.time)
-                start = vt.start
-                changes |= {
-                    "time": format_time(vt.start),
-                    "timegiven": c.time,
-                    "timeprecision": vt.precision,
-                    "timequalifier": vt.qualifier,
-                }
-        except (msgspec.ValidationError, TimeError):
-            continue
-        if c.confidence is not None:
-            changes["confidence"] = c.confidence
-        return Entry(msgspec.structs.replace(e, **changes), start, cid)
-    return Entry(e, start)
+def _corrected(e: StoredEvent, start: datetime, c: Correction | None) -> Entry:
+    """`e` as correction `c` states it, in the API's shape (itself when there is none)."""
+    if c is None:
+        return Entry(e, start)
+    changes: dict[str, Any] = {"data": c.data.data}
+    if c.time is not None:
+        start = c.time.start
+        changes |= {
+            "time": format_time(c.time.start),
+            "timegiven": c.data.time,
+            "timeprecision": c.time.precision,
+            "timequalifier": c.time.qualifier,
+        }
+    if c.data.confidence is not None:
+        changes["confidence"] = c.data.confidence
+    return Entry(msgspec.structs.replace(e, **changes), start, c.id)
 
 
 async def read_page(

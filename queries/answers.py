@@ -1,0 +1,134 @@
+"""The questions: one subject's state, a page of states, a page of a diff, from the read model."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+import msgspec
+
+import projections
+from events.store import Conn
+from events.timeparse import format_time
+from events.vocabulary import Recorded
+from projections.facts import assemble
+from projections.knowledge import applicable, restated
+from queries import model
+from queries.question import PLURAL, PageCursor, Question, encode_cursor
+
+
+async def states(conn: Conn, subjects: list[str], q: Question) -> dict[str, projections.State]:
+    """The state of each of `subjects` that something counts for, in three queries."""
+    if not subjects:
+        return {}
+    registers = await model.registers(conn, subjects, q.known, q.at, q.floor)
+    core = await model.core(conn, subjects, q.known, q.at, q.floor)
+    logged = await model.events(conn, {s for _, s, _ in core} | {v for _, _, v in core})
+    folded: dict[str, list[Recorded]] = defaultdict(list)
+    for subject, sequence, version in core:
+        folded[subject].append(_as_believed(logged, sequence, version))
+    values: dict[str, dict[str, bytes]] = defaultdict(dict)
+    for subject, key, value in registers:
+        values[subject][key] = value
+    out: dict[str, projections.State] = {}
+    for subject in subjects:
+        state = assemble(subject, folded.get(subject, ()), values.get(subject, {}))
+        if state is not None:
+            out[subject] = state
+    return out
+
+
+def _as_believed(logged: dict[int, Recorded], sequence: int, version: int) -> Recorded:
+    """Event `sequence` as its version states it (the event itself, or its correction)."""
+    event = logged[sequence]
+    if version == sequence:
+        return event
+    c = applicable(event.type, [logged[version]])
+    assert c is not None, "the projector chose this correction because it applies"
+    return restated(event, c)
+
+
+async def subject_state(conn: Conn, subject: str, q: Question) -> projections.State | None:
+    """One subject's state, or None when nothing concerning it counts yet."""
+    return (await states(conn, [subject], q)).get(subject)
+
+
+class Page(msgspec.Struct, frozen=True):
+    """The subjects of one page (those something counts for) and the cursor of the next."""
+
+    subjects: list[str]
+    next: str | None
+
+
+async def page(conn: Conn, q: Question, prefix: str, after: PageCursor | None, limit: int) -> Page:
+    """The next `limit` subject ids of a walk; the cursor pins the walk to `q.known`."""
+    start = after.s if after is not None else ""
+    found = await model.subjects(conn, q.known, prefix, start, limit + 1)
+    nxt = None
+    if len(found) > limit:
+        found = found[:limit]
+        nxt = encode_cursor(PageCursor(found[-1], q.known))
+    return Page(found, nxt)
+
+
+def shape(state: projections.State, sequence: int) -> dict[str, Any]:
+    """One subject's state as JSON, plus the sequence it was computed at."""
+    out: dict[str, Any] = msgspec.to_builtins(state)
+    out["sequence"] = sequence
+    return out
+
+
+async def state_document(
+    conn: Conn, q: Question, prefix: str, after: PageCursor | None, limit: int
+) -> dict[str, Any]:
+    """A /v1/state page: {at, sequence, parties, plans, meetings, issues, next}."""
+    p = await page(conn, q, prefix, after, limit)
+    found = await states(conn, p.subjects, q)
+    doc: dict[str, Any] = {
+        "at": format_time(q.at),
+        "known_at": q.known_at_text,
+        "min_confidence": q.min_confidence,
+        "sequence": q.known,
+    }
+    for plural in PLURAL.values():
+        doc[plural] = []
+    for sid in p.subjects:
+        if sid in found:
+            doc[PLURAL[projections.kind_of(sid)]].append(msgspec.to_builtins(found[sid]))
+    doc["next"] = p.next
+    return doc
+
+
+async def diff_document(
+    conn: Conn,
+    q_from: Question,
+    q_to: Question,
+    prefix: str,
+    after: PageCursor | None,
+    limit: int,
+) -> dict[str, Any]:
+    """A /v1/diff page: what changed between two valid times, both as known at q_to.known."""
+    q_from = msgspec.structs.replace(q_from, known=q_to.known)
+    p = await page(conn, q_to, prefix, after, limit)
+    before = await states(conn, p.subjects, q_from)
+    now = await states(conn, p.subjects, q_to)
+    return {
+        "from": format_time(q_from.at),
+        "to": format_time(q_to.at),
+        "known_at": q_to.known_at_text,
+        "sequence": q_to.known,
+        "changes": msgspec.to_builtins(projections.diff(before, now)),
+        "next": p.next,
+    }
+
+
+async def walk(conn: Conn, q: Question, prefix: str = "") -> Any:
+    """Every subject's state, a page at a time (for exports and the CLI)."""
+    after: PageCursor | None = None
+    while True:
+        p = await page(conn, q, prefix, after, 1_000)
+        for sid, state in (await states(conn, p.subjects, q)).items():
+            yield sid, state
+        if p.next is None:
+            return
+        after = PageCursor(p.subjects[-1], q.known)

@@ -1,0 +1,245 @@
+"""The read model's SQL: what the projector writes and the lookups questions make."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Final, NamedTuple
+
+from events.store import COLUMNS, Conn, row_to_recorded
+from events.vocabulary import Recorded
+
+
+class Row(NamedTuple):
+    """One read_facts row, in the table's column order."""
+
+    subject: str
+    key: str
+    valid_from: datetime
+    sequence: int
+    version: int
+    known_from: int
+    known_to: int | None
+    confidence: int
+    bound: datetime
+    value: bytes | None
+
+
+class Close(NamedTuple):
+    """A belief that ends: the open rows of (sequence, version) stop being believed at `at`."""
+
+    sequence: int
+    version: int
+    at: int
+
+
+class Key(NamedTuple):
+    """A read_keys row as the projector leaves it."""
+
+    subject: str
+    key: str
+    first_known: int
+    last_known: int
+    bound: datetime
+
+
+_ROW_COLUMNS: Final = list(Row._fields)
+
+
+# ---- the projector's side ---------------------------------------------------------------
+
+
+async def lock(conn: Conn) -> tuple[str, int]:
+    """The rules and checkpoint of the read model, locked until the transaction ends: one
+    projector at a time, whichever process runs it."""
+    row = await conn.fetchrow("SELECT rules, checkpoint FROM read_model FOR UPDATE")
+    assert row is not None  # migration 006 inserts the one row
+    return row["rules"], row["checkpoint"]
+
+
+async def checkpoint(conn: Conn) -> int:
+    """The last sequence of the log the read model holds."""
+    return int(await conn.fetchval("SELECT checkpoint FROM read_model"))
+
+
+async def rules(conn: Conn) -> str:
+    """The version of the rules the read model was built under ('' before any build)."""
+    return str(await conn.fetchval("SELECT rules FROM read_model"))
+
+
+async def reset(conn: Conn, rules: str) -> None:
+    """Empty the read model, to be built again from the log under `rules`."""
+    await conn.execute("TRUNCATE read_facts, read_keys, read_subjects")
+    await conn.execute("UPDATE read_model SET rules = $1, checkpoint = 0", rules)
+
+
+async def advance(conn: Conn, to: int) -> None:
+    """Record that the read model holds the log up to `to`."""
+    await conn.execute("UPDATE read_model SET checkpoint = $1", to)
+
+
+async def log_after(conn: Conn, after: int, upto: int, limit: int) -> list[Recorded]:
+    """The log's events after `after`, up to `upto`, at most `limit`, in sequence order."""
+    rows = await conn.fetch(
+        f"SELECT {COLUMNS} FROM events WHERE sequence > $1 AND sequence <= $2"  # noqa: S608
+        " ORDER BY sequence LIMIT $3",
+        after,
+        upto,
+        limit,
+    )
+    return [row_to_recorded(r) for r in rows]
+
+
+async def first_targeting(conn: Conn, ids: Sequence[str], upto: int) -> dict[str, int]:
+    """For each id, the sequence of the first retraction or correction naming it (<= upto)."""
+    rows = await conn.fetch(
+        "SELECT target, min(sequence) AS first FROM events"
+        " WHERE target = ANY($1::text[]) AND sequence <= $2 GROUP BY target",
+        list(ids),
+        upto,
+    )
+    return {r["target"]: r["first"] for r in rows}
+
+
+async def family(conn: Conn, id_: str, upto: int) -> list[Recorded]:
+    """Every event (up to `upto`) whose belief can depend on the events with id `id_`.
+
+    That is the closure over ids: events with the id, the retractions and corrections
+    naming it, and, again, those naming any of theirs (a retraction can be retracted).
+    """
+    found: dict[int, Recorded] = {}
+    seen: set[str] = set()
+    frontier = {id_}
+    while frontier:
+        seen |= frontier
+        rows = await conn.fetch(
+            f"SELECT {COLUMNS}, target FROM events"  # noqa: S608
+            " WHERE (id = ANY($1::text[]) OR target = ANY($1::text[])) AND sequence <= $2",
+            sorted(frontier),
+            upto,
+        )
+        frontier = set()
+        for r in rows:
+            found[r["sequence"]] = row_to_recorded(r)
+            frontier |= {r["id"], r["target"]} - seen - {None}
+    return [found[s] for s in sorted(found)]
+
+
+async def keys(conn: Conn, pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Key]:
+    """The read_keys rows of these (subject, key) pairs."""
+    pairs = list(pairs)
+    subjects, names = zip(*pairs, strict=True) if pairs else ((), ())
+    rows = await conn.fetch(
+        "SELECT k.* FROM read_keys k"
+        " JOIN unnest($1::text[], $2::text[]) AS p(subject, key)"
+        " ON k.subject = p.subject AND k.key = p.key",
+        list(subjects),
+        list(names),
+    )
+    return {(r["subject"], r["key"]): Key(*r.values()) for r in rows}
+
+
+async def write(
+    conn: Conn, rows: list[Row], closes: list[Close], keys_: list[Key], subjects: dict[str, int]
+) -> None:
+    """Close the beliefs that ended, then add the new rows, keys and subjects."""
+    if closes:
+        await conn.execute(
+            "UPDATE read_facts f SET known_to = c.at"
+            " FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS c(sequence, version, at)"
+            " WHERE f.sequence = c.sequence AND f.version = c.version AND f.known_to IS NULL",
+            [c.sequence for c in closes],
+            [c.version for c in closes],
+            [c.at for c in closes],
+        )
+    if rows:
+        await conn.copy_records_to_table("read_facts", records=rows, columns=_ROW_COLUMNS)
+    if keys_:
+        await conn.execute(
+            "INSERT INTO read_keys SELECT * FROM unnest("
+            " $1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::timestamptz[])"
+            " ON CONFLICT (subject, key) DO UPDATE"
+            " SET last_known = excluded.last_known, bound = excluded.bound",
+            *(list(column) for column in zip(*keys_, strict=True)),
+        )
+    if subjects:
+        await conn.execute(
+            "INSERT INTO read_subjects SELECT * FROM unnest($1::text[], $2::bigint[])"
+            " ON CONFLICT (subject) DO NOTHING",
+            list(subjects),
+            list(subjects.values()),
+        )
+
+
+# ---- the questions' side ----------------------------------------------------------------
+
+# The register of each key: the row latest in valid time among those believed at $2, at
+# or before $3, confident enough. The scan starts at the key's bound as known at $2 (no
+# row known by then lies later in valid time), so rows recorded after $2 are rarely seen.
+_REGISTERS: Final = """
+SELECT k.subject, k.key, f.value
+FROM read_keys k
+CROSS JOIN LATERAL (
+    SELECT CASE WHEN k.last_known <= $2 THEN k.bound ELSE (
+        SELECT p.bound FROM read_facts p
+        WHERE p.subject = k.subject AND p.key = k.key AND p.known_from <= $2
+        ORDER BY p.known_from DESC LIMIT 1) END AS bound
+) b
+CROSS JOIN LATERAL (
+    SELECT f.value FROM read_facts f
+    WHERE f.subject = k.subject AND f.key = k.key AND f.valid_from <= least($3, b.bound)
+      AND f.known_from <= $2 AND (f.known_to IS NULL OR f.known_to > $2)
+      AND f.confidence >= $4
+    ORDER BY f.valid_from DESC, f.sequence DESC LIMIT 1
+) f
+WHERE k.subject = ANY($1::text[]) AND k.key <> '' AND k.first_known <= $2
+"""
+
+# The events folded in order: every believed '' row at or before $3.
+_CORE: Final = """
+SELECT f.subject, f.sequence, f.version FROM read_facts f
+WHERE f.subject = ANY($1::text[]) AND f.key = '' AND f.valid_from <= $3
+  AND f.known_from <= $2 AND (f.known_to IS NULL OR f.known_to > $2) AND f.confidence >= $4
+ORDER BY f.subject, f.valid_from, f.sequence
+"""
+
+
+async def registers(
+    conn: Conn, subjects: list[str], known: int, at: datetime, floor: int
+) -> list[tuple[str, str, bytes]]:
+    """(subject, key, value) of every register of these subjects that has a value."""
+    rows = await conn.fetch(_REGISTERS, subjects, known, at, floor)
+    return [(r["subject"], r["key"], r["value"]) for r in rows]
+
+
+async def core(
+    conn: Conn, subjects: list[str], known: int, at: datetime, floor: int
+) -> list[tuple[str, int, int]]:
+    """(subject, sequence, version) of the events to fold, by subject, in valid-time order."""
+    rows = await conn.fetch(_CORE, subjects, known, at, floor)
+    return [(r["subject"], r["sequence"], r["version"]) for r in rows]
+
+
+async def events(conn: Conn, sequences: Iterable[int]) -> dict[int, Recorded]:
+    """The log's events with these sequences."""
+    rows = await conn.fetch(
+        f"SELECT {COLUMNS} FROM events WHERE sequence = ANY($1::bigint[])",  # noqa: S608
+        sorted(set(sequences)),
+    )
+    return {r["sequence"]: row_to_recorded(r) for r in rows}
+
+
+async def subjects(conn: Conn, known: int, prefix: str, after: str, limit: int) -> list[str]:
+    """Up to `limit` subject ids after `after` that start with `prefix` and have a fact
+    known by `known`, in id order. Ids are ASCII below `~`, so `prefix~` bounds the range."""
+    rows = await conn.fetch(
+        "SELECT subject FROM read_subjects"
+        " WHERE subject > $1 AND subject >= $2 AND subject < $3 AND first_known <= $4"
+        " ORDER BY subject LIMIT $5",
+        after,
+        prefix,
+        prefix + "~",
+        known,
+        limit,
+    )
+    return [r["subject"] for r in rows]

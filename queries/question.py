@@ -1,0 +1,156 @@
+"""A question's coordinates: valid time, knowledge (a sequence), confidence, and page cursors."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from datetime import UTC, datetime
+from typing import Final, TypeVar
+
+import msgspec
+
+from events import store
+from events.envelope import FieldError
+from events.timeparse import TimeError, parse_at
+from events.vocabulary import CONFIDENCE_RANK, SUBJECT_RE
+from queries import projector
+
+KINDS: Final = ("party", "plan", "meeting", "issue")
+PLURAL: Final = {"party": "parties", "plan": "plans", "meeting": "meetings", "issue": "issues"}
+KIND_OF_COLLECTION: Final = {v: k for k, v in PLURAL.items()}
+MAX_PAGE: Final = 10_000
+DEFAULT_PAGE: Final = 1_000
+_PREFIX: Final = re.compile(r"^[a-z0-9/-]{0,80}$")
+
+
+class BadParameter(ValueError):
+    """A query parameter that is well-formed but unusable (422, naming the parameter)."""
+
+    def __init__(self, name: str, message: str) -> None:
+        super().__init__(f"{name}: {message}")
+        self.errors = [FieldError(name, message)]
+
+
+class Question(msgspec.Struct, frozen=True):
+    """A resolved question: valid time, knowledge, confidence; `pinned` = can never change."""
+
+    at: datetime
+    known: int
+    min_confidence: str
+    pinned: bool
+    at_text: str | None = None
+    known_at_text: str | None = None
+
+    @property
+    def floor(self) -> int:
+        """The confidence rank below which events are left out."""
+        return CONFIDENCE_RANK[self.min_confidence]
+
+
+def parse_at_param(name: str, text: str | None, default: datetime) -> datetime:
+    """A query date parameter; BadParameter naming it when it is bad."""
+    if text is None:
+        return default
+    try:
+        return parse_at(text)
+    except TimeError as e:
+        raise BadParameter(name, str(e)) from None
+
+
+async def ask(
+    conn: store.Conn,
+    at: str | None,
+    known_at: str | None,
+    min_confidence: str,
+    *,
+    known: int | None = None,
+    now: datetime | None = None,
+) -> Question:
+    """Resolve the parameters every answer takes, with the read model holding `known`.
+
+    `known` (a cursor's sequence) overrides `known_at`. An answer is immutable only when
+    both times are fixed: `known_at` pinned to a recorded prefix of the log, and `at` given
+    (a default `at` of now moves with the clock, and future-dated events start to count).
+    """
+    when = parse_at_param("at", at, now or datetime.now(UTC))
+    if min_confidence not in CONFIDENCE_RANK:
+        raise BadParameter("min_confidence", f"one of {', '.join(CONFIDENCE_RANK)}")
+    if known is None:
+        resolved = await store.resolve_known_at(conn, known_at)
+        known, pinned = resolved.sequence, resolved.pinned
+    else:
+        pinned = True
+    known = await projector.ensure(conn, known)
+    return Question(when, known, min_confidence, pinned and at is not None, at, known_at)
+
+
+def subject_id(kind: str, slug: str) -> str:
+    """The subject id of a slug of `kind`; BadParameter when it is not one."""
+    sid = f"{kind}/{slug}"
+    if not SUBJECT_RE.match(sid):
+        raise BadParameter("slug", "must match [a-z0-9][a-z0-9-]{0,63}")
+    return sid
+
+
+def page_prefix(kind: str | None, prefix: str | None) -> str:
+    """The subject-id prefix a page walks: `kind` and `prefix` together."""
+    if kind is not None and kind not in KINDS:
+        raise BadParameter("kind", f"one of {', '.join(KINDS)}")
+    if prefix is not None and not _PREFIX.match(prefix):
+        raise BadParameter("prefix", "a subject-id prefix such as plan/us- (a-z, 0-9, / and -)")
+    base = f"{kind}/" if kind is not None else ""
+    text = prefix or ""
+    if kind is not None and text and not (text.startswith(base) or base.startswith(text)):
+        raise BadParameter("prefix", f"must start with {base} when kind={kind}")
+    return text if len(text) > len(base) else base
+
+
+def page_limit(limit: int | None) -> int:
+    """A page size within bounds."""
+    if limit is None:
+        return DEFAULT_PAGE
+    if not 1 <= limit <= MAX_PAGE:
+        raise BadParameter("limit", f"from 1 to {MAX_PAGE}")
+    return limit
+
+
+class CursorError(ValueError):
+    """A cursor that this service did not make (or made for another log)."""
+
+
+S = TypeVar("S", bound=msgspec.Struct)
+
+
+def encode_cursor(c: msgspec.Struct) -> str:
+    """The opaque cursor text: base64url (no padding) of the cursor's JSON."""
+    return base64.urlsafe_b64encode(msgspec.json.encode(c)).rstrip(b"=").decode()
+
+
+def decode_cursor(text: str, type_: type[S]) -> S:
+    """The cursor of `type_` behind `text`; CursorError when it is not one."""
+    try:
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        return msgspec.json.decode(raw, type=type_)
+    except (binascii.Error, msgspec.DecodeError, ValueError) as e:
+        raise CursorError(f"not a cursor this service made ({e})") from None
+
+
+class PageCursor(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Where a walk over subjects stands: after subject `s`, as known at sequence `k`."""
+
+    s: str
+    k: int
+
+
+async def page_cursor(conn: store.Conn, text: str | None) -> PageCursor | None:
+    """A state or diff page cursor; BadParameter naming `cursor` when it is not one."""
+    if text is None:
+        return None
+    try:
+        c = decode_cursor(text, PageCursor)
+        if c.k < 0 or c.k > (await store.read_head(conn)).sequence:
+            raise CursorError("made for a log this service does not hold")
+    except CursorError as e:
+        raise BadParameter("cursor", str(e)) from None
+    return c
