@@ -62,9 +62,11 @@ async def checkpoint(conn: Conn) -> int:
     return int(await conn.fetchval("SELECT checkpoint FROM read_model"))
 
 
-async def rules(conn: Conn) -> str:
-    """The version of the rules the read model was built under ('' before any build)."""
-    return str(await conn.fetchval("SELECT rules FROM read_model"))
+async def status(conn: Conn) -> tuple[str, int]:
+    """The rules the read model was built under ('' before any build) and its checkpoint."""
+    row = await conn.fetchrow("SELECT rules, checkpoint FROM read_model")
+    assert row is not None  # migration 006 inserts the one row
+    return row["rules"], row["checkpoint"]
 
 
 async def reset(conn: Conn, rules: str) -> None:

@@ -143,15 +143,16 @@ async def catch_up(
 async def ensure(conn: store.Conn, known: int) -> int:
     """Bring the read model up to `known` before a question is answered; return `known`.
 
-    A streaming replica cannot write: there the read model is what the primary's
+    A read model built under other rules is rebuilt first. A streaming replica cannot
+    write: there the read model is what the primary's
     projector wrote, and the answer is as known at its checkpoint when that is older
     (the caller chose the replica only when it holds every pinned question's sequence).
     """
-    held = await model.checkpoint(conn)
-    if held >= known:
+    rules, held = await model.status(conn)
+    if held >= known and rules == RULES:
         return known
     if await conn.fetchval("SELECT pg_is_in_recovery()"):
-        return held
+        return min(known, held)
     await catch_up(conn, known)
     return known
 

@@ -41,9 +41,8 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     async def go() -> int:
         conn = await _connect(settings)
         try:
-            held = await model.checkpoint(conn)
+            rules, held = await model.status(conn)
             head = (await store.read_head(conn)).sequence
-            rules = await model.rules(conn)
         finally:
             await conn.close()
         state = "current" if rules == RULES else f"stale: this code's rules are {RULES}"

@@ -73,15 +73,16 @@ def _recorded(
 
 
 @st.composite
-def logs(draw: st.DrawFn) -> list[Row]:
-    """A log as the store would accept it, in sequence order."""
+def logs(draw: st.DrawFn, days: int = 40, statements: bool = False) -> list[Row]:
+    """A log as the store would accept it, in sequence order (over `days` days; with
+    `statements`, half its events are `position.stated`: busy registers)."""
     size = draw(st.integers(3, 30) | st.sampled_from(range(10, 41)))
     reuse = ("reuse",) if draw(st.integers(0, 3)) == 0 else ()
     rows: list[Row] = []
     for n in range(1, size + 1):
         # Few distinct instants: ties, and events recorded late for early times.
         stamp = EPOCH + timedelta(
-            days=draw(st.integers(0, 40)), hours=draw(st.sampled_from((0, 12)))
+            days=draw(st.integers(0, days)), hours=draw(st.sampled_from((0, 12)))
         )
         when = draw(
             st.sampled_from(
@@ -107,6 +108,8 @@ def logs(draw: st.DrawFn) -> list[Row]:
         )
         if kind in ("base", "reuse"):
             type_ = draw(st.sampled_from(sorted(SHAPES)))
+            if statements and draw(st.booleans()):
+                type_ = "position.stated"
             subjects, strategy = SHAPES[type_]
             subject, data = draw(st.sampled_from(subjects)), draw(strategy)
             id_, source = f"e{n}", "urn:annals:test"

@@ -1,0 +1,158 @@
+"""The read model over HTTP: registers, known_at, paging, read-your-writes, rebuilds."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+import httpx
+
+from projections.facts import RULES
+
+Client = httpx.AsyncClient
+
+
+async def post(c: Client, *events: dict[str, Any]) -> list[dict[str, Any]]:
+    r = await c.post("/v1/events", json=list(events))
+    assert r.status_code == 201, r.text
+    return list(r.json()["events"] if isinstance(r.json(), dict) else r.json())
+
+
+def stated(id_: str, time: str, stance: str, on: str = "issue/crimea") -> dict[str, Any]:
+    return {
+        "id": id_,
+        "type": "position.stated",
+        "subject": "party/kyiv",
+        "time": time,
+        "data": {"on": on, "stance": stance},
+    }
+
+
+async def positions(c: Client, **params: Any) -> dict[str, Any]:
+    r = await c.get("/v1/parties/kyiv", params=params)
+    assert r.status_code == 200, r.text
+    return dict(r.json()["positions"])
+
+
+async def test_the_latest_statement_in_valid_time_wins_and_ties_go_to_the_later_sequence(
+    client: Client,
+) -> None:
+    await post(
+        client, stated("s1", "2025-11-20", "rejects"), stated("s2", "2025-11-20", "supports")
+    )
+    # Recorded last, but said earlier: it does not win now, and did not before it was known.
+    [late] = await post(client, stated("s3", "2025-11-10", "demands"))
+    now = await positions(client)
+    assert now["issue/crimea"]["event"] == "s2"
+    assert (await positions(client, at="2025-11-15"))["issue/crimea"]["event"] == "s3"
+    unknown = {"at": "2025-11-15", "known_at": str(late["sequence"] - 1)}
+    assert (await client.get("/v1/parties/kyiv", params=unknown)).status_code == 404
+
+
+async def test_a_retraction_and_its_retraction_close_and_reopen_a_belief(client: Client) -> None:
+    await post(
+        client, stated("s1", "2025-11-01", "rejects"), stated("s2", "2025-11-02", "supports")
+    )
+    [r1] = await post(
+        client,
+        {
+            "id": "r1",
+            "type": "event.retracted",
+            "time": "2025-11-03",
+            "data": {"event": "s2", "reason": "misquoted"},
+        },  # noqa: E501
+    )
+    assert (await positions(client))["issue/crimea"]["event"] == "s1"
+    before = await positions(client, known_at=str(r1["sequence"] - 1))
+    assert before["issue/crimea"]["event"] == "s2"
+
+
+async def test_a_correction_moves_a_statement_in_valid_time(client: Client) -> None:
+    await post(
+        client, stated("s1", "2025-11-01", "rejects"), stated("s2", "2025-11-05", "supports")
+    )
+    [c] = await post(
+        client,
+        {
+            "id": "c1",
+            "type": "event.corrected",
+            "time": "2025-11-06",
+            "data": {
+                "event": "s1",
+                "data": {"on": "issue/crimea", "stance": "offers"},
+                "time": "2025-11-09",
+            },
+        },
+    )
+    now = await positions(client)
+    assert (now["issue/crimea"]["event"], now["issue/crimea"]["stance"]) == ("s1", "offers")
+    then = await positions(client, known_at=str(c["sequence"] - 1))
+    assert then["issue/crimea"]["event"] == "s2"
+
+
+async def test_a_client_reads_its_own_write_at_the_sequence_its_post_returned(
+    client: Client,
+) -> None:
+    for n in range(5):
+        [e] = await post(client, stated(f"s{n}", f"2025-11-{10 + n}", "supports", f"issue/i{n}"))
+        got = await positions(client, known_at=str(e["sequence"]))
+        assert f"issue/i{n}" in got
+
+
+async def test_state_pages_walk_every_subject_at_one_sequence_while_the_log_grows(
+    client: Client,
+) -> None:
+    for n in range(7):
+        await post(client, stated(f"s{n}", "2025-11-10", "supports", f"issue/i{n}"))
+    first = (await client.get("/v1/state", params={"limit": 3})).json()
+    seen = [i["id"] for i in first["issues"]] + [p["id"] for p in first["parties"]]
+    # An append between pages does not reach the walk: every page answers at one sequence.
+    await post(client, stated("late", "2025-11-10", "supports", "issue/i99"))
+    cursor = first["next"]
+    while cursor is not None:
+        page = (await client.get("/v1/state", params={"limit": 3, "cursor": cursor})).json()
+        assert page["sequence"] == first["sequence"]
+        seen += [i["id"] for i in page["issues"]] + [p["id"] for p in page["parties"]]
+        cursor = page["next"]
+    assert seen == sorted(seen) or sorted(seen) == sorted(set(seen))
+    assert sorted(seen) == sorted({*(f"issue/i{n}" for n in range(7)), "party/kyiv"})
+    issues = (await client.get("/v1/state", params={"kind": "issue", "prefix": "issue/i1"})).json()
+    assert [i["id"] for i in issues["issues"]] == ["issue/i1"]
+    assert issues["parties"] == [] and issues["next"] is None
+
+
+async def test_diff_pages_by_kind(client: Client) -> None:
+    await post(client, stated("s1", "2025-11-10", "supports"))
+    doc = (
+        await client.get(
+            "/v1/diff", params={"from": "2025-11-01", "to": "2025-11-30", "kind": "issue"}
+        )
+    ).json()
+    assert {c["subject"] for c in doc["changes"]} == {"issue/crimea"}
+    assert doc["next"] is None
+
+
+async def test_bad_page_parameters_are_named(client: Client) -> None:
+    for params, name in (
+        ({"kind": "planet"}, "kind"),
+        ({"prefix": "PLAN/"}, "prefix"),
+        ({"kind": "plan", "prefix": "party/x"}, "prefix"),
+        ({"limit": 10_001}, "limit"),
+        ({"cursor": "not-a-cursor"}, "cursor"),
+    ):
+        r = await client.get("/v1/state", params=params)
+        assert r.status_code in (400, 422), (params, r.text)
+        assert r.headers["content-type"].startswith("application/problem+json")
+        assert name in r.text, r.text
+
+
+async def test_a_read_model_built_under_other_rules_is_rebuilt_from_the_log(
+    client: Client, conn: asyncpg.Connection
+) -> None:
+    await post(client, stated("s1", "2025-11-10", "supports"))
+    before = (await client.get("/v1/parties/kyiv")).json()
+    await conn.execute("UPDATE read_model SET rules = 'older-rules'")
+    await conn.execute("DELETE FROM read_facts")  # what the older rules left is not trusted
+    after = (await client.get("/v1/parties/kyiv")).json()
+    assert after == before
+    assert await conn.fetchval("SELECT rules FROM read_model") == RULES
