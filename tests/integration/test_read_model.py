@@ -60,7 +60,7 @@ async def test_a_retraction_and_its_retraction_close_and_reopen_a_belief(client:
             "type": "event.retracted",
             "time": "2025-11-03",
             "data": {"event": "s2", "reason": "misquoted"},
-        },  # noqa: E501
+        },
     )
     assert (await positions(client))["issue/crimea"]["event"] == "s1"
     before = await positions(client, known_at=str(r1["sequence"] - 1))

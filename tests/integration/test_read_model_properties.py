@@ -8,6 +8,7 @@ every answer with `projections` folding everything known at that sequence.
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -87,7 +88,7 @@ def _classify(rows: list[Row]) -> None:
     ]
     if len(set(keys)) < len(keys):
         event("statements tied in valid time on one register")
-    if any(b < a for a, b in zip(times, times[1:], strict=False)):
+    if any(b < a for a, b in itertools.pairwise(times)):
         event("backdated events")
 
 
