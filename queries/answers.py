@@ -13,7 +13,7 @@ from events.timeparse import format_time
 from events.vocabulary import Recorded
 from projections.facts import assemble
 from projections.knowledge import applicable, restated
-from queries import model
+from queries import model, question
 from queries.question import PLURAL, PageCursor, Question, encode_cursor
 
 
@@ -132,3 +132,62 @@ async def walk(conn: Conn, q: Question, prefix: str = "") -> Any:
         if p.next is None:
             return
         after = PageCursor(p.subjects[-1], q.known)
+
+
+class Answer(msgspec.Struct, frozen=True):
+    """A question's answer document, and whether it can never change (pinned)."""
+
+    body: dict[str, Any] | None
+    pinned: bool
+    at: str
+
+
+async def subject_answer(
+    conn: Conn, subject: str, at: str | None, known_at: str | None, min_confidence: str
+) -> Answer:
+    """GET /v1/{kind}/{slug}: the subject's state document (body None: nothing counts yet)."""
+    q = await question.ask(conn, at, known_at, min_confidence)
+    state = await subject_state(conn, subject, q)
+    body = None if state is None else shape(state, q.known)
+    return Answer(body, q.pinned, format_time(q.at))
+
+
+async def state_answer(
+    conn: Conn,
+    at: str | None,
+    known_at: str | None,
+    min_confidence: str,
+    *,
+    kind: str | None = None,
+    prefix: str | None = None,
+    limit: int | None = None,
+    cursor: str | None = None,
+) -> Answer:
+    """GET /v1/state: one page of the walk `cursor` continues (or starts)."""
+    walk, size = question.page_prefix(kind, prefix), question.page_limit(limit)
+    after = await question.page_cursor(conn, cursor)
+    known = after.k if after is not None else None
+    q = await question.ask(conn, at, known_at, min_confidence, known=known)
+    return Answer(await state_document(conn, q, walk, after, size), q.pinned, format_time(q.at))
+
+
+async def diff_answer(
+    conn: Conn,
+    from_: str,
+    to: str,
+    known_at: str | None,
+    min_confidence: str,
+    *,
+    kind: str | None = None,
+    prefix: str | None = None,
+    limit: int | None = None,
+    cursor: str | None = None,
+) -> Answer:
+    """GET /v1/diff: one page of the walk, both ends as known at one sequence."""
+    walk, size = question.page_prefix(kind, prefix), question.page_limit(limit)
+    after = await question.page_cursor(conn, cursor)
+    known = after.k if after is not None else None
+    q_to = await question.ask(conn, to, known_at, min_confidence, known=known)
+    q_from = await question.ask(conn, from_, known_at, min_confidence, known=q_to.known)
+    doc = await diff_document(conn, q_from, q_to, walk, after, size)
+    return Answer(doc, q_to.pinned, format_time(q_to.at))

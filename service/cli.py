@@ -255,27 +255,24 @@ def cmd_state(args: argparse.Namespace, settings: Settings) -> int:
 
     async def go(svc: Services) -> int:
         async with svc.pool.acquire() as conn:
-            q = await question.ask(conn, args.at, args.known_at, args.min_confidence)
             if args.subject:
-                state = await answers.subject_state(conn, args.subject, q)
-                return _print_subject(
-                    args, None if state is None else answers.shape(state, q.known)
+                one = await answers.subject_answer(
+                    conn, args.subject, args.at, args.known_at, args.min_confidence
                 )
-            walk = question.page_prefix(args.kind, args.prefix)
-            after: question.PageCursor | None = None
+                return _print_subject(args, one.body)
+            cursor: str | None = None
             while True:
-                doc = await answers.state_document(conn, q, walk, after, args.limit)
-                _print_state_page(args, doc)
-                if doc["next"] is None:
+                page = await answers.state_answer(
+                    conn, args.at, args.known_at, args.min_confidence,
+                    kind=args.kind, prefix=args.prefix, limit=args.limit, cursor=cursor,
+                )  # fmt: skip
+                assert page.body is not None
+                _print_state_page(args, page.body)
+                cursor = page.body["next"]
+                if cursor is None:
                     return 0
-                after = question.PageCursor(_last_subject(doc), q.known)
 
     return _run(go, settings)
-
-
-def _last_subject(doc: dict[str, Any]) -> str:
-    cursor = question.decode_cursor(doc["next"], question.PageCursor)
-    return cursor.s
 
 
 def _print_subject(args: argparse.Namespace, doc: dict[str, Any] | None) -> int:
@@ -317,18 +314,17 @@ def cmd_diff(args: argparse.Namespace, settings: Settings) -> int:
 
     async def go(svc: Services) -> int:
         async with svc.pool.acquire() as conn:
-            q_to = await question.ask(conn, args.to, args.known_at, args.min_confidence)
-            q_from = await question.ask(
-                conn, args.from_, args.known_at, args.min_confidence, known=q_to.known
-            )
-            walk = question.page_prefix(args.kind, args.prefix)
-            after: question.PageCursor | None = None
+            cursor: str | None = None
             while True:
-                doc = await answers.diff_document(conn, q_from, q_to, walk, after, args.limit)
-                _print_diff_page(args, doc)
-                if doc["next"] is None:
+                page = await answers.diff_answer(
+                    conn, args.from_, args.to, args.known_at, args.min_confidence,
+                    kind=args.kind, prefix=args.prefix, limit=args.limit, cursor=cursor,
+                )  # fmt: skip
+                assert page.body is not None
+                _print_diff_page(args, page.body)
+                cursor = page.body["next"]
+                if cursor is None:
                     return 0
-                after = question.PageCursor(_last_subject(doc), q_to.known)
 
     return _run(go, settings)
 

@@ -8,9 +8,8 @@ from litestar import Controller, Request, Response, get
 from litestar.di import NamedDependency
 from litestar.params import FromPath, QueryParameter
 
-from events.timeparse import format_time
 from events.vocabulary import SUBJECT_RE
-from queries import answers, question
+from queries import answers
 from queries.question import KIND_OF_COLLECTION
 from service import metrics
 from service.api.openapi import read_responses
@@ -69,15 +68,13 @@ class AnswersController(Controller):
         cursor: CursorParam = None,
     ) -> Response[Any]:
         """`{at, sequence, parties, plans, meetings, issues, next}`, in subject-id order."""
-        walk = question.page_prefix(kind, prefix)
-        size = question.page_limit(limit)
         with metrics.QUERY_SECONDS.labels("state").time():
             async with svc.acquire_read(known_at) as conn:
-                after = await question.page_cursor(conn, cursor)
-                known = after.k if after is not None else None
-                q = await question.ask(conn, at, known_at, min_confidence, known=known)
-                doc = await answers.state_document(conn, q, walk, after, size)
-        return cached(request, doc, q.pinned)
+                answer = await answers.state_answer(
+                    conn, at, known_at, min_confidence,
+                    kind=kind, prefix=prefix, limit=limit, cursor=cursor,
+                )  # fmt: skip
+        return cached(request, answer.body, answer.pinned)
 
     @get(
         "/v1/diff",
@@ -100,17 +97,13 @@ class AnswersController(Controller):
         cursor: CursorParam = None,
     ) -> Response[Any]:
         """`{from, to, sequence, changes: [{subject, field, before, after, event, ...}], next}`."""
-        walk = question.page_prefix(kind, prefix)
-        size = question.page_limit(limit)
         with metrics.QUERY_SECONDS.labels("diff").time():
             async with svc.acquire_read(known_at) as conn:
-                after = await question.page_cursor(conn, cursor)
-                known = after.k if after is not None else None
-                q_to = await question.ask(conn, to, known_at, min_confidence, known=known)
-                # Both ends on one prefix of the log (q_to's), whatever is appended meanwhile.
-                q_from = await question.ask(conn, from_, known_at, min_confidence, known=q_to.known)
-                doc = await answers.diff_document(conn, q_from, q_to, walk, after, size)
-        return cached(request, doc, q_to.pinned)
+                answer = await answers.diff_answer(
+                    conn, from_, to, known_at, min_confidence,
+                    kind=kind, prefix=prefix, limit=limit, cursor=cursor,
+                )  # fmt: skip
+        return cached(request, answer.body, answer.pinned)
 
     @get(
         "/v1/{collection:str}/{slug:str}",
@@ -133,12 +126,9 @@ class AnswersController(Controller):
             raise Problem(404, f"{subject!r} is not a subject id", kind="not-found")
         with metrics.QUERY_SECONDS.labels("subject").time():
             async with svc.acquire_read(known_at) as conn:
-                q = await question.ask(conn, at, known_at, min_confidence)
-                state = await answers.subject_state(conn, subject, q)
-        if state is None:
+                answer = await answers.subject_answer(conn, subject, at, known_at, min_confidence)
+        if answer.body is None:
             raise Problem(
-                404,
-                f"nothing concerning {subject} counts at {format_time(q.at)}",
-                kind="not-found",
+                404, f"nothing concerning {subject} counts at {answer.at}", kind="not-found"
             )
-        return cached(request, answers.shape(state, q.known), q.pinned)
+        return cached(request, answer.body, answer.pinned)
