@@ -107,7 +107,10 @@ async def diff_document(
     after: PageCursor | None,
     limit: int,
 ) -> dict[str, Any]:
-    """A /v1/diff page: what changed between two valid times, both as known at q_to.known."""
+    """A /v1/diff page: what changed between two valid times, both as known at q_to.known.
+
+    Both ends on one prefix of the log, whatever is appended between their resolutions.
+    """
     q_from = msgspec.structs.replace(q_from, known=q_to.known)
     p = await page(conn, q_to, prefix, after, limit)
     before = await states(conn, p.subjects, q_from)
@@ -188,6 +191,6 @@ async def diff_answer(
     after = await question.page_cursor(conn, cursor)
     known = after.k if after is not None else None
     q_to = await question.ask(conn, to, known_at, min_confidence, known=known)
-    q_from = await question.ask(conn, from_, known_at, min_confidence, known=q_to.known)
+    q_from = await question.ask(conn, from_, known_at, min_confidence, known=known)
     doc = await diff_document(conn, q_from, q_to, walk, after, size)
     return Answer(doc, q_to.pinned, format_time(q_to.at))

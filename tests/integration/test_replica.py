@@ -24,6 +24,7 @@ import httpx
 import msgspec
 import pytest
 
+from queries import model, projector
 from service.app import create_app
 from service.importer import file_lines, import_lines
 from service.settings import Settings
@@ -166,9 +167,18 @@ async def replica_head(svc: Services) -> int:
         return int(await conn.fetchval("SELECT coalesce(max(sequence), 0) FROM events"))
 
 
+async def replica_read_model(svc: Services) -> int:
+    async with svc.read_pool.acquire() as conn:
+        return await model.checkpoint(conn)
+
+
 async def until_replayed(svc: Services, sequence: int) -> None:
+    """Until the replica holds the log and the read model up to `sequence` (the primary's
+    read model is caught up first, as the service's projector does in the background)."""
+    async with svc.pool.acquire() as conn:
+        await projector.catch_up(conn, sequence)
     deadline = time.monotonic() + 10
-    while await replica_head(svc) < sequence:
+    while min(await replica_head(svc), await replica_read_model(svc)) < sequence:
         assert time.monotonic() < deadline, f"the replica never replayed {sequence}"
         await asyncio.sleep(0.02)
 
