@@ -18,18 +18,21 @@ from queries.question import PLURAL, PageCursor, Question, encode_cursor
 
 
 async def states(conn: Conn, subjects: list[str], q: Question) -> dict[str, projections.State]:
-    """The state of each of `subjects` that something counts for, in three queries."""
+    """The state of each of `subjects` that something counts for, in three queries:
+    the registers, the events to fold, and those events from the log."""
     if not subjects:
         return {}
     registers = await model.registers(conn, subjects, q.known, q.at, q.floor)
     core = await model.core(conn, subjects, q.known, q.at, q.floor)
-    logged = await model.events(conn, {s for _, s, _ in core} | {v for _, _, v in core})
+    wanted = {s for _, s, _ in core} | {v for _, _, v in core}
+    wanted |= {s for _, _, s, _ in registers} | {v for _, _, _, v in registers}
+    logged = await model.events(conn, wanted)
     folded: dict[str, list[Recorded]] = defaultdict(list)
     for subject, sequence, version in core:
         folded[subject].append(_as_believed(logged, sequence, version))
-    values: dict[str, dict[str, bytes]] = defaultdict(dict)
-    for subject, key, value in registers:
-        values[subject][key] = value
+    values: dict[str, dict[str, Recorded]] = defaultdict(dict)
+    for subject, key, sequence, version in registers:
+        values[subject][key] = _as_believed(logged, sequence, version)
     out: dict[str, projections.State] = {}
     for subject in subjects:
         state = assemble(subject, folded.get(subject, ()), values.get(subject, {}))

@@ -22,12 +22,14 @@ class Row(NamedTuple):
     known_to: int | None
     confidence: int
     bound: datetime
-    value: bytes | None
 
 
 class Close(NamedTuple):
-    """A belief that ends: the open rows of (sequence, version) stop being believed at `at`."""
+    """A belief that ends: the open row of one fact of (sequence, version) stops at `at`."""
 
+    subject: str
+    key: str
+    valid_from: datetime
     sequence: int
     version: int
     at: int
@@ -80,16 +82,19 @@ async def advance(conn: Conn, to: int) -> None:
     await conn.execute("UPDATE read_model SET checkpoint = $1", to)
 
 
-async def log_after(conn: Conn, after: int, upto: int, limit: int) -> list[Recorded]:
-    """The log's events after `after`, up to `upto`, at most `limit`, in sequence order."""
+async def log_after(
+    conn: Conn, after: int, upto: int, limit: int
+) -> list[tuple[Recorded, list[str]]]:
+    """The log's events after `after`, up to `upto`, at most `limit`, in sequence order,
+    each with the subjects it concerns as stored."""
     rows = await conn.fetch(
-        f"SELECT {COLUMNS} FROM events WHERE sequence > $1 AND sequence <= $2"  # noqa: S608
-        " ORDER BY sequence LIMIT $3",
+        f"SELECT {COLUMNS}, concerns FROM events"  # noqa: S608
+        " WHERE sequence > $1 AND sequence <= $2 ORDER BY sequence LIMIT $3",
         after,
         upto,
         limit,
     )
-    return [row_to_recorded(r) for r in rows]
+    return [(row_to_recorded(r), r["concerns"]) for r in rows]
 
 
 async def first_targeting(conn: Conn, ids: Sequence[str], upto: int) -> dict[str, int]:
@@ -147,12 +152,12 @@ async def write(
     """Close the beliefs that ended, then add the new rows, keys and subjects."""
     if closes:
         await conn.execute(
-            "UPDATE read_facts f SET known_to = c.at"
-            " FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS c(sequence, version, at)"
-            " WHERE f.sequence = c.sequence AND f.version = c.version AND f.known_to IS NULL",
-            [c.sequence for c in closes],
-            [c.version for c in closes],
-            [c.at for c in closes],
+            "UPDATE read_facts f SET known_to = c.at FROM unnest("
+            " $1::text[], $2::text[], $3::timestamptz[], $4::bigint[], $5::bigint[], $6::bigint[]"
+            ") AS c(subject, key, valid_from, sequence, version, at)"
+            " WHERE f.subject = c.subject AND f.key = c.key AND f.valid_from = c.valid_from"
+            " AND f.sequence = c.sequence AND f.version = c.version AND f.known_to IS NULL",
+            *(list(column) for column in zip(*closes, strict=True)),
         )
     if rows:
         await conn.copy_records_to_table("read_facts", records=rows, columns=_ROW_COLUMNS)
@@ -179,7 +184,7 @@ async def write(
 # or before $3, confident enough. The scan starts at the key's bound as known at $2 (no
 # row known by then lies later in valid time), so rows recorded after $2 are rarely seen.
 _REGISTERS: Final = """
-SELECT k.subject, k.key, f.value
+SELECT k.subject, k.key, f.sequence, f.version
 FROM read_keys k
 CROSS JOIN LATERAL (
     SELECT CASE WHEN k.last_known <= $2 THEN k.bound ELSE (
@@ -188,7 +193,7 @@ CROSS JOIN LATERAL (
         ORDER BY p.known_from DESC LIMIT 1) END AS bound
 ) b
 CROSS JOIN LATERAL (
-    SELECT f.value FROM read_facts f
+    SELECT f.sequence, f.version FROM read_facts f
     WHERE f.subject = k.subject AND f.key = k.key AND f.valid_from <= least($3, b.bound)
       AND f.known_from <= $2 AND (f.known_to IS NULL OR f.known_to > $2)
       AND f.confidence >= $4
@@ -208,10 +213,10 @@ ORDER BY f.subject, f.valid_from, f.sequence
 
 async def registers(
     conn: Conn, subjects: list[str], known: int, at: datetime, floor: int
-) -> list[tuple[str, str, bytes]]:
-    """(subject, key, value) of every register of these subjects that has a value."""
+) -> list[tuple[str, str, int, int]]:
+    """(subject, key, sequence, version) of the event holding each register that has one."""
     rows = await conn.fetch(_REGISTERS, subjects, known, at, floor)
-    return [(r["subject"], r["key"], r["value"]) for r in rows]
+    return [(r["subject"], r["key"], r["sequence"], r["version"]) for r in rows]
 
 
 async def core(

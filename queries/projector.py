@@ -5,19 +5,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import datetime
 from typing import Any, Final
 
 from events import store
 from events.vocabulary import CONFIDENCE_RANK, META_TYPES, SUBJECT_RE, Recorded, is_custom
 from projections import concerns
-from projections.facts import RULES, facts_of
+from projections.facts import RULES, keys_of
 from projections.knowledge import Version, believed
 from queries import model
 from queries.model import Close, Key, Row
 
 log = logging.getLogger("annals.projector")
 BATCH: Final = 5_000
+GATHER: Final = 0.2  # seconds the background projector lets appends gather
 
 
 class Changes:
@@ -32,64 +34,75 @@ class Changes:
         self.closes: list[Close] = []
         self._open: dict[tuple[int, int], list[int]] = {}  # (sequence, version) -> row indexes
 
-    def open(self, at: int, sequence: int, v: Version) -> None:
+    def open(self, at: int, sequence: int, v: Version, concerned: Iterable[str]) -> None:
         """Version `v` of event `sequence` is believed from sequence `at` on."""
         e = v.event
         if is_custom(e.type):
             return
         placed = self._open.setdefault((sequence, v.version), [])
-        for subject in sorted(concerns(e)):
-            if not SUBJECT_RE.match(subject):
-                continue
-            for key, value in facts_of(e, subject):
-                placed.append(len(self.rows))
-                rank = CONFIDENCE_RANK[e.confidence]
-                self.rows.append(
-                    Row(subject, key, e.time, sequence, v.version, at, None, rank, e.time, value)
-                )
+        rank = CONFIDENCE_RANK[e.confidence]
+        for subject, key in _facts(e, concerned):
+            placed.append(len(self.rows))
+            self.rows.append(Row(subject, key, e.time, sequence, v.version, at, None, rank, e.time))
 
-    def close(self, at: int, sequence: int, version: int) -> None:
-        """Version `version` of event `sequence` stops being believed at sequence `at`."""
-        placed = self._open.pop((sequence, version), None)
-        if placed is None:
-            self.closes.append(Close(sequence, version, at))
+    def close(self, at: int, sequence: int, v: Version) -> None:
+        """Version `v` of event `sequence` stops being believed at sequence `at`."""
+        placed = self._open.pop((sequence, v.version), None)
+        if placed is not None:  # opened in this batch: not in the table yet
+            for i in placed:
+                self.rows[i] = self.rows[i]._replace(known_to=at)
             return
-        for i in placed:
-            self.rows[i] = self.rows[i]._replace(known_to=at)
+        if is_custom(v.event.type):
+            return
+        for subject, key in _facts(v.event, concerns(v.event)):
+            self.closes.append(Close(subject, key, v.event.time, sequence, v.version, at))
 
     def bind(self, known: dict[tuple[str, str], Key]) -> tuple[list[Key], dict[str, int]]:
-        """Give each row its bound; return the keys and new subjects to write."""
-        running: dict[tuple[str, str], Key] = dict(known)
-        final: dict[tuple[str, str, int], Any] = {}
-        for r in self.rows:
-            pair = (r.subject, r.key)
-            k = running.get(pair)
-            if k is None:
-                k = Key(r.subject, r.key, r.known_from, r.known_from, r.valid_from)
-            k = k._replace(last_known=r.known_from, bound=max(k.bound, r.valid_from))
-            running[pair] = k
-            final[(r.subject, r.key, r.known_from)] = k.bound
-        self.rows = [r._replace(bound=final[(r.subject, r.key, r.known_from)]) for r in self.rows]
+        """Give each row its bound; return the keys and new subjects to write.
+
+        A row's bound counts every row of its key known from the same sequence, so the
+        rows a question finds for "the last known_from <= K" all carry the same bound.
+        """
+        keys: dict[tuple[str, str], Key] = dict(known)
+        final: dict[tuple[str, str, int], datetime] = {}
         subjects: dict[str, int] = {}
         for r in self.rows:
+            pair = (r.subject, r.key)
+            k = keys.get(pair)
+            if k is None:
+                k = Key(r.subject, r.key, r.known_from, r.known_from, r.valid_from)
+            bound = k.bound if k.bound >= r.valid_from else r.valid_from
+            keys[pair] = Key(r.subject, r.key, k.first_known, r.known_from, bound)
+            final[(r.subject, r.key, r.known_from)] = bound
             subjects.setdefault(r.subject, r.known_from)
+        self.rows = [r._replace(bound=final[(r.subject, r.key, r.known_from)]) for r in self.rows]
         changed = {(r.subject, r.key) for r in self.rows}
-        return [running[p] for p in sorted(changed)], subjects
+        return [keys[p] for p in sorted(changed)], subjects
 
 
-async def _apply(conn: store.Conn, batch: list[Recorded]) -> None:
+def _facts(e: Recorded, concerned: Iterable[str]) -> list[tuple[str, str]]:
+    """(subject, key) of every fact a believed event asserts."""
+    return [
+        (subject, key)
+        for subject in sorted(concerned)
+        if SUBJECT_RE.match(subject)
+        for key in keys_of(e, subject)
+    ]
+
+
+async def _apply(conn: store.Conn, batch: list[tuple[Recorded, list[str]]]) -> None:
     """Apply a batch of the log (in sequence order) to the read model."""
-    upto = batch[-1].sequence
-    plain = [e.id for e in batch if e.type not in META_TYPES]
+    upto = batch[-1][0].sequence
+    plain = [e.id for e, _ in batch if e.type not in META_TYPES]
     targeted = await model.first_targeting(conn, plain, upto) if plain else {}
     changes = Changes()
-    for e in batch:
+    for e, concerned in batch:
         if e.type in META_TYPES:
             root = e.data.event
         elif targeted.get(e.id, e.sequence) < e.sequence:
             root = e.id  # a reused id that a retraction or correction already names
         else:
-            changes.open(e.sequence, e.sequence, Version(e.sequence, e))
+            changes.open(e.sequence, e.sequence, Version(e.sequence, e), concerned)
             continue
         events = await model.family(conn, root, e.sequence)
         before = believed(f for f in events if f.sequence < e.sequence)
@@ -97,9 +110,9 @@ async def _apply(conn: store.Conn, batch: list[Recorded]) -> None:
         for sequence in sorted(before.keys() | after.keys()):
             b, a = before.get(sequence), after.get(sequence)
             if b is not None and (a is None or a.version != b.version):
-                changes.close(e.sequence, sequence, b.version)
+                changes.close(e.sequence, sequence, b)
             if a is not None and (b is None or a.version != b.version):
-                changes.open(e.sequence, sequence, a)
+                changes.open(e.sequence, sequence, a, concerns(a.event))
     known = await model.keys(conn, {(r.subject, r.key) for r in changes.rows})
     keys, subjects = changes.bind(known)
     await model.write(conn, changes.rows, changes.closes, keys, subjects)
@@ -134,7 +147,7 @@ async def catch_up(
             if not events:
                 return done
             await _apply(conn, events)
-            done = events[-1].sequence
+            done = events[-1][0].sequence
             await model.advance(conn, done)
         if progress is not None:
             progress(done, target)
@@ -162,9 +175,10 @@ async def follow(
 ) -> None:
     """Keep the read model up with the log for as long as the service runs.
 
-    Wakes when the log grows (or every few seconds), so that a question rarely finds the
-    read model behind; questions also catch up themselves (`ensure`), so nothing waits on
-    this task for correctness.
+    Wakes when the log grows (or every few seconds) and lets appends gather for a moment,
+    so that busy writers cost it one batch, not one transaction each; a question finding
+    the read model behind catches it up itself (`ensure`), so nothing waits on this task
+    for correctness.
     """
     while True:
         seen = generation()
@@ -178,3 +192,4 @@ async def follow(
             with contextlib.suppress(Exception):
                 await asyncio.sleep(1.0)
         await wait(seen, 5.0)
+        await asyncio.sleep(GATHER)

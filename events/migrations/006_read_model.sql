@@ -20,13 +20,11 @@ CREATE TABLE read_facts (
     known_from bigint NOT NULL,             -- believed from this sequence ...
     known_to   bigint,                      -- ... until this one (NULL: still believed)
     confidence smallint NOT NULL,           -- CONFIDENCE_RANK of the version
-    bound      timestamptz NOT NULL,        -- max valid_from of the key's rows known by known_from
-    value      bytea                        -- a register's value (JSON); NULL for ''
+    bound      timestamptz NOT NULL         -- max valid_from of the key's rows known by known_from
 );
 CREATE INDEX read_facts_valid ON read_facts (subject, key, valid_from DESC, sequence DESC)
     INCLUDE (known_from, known_to, confidence);
 CREATE INDEX read_facts_known ON read_facts (subject, key, known_from DESC) INCLUDE (bound);
-CREATE INDEX read_facts_open ON read_facts (sequence, version) WHERE known_to IS NULL;
 
 -- Each (subject, key) with a fact: where register lookups start, and the current bound.
 CREATE TABLE read_keys (
