@@ -113,9 +113,9 @@ async def client(services: Services) -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest.fixture
 async def example(services: Services, client: httpx.AsyncClient) -> httpx.AsyncClient:
-    """The client, with the bundled example timeline imported (sequences 1..44)."""
+    """The client, with the bundled example timeline imported (sequences 1..52)."""
     stats = await import_lines(services.writer, file_lines(EXAMPLE))
-    assert stats.appended == 44
+    assert stats.appended == len(EXAMPLE.read_text(encoding="utf-8").splitlines())
     return client
 
 

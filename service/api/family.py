@@ -1,0 +1,52 @@
+"""GET /v1/plans/{slug}/family: a plan and every version derived from it (SPEC §5)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, Response, get
+from litestar.di import NamedDependency
+from litestar.params import FromPath
+
+from events.timeparse import format_time
+from service import answers, metrics
+from service.api.answers import AtParam, KnownAtParam, MinConfidence
+from service.api.openapi import answer_responses
+from service.caching import cached
+from service.family import FamilyDocument, family_document, plan_family
+from service.problems import Problem
+from service.wiring import Services
+
+
+class FamilyController(Controller):
+    """Plans side by side: the versions, their sponsors, classification and stances."""
+
+    tags = ["answers"]
+
+    @get(
+        "/v1/plans/{slug:str}/family",
+        summary="A plan and every version derived from it (based_on, transitively)",
+        responses=answer_responses(FamilyDocument, 404),
+    )
+    async def family(
+        self,
+        request: Request[Any, Any, Any],
+        svc: NamedDependency[Services],
+        slug: FromPath[str],
+        at: AtParam = None,
+        known_at: KnownAtParam = None,
+        min_confidence: MinConfidence = "disputed",
+    ) -> Response[Any]:
+        """404 where nothing concerning the plan counts yet."""
+        plan = f"plan/{slug}"
+        if not answers.valid_subject(plan):
+            raise Problem(404, f"{plan!r} is not a subject id", kind="not-found")
+        with metrics.QUERY_SECONDS.labels("family").time():
+            async with svc.acquire_read(known_at) as conn:
+                q = await answers.ask(conn, at, known_at, min_confidence)
+                found = await plan_family(conn, plan, q)
+        if found is None:
+            raise Problem(
+                404, f"nothing concerning {plan} counts at {format_time(q.at)}", kind="not-found"
+            )
+        return cached(request, family_document(found, q), q.pinned)
