@@ -26,7 +26,6 @@ async def messages(svc: Services, after: int, count: int, **filters: Any) -> lis
             got.append(m)
         if len(got) == count:
             break
-    await stream.aclose()
     return got
 
 
