@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get
 from litestar.di import NamedDependency
-from litestar.params import FromPath
+from litestar.params import FromPath, PathParameter
 
 from events.timeparse import format_time
 from service import answers, metrics
@@ -23,8 +23,10 @@ class FamilyController(Controller):
 
     tags = ["answers"]
 
+    # `{collection}`, not `plans`: a static `plans` segment would shadow the answers'
+    # /v1/{collection}/{slug} for every plan (the router tries static segments first).
     @get(
-        "/v1/plans/{slug:str}/family",
+        "/v1/{collection:str}/{slug:str}/family",
         summary="A plan and every version derived from it (based_on, transitively)",
         responses=answer_responses(FamilyDocument, 404),
     )
@@ -32,6 +34,7 @@ class FamilyController(Controller):
         self,
         request: Request[Any, Any, Any],
         svc: NamedDependency[Services],
+        collection: Annotated[str, PathParameter(description="`plans`: only plans have families")],
         slug: FromPath[str],
         at: AtParam = None,
         known_at: KnownAtParam = None,
@@ -39,6 +42,8 @@ class FamilyController(Controller):
     ) -> Response[Any]:
         """404 where nothing concerning the plan counts yet."""
         plan = f"plan/{slug}"
+        if collection != "plans":
+            raise Problem(404, f"only plans have families, not {collection}", kind="not-found")
         if not answers.valid_subject(plan):
             raise Problem(404, f"{plan!r} is not a subject id", kind="not-found")
         with metrics.QUERY_SECONDS.labels("family").time():

@@ -100,3 +100,10 @@ async def test_the_family_of_a_derived_plan_is_that_plan_and_below(example: Clie
     assert r.status_code == 200
     [only] = r.json()["versions"]
     assert only["id"] == UPDATE and only["based_on"] == "plan/us-28-point-plan"
+
+
+async def test_the_family_route_leaves_every_subject_answer_in_place(example: Client) -> None:
+    for path in ("/v1/plans/us-28-point-plan", "/v1/parties/russia", "/v1/issues/donbas"):
+        assert (await example.get(path, params={"at": "2025-11-28"})).status_code == 200, path
+    r = await example.get("/v1/parties/russia/family")
+    assert r.status_code == 404 and "only plans" in r.json()["detail"]
