@@ -74,9 +74,7 @@ def assemble(plan: str, states: Mapping[str, PlanState], truncated: bool = False
     seen = {plan}
     while parents:
         versions.extend(_version(states[p], generation) for p in parents)
-        children = [
-            c for p in parents for c in states[p].derived if c in states and c not in seen
-        ]
+        children = [c for p in parents for c in states[p].derived if c in states and c not in seen]
         children = list(dict.fromkeys(children))
         seen.update(children)
         generation, parents = generation + 1, children

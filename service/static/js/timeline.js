@@ -18,6 +18,7 @@ const events = new Map(); // sequence -> event, for what a click shows
 let timeline = null;
 let loaded = { key: "", spans: [] }; // windows fully loaded under one known_at and confidence
 let latest = 0;
+let inflight = ""; // the window being loaded, so one window is asked for once
 let timer = 0;
 let markerMs = 0;
 let current = null; // the view the items were loaded for
@@ -125,6 +126,10 @@ async function loadWindow() {
   const win = timeline.getWindow();
   const [from, to] = [win.start.getTime(), win.end.getTime()];
   if (loaded.spans.some(([a, b]) => a <= from && to <= b)) return count();
+  const asking = `${key}|${from}|${to}`;
+  if (asking === inflight) return; // the same window is on its way already
+  inflight = asking;
+  prune(from - (to - from), to + (to - from));
   const mine = ++latest;
   el.section.setAttribute("aria-busy", "true");
   let cursor = null;
@@ -146,15 +151,27 @@ async function loadWindow() {
     } while (cursor && pages < MAX_PAGES);
   } catch (error) {
     if (mine === latest) {
+      inflight = "";
       showError(el.error, error);
       el.section.removeAttribute("aria-busy");
     }
     return;
   }
+  inflight = "";
   showError(el.error, null);
   if (!cursor) loaded.spans.push([from, to]);
   count(cursor ? " — more than fit: zoom in to see them all" : "");
   el.section.removeAttribute("aria-busy");
+}
+
+/** Keep what lies within [from, to] (a window either side of the one in view): zooming and
+ * panning through thousands of events keeps the drawn set about three windows wide. */
+function prune(from, to) {
+  const gone = items.getIds({ filter: (it) => it.start.getTime() > to || (it.end || it.start).getTime() < from });
+  if (!gone.length) return;
+  items.remove(gone);
+  for (const id of gone) events.delete(id);
+  loaded.spans = loaded.spans.filter(([a, b]) => from <= a && b <= to);
 }
 
 function count(more = "") {
