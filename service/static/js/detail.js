@@ -3,12 +3,14 @@
 import { getJSON } from "./api.js";
 import { $, QUALIFIER_TEXT, confidenceBadge, h, nameOf, references, shortTime } from "./dom.js";
 import { chooseDate } from "./controls.js";
+import { clearSelection } from "./timeline.js";
 
 const el = $("detail");
 let shown = 0;
 
 export function hideDetail() {
   shown = 0;
+  clearSelection();
   el.hidden = true;
   el.replaceChildren();
 }

@@ -70,6 +70,10 @@ export function showView(view) {
   later(0);
 }
 
+export function clearSelection() {
+  if (timeline) timeline.setSelection([]);
+}
+
 /** Bring an event's item into view (scrolling to its group) and select it. */
 export function focusEvent(sequence) {
   if (!items.get(sequence)) return;
