@@ -17,6 +17,7 @@ from litestar.static_files import create_static_files_router
 from service.api.answers import AnswersController
 from service.api.events import EventsController
 from service.api.exports import ExportsController
+from service.api.family import FamilyController
 from service.api.imports import ImportController
 from service.api.ops import OpsController
 from service.api.stream import StreamController
@@ -53,6 +54,7 @@ def create_app(settings: Settings | None = None, svc: Services | None = None) ->
         route_handlers=[
             EventsController,
             AnswersController,
+            FamilyController,
             OpsController,
             StreamController,
             TimelineController,

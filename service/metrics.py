@@ -28,7 +28,7 @@ from prometheus_client import Counter, Gauge, Histogram
 
 T = TypeVar("T")
 
-QUERIES: Final = ("state", "diff", "subject")
+QUERIES: Final = ("state", "diff", "subject", "family")
 
 EVENTS_APPENDED: Final = Counter(
     "annals_events_appended",
@@ -43,7 +43,8 @@ APPEND_REQUEST_EVENTS: Final = Histogram(
 QUERY_SECONDS: Final = Histogram(
     "annals_query_seconds",
     "Time to answer a question: GET /v1/state (state), /v1/diff (diff), "
-    "/v1/{collection}/{slug} (subject); refused questions included",
+    "/v1/{collection}/{slug} (subject), /v1/plans/{slug}/family (family); refused questions "
+    "included",
     ["query"],
 )
 STREAM_CLIENTS: Final = Gauge(

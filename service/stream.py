@@ -3,6 +3,8 @@
 The notification only says "the log grew"; each client then reads the log itself from its
 own last sequence, so nothing is skipped or sent twice, whichever process appended.
 A client that reads slowly only delays itself: nothing is buffered per client.
+Each message is what a page shows (SPEC §5): the event, its headline and the display names
+of the subjects it concerns, with no `event:` name so `EventSource.onmessage` gets all.
 """
 
 from __future__ import annotations
@@ -19,7 +21,11 @@ import msgspec
 from litestar.response import ServerSentEventMessage
 
 from events import store
+from events.envelope import StoredEvent
+from events.headline import headline, name_of
+from events.vocabulary import references
 from events.writer import CHANNEL, DATABASE_ERRORS
+from queries.names import display_names
 
 log = logging.getLogger("annals.stream")
 RECONNECT_SECONDS: Final = 1.0
@@ -115,20 +121,23 @@ async def follow(
         try:
             async with read(listener.latest) as conn:
                 page = await store.read_log(conn, last, BATCH, subject=subject)
+                shown = [ev for ev in page if _wanted(ev.type, type_)]
+                names = (
+                    await display_names(
+                        conn, {s for ev in shown for s in concerned(ev)}, page[-1].sequence
+                    )
+                    if shown
+                    else {}
+                )
         except DATABASE_ERRORS:
             yield ServerSentEventMessage(data=None, comment="database unavailable, retrying")
             await asyncio.sleep(RECONNECT_SECONDS)
             continue
-        for ev in page:
-            last = ev.sequence
-            if type_ and not (
-                ev.type == type_ or (type_.endswith(".") and ev.type.startswith(type_))
-            ):
-                continue
+        for ev in shown:
             last_sent = loop.time()
-            yield ServerSentEventMessage(
-                data=enc.encode(ev).decode(), id=ev.sequence, event=ev.type
-            )
+            yield ServerSentEventMessage(data=enc.encode(live(ev, names)).decode(), id=ev.sequence)
+        if page:
+            last = page[-1].sequence
         if len(page) == BATCH:
             continue
         idle = loop.time() - last_sent
@@ -137,3 +146,25 @@ async def follow(
             yield ServerSentEventMessage(data=None, comment="keep-alive")
             idle = 0
         await listener.wait(generation, keepalive - idle)
+
+
+def _wanted(type_: str, wanted: str | None) -> bool:
+    """The `type` filter: an exact type, or a prefix ending in a dot (`plan.`)."""
+    return not wanted or type_ == wanted or (wanted.endswith(".") and type_.startswith(wanted))
+
+
+def concerned(ev: StoredEvent) -> set[str]:
+    """The subjects an event concerns: its subject and every subject id in its data."""
+    found = references(ev.data)
+    if ev.subject is not None:
+        found.add(ev.subject)
+    return found
+
+
+def live(ev: StoredEvent, names: dict[str, str]) -> dict[str, Any]:
+    """A stream message's data: the stored event, its headline, and a display name for every
+    subject it concerns (the introducing name, else one made from the slug)."""
+    body: dict[str, Any] = msgspec.structs.asdict(ev)
+    body["headline"] = headline(ev.type, ev.subject, ev.data)
+    body["names"] = {s: names.get(s) or name_of(s) for s in sorted(concerned(ev))}
+    return body

@@ -22,6 +22,7 @@ from service.wiring import EXAMPLE, Services
 from tests.pg import fresh_name, postgres_server, with_database
 
 TEMPLATE = "annals_template"
+EXAMPLE_EVENTS = len(EXAMPLE.read_text(encoding="utf-8").splitlines())  # the example's head
 
 
 @pytest.fixture(scope="session")
@@ -113,9 +114,9 @@ async def client(services: Services) -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest.fixture
 async def example(services: Services, client: httpx.AsyncClient) -> httpx.AsyncClient:
-    """The client, with the bundled example timeline imported (sequences 1..44)."""
+    """The client, with the bundled example timeline imported (sequences 1..EXAMPLE_EVENTS)."""
     stats = await import_lines(services.writer, file_lines(EXAMPLE))
-    assert stats.appended == 44
+    assert stats.appended == EXAMPLE_EVENTS
     return client
 
 

@@ -216,3 +216,10 @@ class AppendOperation(Operation):
 
     def __post_init__(self) -> None:
         self.request_body = APPEND_BODY
+
+
+def answer_responses(shape: type, *more: int) -> dict[int, ResponseSpec]:
+    """The `responses=` of a cached answer whose handler returns a raw Response: its 200
+    body `shape`, then what `read_responses` says."""
+    ok = ResponseSpec(shape, description="The answer", generate_examples=False)
+    return {200: ok, **read_responses(*more, cached=True)}

@@ -50,26 +50,30 @@ def run(cmd: str, base: str) -> Any:
 
 def test_readme_examples_answer_as_documented(embedded_service: Service) -> None:
     cmds = readme_commands()
-    assert len(cmds) == 9
+    assert len(cmds) == 10
     base = embedded_service.url
     posted = run(cmds[0], base)
-    assert posted["sequence"] > 44 and len(posted["hash"]) == 64 and posted["recordedtime"]
+    assert posted["sequence"] > 52 and len(posted["hash"]) == 64 and posted["recordedtime"]
     assert run(cmds[0], base) == posted  # idempotent retry
     log = run(cmds[1], base)
     assert [e["sequence"] for e in log["events"]] == [1, 2, 3, 4, 5]
     before, after = run(cmds[2], base), run(cmds[3], base)
     assert (before["points"], before["classified"]) == (28, False)
-    assert (after["points"], after["classified"]) == (22, True)
-    assert after["withheld_from"] == ["party/ukraine", "party/european-union"]
-    russia_28, russia_30 = run(cmds[4], base), run(cmds[5], base)
+    assert (after["points"], after["classified"]) == (22, False)
+    family = {v["id"]: v for v in run(cmds[4], base)["versions"]}
+    assert len(family) == 5 and family["plan/us-28-point-plan"]["generation"] == 0
+    update = family["plan/us-updated-settlement-proposal"]
+    assert (update["classified"], update["based_on"]) == (True, "plan/us-28-point-plan")
+    assert update["withheld_from"] == ["party/ukraine", "party/european-union"]
+    russia_28, russia_30 = run(cmds[5], base), run(cmds[6], base)
     assert russia_28["positions"]["issue/donbas"]["stance"] == "conditional"
     assert russia_30["positions"]["issue/donbas"]["stance"] == "demands"
-    diff = run(cmds[6], base)
+    diff = run(cmds[7], base)
     assert any(
         c["subject"] == "party/russia" and c["field"] == "positions.issue/donbas"
         for c in diff["changes"]
     )
-    state = run(cmds[7], base)
+    state = run(cmds[8], base)
     assert state["sequence"] == 30
     assert all(p["id"] != "meeting/moscow-2025-12-02" for p in state["meetings"])
-    assert run(cmds[8], base)["ok"] is True
+    assert run(cmds[9], base)["ok"] is True

@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 
+from tests.conftest import EXAMPLE_EVENTS
 from tests.e2e.conftest import Service
 
 
@@ -29,9 +30,11 @@ def read_events(
             threading.Thread(target=during, daemon=True).start()
         ev_id = None
         start = time.monotonic()
-        # Our messages are one `id:`, one `event:`, one `data:` line: the data line ends one
-        # (waiting for the blank line would wait on the line decoder's buffering).
+        # Our messages are one `id:` and one `data:` line, with no `event:` name (SPEC §5):
+        # the data line ends one (waiting for the blank line would wait on the line
+        # decoder's buffering).
         for line in r.iter_lines():
+            assert not line.startswith("event:"), line
             if line.startswith("id: "):
                 ev_id = int(line[4:])
             elif line.startswith("data: ") and ev_id is not None:
@@ -50,9 +53,13 @@ def post(base: str, n: int) -> None:
 
 def test_stream_resumes_after_last_event_id_then_goes_live(service_on_db: Service) -> None:
     base = service_on_db.url
-    got = read_events(f"{base}/v1/stream", 5, {"Last-Event-ID": "40"}, during=lambda: post(base, 1))
-    assert [s for s, _ in got] == [41, 42, 43, 44, 45]
+    head = EXAMPLE_EVENTS
+    got = read_events(
+        f"{base}/v1/stream", 5, {"Last-Event-ID": str(head - 4)}, during=lambda: post(base, 1)
+    )
+    assert [s for s, _ in got] == list(range(head - 3, head + 2))
     assert got[-1][1]["id"] == "live-1"
+    assert (got[-1][1]["headline"], got[-1][1]["names"]) == ("Note", {})
 
 
 def test_resume_across_a_restart_skips_nothing_and_repeats_nothing(
@@ -64,8 +71,8 @@ def test_resume_across_a_restart_skips_nothing_and_repeats_nothing(
     service_on_db.stop()
     service_on_db.start()
     post(service_on_db.url, 2)
-    rest = read_events(f"{service_on_db.url}/v1/stream", 42, {"Last-Event-ID": "3"})
-    assert [s for s, _ in rest] == list(range(4, 46))
+    rest = read_events(f"{service_on_db.url}/v1/stream", EXAMPLE_EVENTS - 2, {"Last-Event-ID": "3"})
+    assert [s for s, _ in rest] == list(range(4, EXAMPLE_EVENTS + 2))
     assert rest[-1][1]["id"] == "live-2"
     print(
         f"sse resume: read ids {[s for s, _ in first]}, service restarted, one event posted; "
@@ -84,11 +91,12 @@ def test_an_event_appended_through_one_process_reaches_a_client_of_another(
         )
     finally:
         other.stop()
-    assert got[0][0] == 45 and got[0][1]["data"] == {"n": 3}
+    assert got[0][0] == EXAMPLE_EVENTS + 1 and got[0][1]["data"] == {"n": 3}
 
 
 def test_stream_filters_by_subject(service_on_db: Service) -> None:
     got = read_events(
         f"{service_on_db.url}/v1/stream?subject=party/jared-kushner", 2, {"Last-Event-ID": "0"}
     )
-    assert all("party/jared-kushner" in json.dumps(d) for _, d in got)
+    assert all("party/jared-kushner" in json.dumps(d["data"]) + str(d["subject"]) for _, d in got)
+    assert all(d["names"]["party/jared-kushner"] == "Jared Kushner" for _, d in got)

@@ -30,6 +30,7 @@ from service.importer import file_lines, import_lines
 from service.settings import Settings
 from service.stream import follow
 from service.wiring import EXAMPLE, Services, services
+from tests.conftest import EXAMPLE_EVENTS
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -216,58 +217,61 @@ async def test_reads_go_to_the_replica_and_never_answer_older_than_they_claim(
         assert await conn.fetchval("SELECT pg_is_in_recovery()")
     primary_only = dataclasses.replace(svc, read_pool=None)
     stats = await import_lines(svc.writer, file_lines(EXAMPLE))
-    assert stats.appended == 44
-    await until_replayed(svc, 44)
+    head = EXAMPLE_EVENTS
+    assert stats.appended == head
+    await until_replayed(svc, head)
 
     async with client_of(svc) as c, client_of(primary_only) as ref:
         await replay(svc, paused=True)
         try:
             new = await post(c, 1)
-            assert new["sequence"] == 45
+            assert new["sequence"] == head + 1
 
             # Unpinned: the replica answers and honestly names its own head.
             st = (await c.get("/v1/state", params={"at": "2025-12-01"})).json()
-            assert st["sequence"] == 44
-            log = (await c.get("/v1/events", params={"after": "40"})).json()
-            assert log["last_sequence"] == 44 and len(log["events"]) == 4
-            assert (await ref.get("/v1/state")).json()["sequence"] == 45
+            assert st["sequence"] == head
+            log = (await c.get("/v1/events", params={"after": str(head - 4)})).json()
+            assert log["last_sequence"] == head and len(log["events"]) == 4
+            assert (await ref.get("/v1/state")).json()["sequence"] == head + 1
 
             # Pinned to what the replica lacks: waits read_wait, then the primary answers.
             started = time.monotonic()
             r = await c.get(
-                "/v1/plans/us-28-point-plan", params={"at": "2025-12-01", "known_at": "45"}
+                "/v1/plans/us-28-point-plan", params={"at": "2025-12-01", "known_at": str(head + 1)}
             )
             took = time.monotonic() - started
             assert r.status_code == 200
-            assert r.json()["sequence"] == 45 and r.json()["points"] == 101
+            assert r.json()["sequence"] == head + 1 and r.json()["points"] == 101
             assert took >= READ_WAIT
             assert "immutable" in r.headers["cache-control"]
 
             # Every read, pinned by sequence, timestamp or cursor: the primary's answer.
             stamp_45 = new["recordedtime"]
             queries = [
-                ("/v1/state", {"at": "2025-12-01", "known_at": "45"}),
-                ("/v1/state", {"at": "2025-12-01", "known_at": "44"}),
+                ("/v1/state", {"at": "2025-12-01", "known_at": str(head + 1)}),
+                ("/v1/state", {"at": "2025-12-01", "known_at": str(head)}),
                 ("/v1/state", {"at": "2025-12-01", "known_at": stamp_45}),
                 ("/v1/state", {"at": "2025-12-01", "known_at": "2099-01-01"}),
-                ("/v1/diff", {"from": "2025-11-20", "to": "2025-12-01", "known_at": "45"}),
-                ("/v1/timeline", {"known_at": "45", "limit": "10"}),
+                ("/v1/diff", {"from": "2025-11-20", "to": "2025-12-01", "known_at": str(head + 1)}),
+                ("/v1/timeline", {"known_at": str(head + 1), "limit": "10"}),
                 ("/v1/export/timelinejs", {"known_at": stamp_45}),
-                ("/v1/events", {"after": "45"}),
+                ("/v1/events", {"after": str(head + 1)}),
             ]
             for path, params in queries:
                 got, want = await c.get(path, params=params), await ref.get(path, params=params)
                 assert got.status_code == want.status_code == 200, (path, params, got.text)
                 assert got.json() == want.json(), (path, params)
-            export = await c.get("/v1/export/events.ndjson", params={"known_at": "45"})
-            assert len(export.text.splitlines()) == 45
-            assert export.headers["annals-known-at"] == "45"
+            export = await c.get("/v1/export/events.ndjson", params={"known_at": str(head + 1)})
+            assert len(export.text.splitlines()) == head + 1
+            assert export.headers["annals-known-at"] == str(head + 1)
 
             # A cursor made on the primary pins a page the replica does not hold yet.
-            first = (await ref.get("/v1/timeline", params={"limit": "40"})).json()
-            page = await c.get("/v1/timeline", params={"limit": "40", "cursor": first["next"]})
+            first = (await ref.get("/v1/timeline", params={"limit": str(head - 4)})).json()
+            page = await c.get(
+                "/v1/timeline", params={"limit": str(head - 4), "cursor": first["next"]}
+            )
             assert page.status_code == 200, page.text
-            assert page.json()["known_at"] == 45 and len(page.json()["events"]) == 5
+            assert page.json()["known_at"] == head + 1 and len(page.json()["events"]) == 5
 
             # A timestamp before the replica's newest event resolves on the replica alone.
             started = time.monotonic()
@@ -279,19 +283,19 @@ async def test_reads_go_to_the_replica_and_never_answer_older_than_they_claim(
             # delivers the event the replica has not replayed.
             assert svc.listener is not None
             live = follow(
-                svc.acquire_read, svc.listener, 45, subject=None, type_=None, keepalive=15
+                svc.acquire_read, svc.listener, head + 1, subject=None, type_=None, keepalive=15
             )
             messages = cast(AsyncGenerator[Any, None], live)
             assert (await anext(messages)).comment is not None  # the opening comment
             await post(c, 2)
             delivered = await asyncio.wait_for(anext(messages), timeout=5)
-            assert delivered.id == 46
+            assert delivered.id == head + 2
             await messages.aclose()
         finally:
             await replay(svc, paused=False)
 
         # Waiting pays off: replay resumes within the wait, the replica answers.
-        await until_replayed(svc, 46)
+        await until_replayed(svc, head + 2)
         patient = dataclasses.replace(
             svc, settings=msgspec.structs.replace(svc.settings, read_wait=5.0)
         )
@@ -302,16 +306,17 @@ async def test_reads_go_to_the_replica_and_never_answer_older_than_they_claim(
                 started = time.monotonic()
                 asked = asyncio.create_task(
                     slow_ok.get(
-                        "/v1/plans/us-28-point-plan", params={"at": "2025-12-01", "known_at": "47"}
+                        "/v1/plans/us-28-point-plan",
+                        params={"at": "2025-12-01", "known_at": str(head + 3)},
                     )
                 )
                 await asyncio.sleep(0.3)
-                assert not asked.done()  # held back while the replica lacks 47
+                assert not asked.done()  # held back while the replica lacks head + 3
             finally:
                 await replay(svc, paused=False)
             r = await asked
             took = time.monotonic() - started
-            assert r.json()["sequence"] == 47 and r.json()["points"] == 103
+            assert r.json()["sequence"] == head + 3 and r.json()["points"] == 103
             assert 0.3 <= took < 5.0  # answered once replayed, long before falling back
 
 
