@@ -7,9 +7,11 @@ from typing import Any
 import httpx
 
 from service.wiring import Services
+from tests.conftest import EXAMPLE_EVENTS
 
 Client = httpx.AsyncClient
 US_PLAN = "/v1/plans/us-28-point-plan"
+UPDATE = "/v1/plans/us-updated-settlement-proposal"
 
 
 async def get(c: Client, path: str, **params: Any) -> Any:
@@ -28,12 +30,13 @@ async def test_us_plan_points_before_and_after_it_was_cut(example: Client) -> No
 
 
 async def test_classification_and_whom_it_withholds_from(example: Client) -> None:
-    on_26 = await get(example, US_PLAN, at="2025-11-26")
-    on_28 = await get(example, US_PLAN, at="2025-11-28")
-    assert on_26["classified"] is False and on_26["withheld_from"] == []
-    assert on_28["classified"] is True
-    assert on_28["withheld_from"] == ["party/ukraine", "party/european-union"]
-    assert on_28["classified_by"] == "party/donald-trump"
+    # The 27 November order classifies the updated proposal, not the 28-point plan.
+    assert (await get(example, US_PLAN, at="2025-11-28"))["classified"] is False
+    update = await get(example, UPDATE, at="2025-11-28")
+    assert update["classified"] is True and update["based_on"] == "plan/us-28-point-plan"
+    assert update["withheld_from"] == ["party/ukraine", "party/european-union"]
+    assert update["classified_by"] == "party/donald-trump"
+    assert (await example.get(UPDATE, params={"at": "2025-11-26"})).status_code == 404
 
 
 async def test_russia_stance_on_donbas_changes_with_the_29_november_statement(
@@ -54,22 +57,26 @@ async def test_meetings_scheduled_as_of_1_december(example: Client) -> None:
     scheduled = {m["id"]: m for m in state["meetings"] if m["status"] == "scheduled"}
     assert set(scheduled) == {"meeting/moscow-2025-12-02", "meeting/washington-2025-12"}
     assert scheduled["meeting/moscow-2025-12-02"]["starts"] == "2025-12-02"
-    assert "party/jared-kushner" in scheduled["meeting/moscow-2025-12-02"]["participants"]
+    moscow = scheduled["meeting/moscow-2025-12-02"]
+    assert "party/vladimir-putin" in moscow["participants"]
+    assert "party/jared-kushner" not in moscow["participants"]  # the team, not a confirmed guest
+    assert "plan/us-updated-settlement-proposal" in moscow["agenda"]
 
 
 async def test_diff_from_26_to_30_november_lists_what_changed(example: Client) -> None:
     d = await get(example, "/v1/diff", **{"from": "2025-11-26", "to": "2025-11-30"})
     changes = {(c["subject"], c["field"]): c for c in d["changes"]}
-    classified = changes[("plan/us-28-point-plan", "classified")]
+    classified = changes[("plan/us-updated-settlement-proposal", "classified")]
     assert (classified["before"], classified["after"], classified["event"]) == (
-        False, True, "pt25-032",
+        None, True, "pt25-032",
     )  # fmt: skip
+    assert ("plan/us-28-point-plan", "classified") not in changes
     donbas = changes[("party/russia", "positions.issue/donbas")]
     assert donbas["before"]["stance"] == "conditional"
     assert donbas["after"]["stance"] == "demands"
     assert ("meeting/moscow-2025-12-02", "status") in changes
     assert ("plan/us-28-point-plan", "points") not in changes  # cut before the 26th
-    assert d["sequence"] == 44
+    assert d["sequence"] == EXAMPLE_EVENTS
 
 
 async def test_min_confidence_confirmed_drops_what_the_article_only_reports(
@@ -148,7 +155,7 @@ async def test_known_at_pins_the_answer_forever(example: Client) -> None:
 async def test_known_at_as_a_timestamp_counts_only_what_was_recorded_by_then(
     example: Client, services: Services
 ) -> None:
-    head = (await get(example, "/v1/events", after=43))["events"][0]
+    head = (await get(example, "/v1/events", after=EXAMPLE_EVENTS - 1))["events"][0]
     r = await example.post(
         "/v1/events",
         json={
@@ -159,7 +166,7 @@ async def test_known_at_as_a_timestamp_counts_only_what_was_recorded_by_then(
     assert r.status_code == 201
     then = await get(example, "/v1/parties/ukraine", at="2025-11-30", known_at=head["recordedtime"])
     now = await get(example, "/v1/parties/ukraine", at="2025-11-30")
-    assert then["sequence"] == 44
+    assert then["sequence"] == EXAMPLE_EVENTS
     assert then["positions"]["issue/crimea"]["stance"] == "demands"
     # Backdated to the 20th, but later in valid time than Ukraine's 2022 stance: it wins now.
     assert now["positions"]["issue/crimea"]["stance"] == "considering"
