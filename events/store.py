@@ -238,12 +238,50 @@ async def load_all(conn: Conn, at: datetime | None, known: int) -> list[Recorded
     return [row_to_recorded(r) for r in rows]
 
 
+# What one event weighs in a page, in bytes, as the database already knows it (the length
+# of a toasted value is read without fetching it): its text fields, and a fixed allowance
+# for the envelope's keys, hashes and times.
+_EVENT_BYTES: Final = (
+    "octet_length(coalesce(data::text, '')) + octet_length(id) + octet_length(source)"
+    " + octet_length(type) + octet_length(coalesce(subject, '')) + octet_length(time_given)"
+    " + 400"
+)
+
+
 async def read_log(
-    conn: Conn, after: int, limit: int, *, subject: str | None = None
+    conn: Conn,
+    after: int,
+    limit: int,
+    *,
+    subject: str | None = None,
+    max_bytes: int | None = None,
 ) -> list[StoredEvent]:
     """The log in sequence order, after a sequence number (only events concerning
-    `subject`, when given)."""
-    if subject is None:
+    `subject`, when given). With `max_bytes`, the page also ends before the event that
+    would take it past about that many bytes (see _EVENT_BYTES); its first event is always
+    in it, whatever its size. The database chooses the rows, so no more is fetched."""
+    if max_bytes is not None:
+        assert subject is None  # no caller pages a subject by bytes
+        rows = await conn.fetch(
+            f"""
+            WITH page AS (
+                SELECT sequence,
+                       sum(size) OVER (ORDER BY sequence) AS upto,
+                       row_number() OVER (ORDER BY sequence) AS n
+                FROM (
+                    SELECT sequence, {_EVENT_BYTES} AS size FROM events
+                    WHERE sequence > $1 ORDER BY sequence LIMIT $2
+                ) AS e
+            )
+            SELECT {COLUMNS} FROM events
+            WHERE sequence IN (SELECT sequence FROM page WHERE upto <= $3 OR n = 1)
+            ORDER BY sequence
+            """,  # noqa: S608 - COLUMNS and _EVENT_BYTES are constants
+            after,
+            limit,
+            max_bytes,
+        )
+    elif subject is None:
         rows = await conn.fetch(
             f"SELECT {COLUMNS} FROM events WHERE sequence > $1 ORDER BY sequence LIMIT $2",  # noqa: S608
             after,

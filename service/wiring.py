@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
@@ -15,6 +15,7 @@ import asyncpg
 from events import store
 from events.timeparse import TimeError, parse_at
 from events.writer import Writer
+from service.budget import Budget
 from service.database import create_pool, embedded_url, release_embedded
 from service.settings import Settings
 from service.stream import Listener
@@ -33,6 +34,11 @@ class Services:
     writer: Writer
     listener: Listener | None = None  # wakes live streams; None where nothing streams
     read_pool: Any = None  # asyncpg.Pool on a streaming replica; None: reads use `pool`
+    heavy: Budget = field(init=False)  # exports, verify, log pages (service/budget.py)
+
+    def __post_init__(self) -> None:
+        s = self.settings
+        self.heavy = Budget(s.heavy_reads, s.heavy_queue, s.heavy_wait)
 
     async def acquire(self) -> Any:
         """A pooled connection, or a clear failure within the configured timeout."""

@@ -30,5 +30,5 @@ class OpsController(Controller):
     @get("/v1/verify", summary="Walk the hash chain", responses=problems(401, 403, 503))
     async def verify(self, svc: NamedDependency[Services]) -> store.Verified:
         """Names the first broken sequence, if any."""
-        async with await svc.acquire() as conn:
+        async with svc.heavy.slot(), await svc.acquire() as conn:
             return await store.verify(conn)
