@@ -134,6 +134,12 @@ async def read_head(conn: Conn) -> Head:
     return Head(row["sequence"], row["hash"], row["recorded_at"])
 
 
+async def hash_at(conn: Conn, sequence: int) -> str | None:
+    """The stored hash of the event at `sequence` (None: there is none)."""
+    found: str | None = await conn.fetchval("SELECT hash FROM events WHERE sequence = $1", sequence)
+    return found
+
+
 # The head and the recording time of a new group in one round trip (they were two). It
 # must be its own statement, after the one that took APPEND_LOCK: under READ COMMITTED a
 # statement reads the snapshot taken when it started, so a head read in the statement that

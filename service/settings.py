@@ -47,6 +47,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     heavy_queue: int = 16
     heavy_wait: float = 10.0
     page_bytes: int = 4 * 1024 * 1024  # about this many bytes of events per page or chunk
+    # Signed heads (service/signing.py): the Ed25519 key that signs, older public keys
+    # still accepted; none: a development key kept in data_dir.
+    signing_key_file: str | None = None
+    verify_key_files: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -68,6 +72,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             "heavy_queue": int(env.get("ANNALS_HEAVY_QUEUE", "16")),
             "heavy_wait": float(env.get("ANNALS_HEAVY_WAIT", "10")),
             "page_bytes": int(env.get("ANNALS_PAGE_BYTES", str(4 * 1024 * 1024))),
+            "signing_key_file": env.get("ANNALS_SIGNING_KEY_FILE") or None,
+            "verify_key_files": tuple(
+                p.strip() for p in env.get("ANNALS_VERIFY_KEY_FILES", "").split(",") if p.strip()
+            ),
         }
         if "tokens" not in overrides:  # an override must not need the file to exist
             values["tokens"] = tokens_from_env(env)

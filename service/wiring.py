@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from events.writer import Writer
 from service.budget import Budget
 from service.database import create_pool, embedded_url, release_embedded
 from service.settings import Settings
+from service.signing import Keyring, load
 from service.stream import Listener
 
 log = logging.getLogger("annals")
@@ -39,6 +41,11 @@ class Services:
     def __post_init__(self) -> None:
         s = self.settings
         self.heavy = Budget(s.heavy_reads, s.heavy_queue, s.heavy_wait)
+
+    @functools.cached_property
+    def keys(self) -> Keyring:
+        """The keys that sign heads and check saved ones (service/signing.py)."""
+        return load(self.settings, create=True)
 
     async def acquire(self) -> Any:
         """A pooled connection, or a clear failure within the configured timeout."""

@@ -98,6 +98,7 @@ async def test_heavy_reads_past_the_budget_are_503_while_health_and_writes_go_on
             assert (body["title"], body["type"]) == ("Too busy", "urn:annals:problem:busy")
         assert (await client.get("/healthz")).status_code == 200
         assert (await client.get("/readyz")).status_code == 200
+        assert (await client.get("/v1/head")).status_code == 200
         assert (await client.post("/v1/events", json=blob(1, size=10))).status_code == 201
     finally:
         held.release()
