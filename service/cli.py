@@ -160,7 +160,7 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
         sink = open(args.output, "wb") if args.output else sys.stdout.buffer  # noqa: SIM115
         try:
             async with svc.pool.acquire() as conn:
-                n = await _export(conn, args, filters, sink)
+                n = await _export(conn, args, filters, sink, svc.settings.page_bytes)
         finally:
             if args.output:
                 sink.close()
@@ -172,7 +172,9 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
     return _run(go, settings)
 
 
-async def _export(conn: Any, args: argparse.Namespace, filters: Any, sink: Any) -> int:
+async def _export(
+    conn: Any, args: argparse.Namespace, filters: Any, sink: Any, page_bytes: int
+) -> int:
     known = await store.resolve_known_at(conn, args.known_at)
     with Progress(
         TextColumn(f"exporting {args.format}"),
@@ -185,7 +187,9 @@ async def _export(conn: Any, args: argparse.Namespace, filters: Any, sink: Any) 
         if args.format == "ndjson":
             n, after = 0, 0
             while after < known.sequence:
-                page = await store.read_log(conn, after, min(5_000, known.sequence - after))
+                page = await store.read_log(
+                    conn, after, min(5_000, known.sequence - after), max_bytes=page_bytes
+                )
                 if not page:
                     break
                 sink.write(exports.ndjson(page))

@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 import msgspec
+import pytest
 
 from tests.e2e.conftest import Service
 
@@ -229,5 +230,48 @@ def test_writes_and_health_checks_stay_up_under_heavy_reads(db_url: str, tmp_pat
         assert posts.statuses and set(posts.statuses) == {201}
         assert statistics.median(health.seconds) < BOUND
         assert statistics.median(posts.seconds) < BOUND
+    finally:
+        svc.stop()
+
+
+def test_an_export_holds_its_place_until_the_client_goes_away(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One place, no queue: while a client reads an export slowly, other heavy reads get
+    503; once it hangs up, the place is free again (the stream is closed, not leaked)."""
+    monkeypatch.setenv("ANNALS_HEAVY_READS", "1")
+    monkeypatch.setenv("ANNALS_HEAVY_QUEUE", "0")
+    monkeypatch.setenv("ANNALS_PAGE_BYTES", "65536")
+    svc = Service(["--database-url", db_url], tmp_path / "annals.log").start()
+    try:
+        body = b"".join(
+            msgspec.json.encode(
+                {"id": f"e{n}", "type": "x-big", "time": "2025-11-27", "data": "x" * 100_000}
+            )
+            + b"\n"
+            for n in range(800)
+        )
+        r = httpx.post(
+            f"{svc.url}/v1/import",
+            content=body,
+            headers={"content-type": "application/x-ndjson"},
+            timeout=120,
+        )
+        assert r.status_code in (200, 201), r.text
+        with httpx.Client(base_url=svc.url, timeout=30) as c:
+            with c.stream("GET", "/v1/export/events.ndjson") as slow:
+                assert slow.status_code == 200
+                next(slow.iter_bytes())  # one chunk, then it stops reading
+                refused = c.get("/v1/events")
+                print(f"\nwhile the export is open: /v1/events -> {refused.status_code}")
+                assert refused.status_code == 503
+                assert refused.headers["retry-after"] == "2"
+                assert c.get("/healthz").status_code == 200
+            deadline = time.monotonic() + 10
+            while (r := c.get("/v1/events")).status_code == 503:
+                assert time.monotonic() < deadline, "the place was not given back"
+                time.sleep(0.1)
+            print(f"after the client hung up: /v1/events -> {r.status_code}")
+            assert r.status_code == 200
     finally:
         svc.stop()
