@@ -267,7 +267,12 @@ async def read_log(
     would take it past about that many bytes (see _EVENT_BYTES); its first event is always
     in it, whatever its size. The database chooses the rows, so no more is fetched."""
     if max_bytes is not None:
-        assert subject is None  # no caller pages a subject by bytes
+        picked = (
+            "SELECT sequence FROM events WHERE sequence > $1 ORDER BY sequence LIMIT $2"
+            if subject is None
+            else "SELECT sequence FROM event_concerns WHERE subject = $4 AND sequence > $1"
+            " ORDER BY sequence LIMIT $2"
+        )
         rows = await conn.fetch(
             f"""
             WITH page AS (
@@ -276,16 +281,17 @@ async def read_log(
                        row_number() OVER (ORDER BY sequence) AS n
                 FROM (
                     SELECT sequence, {_EVENT_BYTES} AS size FROM events
-                    WHERE sequence > $1 ORDER BY sequence LIMIT $2
+                    WHERE sequence IN ({picked})
                 ) AS e
             )
             SELECT {COLUMNS} FROM events
             WHERE sequence IN (SELECT sequence FROM page WHERE upto <= $3 OR n = 1)
             ORDER BY sequence
-            """,  # noqa: S608 - COLUMNS and _EVENT_BYTES are constants
+            """,  # noqa: S608 - COLUMNS, _EVENT_BYTES and both choices of `picked` are constants
             after,
             limit,
             max_bytes,
+            *([] if subject is None else [subject]),
         )
     elif subject is None:
         rows = await conn.fetch(

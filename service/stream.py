@@ -99,8 +99,10 @@ async def follow(
     subject: str | None,
     type_: str | None,
     keepalive: float,
+    max_bytes: int | None = None,
 ) -> AsyncIterator[ServerSentEventMessage]:
-    """The log after `after`, then every event as it commits, as SSE messages (id = sequence).
+    """The log after `after`, then every event as it commits, as SSE messages (id = sequence),
+    read in pages of at most BATCH events and about `max_bytes` bytes.
 
     `read(n)` lends a connection holding at least sequence n (`Services.acquire_read`): on
     a streaming replica, which replays NOTIFY never, the listener hears the primary and
@@ -114,7 +116,7 @@ async def follow(
         generation = listener.generation
         try:
             async with read(listener.latest) as conn:
-                page = await store.read_log(conn, last, BATCH, subject=subject)
+                page = await store.read_log(conn, last, BATCH, subject=subject, max_bytes=max_bytes)
         except DATABASE_ERRORS:
             yield ServerSentEventMessage(data=None, comment="database unavailable, retrying")
             await asyncio.sleep(RECONNECT_SECONDS)
@@ -129,7 +131,7 @@ async def follow(
             yield ServerSentEventMessage(
                 data=enc.encode(ev).decode(), id=ev.sequence, event=ev.type
             )
-        if len(page) == BATCH:
+        if page:  # a page may end early (by bytes): only an empty one means caught up
             continue
         idle = loop.time() - last_sent
         if idle >= keepalive:

@@ -3,13 +3,17 @@ heavy reads past the budget get 503 with Retry-After while health checks and wri
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 
+from events import store
 from service.settings import Settings
+from service.stream import follow
 from service.wiring import Services
 
 Client = httpx.AsyncClient
@@ -105,3 +109,38 @@ async def test_heavy_reads_past_the_budget_are_503_while_health_and_writes_go_on
     for path in HEAVY:
         assert (await client.get(path)).status_code == 200, path
     assert services.heavy.busy == 0
+
+
+async def test_a_live_stream_catches_up_through_byte_bounded_pages(
+    client: Client, services: Services
+) -> None:
+    """Pages that end by bytes before BATCH events must not read as "caught up"."""
+    assert (await client.post("/v1/events", json=[blob(n) for n in range(10)])).status_code == 201
+    assert services.listener is not None
+    live = follow(
+        services.acquire_read,
+        services.listener,
+        0,
+        subject=None,
+        type_=None,
+        keepalive=60,
+        max_bytes=PAGE_BYTES,
+    )
+    seen: list[int] = []
+    async with asyncio.timeout(10):
+        async for message in live:
+            if message.id is not None:
+                seen.append(int(message.id))
+            if len(seen) == 10:
+                break
+    assert seen == list(range(1, 11))
+
+
+async def test_a_subjects_page_ends_by_bytes_too(client: Client, conn: asyncpg.Connection) -> None:
+    mine = [{**blob(n), "subject": "party/big"} for n in range(5)]
+    others = [blob(n + 100) for n in range(5)]
+    assert (await client.post("/v1/events", json=mine + others)).status_code == 201
+    page = await store.read_log(conn, 0, 500, subject="party/big", max_bytes=PAGE_BYTES)
+    assert [e.id for e in page] == ["b0", "b1", "b2"]
+    page = await store.read_log(conn, 3, 500, subject="party/big", max_bytes=PAGE_BYTES)
+    assert [e.id for e in page] == ["b3", "b4"]
