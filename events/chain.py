@@ -38,7 +38,7 @@ def canonical(
             "confidence": confidence,
             "data": data,
             "id": id,
-            "recordedtime": recordedtime.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            "recordedtime": recorded_text(recordedtime),
             "sequence": sequence,
             "source": source,
             "specversion": "1.0",
@@ -47,6 +47,11 @@ def canonical(
             "type": type,
         }
     )
+
+
+def recorded_text(recordedtime: datetime) -> str:
+    """A recorded time as the hash (and a signed head) covers it: UTC, microseconds."""
+    return recordedtime.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def link(predecessor: str, body: bytes) -> str:

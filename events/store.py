@@ -134,6 +134,12 @@ async def read_head(conn: Conn) -> Head:
     return Head(row["sequence"], row["hash"], row["recorded_at"])
 
 
+async def hash_at(conn: Conn, sequence: int) -> str | None:
+    """The stored hash of the event at `sequence` (None: there is none)."""
+    found: str | None = await conn.fetchval("SELECT hash FROM events WHERE sequence = $1", sequence)
+    return found
+
+
 # The head and the recording time of a new group in one round trip (they were two). It
 # must be its own statement, after the one that took APPEND_LOCK: under READ COMMITTED a
 # statement reads the snapshot taken when it started, so a head read in the statement that
@@ -193,12 +199,56 @@ async def resolve_known_at(conn: Conn, text: str | None) -> KnownAt:
     return KnownAt(int(k), head.recorded_at is not None and t < head.recorded_at)
 
 
+# What one event weighs in a page, in bytes, as the database already knows it (the length
+# of a toasted value is read without fetching it): its text fields, and a fixed allowance
+# for the envelope's keys, hashes and times.
+_EVENT_BYTES: Final = (
+    "octet_length(coalesce(data::text, '')) + octet_length(id) + octet_length(source)"
+    " + octet_length(type) + octet_length(coalesce(subject, '')) + octet_length(time_given)"
+    " + 400"
+)
+
+
 async def read_log(
-    conn: Conn, after: int, limit: int, *, subject: str | None = None
+    conn: Conn,
+    after: int,
+    limit: int,
+    *,
+    subject: str | None = None,
+    max_bytes: int | None = None,
 ) -> list[StoredEvent]:
     """The log in sequence order, after a sequence number (only events concerning
-    `subject`, when given)."""
-    if subject is None:
+    `subject`, when given). With `max_bytes`, the page also ends before the event that
+    would take it past about that many bytes (see _EVENT_BYTES); its first event is always
+    in it, whatever its size. The database chooses the rows, so no more is fetched."""
+    if max_bytes is not None:
+        picked = (
+            "SELECT sequence FROM events WHERE sequence > $1 ORDER BY sequence LIMIT $2"
+            if subject is None
+            else "SELECT sequence FROM event_concerns WHERE subject = $4 AND sequence > $1"
+            " ORDER BY sequence LIMIT $2"
+        )
+        rows = await conn.fetch(
+            f"""
+            WITH page AS (
+                SELECT sequence,
+                       sum(size) OVER (ORDER BY sequence) AS upto,
+                       row_number() OVER (ORDER BY sequence) AS n
+                FROM (
+                    SELECT sequence, {_EVENT_BYTES} AS size FROM events
+                    WHERE sequence IN ({picked})
+                ) AS e
+            )
+            SELECT {COLUMNS} FROM events
+            WHERE sequence IN (SELECT sequence FROM page WHERE upto <= $3 OR n = 1)
+            ORDER BY sequence
+            """,  # noqa: S608 - COLUMNS, _EVENT_BYTES and both choices of `picked` are constants
+            after,
+            limit,
+            max_bytes,
+            *([] if subject is None else [subject]),
+        )
+    elif subject is None:
         rows = await conn.fetch(
             f"SELECT {COLUMNS} FROM events WHERE sequence > $1 ORDER BY sequence LIMIT $2",  # noqa: S608
             after,

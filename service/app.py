@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -26,6 +27,7 @@ from service.auth import Access
 from service.metrics import MetricsController, http_metrics
 from service.problems import EXCEPTION_HANDLERS
 from service.settings import Settings
+from service.signing import KeyConfigError
 from service.wiring import Services, services
 
 STATIC = Path(__file__).parent / "static"  # the viewer at / (index.html, app.js, app.css)
@@ -34,6 +36,14 @@ STATIC = Path(__file__).parent / "static"  # the viewer at / (index.html, app.js
 def _services(state: State) -> Services:
     svc: Services = state.services
     return svc
+
+
+def signing_keys(svc: Services) -> None:
+    """Load the head-signing keys now, so a bad key file stops the start, saying why."""
+    try:
+        svc.keys  # noqa: B018 - a cached property: loading it is the point
+    except KeyConfigError as e:
+        raise SystemExit(f"annals: {e}") from e
 
 
 def create_app(settings: Settings | None = None, svc: Services | None = None) -> Litestar:
@@ -47,6 +57,7 @@ def create_app(settings: Settings | None = None, svc: Services | None = None) ->
             yield
             return
         async with services(settings) as opened:
+            await asyncio.to_thread(signing_keys, opened)  # a bad key stops the start
             app.state.services = opened
             yield
 

@@ -28,15 +28,19 @@ from rich.table import Table
 
 from events import store
 from events.envelope import InvalidEvent
+from events.heads import HeadError, SignedHead, check_signature
+from events.heads import parse as parse_head
 from events.migrate import migrate
 from queries import answers, question
 from queries import timeline as tl
-from service import exports, readmodel_cli
+from service import exports, heads, readmodel_cli
 from service.api.timeline import parse_filters
 from service.auth_cli import add_token_parser
 from service.importer import ImportStats, Stopped, file_lines, import_lines
 from service.readmodel_cli import add_readmodel_parser
 from service.settings import Settings
+from service.signing import KeyConfigError
+from service.signing import load as load_keys
 from service.wiring import EXAMPLE, Services, services
 
 err = Console(stderr=True)
@@ -159,7 +163,7 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
         sink = open(args.output, "wb") if args.output else sys.stdout.buffer  # noqa: SIM115
         try:
             async with svc.pool.acquire() as conn:
-                n = await _export(conn, args, filters, sink)
+                n = await _export(conn, args, filters, sink, svc.settings.page_bytes)
         finally:
             if args.output:
                 sink.close()
@@ -171,7 +175,9 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
     return _run(go, settings)
 
 
-async def _export(conn: Any, args: argparse.Namespace, filters: Any, sink: Any) -> int:
+async def _export(
+    conn: Any, args: argparse.Namespace, filters: Any, sink: Any, page_bytes: int
+) -> int:
     known = await store.resolve_known_at(conn, args.known_at)
     with Progress(
         TextColumn(f"exporting {args.format}"),
@@ -184,7 +190,9 @@ async def _export(conn: Any, args: argparse.Namespace, filters: Any, sink: Any) 
         if args.format == "ndjson":
             n, after = 0, 0
             while after < known.sequence:
-                page = await store.read_log(conn, after, min(5_000, known.sequence - after))
+                page = await store.read_log(
+                    conn, after, min(5_000, known.sequence - after), max_bytes=page_bytes
+                )
                 if not page:
                     break
                 sink.write(exports.ndjson(page))
@@ -210,22 +218,63 @@ async def _export(conn: Any, args: argparse.Namespace, filters: Any, sink: Any) 
 
 
 def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
-    """Walk the hash chain; exit 1 naming the first broken sequence."""
+    """Walk the hash chain; exit 1 naming the first broken sequence. With --head FILE (a
+    saved GET /v1/head), check its signature first (exit 2 if it does not verify), then
+    that the log still begins with it (exit 1 naming where it stops)."""
+    saved = None
+    if args.head:
+        try:
+            saved = _saved_head(Path(args.head), settings)
+        except (HeadError, KeyConfigError) as e:
+            out.print(f"REFUSED: {args.head}: {e}", soft_wrap=True)
+            return 2
 
     async def go(svc: Services) -> int:
+        pin = (saved.sequence, saved.hash) if saved else None
         async with svc.pool.acquire() as conn:
-            result = await store.verify(conn, progress=lambda n: err.print(f"checked {n}…"))
-        if result.ok:
-            out.print(f"ok: {result.checked} events, chain intact up to sequence {result.head}")
-            return 0
-        assert result.first_broken is not None
-        out.print(
-            f"BROKEN at sequence {result.first_broken.sequence}: {result.first_broken.reason}"
-            f" ({result.checked} events before it are intact)"
-        )
-        return 1
+            result = await heads.verify(conn, pin, progress=lambda n: err.print(f"checked {n}…"))
+        if result.first_broken is not None:
+            out.print(
+                f"BROKEN at sequence {result.first_broken.sequence}: {result.first_broken.reason}"
+                f" ({result.checked} events before it are intact)",
+                soft_wrap=True,
+            )
+        if result.saved is not None and result.saved.diverges is not None:
+            d = result.saved.diverges
+            out.print(
+                f"NOT A PREFIX: the saved head (sequence {result.saved.sequence}) is not the "
+                f"start of this log; it stops being one at sequence {d.sequence}: {d.reason}",
+                soft_wrap=True,
+            )
+        if not result.ok:
+            return 1
+        out.print(f"ok: {result.checked} events, chain intact up to sequence {result.head}")
+        if result.saved is not None:
+            out.print(
+                f"ok: the log begins with the saved head (sequence {result.saved.sequence}, "
+                f"hash {result.saved.hash[:16]}…)",
+                soft_wrap=True,
+            )
+        return 0
 
     return _run(go, settings)
+
+
+def _saved_head(path: Path, settings: Settings) -> SignedHead:
+    """A saved head whose signature verifies under a configured key (HeadError if not)."""
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise HeadError(f"cannot read it ({e.strerror})") from None
+    head = parse_head(raw)
+    keys = load_keys(settings, create=False)
+    if not keys.accepted:
+        raise HeadError(
+            "no key to check its signature with: set ANNALS_SIGNING_KEY_FILE or "
+            "ANNALS_VERIFY_KEY_FILES (or use the data directory of the service)"
+        )
+    check_signature(head, keys.accepted)
+    return head
 
 
 def _table(title: str, rows: list[dict[str, Any]], cols: list[str]) -> Table:
@@ -400,7 +449,13 @@ def parser() -> argparse.ArgumentParser:
     )
     s.set_defaults(fn=cmd_export)
 
-    sub.add_parser("verify", help="walk the hash chain").set_defaults(fn=cmd_verify)
+    s = sub.add_parser("verify", help="walk the hash chain (and check a saved signed head)")
+    s.add_argument(
+        "--head",
+        metavar="FILE",
+        help="a saved GET /v1/head answer: check its signature and that the log begins with it",
+    )
+    s.set_defaults(fn=cmd_verify)
 
     for name, fn in (("state", cmd_state), ("diff", cmd_diff)):
         s = sub.add_parser(name, help=fn.__doc__)

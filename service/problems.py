@@ -32,6 +32,7 @@ _TITLES = {
     500: "Internal error",
     503: "Database unavailable",
 }
+BUSY_TITLE = "Too busy"  # a 503 of the service's own read budget, not of the database
 
 
 class Problem(ProblemDetailsException):
@@ -49,6 +50,7 @@ class Problem(ProblemDetailsException):
         kind: str | None = None,
         headers: dict[str, str] | None = None,
         extra: dict[str, Any] | None = None,
+        title: str | None = None,
     ) -> None:
         body = dict(extra or {})
         if errors:
@@ -59,7 +61,7 @@ class Problem(ProblemDetailsException):
             headers=headers,
             extra=body,
             type_=f"urn:annals:problem:{kind}" if kind else "about:blank",
-            title=_TITLES.get(status, "Error"),
+            title=title or _TITLES.get(status, "Error"),
         )
         self.errors = errors or []
 
@@ -78,6 +80,17 @@ def unavailable(detail: str) -> Problem:
         f"{RETRY_AFTER_SECONDS}s with the same event ids",
         kind="unavailable",
         headers={"Retry-After": RETRY_AFTER_SECONDS},
+    )
+
+
+def busy(detail: str) -> Problem:
+    """503 with Retry-After: too many heavy reads at once (service/budget.py)."""
+    return Problem(
+        503,
+        f"{detail}; retry after {RETRY_AFTER_SECONDS}s",
+        kind="busy",
+        headers={"Retry-After": RETRY_AFTER_SECONDS},
+        title=BUSY_TITLE,
     )
 
 

@@ -41,6 +41,16 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     tokens: tuple[Token, ...] = ()  # none: open, development mode (see docs/OPERATIONS.md)
     public_reads: bool = True
     write_rate: Rate | None = None  # per token, e.g. ("second", 100); None: unlimited
+    # Heavy reads (exports, verify, log pages): how many run at once per process, how many
+    # more may wait, and how long (seconds); past that, 503 (service/budget.py).
+    heavy_reads: int = 4
+    heavy_queue: int = 16
+    heavy_wait: float = 10.0
+    page_bytes: int = 4 * 1024 * 1024  # about this many bytes of events per page or chunk
+    # Signed heads (service/signing.py): the Ed25519 key that signs, older public keys
+    # still accepted; none: a development key kept in data_dir.
+    signing_key_file: str | None = None
+    verify_key_files: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -58,6 +68,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             "pool_max": int(env.get("ANNALS_POOL_MAX", "10")),
             "db_timeout": float(env.get("ANNALS_DB_TIMEOUT", "5")),
             "public_reads": _flag("ANNALS_PUBLIC_READS", env.get("ANNALS_PUBLIC_READS", "1")),
+            "heavy_reads": int(env.get("ANNALS_HEAVY_READS", "4")),
+            "heavy_queue": int(env.get("ANNALS_HEAVY_QUEUE", "16")),
+            "heavy_wait": float(env.get("ANNALS_HEAVY_WAIT", "10")),
+            "page_bytes": int(env.get("ANNALS_PAGE_BYTES", str(4 * 1024 * 1024))),
+            "signing_key_file": env.get("ANNALS_SIGNING_KEY_FILE") or None,
+            "verify_key_files": tuple(
+                p.strip() for p in env.get("ANNALS_VERIFY_KEY_FILES", "").split(",") if p.strip()
+            ),
         }
         if "tokens" not in overrides:  # an override must not need the file to exist
             values["tokens"] = tokens_from_env(env)

@@ -105,8 +105,10 @@ async def follow(
     subject: str | None,
     type_: str | None,
     keepalive: float,
+    max_bytes: int | None = None,
 ) -> AsyncIterator[ServerSentEventMessage]:
-    """The log after `after`, then every event as it commits, as SSE messages (id = sequence).
+    """The log after `after`, then every event as it commits, as SSE messages (id = sequence),
+    read in pages of at most BATCH events and about `max_bytes` bytes.
 
     `read(n)` lends a connection holding at least sequence n (`Services.acquire_read`): on
     a streaming replica, which replays NOTIFY never, the listener hears the primary and
@@ -120,7 +122,7 @@ async def follow(
         generation = listener.generation
         try:
             async with read(listener.latest) as conn:
-                page = await store.read_log(conn, last, BATCH, subject=subject)
+                page = await store.read_log(conn, last, BATCH, subject=subject, max_bytes=max_bytes)
                 shown = [ev for ev in page if _wanted(ev.type, type_)]
                 names = (
                     await display_names(
@@ -136,9 +138,8 @@ async def follow(
         for ev in shown:
             last_sent = loop.time()
             yield ServerSentEventMessage(data=enc.encode(live(ev, names)).decode(), id=ev.sequence)
-        if page:
+        if page:  # a page may end early (by bytes): only an empty one means caught up
             last = page[-1].sequence
-        if len(page) == BATCH:
             continue
         idle = loop.time() - last_sent
         if idle >= keepalive:

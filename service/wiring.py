@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
@@ -16,8 +17,10 @@ from events import store
 from events.timeparse import TimeError, parse_at
 from events.writer import Writer
 from queries import model, projector
+from service.budget import Budget
 from service.database import create_pool, embedded_url, release_embedded
 from service.settings import Settings
+from service.signing import Keyring, load
 from service.stream import Listener
 
 log = logging.getLogger("annals")
@@ -34,6 +37,16 @@ class Services:
     writer: Writer
     listener: Listener | None = None  # wakes live streams; None where nothing streams
     read_pool: Any = None  # asyncpg.Pool on a streaming replica; None: reads use `pool`
+    heavy: Budget = field(init=False)  # exports, verify, log pages (service/budget.py)
+
+    def __post_init__(self) -> None:
+        s = self.settings
+        self.heavy = Budget(s.heavy_reads, s.heavy_queue, s.heavy_wait)
+
+    @functools.cached_property
+    def keys(self) -> Keyring:
+        """The keys that sign heads and check saved ones (service/signing.py)."""
+        return load(self.settings, create=True)
 
     async def acquire(self) -> Any:
         """A pooled connection, or a clear failure within the configured timeout."""

@@ -68,13 +68,15 @@ class AnswersController(Controller):
         cursor: CursorParam = None,
     ) -> Response[Any]:
         """`{at, sequence, parties, plans, meetings, issues, next}`, in subject-id order."""
-        with metrics.QUERY_SECONDS.labels("state").time():
-            async with svc.acquire_read(known_at) as conn:
-                answer = await answers.state_answer(
-                    conn, at, known_at, min_confidence,
-                    kind=kind, prefix=prefix, limit=limit, cursor=cursor,
-                )  # fmt: skip
-        return cached(request, answer.body, answer.pinned)
+        # A page can be large: it takes a place in the heavy-read budget until encoded.
+        async with svc.heavy.slot():
+            with metrics.QUERY_SECONDS.labels("state").time():
+                async with svc.acquire_read(known_at) as conn:
+                    answer = await answers.state_answer(
+                        conn, at, known_at, min_confidence,
+                        kind=kind, prefix=prefix, limit=limit, cursor=cursor,
+                    )  # fmt: skip
+            return cached(request, answer.body, answer.pinned)
 
     @get(
         "/v1/diff",
@@ -97,13 +99,15 @@ class AnswersController(Controller):
         cursor: CursorParam = None,
     ) -> Response[Any]:
         """`{from, to, sequence, changes: [{subject, field, before, after, event, ...}], next}`."""
-        with metrics.QUERY_SECONDS.labels("diff").time():
-            async with svc.acquire_read(known_at) as conn:
-                answer = await answers.diff_answer(
-                    conn, from_, to, known_at, min_confidence,
-                    kind=kind, prefix=prefix, limit=limit, cursor=cursor,
-                )  # fmt: skip
-        return cached(request, answer.body, answer.pinned)
+        # A page can be large: it takes a place in the heavy-read budget until encoded.
+        async with svc.heavy.slot():
+            with metrics.QUERY_SECONDS.labels("diff").time():
+                async with svc.acquire_read(known_at) as conn:
+                    answer = await answers.diff_answer(
+                        conn, from_, to, known_at, min_confidence,
+                        kind=kind, prefix=prefix, limit=limit, cursor=cursor,
+                    )  # fmt: skip
+            return cached(request, answer.body, answer.pinned)
 
     @get(
         "/v1/{collection:str}/{slug:str}",

@@ -95,12 +95,13 @@ class EventsController(Controller):
         after: Annotated[int, QueryParameter(ge=0, description="sequence to start after")] = 0,
         limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
     ) -> LogPage:
-        """Events with sequence > after, oldest first."""
+        """Events with sequence > after, oldest first: `limit` of them, or fewer when they
+        would pass ANNALS_PAGE_BYTES (at least one); `next` is null once caught up."""
         # A reader asking for what follows `after` knows `after` exists: a replica must hold it.
-        async with svc.acquire_read(after or None) as conn:
-            page = await store.read_log(conn, after, limit)
+        async with svc.heavy.slot(), svc.acquire_read(after or None) as conn:
+            page = await store.read_log(conn, after, limit, max_bytes=svc.settings.page_bytes)
             head = await store.read_head(conn)
-        nxt = str(page[-1].sequence) if len(page) == limit else None
+        nxt = str(page[-1].sequence) if page and page[-1].sequence < head.sequence else None
         return LogPage(page, nxt, head.sequence)
 
     @get(

@@ -47,7 +47,9 @@ async def log_chunks(svc: Services, known: int, batch: int) -> AsyncIterator[byt
     after = 0
     while after < known:  # sequences have no gaps, so `known - after` rows remain
         async with svc.acquire_read(known) as conn:
-            page = await store.read_log(conn, after, min(batch, known - after))
+            page = await store.read_log(
+                conn, after, min(batch, known - after), max_bytes=svc.settings.page_bytes
+            )
         if not page:
             return
         yield exports.ndjson(page)
@@ -86,7 +88,7 @@ class ExportsController(Controller):
         async with svc.acquire_read(known_at) as conn:
             known = await store.resolve_known_at(conn, known_at)
         return Stream(
-            log_chunks(svc, known.sequence, batch),
+            await svc.heavy.streamed(log_chunks(svc, known.sequence, batch)),
             media_type="application/x-ndjson",
             headers={
                 "Content-Disposition": 'attachment; filename="annals-events.ndjson"',
@@ -112,10 +114,11 @@ class ExportsController(Controller):
     ) -> Response[Any]:
         """`{title, events: [{start_date, display_date, text, unique_id, group}]}`."""
         filters = parse_filters(from_, to, subject, type_, min_confidence)
-        async with svc.acquire_read(known_at) as conn:
-            w = await resolve(conn, filters, known_at, None)
-            entries = [e async for e in tl.walk(conn, w.filters, w.known)]
-        return cached(request, exports.timelinejs(entries, filters, w.known), w.pinned)
+        async with svc.heavy.slot():  # the document is built and encoded inside it too
+            async with svc.acquire_read(known_at) as conn:
+                w = await resolve(conn, filters, known_at, None)
+                entries = [e async for e in tl.walk(conn, w.filters, w.known)]
+            return cached(request, exports.timelinejs(entries, filters, w.known), w.pinned)
 
     @get(
         "/meetings.ics",
@@ -135,9 +138,10 @@ class ExportsController(Controller):
     ) -> Response[bytes]:
         """Each meeting's state at `at` (default now), as known at `known_at`."""
         filters = parse_filters(from_, to, subject, None, min_confidence)
-        async with svc.acquire_read(known_at) as conn:
-            q = await question.ask(conn, at, known_at, min_confidence)
-            states = [state async for _, state in answers.walk(conn, q, "meeting/")]
-            stamp = await stamp_of(conn, q.known)
-        body = exports.calendar(exports.meetings_in(states, filters), stamp)
+        async with svc.heavy.slot():
+            async with svc.acquire_read(known_at) as conn:
+                q = await question.ask(conn, at, known_at, min_confidence)
+                states = [state async for _, state in answers.walk(conn, q, "meeting/")]
+                stamp = await stamp_of(conn, q.known)
+            body = exports.calendar(exports.meetings_in(states, filters), stamp)
         return Response(body, media_type="text/calendar; charset=utf-8")

@@ -38,7 +38,7 @@ _WHY: Final[dict[int, str]] = {
     415: "Unsupported media type or a non-UTF-8 charset",
     422: "A value that breaks the contract; `errors` names each bad field",
     429: "Too many writes (when a write rate is configured); see Retry-After",
-    503: "The database is unreachable; see Retry-After",
+    503: "The database is unreachable, or too many heavy reads run at once; see Retry-After",
 }
 
 

@@ -1,17 +1,41 @@
-"""Operational endpoints: liveness, readiness, chain verification."""
+"""Operational endpoints: liveness, readiness, chain verification, the signed head."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
+import msgspec
 from litestar import Controller, get
 from litestar.di import NamedDependency
+from litestar.params import QueryParameter
 
 from events import store
-from service.api.openapi import problems
+from events.envelope import FieldError
+from events.heads import SignedHead
+from service import heads
+from service.api.openapi import problems, read_responses
+from service.problems import invalid
 from service.wiring import Services
+
+HASH_PATTERN = r"^[0-9a-f]{64}$"
+
+
+class HeadKey(msgspec.Struct, frozen=True):
+    """One accepted public key: its key_id and its PEM (SubjectPublicKeyInfo)."""
+
+    key_id: str
+    public_key: str
+
+
+class HeadKeys(msgspec.Struct, frozen=True):
+    """The key heads are signed with now, and every key a saved head may be signed by."""
+
+    signing: str | None
+    keys: list[HeadKey]
 
 
 class OpsController(Controller):
-    """/healthz, /readyz, /v1/verify."""
+    """/healthz, /readyz, /v1/verify, /v1/head."""
 
     tags = ["operations"]
 
@@ -27,8 +51,46 @@ class OpsController(Controller):
             head = await store.read_head(conn)
         return {"status": "ready", "sequence": head.sequence}
 
-    @get("/v1/verify", summary="Walk the hash chain", responses=problems(401, 403, 503))
-    async def verify(self, svc: NamedDependency[Services]) -> store.Verified:
-        """Names the first broken sequence, if any."""
+    @get("/v1/verify", summary="Walk the hash chain", responses=problems(400, 401, 403, 422, 503))
+    async def verify(
+        self,
+        svc: NamedDependency[Services],
+        sequence: Annotated[
+            int | None,
+            QueryParameter(ge=0, le=2**63 - 1, description="a saved head's sequence"),
+        ] = None,
+        hash_: Annotated[
+            str | None,
+            QueryParameter(
+                name="hash", pattern=HASH_PATTERN, description="a saved head's hash (with sequence)"
+            ),
+        ] = None,
+    ) -> heads.Verification:
+        """Names the first broken sequence, if any. With a saved head (`sequence` and
+        `hash`, from GET /v1/head), also whether the log still begins with it, and if not
+        where it stops (`saved.diverges`)."""
+        if (sequence is None) != (hash_ is None):
+            missing = "hash" if hash_ is None else "sequence"
+            raise invalid([FieldError(missing, "a saved head needs both sequence and hash")])
+        saved = (sequence, hash_) if sequence is not None and hash_ is not None else None
+        async with svc.heavy.slot(), await svc.acquire() as conn:
+            return await heads.verify(conn, saved)
+
+    @get("/v1/head", summary="The head of the log, signed (Ed25519)", responses=read_responses())
+    async def head(self, svc: NamedDependency[Services]) -> SignedHead:
+        """`{sequence, hash, recordedtime, key_id, signature}`: keep it; later,
+        GET /v1/verify?sequence=&hash= (or `annals verify --head FILE`) proves that the log
+        still begins with it. What the signature covers: docs/SECURITY.md."""
         async with await svc.acquire() as conn:
-            return await store.verify(conn)
+            return await heads.current(conn, svc.keys)
+
+    @get(
+        "/v1/head/keys",
+        summary="The public keys heads are signed with",
+        responses=read_responses(),
+    )
+    async def head_keys(self, svc: NamedDependency[Services]) -> HeadKeys:
+        """The signing key's key_id and every accepted public key (PEM), so a client can
+        check a head's signature itself. Compare them with keys obtained another way."""
+        keys = svc.keys
+        return HeadKeys(keys.signing_id, [HeadKey(k, pem) for k, pem in keys.public_pem().items()])

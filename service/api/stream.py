@@ -59,6 +59,7 @@ class StreamController(Controller):
                     subject=subject,
                     type_=type,
                     keepalive=KEEPALIVE_SECONDS,
+                    max_bytes=svc.settings.page_bytes,
                 )
             ),
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
