@@ -1,8 +1,10 @@
-"""Pure export builders: CloudEvents NDJSON, TimelineJS3 JSON and an iCalendar of meetings."""
+"""Pure export builders: CloudEvents NDJSON, CSV, TimelineJS3 JSON, iCalendar of meetings."""
 
 from __future__ import annotations
 
+import csv
 import html
+import io
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, Final
@@ -14,6 +16,7 @@ from msgspec import Struct
 from events.envelope import StoredEvent
 from events.headline import headline, name_of
 from events.timeparse import TimeError, ValidTime, parse_time
+from events.vocabulary import references
 from projections import MeetingState
 from queries.timeline import Entry, Filters
 
@@ -31,6 +34,53 @@ def ndjson(events: Iterable[StoredEvent]) -> bytes:
     back into the input event it was, and the import appends the same event.
     """
     return b"".join(_ndjson.encode(e) + b"\n" for e in events)
+
+
+# --- CSV ------------------------------------------------------------------------------
+
+CSV_COLUMNS: Final = (
+    "sequence", "id", "source", "type", "subject", "time", "timeprecision", "timequalifier",
+    "confidence", "recordedtime", "concerns", "headline", "summary",
+)  # fmt: skip
+# A cell a spreadsheet would take for a formula (CWE-1236), and the apostrophe that
+# neutralises one, so that a cell beginning with an apostrophe is always one we added.
+_FORMULA_START: Final = ("=", "+", "-", "@", "\t", "\r", "'")
+TEXT_KEYS: Final = ("summary", "text", "outcome", "reason")  # a slide's or row's prose
+
+
+def summary_of(data: Any) -> str | None:
+    """The event's own prose: its data's `summary`, else `text`, `outcome` or `reason`."""
+    if not isinstance(data, dict):
+        return None
+    return next((data[k] for k in TEXT_KEYS if isinstance(data.get(k), str) and data[k]), None)
+
+
+def cell(value: str) -> str:
+    """A text cell safe to open in a spreadsheet: one leading apostrophe added when the
+    text starts like a formula or with an apostrophe; strip one to get the text back."""
+    return "'" + value if value.startswith(_FORMULA_START) else value
+
+
+def csv_row(entry: Entry) -> list[str | int]:
+    """One timeline entry as a row of CSV_COLUMNS; `concerns` is space-separated."""
+    e = entry.event
+    others = sorted(references(e.data) - {e.subject})
+    concerns = " ".join([e.subject, *others] if e.subject else others)
+    return [
+        e.sequence, cell(e.id), cell(e.source), cell(e.type), e.subject or "", e.time,
+        e.timeprecision, e.timequalifier or "", e.confidence, e.recordedtime, concerns,
+        cell(headline(e.type, e.subject, e.data)), cell(summary_of(e.data) or ""),
+    ]  # fmt: skip
+
+
+def csv_text(entries: Iterable[Entry], *, header: bool = False) -> str:
+    """Rows of RFC 4180 CSV (CRLF line ends, quotes where needed), the header first if asked."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    if header:
+        writer.writerow(CSV_COLUMNS)
+    writer.writerows(csv_row(e) for e in entries)
+    return out.getvalue()
 
 
 # --- TimelineJS3 ----------------------------------------------------------------------
