@@ -8,6 +8,7 @@ from pathlib import Path
 import msgspec
 
 from service.auth import Rate, Token, parse_rate, tokens_from_env
+from service.cors import parse_origins
 
 
 def _default_data_dir() -> Path:
@@ -41,6 +42,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     tokens: tuple[Token, ...] = ()  # none: open, development mode (see docs/OPERATIONS.md)
     public_reads: bool = True
     write_rate: Rate | None = None  # per token, e.g. ("second", 100); None: unlimited
+    cors_origins: tuple[str, ...] = ()  # origins whose pages may write (docs/SECURITY.md)
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -58,6 +60,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             "pool_max": int(env.get("ANNALS_POOL_MAX", "10")),
             "db_timeout": float(env.get("ANNALS_DB_TIMEOUT", "5")),
             "public_reads": _flag("ANNALS_PUBLIC_READS", env.get("ANNALS_PUBLIC_READS", "1")),
+            "cors_origins": parse_origins(env.get("ANNALS_CORS_ORIGINS", "")),
         }
         if "tokens" not in overrides:  # an override must not need the file to exist
             values["tokens"] = tokens_from_env(env)
