@@ -167,7 +167,9 @@ class ExportsController(Controller):
         async with svc.acquire_read(known_at) as conn:
             w = await resolve(conn, filters, known_at, None)
             entries = [e async for e in tl.walk(conn, w.filters, w.known)]
-        return cached(request, exports.timelinejs(entries, filters, w.known), w.pinned)
+            names = await exports.names_known_at(conn, w.known)
+        body = exports.timelinejs(entries, filters, w.known, names)
+        return cached(request, body, w.pinned)
 
     @get(
         "/meetings.ics",
