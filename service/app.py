@@ -11,6 +11,7 @@ from typing import Any, cast
 from litestar import Litestar
 from litestar.datastructures import State
 from litestar.di import Provide
+from litestar.middleware.base import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.static_files import create_static_files_router
@@ -24,6 +25,7 @@ from service.api.ops import OpsController
 from service.api.stream import StreamController
 from service.api.timeline import TimelineController
 from service.auth import Access
+from service.cors import CorsMiddleware, Policy
 from service.metrics import MetricsController, http_metrics
 from service.problems import EXCEPTION_HANDLERS
 from service.settings import Settings
@@ -87,7 +89,11 @@ def create_app(settings: Settings | None = None, svc: Services | None = None) ->
         # An open service (no tokens) lets everything through: no guard at all then, since
         # Litestar copies the route handler for every guard call on every request.
         guards=[] if access.open else [access.guard],
-        middleware=[http_metrics().middleware, *access.middleware()],
+        middleware=[
+            DefineMiddleware(CorsMiddleware, policy=Policy(frozenset(settings.cors_origins))),
+            http_metrics().middleware,
+            *access.middleware(),
+        ],
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(
             title="Annals",

@@ -204,7 +204,9 @@ async def _export(
             async for entry in tl.walk(conn, filters, known.sequence):
                 entries.append(entry)
                 bar.update(task, completed=entry.event.sequence)
-            sink.write(msgspec.json.encode(exports.timelinejs(entries, filters, known.sequence)))
+            names = await exports.names_known_at(conn, known.sequence)
+            doc = exports.timelinejs(entries, filters, known.sequence, names)
+            sink.write(msgspec.json.encode(doc))
             bar.update(task, completed=known.sequence)
             return len(entries)
         q = await question.ask(conn, args.at, args.known_at, args.min_confidence)

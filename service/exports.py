@@ -1,12 +1,15 @@
-"""Pure export builders: CloudEvents NDJSON, TimelineJS3 JSON and an iCalendar of meetings."""
+"""Pure export builders: CloudEvents NDJSON, CSV, TimelineJS3 JSON, iCalendar of meetings."""
 
 from __future__ import annotations
 
+import csv
 import html
+import io
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, Final
 
+import asyncpg
 import icalendar
 import msgspec
 from msgspec import Struct
@@ -14,7 +17,9 @@ from msgspec import Struct
 from events.envelope import StoredEvent
 from events.headline import headline, name_of
 from events.timeparse import TimeError, ValidTime, parse_time
+from events.vocabulary import references
 from projections import MeetingState
+from queries import answers, question
 from queries.timeline import Entry, Filters
 
 MONTHS: Final = (
@@ -33,7 +38,73 @@ def ndjson(events: Iterable[StoredEvent]) -> bytes:
     return b"".join(_ndjson.encode(e) + b"\n" for e in events)
 
 
+# --- CSV ------------------------------------------------------------------------------
+
+CSV_COLUMNS: Final = (
+    "sequence", "id", "source", "type", "subject", "time", "timeprecision", "timequalifier",
+    "confidence", "recordedtime", "concerns", "headline", "summary",
+)  # fmt: skip
+# A cell a spreadsheet would take for a formula (CWE-1236), and the apostrophe that
+# neutralises one, so that a cell beginning with an apostrophe is always one we added.
+_FORMULA_START: Final = ("=", "+", "-", "@", "\t", "\r", "'")
+TEXT_KEYS: Final = ("summary", "text", "outcome", "reason")  # a slide's or row's prose
+
+
+def summary_of(data: Any) -> str | None:
+    """The event's own prose: its data's `summary`, else `text`, `outcome` or `reason`."""
+    if not isinstance(data, dict):
+        return None
+    return next((data[k] for k in TEXT_KEYS if isinstance(data.get(k), str) and data[k]), None)
+
+
+def cell(value: str) -> str:
+    """A text cell safe to open in a spreadsheet: one leading apostrophe added when the
+    text starts like a formula or with an apostrophe; strip one to get the text back."""
+    return "'" + value if value.startswith(_FORMULA_START) else value
+
+
+def csv_row(entry: Entry) -> list[str | int]:
+    """One timeline entry as a row of CSV_COLUMNS; `concerns` is space-separated."""
+    e = entry.event
+    others = sorted(references(e.data) - {e.subject})
+    concerns = " ".join([e.subject, *others] if e.subject else others)
+    return [
+        e.sequence, cell(e.id), cell(e.source), cell(e.type), e.subject or "", e.time,
+        e.timeprecision, e.timequalifier or "", e.confidence, e.recordedtime, concerns,
+        cell(headline(e.type, e.subject, e.data)), cell(summary_of(e.data) or ""),
+    ]  # fmt: skip
+
+
+def csv_text(entries: Iterable[Entry], *, header: bool = False) -> str:
+    """Rows of RFC 4180 CSV (CRLF line ends, quotes where needed), the header first if asked."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    if header:
+        writer.writerow(CSV_COLUMNS)
+    writer.writerows(csv_row(e) for e in entries)
+    return out.getvalue()
+
+
 # --- TimelineJS3 ----------------------------------------------------------------------
+#
+# The one escaping rule: every text the export carries is shown literally, never run,
+# wherever TimelineJS 3 (or any page putting the field into HTML) inserts it. Text is
+# escaped once for each time it is parsed as HTML on its way to the screen: `headline`,
+# `text`, media `caption` and `credit` are HTML (parsed once); `group` and `display_date`
+# are reduced to text by TimelineJS, which parses them as HTML and takes their textContent
+# (decoding entities), and then inserted with innerHTML: parsed twice, escaped twice.
+
+
+def escaped(text: str, parses: int = 1) -> str:
+    """`text` as HTML that shows it literally after `parses` HTML parses."""
+    for _ in range(parses):
+        text = html.escape(text, quote=True)
+    return text
+
+
+def plain(text: str) -> str:
+    """A field TimelineJS reduces to text before inserting it as HTML (group, dates)."""
+    return escaped(text, parses=2)
 
 
 class TjsDate(Struct, frozen=True, omit_defaults=True):
@@ -49,7 +120,7 @@ class TjsDate(Struct, frozen=True, omit_defaults=True):
 
 
 class TjsText(Struct, frozen=True):
-    """TimelineJS3 text: a headline and HTML."""
+    """TimelineJS3 text: a headline and a body, both HTML."""
 
     headline: str
     text: str
@@ -106,47 +177,70 @@ def tjs_date(vt: ValidTime) -> TjsDate:
         hour=s.hour if p == "instant" else None,
         minute=s.minute if p == "instant" else None,
         second=s.second if p == "instant" else None,
-        display_date=display_date(vt),
+        display_date=plain(display_date(vt)),
     )
 
 
-def _html(e: StoredEvent, corrected_by: str | None) -> str:
+def display_names(states: Iterable[Any]) -> dict[str, str]:
+    """Each subject's display name: a party's `name`, a plan's or meeting's `title`."""
+    names: dict[str, str] = {}
+    for state in states:
+        name = getattr(state, "name", None) or getattr(state, "title", None)
+        subject = getattr(state, "id", None)
+        if isinstance(name, str) and name.strip() and isinstance(subject, str):
+            names[subject] = name
+    return names
+
+
+def _body(e: StoredEvent, corrected_by: str | None) -> str:
     """The slide's body: what the data says, how sure it is and where it comes from."""
     d: dict[str, Any] = e.data if isinstance(e.data, dict) else {}
     parts = [
-        f"<p>{html.escape(d[k])}</p>"
-        for k in ("summary", "text", "outcome", "reason")
-        if isinstance(d.get(k), str) and d[k].strip()
+        f"<p>{escaped(d[k])}</p>" for k in TEXT_KEYS if isinstance(d.get(k), str) and d[k].strip()
     ]
     conditions = [c for c in d.get("conditions") or [] if isinstance(c, str)]
     if conditions:
-        parts.append("<ul>" + "".join(f"<li>{html.escape(c)}</li>" for c in conditions) + "</ul>")
+        parts.append("<ul>" + "".join(f"<li>{escaped(c)}</li>" for c in conditions) + "</ul>")
     if isinstance(d.get("quote"), str):
-        parts.append(f"<blockquote>{html.escape(d['quote'])}</blockquote>")
+        parts.append(f"<blockquote>{escaped(d['quote'])}</blockquote>")
     if e.confidence != "confirmed":
-        parts.append(f"<p><em>Confidence: {e.confidence}</em></p>")
+        parts.append(f"<p><em>Confidence: {escaped(e.confidence)}</em></p>")
     if corrected_by is not None:
-        parts.append(f"<p><em>Corrected by event {html.escape(corrected_by)}</em></p>")
-    outlets = [_source(s) for s in d.get("sources") or [] if isinstance(s, dict)]
-    if outlets:
-        parts.append("<p>Sources: " + "; ".join(o for o in outlets if o) + "</p>")
+        parts.append(f"<p><em>Corrected by event {escaped(corrected_by)}</em></p>")
+    parts.append(f'<p class="annals-sources">{_credits(e.source, d.get("sources"))}</p>')
     return "".join(parts)
 
 
-def _source(s: dict[str, Any]) -> str:
-    outlet = html.escape(str(s.get("outlet", "")))
+def _credits(source: str, sources: Any) -> str:
+    """`Sources: <outlet, linked>; …`, or, when the data names none, who recorded it."""
+    credits = [_credit(s) for s in sources or [] if isinstance(s, dict)]
+    credits = [c for c in credits if c]
+    if not credits:
+        return f"Recorded by {escaped(source)}"
+    return ("Source: " if len(credits) == 1 else "Sources: ") + "; ".join(credits)
+
+
+def _credit(s: dict[str, Any]) -> str:
+    outlet = escaped(str(s.get("outlet") or "")) or "link"
     url = s.get("url")
     if isinstance(url, str) and url.startswith(("https://", "http://")):
-        return f'<a href="{html.escape(url, quote=True)}">{outlet}</a>'
-    return outlet
+        return f'<a href="{escaped(url)}" rel="noopener noreferrer">{outlet}</a>'
+    return outlet if s.get("outlet") else ""
 
 
-def timelinejs(entries: Iterable[Entry], f: Filters, known: int) -> TimelineJs:
+def timelinejs(
+    entries: Iterable[Entry], f: Filters, known: int, names: dict[str, str]
+) -> TimelineJs:
     """A TimelineJS3 document of timeline entries, one slide each.
 
-    `unique_id` is the event id (`id~sequence` should two sources share an id), `group`
-    the event's subject, so TimelineJS lays out one row per subject.
+    `unique_id` is the event id (`id~sequence` should two sources share an id); `group`
+    the display name of the event's subject (`names`, else one made from its slug), so
+    TimelineJS lays out one row per subject. Every text follows the escaping rule above.
     """
+
+    def name(subject: str) -> str:
+        return names.get(subject) or name_of(subject)
+
     events: list[TjsEvent] = []
     seen: set[str] = set()
     for entry in entries:
@@ -157,15 +251,17 @@ def timelinejs(entries: Iterable[Entry], f: Filters, known: int) -> TimelineJs:
         events.append(
             TjsEvent(
                 start_date=tjs_date(vt),
-                text=TjsText(headline(e.type, e.subject, e.data), _html(e, entry.corrected_by)),
+                text=TjsText(
+                    escaped(headline(e.type, e.subject, e.data)), _body(e, entry.corrected_by)
+                ),
                 unique_id=uid,
-                display_date=display_date(vt),
-                group=e.subject,
+                display_date=plain(display_date(vt)),
+                group=plain(name(e.subject)) if e.subject else None,
             )
         )
-    about = name_of(f.subject) if f.subject else "Annals"
+    about = name(f.subject) if f.subject else "Annals"
     text = f"{len(events)} events, as known at sequence {known}."
-    return TimelineJs(TjsTitle(TjsText(f"{about}: timeline", text)), events)
+    return TimelineJs(TjsTitle(TjsText(escaped(f"{about}: timeline"), escaped(text))), events)
 
 
 # --- iCalendar ------------------------------------------------------------------------
@@ -256,3 +352,10 @@ def calendar(meetings: Iterable[MeetingState], stamp: datetime) -> bytes:
             cal.add_component(_vevent(m, vt, stamp))
     out: bytes = cal.to_ical()
     return out
+
+
+async def names_known_at(conn: asyncpg.Connection, known: int) -> dict[str, str]:
+    """The display names of every subject as now believed, as known at sequence `known`
+    (the read model's states: their names and titles)."""
+    q = await question.ask(conn, None, None, "disputed", known=known)
+    return display_names([state async for _, state in answers.walk(conn, q)])

@@ -8,6 +8,7 @@ from pathlib import Path
 import msgspec
 
 from service.auth import Rate, Token, parse_rate, tokens_from_env
+from service.cors import parse_origins
 
 
 def _default_data_dir() -> Path:
@@ -51,6 +52,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # still accepted; none: a development key kept in data_dir.
     signing_key_file: str | None = None
     verify_key_files: tuple[str, ...] = ()
+    cors_origins: tuple[str, ...] = ()  # origins whose pages may write (docs/SECURITY.md)
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -76,6 +78,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             "verify_key_files": tuple(
                 p.strip() for p in env.get("ANNALS_VERIFY_KEY_FILES", "").split(",") if p.strip()
             ),
+            "cors_origins": parse_origins(env.get("ANNALS_CORS_ORIGINS", "")),
         }
         if "tokens" not in overrides:  # an override must not need the file to exist
             values["tokens"] = tokens_from_env(env)

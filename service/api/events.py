@@ -13,8 +13,9 @@ from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, QueryParameter
 
 from events import store
-from events.envelope import StoredEvent
+from events.envelope import InvalidEvent, StoredEvent
 from service import metrics
+from service.api import binary
 from service.api.intake import parse_body
 from service.api.openapi import AppendOperation, problems
 from service.problems import Problem
@@ -64,16 +65,25 @@ class EventsController(Controller):
     async def append(
         self, request: Request[Any, Any, Any]
     ) -> Response[StoredEvent | list[StoredEvent]]:
-        """Body: one CloudEvent, an array, or {events, preconditions}. 201 when anything was
-        appended, 200 when every event was already stored with the same content."""
+        """Body: one CloudEvent, an array, or {events, preconditions}; or one event in
+        CloudEvents binary mode (attributes in `ce-*` headers, the data as the body). 201
+        when anything was appended, 200 when every event was already stored the same."""
         # The services straight from the app state (what the `svc` dependency returns):
         # resolving a dependency and validating the handler's signature for it cost about
         # a tenth of the CPU of a single-event append, the hottest request there is.
         svc: Services = request.app.state.services
         batch = parse_body(
-            request.headers.get("content-type", ""), await request.body(), svc.settings.max_batch
+            request.headers.get("content-type", ""),
+            await request.body(),
+            svc.settings.max_batch,
+            request.scope["headers"],
         )
-        result = await svc.writer.append(batch.drafts, batch.preconditions)
+        try:
+            result = await svc.writer.append(batch.drafts, batch.preconditions)
+        except (InvalidEvent, store.Conflict) as e:
+            if not batch.binary:
+                raise
+            raise binary.renamed(e) from None
         metrics.EVENTS_APPENDED.inc(result.new)
         metrics.APPEND_REQUEST_EVENTS.observe(len(batch.drafts))
         status = 201 if result.created else 200

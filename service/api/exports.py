@@ -1,6 +1,8 @@
-"""Exports over HTTP: CloudEvents NDJSON of the log, TimelineJS3 JSON, iCalendar of meetings.
+"""Exports over HTTP: CloudEvents NDJSON of the log, CSV and TimelineJS3 JSON of the
+timeline, iCalendar of meetings.
 
-Filters: the TimelineJS export takes every timeline filter (it is the timeline, unpaged).
+Filters: the CSV and TimelineJS exports take every timeline filter (they are the timeline,
+unpaged; the CSV is streamed a page at a time).
 The calendar takes `subject`, `from`, `to`, `at`, `known_at` and `min_confidence` (`type`
 means nothing there: a calendar is of meetings). The NDJSON export is the log itself, for
 backup and replication, and takes only `known_at`: a prefix of the log always imports back
@@ -39,6 +41,7 @@ from service.wiring import Services
 
 BATCH: Final = 1_000  # events per database round trip (and per chunk) of the NDJSON stream
 BatchParam = Annotated[int, QueryParameter(ge=1, le=10_000, description="events per chunk")]
+RowsParam = Annotated[int, QueryParameter(ge=1, le=tl.MAX_LIMIT, description="rows per chunk")]
 
 
 async def log_chunks(svc: Services, known: int, batch: int) -> AsyncIterator[bytes]:
@@ -56,6 +59,24 @@ async def log_chunks(svc: Services, known: int, batch: int) -> AsyncIterator[byt
         after = page[-1].sequence
 
 
+async def csv_chunks(
+    svc: Services, filters: tl.Filters, known: int, rows: int
+) -> AsyncIterator[bytes]:
+    """The timeline as known at `known` as CSV chunks of `rows` rows, the header first,
+    holding a pooled connection only while a page is read."""
+    after: tuple[datetime, int] | None = None
+    belief: tl.Belief | None = None
+    while True:
+        async with svc.acquire_read(known) as conn:
+            if belief is None:  # what retractions and corrections do, once for the walk
+                belief = await tl.believe(conn, filters.subject, known)
+            page = await tl.read_page(conn, filters, known, after, rows, belief)
+        yield exports.csv_text(page.entries, header=after is None).encode()
+        if page.next is None:
+            return
+        after = page.entries[-1].key
+
+
 async def stamp_of(conn: asyncpg.Connection, known: int) -> datetime:
     """The recorded time of sequence `known` (the epoch for an empty log)."""
     newest = await store.read_log(conn, known - 1, 1) if known > 0 else []
@@ -67,7 +88,7 @@ async def stamp_of(conn: asyncpg.Connection, known: int) -> datetime:
 
 
 class ExportsController(Controller):
-    """SPEC §5: /v1/export/{events.ndjson,timelinejs,meetings.ics}."""
+    """SPEC §5: /v1/export/{events.ndjson,events.csv,timelinejs,meetings.ics}."""
 
     path = "/v1/export"
     tags = ["exports"]
@@ -97,6 +118,37 @@ class ExportsController(Controller):
         )
 
     @get(
+        "/events.csv",
+        summary="The timeline as CSV, a row an event (for spreadsheets and pandas)",
+        media_type="text/csv",
+        responses=read_responses(),
+    )
+    async def events_csv(
+        self,
+        svc: NamedDependency[Services],
+        from_: FromParam = None,
+        to: ToParam = None,
+        subject: SubjectParam = None,
+        type_: TypeParam = None,
+        known_at: KnownAtParam = None,
+        min_confidence: MinConfidence = "disputed",
+        rows: RowsParam = tl.MAX_LIMIT,
+    ) -> Stream:
+        """Columns: sequence, id, source, type, subject, time, timeprecision, timequalifier,
+        confidence, recordedtime, concerns, headline, summary (see docs/CLIENTS.md)."""
+        filters = parse_filters(from_, to, subject, type_, min_confidence)
+        async with svc.acquire_read(known_at) as conn:
+            w = await resolve(conn, filters, known_at, None)
+        return Stream(
+            csv_chunks(svc, w.filters, w.known, rows),
+            media_type="text/csv; charset=utf-8; header=present",
+            headers={
+                "Content-Disposition": 'attachment; filename="annals-events.csv"',
+                "Annals-Known-At": str(w.known),
+            },
+        )
+
+    @get(
         "/timelinejs",
         summary="The timeline as a TimelineJS3 document",
         responses=read_responses(cached=True),
@@ -118,7 +170,9 @@ class ExportsController(Controller):
             async with svc.acquire_read(known_at) as conn:
                 w = await resolve(conn, filters, known_at, None)
                 entries = [e async for e in tl.walk(conn, w.filters, w.known)]
-            return cached(request, exports.timelinejs(entries, filters, w.known), w.pinned)
+                names = await exports.names_known_at(conn, w.known)
+            body = exports.timelinejs(entries, filters, w.known, names)
+            return cached(request, body, w.pinned)
 
     @get(
         "/meetings.ics",

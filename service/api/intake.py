@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Annotated, Any, Final
 
 import msgspec
@@ -19,6 +20,7 @@ from events.envelope import (
 )
 from events.store import Precondition
 from events.vocabulary import MAX_LIST, SUBJECT_RE
+from service.api import binary
 from service.problems import Problem, invalid
 
 SINGLE_TYPES: Final = ("application/json", "application/cloudevents+json")
@@ -34,6 +36,7 @@ class Batch(msgspec.Struct, frozen=True):
     drafts: list[Draft]
     preconditions: list[Precondition]
     is_batch: bool
+    binary: bool = False  # CloudEvents binary content mode: errors name `ce-` headers
 
 
 def decode_json(body: bytes) -> Any:
@@ -95,8 +98,16 @@ def _preconditions(value: Any) -> list[Precondition]:
     return found
 
 
-def parse_body(content_type: str, body: bytes, max_batch: int) -> Batch:
-    """Validate a POST /v1/events body in any of the SPEC §2 forms."""
+def parse_body(
+    content_type: str,
+    body: bytes,
+    max_batch: int,
+    raw_headers: Iterable[tuple[bytes, bytes]] = (),
+) -> Batch:
+    """Validate a POST /v1/events body in any of the SPEC §2 forms; with `ce-` headers
+    among `raw_headers` (the ASGI scope's), one event in binary content mode."""
+    if binary.is_binary(raw_headers):
+        return _binary_mode(content_type, body, raw_headers)
     mt = media_type(content_type)
     if mt not in (*SINGLE_TYPES, BATCH_TYPE):
         raise Problem(
@@ -147,3 +158,24 @@ def _parse_all(raws: list[Any], prefix: str | None) -> list[Draft]:
     if errors:
         raise invalid(errors)
     return drafts
+
+
+def _binary_mode(
+    content_type: str, body: bytes, raw_headers: Iterable[tuple[bytes, bytes]]
+) -> Batch:
+    """One event from `ce-` headers and a JSON data body (see service/api/binary.py)."""
+    has_data = bool(body.strip())
+    # No Content-Type is JSON too: the SDKs send none when an event sets no datacontenttype.
+    if has_data and media_type(content_type) not in ("application/json", ""):
+        raise Problem(
+            415,
+            f"binary mode (ce- headers) takes its data as application/json, not "
+            f"{content_type or '(no Content-Type)'!r}; a structured event goes without ce- headers",
+            kind="media-type",
+        )
+    headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in raw_headers]
+    try:
+        raw = binary.envelope(headers, decode_json(body) if has_data else None, has_data)
+        return Batch([parse_event(raw)], [], False, binary=True)
+    except InvalidEvent as e:
+        raise invalid([FieldError(binary.path_of(f.path), f.message) for f in e.errors]) from None

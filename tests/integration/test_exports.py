@@ -98,9 +98,29 @@ async def test_timelinejs_has_the_required_fields_and_dates_to_their_precision(
     assert events["pt25-001"]["start_date"] == {"year": 2014, "display_date": "2014"}
     assert events["pt25-044"]["display_date"] == "30 November 2025?"
     assert events["pt25-038"]["start_date"]["day"] == 29
-    assert events["pt25-038"]["group"] == "party/russia"
+    assert events["pt25-038"]["group"] == "Russia"  # the party's name, not its id
     assert "<blockquote>" in events["pt25-045"]["text"]["text"]  # the Axios quote
     assert "Confidence: reported" in events["pt25-037"]["text"]["text"]
+
+
+async def test_timelinejs_groups_by_display_name_and_credits_sources(example: Client) -> None:
+    note = {"type": "x-note", "subject": "party/russia", "time": "2025-11-30",
+            "source": "urn:annals:test:desk", "data": {"text": "no outlet"}}  # fmt: skip
+    await post(example, note)
+    doc = (await example.get("/v1/export/timelinejs")).json()
+    titles = {e["subject"]: e["data"]["title"] for e in LINES if e["type"] == "plan.proposed"}
+    groups = {e["unique_id"]: e["group"] for e in doc["events"]}
+    for line in LINES:
+        if line.get("subject") in titles:
+            assert groups[line["id"]] == titles[line["subject"]]
+    assert not any(g.startswith(("party/", "plan/", "meeting/")) for g in groups.values())
+    for e in doc["events"]:
+        sources = e["text"]["text"].rpartition('<p class="annals-sources">')[2]
+        assert sources.startswith(("Source: ", "Sources: ", "Recorded by ")), e
+    by_id = {e["unique_id"]: e for e in doc["events"]}
+    assert "Source: bne IntelliNews" in by_id["pt25-001"]["text"]["text"]
+    slide = next(e for e in doc["events"] if "no outlet" in e["text"]["text"])
+    assert "Recorded by urn:annals:test:desk" in slide["text"]["text"]
 
 
 async def test_timelinejs_takes_the_timeline_filters(example: Client) -> None:
