@@ -36,6 +36,7 @@ from service.auth_cli import add_token_parser
 from service.importer import ImportStats, Stopped, file_lines, import_lines
 from service.settings import Settings
 from service.snapshots_cli import add_snapshot_parser
+from service.webhooks.cli import add_subscriptions_parser
 from service.wiring import EXAMPLE, Services, services
 
 err = Console(stderr=True)
@@ -335,6 +336,7 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     add_token_parser(sub)
     add_snapshot_parser(sub)
+    add_subscriptions_parser(sub)
 
     s = sub.add_parser("serve", help="run the HTTP service")
     s.add_argument("--host", help="default ANNALS_HOST, else 127.0.0.1")

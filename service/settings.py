@@ -41,6 +41,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     tokens: tuple[Token, ...] = ()  # none: open, development mode (see docs/OPERATIONS.md)
     public_reads: bool = True
     write_rate: Rate | None = None  # per token, e.g. ("second", 100); None: unlimited
+    webhook_allow_private: bool = False  # deliveries to private addresses despite tokens
+    webhook_backoff: float = 1.0  # seconds before the first retry; doubles, up to 10 min
+    webhook_timeout: float = 10.0  # seconds a receiver has to answer a delivery
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -58,6 +61,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             "pool_max": int(env.get("ANNALS_POOL_MAX", "10")),
             "db_timeout": float(env.get("ANNALS_DB_TIMEOUT", "5")),
             "public_reads": _flag("ANNALS_PUBLIC_READS", env.get("ANNALS_PUBLIC_READS", "1")),
+            "webhook_allow_private": _flag(
+                "ANNALS_WEBHOOK_ALLOW_PRIVATE", env.get("ANNALS_WEBHOOK_ALLOW_PRIVATE", "0")
+            ),
+            "webhook_backoff": float(env.get("ANNALS_WEBHOOK_BACKOFF", "1")),
+            "webhook_timeout": float(env.get("ANNALS_WEBHOOK_TIMEOUT", "10")),
         }
         if "tokens" not in overrides:  # an override must not need the file to exist
             values["tokens"] = tokens_from_env(env)

@@ -18,6 +18,7 @@ from events.writer import Writer
 from service.database import create_pool, embedded_url, release_embedded
 from service.settings import Settings
 from service.stream import Listener
+from service.webhooks.worker import Deliveries
 
 log = logging.getLogger("annals")
 POLL_SECONDS: Final = 0.01  # how often a pinned query looks at the replica's head again
@@ -164,8 +165,9 @@ async def _schema_replayed(replica: Any, primary: Any, seconds: float) -> bool:
 
 
 @contextlib.asynccontextmanager
-async def services(settings: Settings) -> AsyncIterator[Services]:
-    """Open the pools and start the writer and the listener; close them all on exit."""
+async def services(settings: Settings, *, deliver: bool = False) -> AsyncIterator[Services]:
+    """Open the pools and start the writer and the listener; close them all on exit.
+    `deliver`: also run this process's webhook worker (service processes, not the CLI)."""
     url = await asyncio.to_thread(database_url, settings)
     try:
         pool = await create_pool(
@@ -188,9 +190,13 @@ async def services(settings: Settings) -> AsyncIterator[Services]:
     # NOTIFY is not replayed on a standby: the listener always listens on the primary.
     listener = Listener(url)
     listener.start()
+    deliveries = Deliveries(url, settings, listener)
+    if deliver:
+        deliveries.start()
     try:
         yield Services(settings, pool, writer, listener, read_pool)
     finally:
+        await deliveries.stop()
         await listener.stop()
         await writer.stop()
         if read_pool is not None:
