@@ -5,10 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, cast
 
 import httpx
@@ -20,6 +18,7 @@ from service.app import create_app
 from service.auth import Token, hash_token
 from service.webhooks.worker import Deliveries
 from service.wiring import Services
+from tests.receiver import Receiver
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -28,65 +27,24 @@ TOKENS = (Token(name="ops", sha256=hash_token(ADMIN), scopes=frozenset({"admin"}
 BACKOFF = 0.2  # seconds before the first retry (10 minutes at most, in production too)
 
 
-class Receiver:
-    """A webhook receiver that answers `script` statuses in turn (then 204), recording every
-    request and when it arrived; with `hold`, it answers nothing until the test sets it."""
-
-    def __init__(self, script: list[int] | None = None, hold: bool = False) -> None:
-        self.script = list(script or [])
-        self.held = threading.Event()
-        if not hold:
-            self.held.set()
-        self.arrived: list[float] = []
-        self.seen: list[tuple[str, dict[str, str], bytes, int]] = []
-        self.lock = threading.Lock()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["content-length"]))
-                with receiver.lock:
-                    receiver.arrived.append(time.monotonic())
-                receiver.held.wait(30)
-                with receiver.lock:
-                    status = receiver.script.pop(0) if receiver.script else 204
-                    receiver.seen.append(
-                        (self.headers["webhook-id"], dict(self.headers), body, status)
-                    )
-                self.send_response(status)
-                self.send_header("content-length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-
-    def __enter__(self) -> Receiver:
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.held.set()
-        self.server.shutdown()
-        self.server.server_close()
-
-    def ids(self) -> list[str]:
-        with self.lock:
-            return [s[0] for s in self.seen]
-
-    def acknowledged(self) -> list[str]:
-        with self.lock:
-            return [s[0] for s in self.seen if 200 <= s[3] < 300]
-
-
 async def until(check: Callable[[], bool], seconds: float = 20) -> None:
     """Wait until `check()` holds, at most `seconds`."""
     deadline = time.monotonic() + seconds
     while not check():
         assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.05)
+
+
+async def shown_when(
+    client: httpx.AsyncClient, sub_id: str, check: Callable[[dict[str, Any]], bool]
+) -> dict[str, Any]:
+    """GET /v1/subscriptions/{id} once `check` holds for it (at most 20 s)."""
+    deadline = time.monotonic() + 20
+    while True:
+        shown: dict[str, Any] = (await client.get(f"/v1/subscriptions/{sub_id}")).json()
+        if check(shown):
+            return shown
+        assert time.monotonic() < deadline, shown
         await asyncio.sleep(0.05)
 
 
@@ -133,8 +91,7 @@ async def test_a_receiver_that_fails_twice_gets_every_event_in_order_after_retri
         seqs = await post_notes(client, 1, 2, 3, 4)
         async with worker(services):
             want = [f"{sub['id']}:{s}" for s in seqs]
-            await until(lambda: receiver.acknowledged() == want)
-            shown = (await client.get(f"/v1/subscriptions/{sub['id']}")).json()
+            shown = await shown_when(client, sub["id"], lambda s: s["delivered"] == seqs[-1])
         seen = receiver.ids()
         print("\nreceiver saw:", [(i.split(":")[1], st) for i, _, _, st in receiver.seen])
         # The first event three times (500, 503, then 204); the later ones waited for it.
@@ -158,15 +115,14 @@ async def test_retries_back_off_exponentially(
         r = await client.post("/v1/subscriptions", json={"url": receiver.url})
         await post_notes(client, 1)
         async with worker(services):
-            await until(lambda: len(receiver.acknowledged()) == 1)
+            shown = await shown_when(client, r.json()["id"], lambda s: s["delivered"] == 1)
         t = receiver.arrived
         gaps = [b - a for a, b in itertools.pairwise(t)]
         print("\ngaps between attempts (s):", [round(g, 2) for g in gaps])
         assert len(gaps) == 3
         for gap, wanted in zip(gaps, (BACKOFF, 2 * BACKOFF, 4 * BACKOFF), strict=True):
             assert gap >= wanted * 0.95  # the schedule itself: tests/unit/test_webhook_rules.py
-        shown = (await client.get(f"/v1/subscriptions/{r.json()['id']}")).json()
-        assert shown["failures"] == 0 and shown["delivered"] == 1
+        assert shown["failures"] == 0 and shown["last_error"] == "HTTP 500"
 
 
 async def test_a_failing_event_waits_and_its_failures_show(
@@ -176,8 +132,7 @@ async def test_a_failing_event_waits_and_its_failures_show(
         sub = (await client.post("/v1/subscriptions", json={"url": receiver.url})).json()
         await post_notes(client, 1, 2)
         async with worker(services):
-            await until(lambda: len(receiver.ids()) >= 3)
-            shown = (await client.get(f"/v1/subscriptions/{sub['id']}")).json()
+            shown = await shown_when(client, sub["id"], lambda s: s["failures"] >= 2)
             metrics = (await client.get("/metrics")).text
         assert set(receiver.ids()) == {f"{sub['id']}:1"}  # event 2 waits behind event 1
         assert shown["delivered"] == 0 and shown["pending"] == 2
@@ -202,12 +157,8 @@ async def test_types_and_subject_choose_the_events(
     r = await client.post("/v1/events", json=events)
     assert r.status_code == 201, r.text
     async with worker(services):
-        await until(lambda: len(receiver.acknowledged()) == 1)
-        for _ in range(100):  # the cursor moves on past the events it skips
-            shown = (await client.get(f"/v1/subscriptions/{sub['id']}")).json()
-            if shown["delivered"] == 3:
-                break
-            await asyncio.sleep(0.05)
+        # the cursor moves on past the events the subscription skips
+        shown = await shown_when(client, sub["id"], lambda s: s["delivered"] == 3)
     assert receiver.ids() == [f"{sub['id']}:2"]
     assert shown["delivered"] == 3 and shown["pending"] == 0
 
@@ -222,10 +173,10 @@ async def test_a_receiver_that_never_answers_holds_up_no_append(
             await until(lambda: len(receiver.arrived) == 1)  # a delivery is hanging
             await post_notes(client, *range(2, 12))  # each one answered meanwhile
             assert receiver.seen == []
-            await until(lambda: len(receiver.arrived) >= 2)  # timed out, tried again
-            shown = (await client.get("/v1/subscriptions")).json()["subscriptions"][0]
+            sub_id = (await client.get("/v1/subscriptions")).json()["subscriptions"][0]["id"]
+            shown = await shown_when(client, sub_id, lambda s: s["failures"] >= 1)
             receiver.held.set()
-            await until(lambda: len(receiver.acknowledged()) == 11)
+            await shown_when(client, sub_id, lambda s: s["delivered"] == 11)
     assert shown["last_error"] == "no answer within 1 s" and shown["pending"] == 11
 
 
@@ -324,10 +275,24 @@ async def test_a_target_that_turned_private_is_refused_at_delivery(
     sub = (await client.post("/v1/subscriptions", json={"url": receiver.url})).json()
     await post_notes(client, 1)
     async with worker(services, tokens=TOKENS):
-        for _ in range(200):
-            shown = (await client.get(f"/v1/subscriptions/{sub['id']}")).json()
-            if shown["failures"]:
-                break
-            await asyncio.sleep(0.05)
+        shown = await shown_when(client, sub["id"], lambda s: s["failures"] >= 1)
     assert receiver.ids() == []
     assert shown["last_error"].startswith("refused: '127.0.0.1' resolves to a loopback")
+
+
+async def test_two_workers_deliver_one_at_a_time_and_the_second_takes_over(
+    client: httpx.AsyncClient, services: Services
+) -> None:
+    with Receiver(delay=0.02) as receiver:
+        sub = (await client.post("/v1/subscriptions", json={"url": receiver.url})).json()
+        first = await post_notes(client, *range(1, 11))
+        async with worker(services) as one, worker(services) as two:
+            await until(lambda: len(receiver.acknowledged()) == 10)
+            assert one.leading != two.leading  # exactly one delivers
+            leader, standby = (one, two) if one.leading else (two, one)
+            await leader.stop()
+            later = await post_notes(client, *range(11, 21))
+            await until(lambda: len(receiver.acknowledged()) == 20)
+            assert standby.leading
+    assert receiver.ids() == [f"{sub['id']}:{s}" for s in first + later]
+    assert receiver.most_in_flight == 1
