@@ -3,7 +3,10 @@ processes on one database delivering one event at a time."""
 
 from __future__ import annotations
 
+import json
+import os
 import signal
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -13,7 +16,7 @@ import httpx
 import pytest
 from standardwebhooks.webhooks import Webhook
 
-from tests.e2e.conftest import Service
+from tests.e2e.conftest import ANNALS, Service
 from tests.receiver import Receiver
 
 pytestmark = pytest.mark.timeout(240)  # service restarts are slow on a loaded machine
@@ -115,3 +118,36 @@ def test_two_service_processes_deliver_each_event_once_one_at_a_time(
         one.stop()
     assert receiver.sequences() == seqs  # each once, in order: one process at a time
     assert receiver.most_in_flight == 1
+
+
+def annals(db_url: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [ANNALS, "--database-url", db_url, "subscriptions", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, **env},
+    )
+
+
+def test_the_cli_adds_lists_and_removes_subscriptions(db_url: str) -> None:
+    added = annals(db_url, "add", "http://127.0.0.1:9/hook", "--type", "plan.", "--after", "3")
+    assert added.returncode == 0, added.stderr
+    sub = json.loads(added.stdout)
+    assert sub["secret"].startswith("whsec_") and sub["types"] == ["plan."]
+    assert sub["after"] == 3
+    listed = annals(db_url, "list")
+    assert listed.returncode == 0, listed.stderr
+    shown = json.loads(listed.stdout)["subscriptions"]
+    assert [(s["id"], s["delivered"], s["pending"]) for s in shown] == [(sub["id"], 3, 0)]
+    assert "secret" not in shown[0]
+    bad = annals(db_url, "add", "http://127.0.0.1:9/", "--type", "nope")
+    assert bad.returncode == 2 and "$.types[0]" in bad.stderr
+    # With tokens configured, a loopback target is refused here too.
+    tokens = "ops:" + "0" * 64 + ":admin"
+    refused = annals(db_url, "add", "http://127.0.0.1:9/", ANNALS_TOKENS=tokens)
+    assert refused.returncode == 2 and "ANNALS_WEBHOOK_ALLOW_PRIVATE" in refused.stderr
+    assert annals(db_url, "remove", sub["id"]).returncode == 0
+    assert annals(db_url, "remove", sub["id"]).returncode == 1
+    assert json.loads(annals(db_url, "list").stdout) == {"subscriptions": []}
