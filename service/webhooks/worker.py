@@ -34,7 +34,8 @@ log = logging.getLogger("annals.webhooks")
 # Any constant works; it only has to be the same for every Annals process on a database.
 WORKER_LOCK: Final = 0x414E4E41_4C53_0003
 STANDBY_SECONDS: Final = 2.0  # how often a standing-by process asks for the lock
-POLL_SECONDS: Final = 1.0  # new subscriptions, deleted ones, and appends missed by NOTIFY
+POLL_SECONDS: Final = 1.0  # how soon new and deleted subscriptions are noticed
+IDLE_SECONDS: Final = 5.0  # a caught-up subscription looks again even without a NOTIFY
 BATCH: Final = 100  # events read ahead per subscription
 GAUGE_SECONDS: Final = 1.0  # the pending gauge is recounted at most this often
 MAX_ERROR: Final = 500  # characters of an error kept in last_error
@@ -123,19 +124,22 @@ class _Leader:
 
     async def _wait_for_appends(self, generation: int) -> None:
         if self.listener is None:
-            await asyncio.sleep(POLL_SECONDS)
+            await asyncio.sleep(IDLE_SECONDS)
         else:
-            await self.listener.wait(generation, POLL_SECONDS)
+            await self.listener.wait(generation, IDLE_SECONDS)
 
     async def _deliver(self, sub: Subscription) -> None:
         """Deliver the subscription's events in sequence order, each until acknowledged;
         return when the subscription is gone."""
-        cursor, counted = sub.delivered, 0.0
+        cursor, head, counted = sub.delivered, -1, 0.0
+        stale = True  # the pending gauge needs counting again
         failing = _Retry(sub.failures, sub.next_attempt_at)
         while True:
             generation = self.listener.generation if self.listener else 0
             async with self.db:
                 events, reach = await store.read_matching(self.conn, sub, cursor, BATCH)
+            stale = stale or bool(events) or reach != head
+            head = reach
             for ev in events:
                 if not await self._until_acknowledged(sub, ev.sequence, ndjson([ev]), failing):
                     return
@@ -145,8 +149,9 @@ class _Leader:
                     if not await store.advance(self.conn, sub.id, reach):
                         return
                 cursor = reach
-            if time.monotonic() - counted >= GAUGE_SECONDS:
-                counted = time.monotonic()
+            # Counting costs a scan of what is pending: at most once a second, when it moved.
+            if stale and time.monotonic() - counted >= GAUGE_SECONDS:
+                stale, counted = False, time.monotonic()
                 await self._count_pending(sub, cursor)
             if len(events) < BATCH:
                 await self._wait_for_appends(generation)

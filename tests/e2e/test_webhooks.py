@@ -9,6 +9,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +57,10 @@ def delivered(url: str, sub_id: str) -> int:
     return n
 
 
+def acknowledged_at_least(receiver: Receiver, n: int) -> bool:
+    return len(receiver.acknowledged()) >= n
+
+
 def first_arrivals(seqs: list[int]) -> list[int]:
     """Each sequence at its first arrival, in arrival order (later copies dropped)."""
     seen: set[int] = set()
@@ -73,7 +78,7 @@ def test_sigkill_in_the_middle_of_deliveries_skips_nothing_and_keeps_order(
             seqs = append(svc.url, 0, EVENTS)
             kills = []
             for at in (EVENTS // 4, EVENTS // 2):
-                wait_for(lambda at=at: len(receiver.acknowledged()) >= at, 60, f"{at} deliveries")
+                wait_for(partial(acknowledged_at_least, receiver, at), 60, f"{at} deliveries")
                 kills.append(len(receiver.ids()))
                 svc.stop(signal.SIGKILL)
                 svc.start()
