@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Annotated
 
 import msgspec
 
@@ -42,8 +43,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     public_reads: bool = True
     write_rate: Rate | None = None  # per token, e.g. ("second", 100); None: unlimited
     webhook_allow_private: bool = False  # deliveries to private addresses despite tokens
-    webhook_backoff: float = 1.0  # seconds before the first retry; doubles, up to 10 min
-    webhook_timeout: float = 10.0  # seconds a receiver has to answer a delivery
+    # seconds before the first retry (doubling up to 10 min); seconds a receiver may take
+    webhook_backoff: Annotated[float, msgspec.Meta(gt=0)] = 1.0
+    webhook_timeout: Annotated[float, msgspec.Meta(gt=0)] = 10.0
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
