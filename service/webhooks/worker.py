@@ -87,6 +87,8 @@ class Deliveries:
             ) as client:
                 await _Leader(conn, client, self._settings, self._listener).run()
         finally:
+            if self.leading:  # another process reports pending deliveries from now on
+                metrics.WEBHOOK_PENDING.clear()
             self.leading = False
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(conn.close(), 5)
