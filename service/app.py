@@ -23,6 +23,7 @@ from service.api.family import FamilyController
 from service.api.imports import ImportController
 from service.api.ops import OpsController
 from service.api.stream import StreamController
+from service.api.subscriptions import SubscriptionsController
 from service.api.timeline import TimelineController
 from service.auth import Access
 from service.cors import CorsMiddleware, Policy
@@ -58,7 +59,7 @@ def create_app(settings: Settings | None = None, svc: Services | None = None) ->
         if svc is not None:  # opened by the caller, who also closes them
             yield
             return
-        async with services(settings) as opened:
+        async with services(settings, deliver=True) as opened:
             await asyncio.to_thread(signing_keys, opened)  # a bad key stops the start
             app.state.services = opened
             yield
@@ -73,6 +74,7 @@ def create_app(settings: Settings | None = None, svc: Services | None = None) ->
             TimelineController,
             ExportsController,
             ImportController,
+            SubscriptionsController,
             MetricsController,
             create_static_files_router(
                 path="/",

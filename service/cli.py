@@ -41,6 +41,7 @@ from service.readmodel_cli import add_readmodel_parser
 from service.settings import Settings
 from service.signing import KeyConfigError
 from service.signing import load as load_keys
+from service.webhooks.cli import add_subscriptions_parser
 from service.wiring import EXAMPLE, Services, services
 
 err = Console(stderr=True)
@@ -415,6 +416,7 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     add_token_parser(sub)
     add_readmodel_parser(sub)
+    add_subscriptions_parser(sub)
 
     s = sub.add_parser("serve", help="run the HTTP service")
     s.add_argument("--host", help="default ANNALS_HOST, else 127.0.0.1")

@@ -12,6 +12,7 @@ multiprocess mode; the controller below reads it when that variable is set).
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from typing import Any, Final, TypeVar
@@ -52,8 +53,29 @@ STREAM_CLIENTS: Final = Gauge(
     "Live stream (GET /v1/stream) clients connected to this process",
     multiprocess_mode="livesum",
 )
+# Labelled by subscription id: at most rules.MAX_SUBSCRIPTIONS series each, and a deleted
+# subscription's series are removed. Only the process delivering webhooks sets them
+# (mostrecent: in multiprocess mode the newest value wins, whichever process delivered).
+WEBHOOK_PENDING: Final = Gauge(
+    "annals_webhook_pending",
+    "Events a webhook subscription matches that are not yet acknowledged",
+    ["subscription"],
+    multiprocess_mode="mostrecent",
+)
+WEBHOOK_FAILURES: Final = Counter(
+    "annals_webhook_failures",
+    "Failed webhook delivery attempts (non-2xx, no answer in time, refused target)",
+    ["subscription"],
+)
 for _query in QUERIES:  # every series exists from the start, at zero
     QUERY_SECONDS.labels(_query)
+
+
+def forget_subscription(sub_id: str) -> None:
+    """Drop a deleted subscription's series."""
+    for family in (WEBHOOK_PENDING, WEBHOOK_FAILURES):
+        with contextlib.suppress(KeyError):
+            family.remove(sub_id)
 
 
 class LeanPrometheusMiddleware(PrometheusMiddleware):

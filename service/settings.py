@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Annotated
 
 import msgspec
 
@@ -53,6 +54,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     signing_key_file: str | None = None
     verify_key_files: tuple[str, ...] = ()
     cors_origins: tuple[str, ...] = ()  # origins whose pages may write (docs/SECURITY.md)
+    webhook_allow_private: bool = False  # deliveries to private addresses despite tokens
+    # seconds before the first retry (doubling up to 10 min); seconds a receiver may take
+    webhook_backoff: Annotated[float, msgspec.Meta(gt=0)] = 1.0
+    webhook_timeout: Annotated[float, msgspec.Meta(gt=0)] = 10.0
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -79,6 +84,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
                 p.strip() for p in env.get("ANNALS_VERIFY_KEY_FILES", "").split(",") if p.strip()
             ),
             "cors_origins": parse_origins(env.get("ANNALS_CORS_ORIGINS", "")),
+            "webhook_allow_private": _flag(
+                "ANNALS_WEBHOOK_ALLOW_PRIVATE", env.get("ANNALS_WEBHOOK_ALLOW_PRIVATE", "0")
+            ),
+            "webhook_backoff": float(env.get("ANNALS_WEBHOOK_BACKOFF", "1")),
+            "webhook_timeout": float(env.get("ANNALS_WEBHOOK_TIMEOUT", "10")),
         }
         if "tokens" not in overrides:  # an override must not need the file to exist
             values["tokens"] = tokens_from_env(env)

@@ -22,6 +22,7 @@ from service.database import create_pool, embedded_url, release_embedded
 from service.settings import Settings
 from service.signing import Keyring, load
 from service.stream import Listener
+from service.webhooks.worker import Deliveries
 
 log = logging.getLogger("annals")
 POLL_SECONDS: Final = 0.01  # how often a pinned query looks at the replica's head again
@@ -184,8 +185,9 @@ async def _schema_replayed(replica: Any, primary: Any, seconds: float) -> bool:
 
 
 @contextlib.asynccontextmanager
-async def services(settings: Settings) -> AsyncIterator[Services]:
-    """Open the pools and start the writer and the listener; close them all on exit."""
+async def services(settings: Settings, *, deliver: bool = False) -> AsyncIterator[Services]:
+    """Open the pools and start the writer and the listener; close them all on exit.
+    `deliver`: also run this process's webhook worker (service processes, not the CLI)."""
     url = await asyncio.to_thread(database_url, settings)
     try:
         pool = await create_pool(
@@ -217,9 +219,13 @@ async def services(settings: Settings) -> AsyncIterator[Services]:
         ),
         name="annals-projector",
     )
+    deliveries = Deliveries(url, settings, listener)
+    if deliver:
+        deliveries.start()
     try:
         yield Services(settings, pool, writer, listener, read_pool)
     finally:
+        await deliveries.stop()
         follower.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await follower

@@ -223,3 +223,64 @@ def answer_responses(shape: type, *more: int) -> dict[int, ResponseSpec]:
     body `shape`, then what `read_responses` says."""
     ok = ResponseSpec(shape, description="The answer", generate_examples=False)
     return {200: ok, **read_responses(*more, cached=True)}
+
+
+# --- the POST /v1/subscriptions body --------------------------------------------------------
+
+# As loose as service/webhooks/rules.py or looser: whatever this forbids, the service refuses.
+_SUBSCRIBE: Final = Schema(
+    type=OpenAPIType.OBJECT,
+    required=["url"],
+    properties={
+        "url": Schema(
+            type=_STRING, max_length=2048, description="http(s) URL that receives the events"
+        ),
+        "types": Schema(
+            one_of=[
+                Schema(type=OpenAPIType.ARRAY, items=Schema(type=_STRING), max_items=100),
+                Schema(type=OpenAPIType.NULL),
+            ],
+            description="types, exact or a prefix ending in '.' (plan.); null: every type",
+        ),
+        "subject": Schema(
+            one_of=[Schema(type=_STRING), Schema(type=OpenAPIType.NULL)],
+            description="only events concerning this subject; null: every event",
+        ),
+        "after": Schema(
+            one_of=[
+                Schema(type=OpenAPIType.INTEGER, minimum=0, maximum=2**63 - 1),
+                Schema(type=OpenAPIType.NULL),
+            ],
+            description="start after this sequence; null: after the head of the log",
+        ),
+    },
+    additional_properties=False,
+)
+
+SUBSCRIBE_BODY: Final = RequestBody(
+    required=True,
+    description="The receiver's URL and, optionally, which events it wants",
+    content={
+        "application/json": OpenAPIMediaType(
+            schema=_SUBSCRIBE,
+            examples={
+                "plans": Example(
+                    summary="Plan events concerning Ukraine",
+                    value={
+                        "url": "https://cms.example.org/hooks/annals",
+                        "types": ["plan."],
+                        "subject": "party/ukraine",
+                    },
+                )
+            },
+        )
+    },
+)
+
+
+@dataclass
+class SubscribeOperation(Operation):
+    """The POST /v1/subscriptions operation, with the body the handler reads itself."""
+
+    def __post_init__(self) -> None:
+        self.request_body = SUBSCRIBE_BODY
