@@ -176,14 +176,16 @@ class KnownAt(Struct, frozen=True):
     pinned: bool
 
 
-async def resolve_known_at(conn: Conn, text: str | None) -> KnownAt:
+async def resolve_known_at(conn: Conn, text: str | None, head: Head | None = None) -> KnownAt:
     """Turn `known_at` (a sequence number, a timestamp or a date) into a sequence.
 
     recorded_at never decreases along the sequence (the writer makes it so), so "recorded
     by T" is always a prefix of the log. An answer is pinned when nothing can still be
     recorded inside it: a sequence already written, or a time before the newest event's.
+    `head`, when the caller already read it, saves a round trip.
     """
-    head = await read_head(conn)
+    if head is None:
+        head = await read_head(conn)
     if text is None:
         return KnownAt(head.sequence, False)
     if SEQUENCE_TEXT.match(text):

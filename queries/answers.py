@@ -18,12 +18,11 @@ from queries.question import PLURAL, PageCursor, Question, encode_cursor
 
 
 async def states(conn: Conn, subjects: list[str], q: Question) -> dict[str, projections.State]:
-    """The state of each of `subjects` that something counts for, in three queries:
-    the registers, the events to fold, and those events from the log."""
+    """The state of each of `subjects` that something counts for, in two queries: the
+    registers and the events to fold, then those events from the log."""
     if not subjects:
         return {}
-    registers = await model.registers(conn, subjects, q.known, q.at, q.floor)
-    core = await model.core(conn, subjects, q.known, q.at, q.floor)
+    registers, core = await model.facts(conn, subjects, q.known, q.at, q.floor)
     wanted = {s for _, s, _ in core} | {v for _, _, v in core}
     wanted |= {s for _, _, s, _ in registers} | {v for _, _, _, v in registers}
     logged = await model.events(conn, wanted)

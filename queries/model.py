@@ -6,7 +6,8 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Final, NamedTuple
 
-from events.store import COLUMNS, Conn, row_to_recorded
+from events.chain import GENESIS
+from events.store import COLUMNS, Conn, Head, row_to_recorded
 from events.vocabulary import Recorded
 
 
@@ -69,6 +70,27 @@ async def status(conn: Conn) -> tuple[str, int]:
     row = await conn.fetchrow("SELECT rules, checkpoint FROM read_model")
     assert row is not None  # migration 006 inserts the one row
     return row["rules"], row["checkpoint"]
+
+
+_HEAD_AND_STATUS: Final = """
+SELECT m.rules, m.checkpoint, h.sequence, h.hash, h.recorded_at
+FROM read_model m
+LEFT JOIN LATERAL (
+    SELECT sequence, hash, recorded_at FROM events ORDER BY sequence DESC LIMIT 1
+) AS h ON true
+"""
+
+
+async def head_and_status(conn: Conn) -> tuple[Head, str, int]:
+    """The log's head, and the read model's rules and checkpoint, in one round trip."""
+    row = await conn.fetchrow(_HEAD_AND_STATUS)
+    assert row is not None  # migration 006 inserts the one row
+    head = (
+        Head(0, GENESIS, None)
+        if row["sequence"] is None
+        else Head(row["sequence"], row["hash"], row["recorded_at"])
+    )
+    return head, row["rules"], row["checkpoint"]
 
 
 async def reset(conn: Conn, rules: str) -> None:
@@ -202,29 +224,36 @@ CROSS JOIN LATERAL (
 WHERE k.subject = ANY($1::text[]) AND k.key <> '' AND k.first_known <= $2
 """
 
-# The events folded in order: every believed '' row at or before $3.
+# The events folded in order: every believed '' row at or before $3 (sorted by the caller).
 _CORE: Final = """
-SELECT f.subject, f.sequence, f.version FROM read_facts f
+SELECT f.subject, f.sequence, f.version, f.valid_from FROM read_facts f
 WHERE f.subject = ANY($1::text[]) AND f.key = '' AND f.valid_from <= $3
   AND f.known_from <= $2 AND (f.known_to IS NULL OR f.known_to > $2) AND f.confidence >= $4
-ORDER BY f.subject, f.valid_from, f.sequence
 """
 
 
-async def registers(
-    conn: Conn, subjects: list[str], known: int, at: datetime, floor: int
-) -> list[tuple[str, str, int, int]]:
-    """(subject, key, sequence, version) of the event holding each register that has one."""
-    rows = await conn.fetch(_REGISTERS, subjects, known, at, floor)
-    return [(r["subject"], r["key"], r["sequence"], r["version"]) for r in rows]
+_FACTS: Final = f"""
+SELECT subject, key, sequence, version, NULL::timestamptz AS valid_from FROM ({_REGISTERS}) r
+UNION ALL
+SELECT subject, '' AS key, sequence, version, valid_from FROM ({_CORE}) c
+"""  # noqa: S608 - constants only
 
 
-async def core(
-    conn: Conn, subjects: list[str], known: int, at: datetime, floor: int
-) -> list[tuple[str, int, int]]:
-    """(subject, sequence, version) of the events to fold, by subject, in valid-time order."""
-    rows = await conn.fetch(_CORE, subjects, known, at, floor)
-    return [(r["subject"], r["sequence"], r["version"]) for r in rows]
+class Facts(NamedTuple):
+    """What a question selects: the event holding each register, and the events to fold."""
+
+    registers: list[tuple[str, str, int, int]]  # (subject, key, sequence, version)
+    core: list[tuple[str, int, int]]  # (subject, sequence, version), in valid-time order
+
+
+async def facts(conn: Conn, subjects: list[str], known: int, at: datetime, floor: int) -> Facts:
+    """The registers and the events to fold of these subjects, in one round trip."""
+    rows = await conn.fetch(_FACTS, subjects, known, at, floor)
+    registers = [(r["subject"], r["key"], r["sequence"], r["version"]) for r in rows if r["key"]]
+    folded = sorted(
+        (r["subject"], r["valid_from"], r["sequence"], r["version"]) for r in rows if not r["key"]
+    )
+    return Facts(registers, [(s, seq, v) for s, _, seq, v in folded])
 
 
 async def events(conn: Conn, sequences: Iterable[int]) -> dict[int, Recorded]:

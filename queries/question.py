@@ -14,7 +14,7 @@ from events import store
 from events.envelope import FieldError
 from events.timeparse import TimeError, parse_at
 from events.vocabulary import CONFIDENCE_RANK, SUBJECT_RE
-from queries import projector
+from queries import model, projector
 
 KINDS: Final = ("party", "plan", "meeting", "issue")
 PLURAL: Final = {"party": "parties", "plan": "plans", "meeting": "meetings", "issue": "issues"}
@@ -76,12 +76,13 @@ async def ask(
     when = parse_at_param("at", at, now or datetime.now(UTC))
     if min_confidence not in CONFIDENCE_RANK:
         raise BadParameter("min_confidence", f"one of {', '.join(CONFIDENCE_RANK)}")
+    head, rules, held = await model.head_and_status(conn)
     if known is None:
-        resolved = await store.resolve_known_at(conn, known_at)
+        resolved = await store.resolve_known_at(conn, known_at, head)
         known, pinned = resolved.sequence, resolved.pinned
     else:
         pinned = True
-    known = await projector.ensure(conn, known)
+    known = await projector.ensure(conn, known, (rules, held))
     return Question(when, known, min_confidence, pinned and at is not None, at, known_at)
 
 
