@@ -60,6 +60,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     import uvicorn
 
+    from service.serving import uvicorn_options
+
     # The app factory reads the environment (in every worker process): hand it our choices.
     os.environ["ANNALS_DATA_DIR"] = str(settings.data_dir)
     if settings.database_url:
@@ -81,8 +83,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         port=port,
         workers=args.workers,
         loop="uvloop",
-        http="httptools",
         log_level="warning",
+        **uvicorn_options(settings),
         access_log=False,
     )
     return 0

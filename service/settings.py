@@ -40,7 +40,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     db_timeout: float = 5.0
     tokens: tuple[Token, ...] = ()  # none: open, development mode (see docs/OPERATIONS.md)
     public_reads: bool = True
-    write_rate: Rate | None = None  # per token, e.g. ("second", 100); None: unlimited
+    write_rate: Rate | None = None  # events per token, e.g. ("second", 100); None: unlimited
+    header_timeout: float = 10.0  # seconds a client has to send a request's headers
 
     @classmethod
     def from_env(cls, **overrides: object) -> Settings:
@@ -57,6 +58,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             "max_batch": int(env.get("ANNALS_MAX_BATCH", "10000")),
             "pool_max": int(env.get("ANNALS_POOL_MAX", "10")),
             "db_timeout": float(env.get("ANNALS_DB_TIMEOUT", "5")),
+            "header_timeout": float(env.get("ANNALS_HEADER_TIMEOUT", "10")),
             "public_reads": _flag("ANNALS_PUBLIC_READS", env.get("ANNALS_PUBLIC_READS", "1")),
         }
         if "tokens" not in overrides:  # an override must not need the file to exist

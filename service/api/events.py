@@ -17,6 +17,8 @@ from events.envelope import StoredEvent
 from service import metrics
 from service.api.intake import parse_body
 from service.api.openapi import AppendOperation, problems
+from service.api.params import After
+from service.auth import written
 from service.problems import Problem
 from service.wiring import Services
 
@@ -73,6 +75,7 @@ class EventsController(Controller):
         batch = parse_body(
             request.headers.get("content-type", ""), await request.body(), svc.settings.max_batch
         )
+        written(request, len(batch.drafts))
         result = await svc.writer.append(batch.drafts, batch.preconditions)
         metrics.EVENTS_APPENDED.inc(result.new)
         metrics.APPEND_REQUEST_EVENTS.observe(len(batch.drafts))
@@ -92,7 +95,7 @@ class EventsController(Controller):
     async def log(
         self,
         svc: NamedDependency[Services],
-        after: Annotated[int, QueryParameter(ge=0, description="sequence to start after")] = 0,
+        after: After = 0,
         limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
     ) -> LogPage:
         """Events with sequence > after, oldest first."""

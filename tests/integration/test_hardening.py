@@ -79,7 +79,7 @@ def _free_port() -> int:
 
 
 @contextlib.asynccontextmanager
-async def served(services: Services, **options: Any) -> AsyncIterator[str]:
+async def served(services: Services, header_timeout: float | None = None) -> AsyncIterator[str]:
     """The app on a real socket (uvicorn, with the service's own protocol options)."""
     port = _free_port()
     config = uvicorn.Config(
@@ -87,7 +87,7 @@ async def served(services: Services, **options: Any) -> AsyncIterator[str]:
         host="127.0.0.1",
         port=port,
         log_level="warning",
-        **{**uvicorn_options(services.settings), **options},
+        **uvicorn_options(services.settings, header_timeout),
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
@@ -237,7 +237,7 @@ async def test_schema_pages_load_nothing_from_another_origin(client: Client) -> 
     assert (await client.get("/schema/openapi.yaml")).status_code == 200
     for path in ("/schema", "/schema/swagger", "/schema/scalar", "/schema/redoc"):
         r = await client.get(path)
-        assert "<script src=\"http" not in r.text and "cdn." not in r.text, path
+        assert '<script src="http' not in r.text and "cdn." not in r.text, path
 
 
 @pytest.mark.parametrize(
@@ -295,7 +295,8 @@ async def test_colons_in_text_do_not_look_like_duplicate_keys(client: Client) ->
 
 
 @pytest.mark.parametrize(
-    "source", ["not a uri", "http://exa mple.org", "a%zz", "x#a#b", "ht tp:x", "<script>", "1http:x"]
+    "source",
+    ["not a uri", "http://exa mple.org", "a%zz", "x#a#b", "ht tp:x", "<script>", "1http:x"],
 )
 async def test_a_source_that_is_no_uri_reference_is_422_naming_it(
     client: Client, source: str
@@ -316,7 +317,8 @@ async def test_uri_references_are_accepted_as_source(client: Client, source: str
 
 
 @pytest.mark.parametrize(
-    "literal", [b"1e-400", b"-1e-400", b"0.12345678901234567890123", b"123456789012345678901234567890.5"]
+    "literal",
+    [b"1e-400", b"-1e-400", b"0.12345678901234567890123", b"123456789012345678901234567890.5"],
 )
 async def test_numbers_that_would_change_are_422_naming_the_path(
     client: Client, literal: bytes
@@ -351,7 +353,9 @@ async def test_the_write_rate_counts_bytes_too(app_with: Opener) -> None:
 async def test_an_import_counts_its_events_against_the_write_rate(app_with: Opener) -> None:
     auth = {"Authorization": f"Bearer {ADMIN}", **NDJSON}
     async with app_with(tokens=TOKENS, write_rate=("minute", 5)) as c:
-        body = b"".join(msgspec.json.encode(note({"n": i}, id=f"imp-{i}")) + b"\n" for i in range(8))
+        body = b"".join(
+            msgspec.json.encode(note({"n": i}, id=f"imp-{i}")) + b"\n" for i in range(8)
+        )
         assert (await c.post("/v1/import", content=body, headers=auth)).status_code == 200
         r = await c.post("/v1/events", json=note({"n": 1}, id="after-import"), headers=auth)
         problem(r, 429)
@@ -366,7 +370,7 @@ async def test_options_on_admin_routes_never_asks_for_a_token(app_with: Opener) 
 
 
 async def test_reading_request_headers_is_bounded_in_time(services: Services) -> None:
-    async with served(services, **uvicorn_options(services.settings, header_timeout=0.5)) as url:
+    async with served(services, header_timeout=0.5) as url:
         port = int(url.rsplit(":", 1)[1])
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")  # never finishes its headers
