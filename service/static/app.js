@@ -178,7 +178,7 @@
     for (const [key, value] of Object.entries(params || {})) {
       if (value !== "" && value !== null && value !== undefined) url.searchParams.set(key, value);
     }
-    const response = await fetch(url, { headers: { Accept: "application/json" } });
+    const response = await window.AnnalsAccess.fetch(url, { headers: { Accept: "application/json" } });
     if (!response.ok) {
       let detail = `${response.status} ${response.statusText}`;
       try {
@@ -797,7 +797,7 @@
   let source = null;
   function connect() {
     if (source) source.close();
-    source = new EventSource(`/v1/stream?after=${lastSeen}`);
+    source = window.AnnalsAccess.eventSource(`/v1/stream?after=${lastSeen}`);
     const onEvent = (message) => {
       let e;
       try {
