@@ -15,10 +15,11 @@ from typing import TYPE_CHECKING, Annotated, Any, Final, Literal, cast, get_args
 
 import msgspec
 from litestar.connection import ASGIConnection, Request
+from litestar.enums import ScopeType
 from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware.base import DefineMiddleware
 from litestar.middleware.rate_limit import DURATION_VALUES, DurationUnit
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import ASGIApp, Receive, ReceiveMessage, Scope, Send
 
 from service.problems import Problem
 
@@ -292,7 +293,7 @@ class Access:
 def written(request: Request[Any, Any, Any], events: int) -> None:
     """A write handler reports how many events the request carried (WriteRateLimit
     charges them once the handler is done)."""
-    request.scope[_WRITTEN] = events  # type: ignore[literal-required]
+    cast(dict[str, Any], request.scope)[_WRITTEN] = events
 
 
 def write_cost(events: int, body_bytes: int) -> int:
@@ -350,7 +351,7 @@ class WriteRateLimit:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Let a write in, or refuse it; charge what it carried."""
-        if scope["type"] != "http" or scope["method"] in SAFE_METHODS:
+        if scope["type"] != ScopeType.HTTP or scope.get("method") in SAFE_METHODS:
             await self.app(scope, receive, send)
             return
         key = self.key(Request(scope))
@@ -372,7 +373,7 @@ class WriteRateLimit:
             )
         received = 0
 
-        async def counting() -> Message:
+        async def counting() -> ReceiveMessage:
             nonlocal received
             message = await receive()
             if message["type"] == "http.request":

@@ -14,11 +14,11 @@ from events.envelope import (
     EventTooLarge,
     FieldError,
     InvalidEvent,
-    key_path,
     parse_event,
     scan,
     split_msgspec_error,
 )
+from events.jsontext import key_path
 from events.store import Precondition
 from events.vocabulary import MAX_LIST, SUBJECT_RE
 from service.api.params import MAX_SEQUENCE
