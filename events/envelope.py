@@ -145,6 +145,11 @@ def is_uri_reference(text: str) -> bool:
     return True
 
 
+def could_be_id(text: str) -> bool:
+    """Whether an event could have this id (SPEC §2 `id`, as checked on input)."""
+    return 0 < len(text) <= MAX_ID and not _CONTROL.search(text)
+
+
 def split_msgspec_error(err: Exception, prefix: str) -> FieldError:
     """Turn msgspec's 'Expected `int`, got `str` - at `$.x`' into a FieldError under prefix."""
     m = _MSGSPEC_PATH.match(str(err))
@@ -220,7 +225,8 @@ def _bad_text(s: str, path: str, what: str = "") -> FieldError | None:
     return None
 
 
-_Id = Annotated[str, Meta(min_length=1, max_length=256)]
+MAX_ID: Final = 256
+_Id = Annotated[str, Meta(min_length=1, max_length=MAX_ID)]
 _Source = Annotated[str, Meta(min_length=1, max_length=1_024)]
 _Type = Annotated[str, Meta(min_length=1, max_length=128)]
 _Subject = Annotated[str, Meta(min_length=1, max_length=128)]

@@ -13,7 +13,7 @@ from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, QueryParameter
 
 from events import store
-from events.envelope import StoredEvent
+from events.envelope import StoredEvent, could_be_id
 from service import metrics
 from service.api.intake import parse_body
 from service.api.openapi import AppendOperation, problems
@@ -125,6 +125,8 @@ class EventsController(Controller):
         exactly from the raw path (the parameter's value is normalised: `a//b/` is `a/b`).
         """
         event_id_text = _id_in(request, str(event_id))
+        if not could_be_id(event_id_text):  # (a NUL would reach the database otherwise)
+            raise Problem(404, "no event can have this id", kind="not-found")
         async with await svc.acquire() as conn:
             found = await store.find_by_id(conn, event_id_text)
         if source is not None:

@@ -245,6 +245,7 @@ async def test_schema_pages_load_nothing_from_another_origin(client: Client) -> 
     [
         ("/v1/events?after=99999999999999999999", "after"),
         ("/v1/events?after=-5", "after"),
+        ("/v1/events/a%00b", "id"),
     ],
 )
 async def test_out_of_range_values_are_named_without_driver_text(
