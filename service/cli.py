@@ -71,7 +71,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         if code:
             return code
     host, port = args.host or settings.host, args.port or settings.port
-    err.print(f"Annals on http://{host}:{port}  (viewer /, API docs /schema)")
+    err.print(f"Annals on http://{host}:{port}  (viewer /, OpenAPI /schema/openapi.json)")
     # uvicorn re-raises a SIGTERM it caught once its graceful shutdown is done; with the
     # default action that ends the process without atexit hooks, and the embedded
     # PostgreSQL (stopped by one when its last user exits) would outlive us. Exit normally.
