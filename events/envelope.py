@@ -126,7 +126,9 @@ SOURCE_RULE: Final = (
     "must be a URI-reference (RFC 3986), such as urn:annals:desk or https://example.org/feed: "
     'no spaces or <>"{}|\\^` characters, % only before two hex digits, at most one #'
 )
-_URI_CHARS: Final = re.compile(r"(?:[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=]|%[0-9A-Fa-f]{2})*")
+_URI_CHARS: Final = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]*")
+_BAD_PERCENT: Final = re.compile(r"%(?![0-9A-Fa-f]{2})")
+_FIRST_SEGMENT: Final = re.compile(r"[^/?#]*")
 _SCHEME: Final = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*")
 _AUTHORITY: Final = re.compile(r"^(?:[A-Za-z][A-Za-z0-9+.\-]*:)?//[^/?#]*")
 
@@ -136,8 +138,10 @@ def is_uri_reference(text: str) -> bool:
     where the first segment has a colon, brackets only around an IP literal host."""
     if not _URI_CHARS.fullmatch(text) or text.count("#") > 1:
         return False
-    first = re.split(r"[/?#]", text, maxsplit=1)[0]
-    if ":" in first and not _SCHEME.fullmatch(first.partition(":")[0]):
+    if "%" in text and _BAD_PERCENT.search(text):
+        return False
+    colon, first = text.find(":"), _FIRST_SEGMENT.match(text)
+    if first and 0 <= colon < first.end() and not _SCHEME.fullmatch(text, 0, colon):
         return False
     if "[" in text or "]" in text:
         rest = _AUTHORITY.sub("", text, count=1)
