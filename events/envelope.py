@@ -133,6 +133,7 @@ _SCHEME: Final = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*")
 _AUTHORITY: Final = re.compile(r"^(?:[A-Za-z][A-Za-z0-9+.\-]*:)?//[^/?#]*")
 
 
+@functools.lru_cache(maxsize=1_024)  # sources repeat: a feed posts under one source
 def is_uri_reference(text: str) -> bool:
     """RFC 3986 `URI-reference`: its characters, percent-encoding, one fragment, a scheme
     where the first segment has a colon, brackets only around an IP literal host."""
