@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import json
 import os
 import re
 import time as _time
@@ -14,6 +13,7 @@ from typing import Annotated, Any, Final, Literal, cast
 import msgspec
 from msgspec import Meta, Struct
 
+from events.jsontext import Inexact, key_path
 from events.timeparse import TimeError, ValidTime, format_time, parse_time
 from events.vocabulary import (
     KINDS,
@@ -28,6 +28,7 @@ from events.vocabulary import (
 )
 
 MAX_DEPTH: Final = 32  # nesting depth of any JSON body (objects and arrays)
+MAX_EVENT_BYTES: Final = 1024 * 1024  # one event, as compact JSON (SPEC §6)
 DEFAULT_SOURCE: Final = "urn:annals:api"
 ALLOWED_TYPES: Final = (*VOCABULARY, "x-<custom>")
 ENVELOPE_FIELDS: Final = frozenset(
@@ -51,6 +52,15 @@ class InvalidEvent(Exception):
     def __init__(self, errors: list[FieldError]) -> None:
         super().__init__("; ".join(f"{e.path}: {e.message}" for e in errors))
         self.errors = errors
+
+
+class EventTooLarge(InvalidEvent):
+    """One event past MAX_EVENT_BYTES (SPEC §6): 413 wherever it enters."""
+
+    def __init__(self, path: str, size: int) -> None:
+        super().__init__(
+            [FieldError(path, f"the event is {size:,} bytes as JSON; at most {MAX_EVENT_BYTES:,}")]
+        )
 
 
 class Draft(Struct, frozen=True, kw_only=True):
@@ -112,6 +122,39 @@ def uuid7() -> str:
     return str(uuid.UUID(int=value))
 
 
+SOURCE_RULE: Final = (
+    "must be a URI-reference (RFC 3986), such as urn:annals:desk or https://example.org/feed: "
+    'no spaces or <>"{}|\\^` characters, % only before two hex digits, at most one #'
+)
+_URI_CHARS: Final = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]*")
+_BAD_PERCENT: Final = re.compile(r"%(?![0-9A-Fa-f]{2})")
+_FIRST_SEGMENT: Final = re.compile(r"[^/?#]*")
+_SCHEME: Final = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*")
+_AUTHORITY: Final = re.compile(r"^(?:[A-Za-z][A-Za-z0-9+.\-]*:)?//[^/?#]*")
+
+
+@functools.lru_cache(maxsize=1_024)  # sources repeat: a feed posts under one source
+def is_uri_reference(text: str) -> bool:
+    """RFC 3986 `URI-reference`: its characters, percent-encoding, one fragment, a scheme
+    where the first segment has a colon, brackets only around an IP literal host."""
+    if not _URI_CHARS.fullmatch(text) or text.count("#") > 1:
+        return False
+    if "%" in text and _BAD_PERCENT.search(text):
+        return False
+    colon, first = text.find(":"), _FIRST_SEGMENT.match(text)
+    if first and 0 <= colon < first.end() and not _SCHEME.fullmatch(text, 0, colon):
+        return False
+    if "[" in text or "]" in text:
+        rest = _AUTHORITY.sub("", text, count=1)
+        return "[" not in rest and "]" not in rest
+    return True
+
+
+def could_be_id(text: str) -> bool:
+    """Whether an event could have this id (SPEC §2 `id`, as checked on input)."""
+    return 0 < len(text) <= MAX_ID and not _CONTROL.search(text)
+
+
 def split_msgspec_error(err: Exception, prefix: str) -> FieldError:
     """Turn msgspec's 'Expected `int`, got `str` - at `$.x`' into a FieldError under prefix."""
     m = _MSGSPEC_PATH.match(str(err))
@@ -123,52 +166,54 @@ def split_msgspec_error(err: Exception, prefix: str) -> FieldError:
     return FieldError(path or "$", message)
 
 
-def key_path(path: str, key: str) -> str:
-    """The JSONPath of `key` under `path`: `$.name`, or `$["a b"]` for any other key.
-
-    Keys are written as JSON strings, ASCII-escaped when they hold a lone surrogate, so
-    that the path itself can always be sent back in a response.
-    """
-    if key.isidentifier():
-        return f"{path}.{key}"
-    try:
-        quoted = msgspec.json.encode(key).decode()
-    except UnicodeEncodeError:
-        quoted = json.dumps(key, ensure_ascii=True)
-    return f"{path}[{quoted}]"
+def scan(value: Any, path: str = "$") -> FieldError | None:
+    """Find the first NUL character, lone surrogate, inexact number or too-deep nesting
+    anywhere in value."""
+    return None if _plainly_clean(_encoded(value)) else _scan(value, path, 0)
 
 
-def scan(value: Any, path: str = "$", depth: int = 0) -> FieldError | None:
-    """Find the first NUL character, lone surrogate or too-deep nesting anywhere in value."""
-    if depth == 0 and _plainly_clean(value):
-        return None
+def _scan(value: Any, path: str, depth: int) -> FieldError | None:
     if depth > MAX_DEPTH:
         return FieldError(path, f"nested deeper than {MAX_DEPTH} levels")
+    if isinstance(value, Inexact):
+        return FieldError(
+            path,
+            f"the number {value.text[:40]} cannot be stored exactly (a 64-bit float would "
+            "change it); send fewer digits, or the number as a string",
+        )
     if isinstance(value, str):
         return _bad_text(value, path)
     if isinstance(value, dict):
         for k, v in value.items():
             sub = key_path(path, k)
-            err = _bad_text(k, sub, "the key ") or scan(v, sub, depth + 1)
+            err = _bad_text(k, sub, "the key ") or _scan(v, sub, depth + 1)
             if err:
                 return err
     elif isinstance(value, list):
         for i, v in enumerate(value):
-            err = scan(v, f"{path}[{i}]", depth + 1)
+            err = _scan(v, f"{path}[{i}]", depth + 1)
             if err:
                 return err
     return None
 
 
-def _plainly_clean(value: Any) -> bool:
-    """True when `scan` would find nothing, checked at C speed: the walk below builds a
-    path for every key and costs more than the rest of validating an event. Encoding
-    fails on a lone surrogate; a NUL is written as an escape; nesting cannot exceed the
-    number of objects and arrays. Any doubt (a backslash-u in text, many containers)
-    answers False, and the walk decides and names the field."""
+def _encoded(value: Any) -> bytes | None:
+    """value as compact JSON; None when it cannot be encoded (a lone surrogate, an
+    Inexact number): the walk of `_scan` then names why."""
     try:
-        text = msgspec.json.encode(value)
+        return msgspec.json.encode(value)
     except (UnicodeEncodeError, TypeError, ValueError, OverflowError):
+        return None
+
+
+def _plainly_clean(text: bytes | None) -> bool:
+    """True when `_scan` would find nothing in the value encoded as `text`, checked at C
+    speed: the walk builds a path for every key and costs more than the rest of validating
+    an event. Encoding fails on a lone surrogate or an Inexact number; a NUL is written as
+    an escape; nesting cannot exceed the number of objects and arrays. Any doubt (a
+    backslash-u in text, many containers) answers False, and the walk decides and names
+    the field."""
+    if text is None:
         return False
     return b"\\u0000" not in text and text.count(b"{") + text.count(b"[") <= MAX_DEPTH
 
@@ -185,7 +230,8 @@ def _bad_text(s: str, path: str, what: str = "") -> FieldError | None:
     return None
 
 
-_Id = Annotated[str, Meta(min_length=1, max_length=256)]
+MAX_ID: Final = 256
+_Id = Annotated[str, Meta(min_length=1, max_length=MAX_ID)]
 _Source = Annotated[str, Meta(min_length=1, max_length=1_024)]
 _Type = Annotated[str, Meta(min_length=1, max_length=128)]
 _Subject = Annotated[str, Meta(min_length=1, max_length=128)]
@@ -258,7 +304,7 @@ def _fast(raw: dict[str, Any], path: str) -> Draft | None:
     type_ = env.type
     if cls is None and (type_ == "x-" or not is_custom(type_)):
         return None
-    if _CONTROL.search(type_) or _CONTROL.search(env.source):
+    if _CONTROL.search(type_) or not is_uri_reference(env.source):
         return None
     id_ = env.id
     if isinstance(id_, str) and _CONTROL.search(id_):
@@ -295,7 +341,12 @@ def parse_event(raw: Any, path: str = "$") -> Draft:
     """
     if not isinstance(raw, dict):
         raise InvalidEvent([FieldError(path, "an event must be a JSON object")])
-    hostile = scan(raw, path)
+    # The one event-size rule (SPEC §6): every way in (POST, import, a correction's
+    # replacement data, x- data) passes here with the event as decoded JSON.
+    text = _encoded(raw)
+    if text is not None and len(text) > MAX_EVENT_BYTES:
+        raise EventTooLarge(path, len(text))
+    hostile = None if _plainly_clean(text) else _scan(raw, path, 0)
     if hostile:
         raise InvalidEvent([hostile])
     return _fast(raw, path) or _walk(raw, path)
@@ -319,6 +370,8 @@ def _walk(raw: dict[str, Any], path: str) -> Draft:
     for name in ("id", "source", "type"):
         if isinstance(attrs.get(name), str) and _CONTROL.search(attrs[name]):
             errors.append(FieldError(f"{path}.{name}", "must not contain control characters"))
+        elif name == "source" and name in attrs and not is_uri_reference(attrs[name]):
+            errors.append(FieldError(f"{path}.source", SOURCE_RULE))
     for name in ("type", "time"):
         if name not in raw:
             errors.append(FieldError(f"{path}.{name}", "required"))

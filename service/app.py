@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any, cast
 
 from litestar import Litestar
@@ -13,8 +12,7 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.middleware.base import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
-from litestar.static_files import create_static_files_router
+from litestar.openapi.plugins import JsonRenderPlugin, YamlRenderPlugin
 
 from service.api.answers import AnswersController
 from service.api.events import EventsController
@@ -31,9 +29,8 @@ from service.metrics import MetricsController, http_metrics
 from service.problems import EXCEPTION_HANDLERS
 from service.settings import Settings
 from service.signing import KeyConfigError
+from service.web import security_headers, viewer
 from service.wiring import Services, services
-
-STATIC = Path(__file__).parent / "static"  # the viewer at / (index.html, app.js, app.css)
 
 
 def _services(state: State) -> Services:
@@ -76,18 +73,13 @@ def create_app(settings: Settings | None = None, svc: Services | None = None) ->
             ImportController,
             SubscriptionsController,
             MetricsController,
-            create_static_files_router(
-                path="/",
-                directories=[STATIC],
-                html_mode=True,
-                name="viewer",
-                opt={"scope": "public"},
-            ),
+            viewer(),
         ],
         dependencies={"svc": Provide(_services, sync_to_thread=False)},
         lifespan=[lifespan],
         state=State({"services": svc} if svc is not None else {}),
         exception_handlers=cast(Any, EXCEPTION_HANDLERS),
+        before_send=[security_headers],
         # An open service (no tokens) lets everything through: no guard at all then, since
         # Litestar copies the route handler for every guard call on every request.
         guards=[] if access.open else [access.guard],
@@ -102,7 +94,9 @@ def create_app(settings: Settings | None = None, svc: Services | None = None) ->
             version="0.1.0",
             description="An append-only, bitemporal log of diplomatic events.",
             path="/schema",
-            render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
+            # The document only, no HTML renderer: each loads its scripts from a CDN, which
+            # would run on this origin (docs/SECURITY.md). Any OpenAPI viewer reads these.
+            render_plugins=[JsonRenderPlugin(), YamlRenderPlugin()],
         ),
         debug=False,
     )

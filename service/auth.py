@@ -6,18 +6,20 @@ import hashlib
 import hmac
 import json
 import logging
+import math
+import time
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Final, Literal, get_args
+from typing import TYPE_CHECKING, Annotated, Any, Final, Literal, cast, get_args
 
 import msgspec
 from litestar.connection import ASGIConnection, Request
-from litestar.exceptions import TooManyRequestsException
+from litestar.enums import ScopeType
 from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware.base import DefineMiddleware
-from litestar.middleware.rate_limit import DurationUnit, RateLimitConfig, RateLimitMiddleware
-from litestar.types import Receive, Scope, Send
+from litestar.middleware.rate_limit import DURATION_VALUES, DurationUnit
+from litestar.types import ASGIApp, Receive, ReceiveMessage, Scope, Send
 
 from service.problems import Problem
 
@@ -35,6 +37,10 @@ ADMIN_PATHS: Final = frozenset({"/v1/verify"})
 PUBLIC_PREFIXES: Final = ("/healthz", "/readyz", "/schema")
 SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
 REALM: Final = 'Bearer realm="annals"'
+# What a write costs against ANNALS_WRITE_RATE: one per event, and at least one per
+# started BYTES_PER_EVENT of body, so that few large events cost like many small ones.
+BYTES_PER_EVENT: Final = 16 * 1024
+_WRITTEN: Final = "annals.events_written"  # the scope key a write handler reports into
 
 
 class Token(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -212,6 +218,8 @@ class Access:
     ) -> ScopeName | None:
         """The scope a request needs, or None for a public one."""
         declared = handler.opt.get("scope")
+        if connection.scope.get("method") == "OPTIONS":
+            return None  # a CORS preflight never carries a token, on any route
         if declared is not None:  # a misspelt scope is one no token holds: refused, not open
             return None if declared == "public" else declared
         method = connection.scope.get("method", "GET")
@@ -221,9 +229,7 @@ class Access:
             return "admin"
         if method not in SAFE_METHODS:
             return "write"
-        if method == "OPTIONS" or any(
-            template == p or template.startswith(p + "/") for p in PUBLIC_PREFIXES
-        ):
+        if any(template == p or template.startswith(p + "/") for p in PUBLIC_PREFIXES):
             return None
         return None if self.public_reads else "read"
 
@@ -279,37 +285,103 @@ class Access:
         """The per-token write rate limit, when ANNALS_WRITE_RATE is set."""
         if self.write_rate is None:
             return []
-        config = RateLimitConfig(
-            rate_limit=self.write_rate,
-            identifier_for_request=self.rate_key,
-            check_throttle_handler=_is_write,
-            middleware_class=WriteRateLimit,
-        )
-        return [config.middleware]
+        return [
+            DefineMiddleware(WriteRateLimit, budget=WriteBudget(self.write_rate), key=self.rate_key)
+        ]
 
 
-def _is_write(request: Request[Any, Any, Any]) -> bool:
-    return request.method not in SAFE_METHODS
+def written(request: Request[Any, Any, Any], events: int) -> None:
+    """A write handler reports how many events the request carried (WriteRateLimit
+    charges them once the handler is done)."""
+    cast(dict[str, Any], request.scope)[_WRITTEN] = events
 
 
-class WriteRateLimit(RateLimitMiddleware):
-    """Litestar's rate limit, answering 429 as a problem with Retry-After."""
+def write_cost(events: int, body_bytes: int) -> int:
+    """What one write costs against the rate: its events, at least one per started
+    BYTES_PER_EVENT of body, at least 1."""
+    return max(1, events, math.ceil(body_bytes / BYTES_PER_EVENT))
+
+
+class WriteBudget:
+    """A token bucket per key: `rate` events per unit, spent by write_cost. A write is let
+    in while its key has one event left; it is then charged in full, so a large batch
+    leaves a debt that later writes wait out. Memory: one entry per recent writer."""
+
+    MAX_KEYS: Final = 10_000
+
+    def __init__(self, rate: Rate) -> None:
+        self.unit, self.limit = rate
+        self.per_second = self.limit / DURATION_VALUES[self.unit]
+        self._buckets: dict[str, tuple[float, float]] = {}  # key: (tokens, at)
+
+    def _tokens(self, key: str, now: float) -> float:
+        tokens, at = self._buckets.get(key, (float(self.limit), now))
+        return min(float(self.limit), tokens + (now - at) * self.per_second)
+
+    def retry_after(self, key: str, now: float) -> int | None:
+        """Seconds until `key` may write again, or None when it may write now."""
+        tokens = self._tokens(key, now)
+        if tokens >= 1:
+            return None
+        return max(1, math.ceil((1 - tokens) / self.per_second))
+
+    def charge(self, key: str, cost: int, now: float) -> None:
+        """Spend `cost` from key's bucket (it may go below zero)."""
+        if len(self._buckets) >= self.MAX_KEYS:  # forget the writers whose bucket is full
+            self._buckets = {
+                k: v for k, v in self._buckets.items() if self._tokens(k, now) < self.limit
+            }
+        self._buckets[key] = (self._tokens(key, now) - cost, now)
+
+
+class WriteRateLimit:
+    """ASGI middleware: refuses a write while its key's budget is spent (429 with
+    Retry-After, before the body is read), counts the body's bytes as they are read and
+    charges the events the handler reports once it is done."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        budget: WriteBudget,
+        key: Callable[[Request[Any, Any, Any]], str],
+    ) -> None:
+        self.app = app
+        self.budget = budget
+        self.key = key
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Rate-limit, turning Litestar's bare 429 into a problem that says when to retry."""
-        try:
-            await super().__call__(scope, receive, send)
-        except TooManyRequestsException as e:
-            # Handler errors are answered inside (Litestar puts an exception handler between
-            # route middleware and handler), so this is the limiter's own refusal.
-            headers = dict(e.headers or {})
-            reset = headers.get(self.config.rate_limit_reset_header_key, "1")
-            retry = str(max(1, int(reset))) if reset.isdigit() else "1"
-            headers["Retry-After"] = retry
+        """Let a write in, or refuse it; charge what it carried."""
+        if scope["type"] != ScopeType.HTTP or scope.get("method") in SAFE_METHODS:
+            await self.app(scope, receive, send)
+            return
+        key = self.key(Request(scope))
+        wait = self.budget.retry_after(key, time.monotonic())
+        if wait is not None:
+            b = self.budget
             raise Problem(
                 429,
-                f"this token may write {self.max_requests} times per {self.unit}; "
-                f"retry after {retry}s",
+                f"this token may write {b.limit} events per {b.unit} (a write counts one per "
+                f"event, and at least one per {BYTES_PER_EVENT // 1024} KiB); retry after "
+                f"{wait}s",
                 kind="rate-limited",
-                headers=headers,
-            ) from None
+                headers={
+                    "Retry-After": str(wait),
+                    "RateLimit-Limit": str(b.limit),
+                    "RateLimit-Remaining": "0",
+                    "RateLimit-Reset": str(wait),
+                },
+            )
+        received = 0
+
+        async def counting() -> ReceiveMessage:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+            return message
+
+        try:
+            await self.app(scope, counting, send)
+        finally:
+            events = int(cast(dict[str, Any], scope).get(_WRITTEN, 0))
+            self.budget.charge(key, write_cost(events, received), time.monotonic())

@@ -66,6 +66,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     import uvicorn
 
+    from service.serving import uvicorn_options
+
     # The app factory reads the environment (in every worker process): hand it our choices.
     os.environ["ANNALS_DATA_DIR"] = str(settings.data_dir)
     if settings.database_url:
@@ -75,7 +77,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         if code:
             return code
     host, port = args.host or settings.host, args.port or settings.port
-    err.print(f"Annals on http://{host}:{port}  (viewer /, API docs /schema)")
+    err.print(f"Annals on http://{host}:{port}  (viewer /, OpenAPI /schema/openapi.json)")
     # uvicorn re-raises a SIGTERM it caught once its graceful shutdown is done; with the
     # default action that ends the process without atexit hooks, and the embedded
     # PostgreSQL (stopped by one when its last user exits) would outlive us. Exit normally.
@@ -87,8 +89,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         port=port,
         workers=args.workers,
         loop="uvloop",
-        http="httptools",
         log_level="warning",
+        **uvicorn_options(settings),
         access_log=False,
     )
     return 0

@@ -30,9 +30,10 @@ from typing import Any, Final
 
 import msgspec
 
-from events import store
+from events import jsontext, store
 from events.chain import canonical, link
 from events.envelope import (
+    MAX_EVENT_BYTES,
     Draft,
     FieldError,
     InvalidEvent,
@@ -44,13 +45,15 @@ from events.store import Conflict
 from events.writer import Writer
 
 BATCH: Final = 2_000  # events per writer request (one transaction, one COPY per table)
+# A line holds one event (at most MAX_EVENT_BYTES as compact JSON) plus what an export adds
+# (sequence, hashes, times) and any spacing: past this, a line is refused unread.
+MAX_LINE_BYTES: Final = MAX_EVENT_BYTES + 64 * 1024
 ANALYZE_AFTER: Final = 10_000  # events appended by one import: then refresh statistics
 # Attributes an export adds (SPEC §2 output); an import derives them again.
 _RESTORE_KEYS: Final = frozenset({"sequence", "recordedtime", "hash", "predecessorhash"})
 OUTPUT_ONLY: Final = (
     "sequence", "recordedtime", "hash", "predecessorhash", "timeprecision", "timequalifier",
 )  # fmt: skip
-_decoder: Final = msgspec.json.Decoder()
 
 
 class ImportStats(msgspec.Struct):
@@ -74,6 +77,25 @@ class Stopped(Exception):
         self.stats = stats
 
 
+class LineTooLong(InvalidEvent):
+    """A line past MAX_LINE_BYTES, refused before it is read whole (413)."""
+
+    def __init__(self, number: int) -> None:
+        super().__init__(
+            [
+                FieldError(
+                    f"line {number}",
+                    f"longer than {MAX_LINE_BYTES:,} bytes: one event is at most "
+                    f"{MAX_EVENT_BYTES:,} bytes",
+                )
+            ]
+        )
+
+
+# What a line reader yields in place of a line past MAX_LINE_BYTES (and then stops).
+TOO_LONG: Final = b"(a line past MAX_LINE_BYTES)"
+
+
 def as_input(raw: Any) -> Any:
     """An exported event back into an input event: the time as originally given."""
     if isinstance(raw, dict) and "timegiven" in raw:
@@ -83,8 +105,14 @@ def as_input(raw: Any) -> Any:
 
 
 def _decode(number: int, line: bytes) -> Any:
+    if line is TOO_LONG:
+        raise LineTooLong(number)
     try:
-        return _decoder.decode(line)
+        return jsontext.decode(line)
+    except jsontext.DuplicateKey as e:
+        raise InvalidEvent(
+            [FieldError(f"line {number}{e.path[1:]}", jsontext.DUPLICATE_KEY)]
+        ) from None
     except (msgspec.DecodeError, ValueError, RecursionError) as e:
         raise InvalidEvent([FieldError(f"line {number}", f"malformed JSON: {e}")]) from None
 
@@ -324,24 +352,41 @@ async def import_lines(
 
 async def numbered(chunks: AsyncIterable[bytes]) -> AsyncIterator[tuple[int, bytes]]:
     """Numbered NDJSON lines of a byte stream (a request body), split as they arrive:
-    memory holds one line and one chunk, never the whole body."""
+    memory holds one line (at most MAX_LINE_BYTES) and one chunk, never the whole body.
+    A longer line is TOO_LONG, and nothing after it is read."""
     parts: list[bytes] = []  # the line being received, in pieces (no quadratic joining)
+    held = 0  # bytes in parts
     number = 0
     async for chunk in chunks:
         start = 0
         while (end := chunk.find(b"\n", start)) >= 0:
+            if held + end + 1 - start > MAX_LINE_BYTES:
+                yield number + 1, TOO_LONG
+                return
             parts.append(chunk[start : end + 1])
             number += 1
             yield number, b"".join(parts)
             parts.clear()
+            held = 0
             start = end + 1
         if start < len(chunk):
+            held += len(chunk) - start
+            if held > MAX_LINE_BYTES:
+                yield number + 1, TOO_LONG
+                return
             parts.append(chunk[start:])
     if parts:
         yield number + 1, b"".join(parts)
 
 
 def file_lines(path: Path) -> Iterable[tuple[int, bytes]]:
-    """Numbered lines of a file, read lazily (constant memory)."""
+    """Numbered lines of a file, read lazily (at most MAX_LINE_BYTES at a time); a longer
+    line is TOO_LONG, and nothing after it is read."""
     with path.open("rb") as f:
-        yield from enumerate(f, start=1)
+        number = 0
+        while line := f.readline(MAX_LINE_BYTES + 1):
+            number += 1
+            if len(line) > MAX_LINE_BYTES:
+                yield number, TOO_LONG
+                return
+            yield number, line

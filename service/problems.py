@@ -10,13 +10,25 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.plugins.problem_details import ProblemDetailsException
 
-from events.envelope import FieldError, InvalidEvent
+from events.envelope import EventTooLarge, FieldError, InvalidEvent
 from events.store import Conflict
 from events.writer import Unavailable
 from queries.question import BadParameter
 
 log = logging.getLogger("annals.problems")
 RETRY_AFTER_SECONDS = "2"
+# A problem quotes what was sent back to its sender, shortened: a 20 KB bad parameter must
+# not become a 40 KB error (nor a log line of that size).
+MAX_QUOTE = 300
+MAX_DETAIL = 1_000
+
+
+def shorten(text: str, limit: int = MAX_QUOTE) -> str:
+    """text, cut to `limit` characters with a note of how much was left out."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… ({len(text) - limit:,} more characters)"
+
 
 _TITLES = {
     400: "Malformed request",
@@ -54,9 +66,11 @@ class Problem(ProblemDetailsException):
     ) -> None:
         body = dict(extra or {})
         if errors:
-            body["errors"] = [{"path": e.path, "message": e.message} for e in errors]
+            body["errors"] = [
+                {"path": shorten(e.path), "message": shorten(e.message)} for e in errors
+            ]
         super().__init__(
-            detail=detail,
+            detail=shorten(detail, MAX_DETAIL),
             status_code=status,
             headers=headers,
             extra=body,
@@ -109,6 +123,8 @@ def _to_problem(exc: Exception) -> Problem:
     match exc:
         case Problem():
             return exc
+        case EventTooLarge():
+            return Problem(413, str(exc), errors=exc.errors, kind="too-large")
         case InvalidEvent():
             return invalid(exc.errors)
         case BadParameter():
@@ -135,10 +151,13 @@ def _to_problem(exc: Exception) -> Problem:
             # from the request (a NUL in a path, a sequence past bigint) that the database
             # cannot hold or compare. Bodies are validated before they get here; this is
             # the net under every query parameter, so no input ends as a 500.
-            log.warning("a request value the database refused: %s", exc)
+            # The driver's own words ("invalid input for query argument $1 … int64") say
+            # nothing a client can act on and describe our queries: logged, not answered.
+            log.warning("a request value the database refused: %s", shorten(str(exc)))
             return Problem(
                 400,
-                f"a value in this request cannot be used: {exc}",
+                "a value in this request is out of range or cannot be stored "
+                "(a number past 2^63-1, a NUL character)",
                 kind="bad-parameter",
             )
         case OSError() | asyncpg.InterfaceError() | asyncpg.InternalClientError() | TimeoutError():

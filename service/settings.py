@@ -42,7 +42,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     db_timeout: float = 5.0
     tokens: tuple[Token, ...] = ()  # none: open, development mode (see docs/OPERATIONS.md)
     public_reads: bool = True
-    write_rate: Rate | None = None  # per token, e.g. ("second", 100); None: unlimited
+    write_rate: Rate | None = None  # events per token, e.g. ("second", 100); None: unlimited
+    header_timeout: float = 10.0  # seconds a client has to send a request's headers
     # Heavy reads (exports, verify, log pages): how many run at once per process, how many
     # more may wait, and how long (seconds); past that, 503 (service/budget.py).
     heavy_reads: int = 4
@@ -74,6 +75,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             "max_batch": int(env.get("ANNALS_MAX_BATCH", "10000")),
             "pool_max": int(env.get("ANNALS_POOL_MAX", "10")),
             "db_timeout": float(env.get("ANNALS_DB_TIMEOUT", "5")),
+            "header_timeout": float(env.get("ANNALS_HEADER_TIMEOUT", "10")),
             "public_reads": _flag("ANNALS_PUBLIC_READS", env.get("ANNALS_PUBLIC_READS", "1")),
             "heavy_reads": int(env.get("ANNALS_HEAVY_READS", "4")),
             "heavy_queue": int(env.get("ANNALS_HEAVY_QUEUE", "16")),

@@ -13,11 +13,13 @@ from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, QueryParameter
 
 from events import store
-from events.envelope import InvalidEvent, StoredEvent
+from events.envelope import InvalidEvent, StoredEvent, could_be_id
 from service import metrics
 from service.api import binary
 from service.api.intake import parse_body
 from service.api.openapi import AppendOperation, problems
+from service.api.params import After
+from service.auth import written
 from service.problems import Problem
 from service.wiring import Services
 
@@ -78,6 +80,7 @@ class EventsController(Controller):
             svc.settings.max_batch,
             request.scope["headers"],
         )
+        written(request, len(batch.drafts))
         try:
             result = await svc.writer.append(batch.drafts, batch.preconditions)
         except (InvalidEvent, store.Conflict) as e:
@@ -102,7 +105,7 @@ class EventsController(Controller):
     async def log(
         self,
         svc: NamedDependency[Services],
-        after: Annotated[int, QueryParameter(ge=0, description="sequence to start after")] = 0,
+        after: After = 0,
         limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
     ) -> LogPage:
         """Events with sequence > after, oldest first: `limit` of them, or fewer when they
@@ -133,6 +136,8 @@ class EventsController(Controller):
         exactly from the raw path (the parameter's value is normalised: `a//b/` is `a/b`).
         """
         event_id_text = _id_in(request, str(event_id))
+        if not could_be_id(event_id_text):  # (a NUL would reach the database otherwise)
+            raise Problem(404, "no event can have this id", kind="not-found")
         async with await svc.acquire() as conn:
             found = await store.find_by_id(conn, event_id_text)
         if source is not None:

@@ -18,11 +18,12 @@ from litestar.di import NamedDependency
 from litestar.openapi import ResponseSpec
 from litestar.params import QueryParameter
 
-from events.envelope import InvalidEvent
+from events.envelope import EventTooLarge, InvalidEvent
 from service import metrics
 from service.api.intake import media_type
 from service.api.openapi import problems
-from service.importer import ImportStats, Stopped, import_stream, numbered
+from service.auth import written
+from service.importer import ImportStats, LineTooLong, Stopped, import_stream, numbered
 from service.problems import Problem
 from service.wiring import Services
 
@@ -57,7 +58,7 @@ class ImportController(Controller):
         request_max_body_size=None,  # streamed a line at a time: no size to cap
         responses={
             200: ResponseSpec(ImportSummary, description="Every line imported (or already there)"),
-            **problems(400, 401, 403, 409, 415, 422, 429, 503),
+            **problems(400, 401, 403, 409, 413, 415, 422, 429, 503),
         },
     )
     async def import_ndjson(
@@ -81,8 +82,13 @@ class ImportController(Controller):
         try:
             stats = await import_stream(svc.writer, numbered(request.stream()), None, not as_new)
         except Stopped as e:
+            written(request, e.stats.appended + e.stats.already)
             status, kind = (
-                (422, "invalid") if isinstance(e.error, InvalidEvent) else (409, "conflict")
+                (413, "too-large")
+                if isinstance(e.error, EventTooLarge | LineTooLong)
+                else (422, "invalid")
+                if isinstance(e.error, InvalidEvent)
+                else (409, "conflict")
             )
             metrics.EVENTS_APPENDED.inc(e.stats.appended)
             done = e.stats
@@ -94,5 +100,6 @@ class ImportController(Controller):
                 kind=kind,
                 extra={"committed": msgspec.to_builtins(summary(done))},
             ) from None
+        written(request, stats.appended + stats.already)
         metrics.EVENTS_APPENDED.inc(stats.appended)
         return summary(stats)

@@ -8,24 +8,26 @@ from typing import Annotated, Any, Final
 import msgspec
 from msgspec import Meta
 
+from events import jsontext
 from events.envelope import (
     MAX_DEPTH,
     Draft,
+    EventTooLarge,
     FieldError,
     InvalidEvent,
-    key_path,
     parse_event,
     scan,
     split_msgspec_error,
 )
+from events.jsontext import key_path
 from events.store import Precondition
 from events.vocabulary import MAX_LIST, SUBJECT_RE
 from service.api import binary
+from service.api.params import MAX_SEQUENCE
 from service.problems import Problem, invalid
 
 SINGLE_TYPES: Final = ("application/json", "application/cloudevents+json")
 BATCH_TYPE: Final = "application/cloudevents-batch+json"
-_MAX_SEQUENCE: Final = 2**63 - 1  # a PostgreSQL bigint
 MAX_ERRORS: Final = 100  # field errors named in one answer
 _Preconditions = Annotated[list[Precondition], Meta(max_length=MAX_LIST)]
 
@@ -40,11 +42,14 @@ class Batch(msgspec.Struct, frozen=True):
 
 
 def decode_json(body: bytes) -> Any:
-    """JSON bytes to Python values; malformed input is a 400 that says where."""
+    """JSON bytes to Python values; malformed input is a 400 that says where, a key given
+    twice a 422 naming it."""
     if not body.strip():
         raise Problem(400, "the request body is empty; send a JSON event", kind="malformed")
     try:
-        return msgspec.json.decode(body)
+        return jsontext.decode(body)
+    except jsontext.DuplicateKey as e:
+        raise invalid([FieldError(e.path, jsontext.DUPLICATE_KEY)]) from None
     except RecursionError:
         raise invalid([FieldError("$", f"nested deeper than {MAX_DEPTH} levels")]) from None
     except msgspec.ValidationError as e:
@@ -89,7 +94,7 @@ def _preconditions(value: Any) -> list[Precondition]:
                     "must be {party,plan,meeting,issue}/<slug>, slug = [a-z0-9][a-z0-9-]{0,63}",
                 )
             )
-        if p.last_sequence is not None and not 0 <= p.last_sequence <= _MAX_SEQUENCE:
+        if p.last_sequence is not None and not 0 <= p.last_sequence <= MAX_SEQUENCE:
             errors.append(
                 FieldError(f"$.preconditions[{i}].last_sequence", "a sequence number or null")
             )
@@ -151,6 +156,8 @@ def _parse_all(raws: list[Any], prefix: str | None) -> list[Draft]:
     for i, raw in enumerate(raws):
         try:
             drafts.append(parse_event(raw, "$" if prefix is None else f"{prefix}[{i}]"))
+        except EventTooLarge:
+            raise  # 413 on its own: nothing else in the batch matters then
         except InvalidEvent as e:
             errors.extend(e.errors[: MAX_ERRORS - len(errors)])
             if len(errors) >= MAX_ERRORS:  # enough to act on; don't build a huge answer

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 from litestar import Controller, Request, get
 from litestar.di import NamedDependency
-from litestar.params import QueryParameter
 from litestar.response import ServerSentEvent
 
+from events import store
 from service.api.openapi import problems
+from service.api.params import AfterOrHead, last_event_id
+from service.api.timeline import SubjectParam, TypeParam, parse_filters
 from service.metrics import counted_stream_client
 from service.problems import Problem
 from service.stream import follow
@@ -27,27 +29,27 @@ class StreamController(Controller):
         "/v1/stream",
         summary="Live events (SSE); resumes after Last-Event-ID",
         media_type="text/event-stream",
-        responses=problems(400, 401, 403, 503),
+        responses=problems(400, 401, 403, 422, 503),
     )
     async def stream(
         self,
         request: Request[Any, Any, Any],
         svc: NamedDependency[Services],
-        after: Annotated[int | None, QueryParameter(ge=0, description="start after")] = None,
-        subject: Annotated[str | None, QueryParameter(description="events concerning it")] = None,
-        type: Annotated[
-            str | None, QueryParameter(description="exact, or a prefix like plan.")
-        ] = None,
+        after: AfterOrHead = None,
+        subject: SubjectParam = None,
+        type_: TypeParam = None,
     ) -> ServerSentEvent:
         """Starts after `Last-Event-ID` (or `after`, or the current head), then follows."""
-        resume = request.headers.get("last-event-id")
+        # The timeline's own checks of `subject` and `type` (422 naming the parameter), and
+        # one rule for a sequence in `after` and Last-Event-ID: a bad value is refused here,
+        # before the stream starts, never retried inside it.
+        parse_filters(None, None, subject, type_, "disputed")
+        resume = last_event_id(request.headers.get("last-event-id"))
         if resume is not None:
-            if not resume.isdigit():
-                raise Problem(400, "Last-Event-ID must be a sequence number", kind="bad-parameter")
-            after = int(resume)
+            after = resume
         if after is None:
             async with svc.acquire_read() as conn:
-                after = await conn.fetchval("SELECT coalesce(max(sequence), 0) FROM events")
+                after = (await store.read_head(conn)).sequence
         if svc.listener is None:
             raise Problem(503, "live streaming is not running in this process", kind="unavailable")
         return ServerSentEvent(
@@ -57,7 +59,7 @@ class StreamController(Controller):
                     svc.listener,
                     after,
                     subject=subject,
-                    type_=type,
+                    type_=type_,
                     keepalive=KEEPALIVE_SECONDS,
                     max_bytes=svc.settings.page_bytes,
                 )

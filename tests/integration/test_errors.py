@@ -242,7 +242,9 @@ async def test_a_batch_of_10_000_events_is_accepted(client: Client) -> None:
 async def test_a_larger_configured_body_limit_is_honoured(shared: Services) -> None:
     settings = msgspec.structs.replace(shared.settings, max_body_bytes=3 * 1024 * 1024)
     async with asgi_client(Services(settings, shared.pool, shared.writer)) as c:
-        big = await c.post("/v1/events", json=note("x" * (2 * 1024 * 1024)))
+        # A larger body takes more events; one event stays at most 1 MiB (SPEC §6).
+        batch = [note("x" * (700 * 1024)) for _ in range(3)]
+        big = await c.post("/v1/events", json=batch)
         assert big.status_code == 201, big.text[:300]
         r = await post_raw(c, msgspec.json.encode(note("x" * (4 * 1024 * 1024))))
         problem(r, 413)
@@ -629,7 +631,6 @@ async def test_a_list_past_its_limit_is_422_naming_it(api: Client, before: int) 
         b"-0.0",
         b"1e-7",
         b"5e-324",
-        b"123456789012345678901234567890.5",
         b"1E2",
     ],
 )

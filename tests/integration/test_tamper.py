@@ -340,6 +340,8 @@ async def test_a_rewritten_and_fully_rehashed_tail_verifies_but_the_head_hash_di
 # --- through the API ----------------------------------------------------------------------
 
 SQL = "x'); DELETE FROM events; --"
+# `source` must be a URI-reference (no spaces): SQL with comments for whitespace still is one.
+SQL_URI = "x');DELETE/**/FROM/**/events;--"
 
 
 async def test_sql_in_every_string_reaches_the_database_as_a_value(
@@ -350,7 +352,7 @@ async def test_sql_in_every_string_reaches_the_database_as_a_value(
     hostile: dict[str, Any] = {
         "type": "x-note'; DROP TABLE events; --",
         "id": "1' OR '1'='1",
-        "source": SQL,
+        "source": SQL_URI,
         "time": "2025-11-27",
         "data": {"q": "' OR 1=1 --", SQL: SQL},
     }

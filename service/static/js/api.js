@@ -1,4 +1,5 @@
-/* Reading the service that serves this page (same origin only). */
+/* Reading the service that serves this page (same origin only; with a token when reads
+ * are not public: access.js). */
 
 /** GET a JSON answer; empty parameters are left out; a problem's detail becomes the error. */
 export async function getJSON(path, params) {
@@ -6,7 +7,7 @@ export async function getJSON(path, params) {
   for (const [key, value] of Object.entries(params || {})) {
     if (value !== "" && value !== null && value !== undefined) url.searchParams.set(key, value);
   }
-  const response = await fetch(url, { headers: { Accept: "application/json" } });
+  const response = await window.AnnalsAccess.fetch(url, { headers: { Accept: "application/json" } });
   if (!response.ok) {
     let detail = `${response.status} ${response.statusText}`;
     try {
@@ -36,8 +37,8 @@ export function follow(after, onEvent, onStatus) {
   let source = null;
   const connect = () => {
     if (source) source.close();
-    source = new EventSource(`/v1/stream?after=${last}`);
-    source.onmessage = (message) => {
+    source = window.AnnalsAccess.eventSource(`/v1/stream?after=${last}`);
+    source.addEventListener("message", (message) => {
       let e;
       try {
         e = JSON.parse(message.data);
@@ -47,16 +48,19 @@ export function follow(after, onEvent, onStatus) {
       if (typeof e.sequence !== "number" || e.sequence <= last) return;
       last = e.sequence;
       onEvent(e);
-    };
-    source.onopen = () => onStatus("live", "Live: new events appear as they are recorded");
-    source.onerror = () => {
+    });
+    // Listeners, not on* properties: the token-carrying reader (access.js) dispatches events.
+    source.addEventListener("open", () =>
+      onStatus("live", "Live: new events appear as they are recorded"),
+    );
+    source.addEventListener("error", () => {
       if (source.readyState === EventSource.CLOSED) {
         onStatus("off", "Live updates stopped; retrying…");
         window.setTimeout(connect, 5000);
       } else {
         onStatus("retrying", "Reconnecting to the live stream…");
       }
-    };
+    });
   };
   connect();
 }

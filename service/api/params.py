@@ -1,0 +1,31 @@
+"""Query parameters and headers several routes share, validated one way everywhere."""
+
+from __future__ import annotations
+
+from typing import Annotated, Final
+
+from litestar.params import QueryParameter
+
+from events.envelope import FieldError
+from service.problems import Problem
+
+MAX_SEQUENCE: Final = 2**63 - 1  # a PostgreSQL bigint: no sequence is larger
+
+_AFTER: Final = QueryParameter(ge=0, le=MAX_SEQUENCE, description="the sequence to start after")
+After = Annotated[int, _AFTER]
+AfterOrHead = Annotated[int | None, _AFTER]  # absent: start at the head of the log
+
+
+def last_event_id(value: str | None) -> int | None:
+    """The sequence of a `Last-Event-ID` header (SSE resumption), checked like `after`."""
+    if value is None:
+        return None
+    text = value.strip()
+    if not (text.isascii() and text.isdigit() and int(text) <= MAX_SEQUENCE):
+        raise Problem(
+            400,
+            "Last-Event-ID must be a sequence number (0 to 2^63-1)",
+            errors=[FieldError("Last-Event-ID", "a sequence number, 0 to 2^63-1")],
+            kind="bad-parameter",
+        )
+    return int(text)
