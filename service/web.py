@@ -15,9 +15,11 @@ from litestar.types import Message, Scope
 STATIC: Final = Path(__file__).parent / "static"  # the viewer at / (index.html, app.js, …)
 
 # The viewer loads its own script, style and data only; nothing may frame it. API answers
-# carry the same policy: JSON is never meant to run or be framed either.
+# carry the same policy: JSON is never meant to run or be framed either. Style attributes
+# are allowed: vis-timeline positions every item with one (scripts stay this origin's only).
 CONTENT_SECURITY_POLICY: Final = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; "
     "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
     "frame-ancestors 'none'"
 )

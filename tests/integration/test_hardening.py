@@ -194,7 +194,8 @@ async def test_a_bad_stream_parameter_is_a_4xx_before_the_stream_starts(
 
 
 @pytest.mark.parametrize(
-    "path", ["/%00", "/app.js%00.html", "/index.html/x", "/app.js/x", "/app.css/..%2f", "/a%00/b"]
+    "path",
+    ["/%00", "/js/main.js%00.html", "/index.html/x", "/js/main.js/x", "/app.css/..%2f", "/a%00/b"],
 )
 async def test_odd_static_paths_are_404_without_a_traceback(
     client: Client, path: str, caplog: pytest.LogCaptureFixture
@@ -211,7 +212,7 @@ async def test_odd_static_paths_are_404_without_a_traceback(
 async def test_the_viewer_carries_a_content_security_policy_and_frame_policy(
     client: Client,
 ) -> None:
-    for path in ("/", "/index.html", "/app.js", "/app.css"):
+    for path in ("/", "/index.html", "/js/main.js", "/app.css"):
         r = await client.get(path)
         assert r.status_code == 200, path
         csp = r.headers["content-security-policy"]
