@@ -55,10 +55,9 @@ def _exit_on_sigterm(signum: int, frame: object) -> None:
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    """Run the HTTP service (uvicorn), optionally loading the example timeline first."""
+    """Run the HTTP service (granian by default, or uvicorn), optionally loading the
+    example timeline first."""
     import os
-
-    import uvicorn
 
     # The app factory reads the environment (in every worker process): hand it our choices.
     os.environ["ANNALS_DATA_DIR"] = str(settings.data_dir)
@@ -70,22 +69,52 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
             return code
     host, port = args.host or settings.host, args.port or settings.port
     err.print(f"Annals on http://{host}:{port}  (viewer /, API docs /schema)")
-    # uvicorn re-raises a SIGTERM it caught once its graceful shutdown is done; with the
-    # default action that ends the process without atexit hooks, and the embedded
-    # PostgreSQL (stopped by one when its last user exits) would outlive us. Exit normally.
+    # Either server re-raises or relays a SIGTERM it caught once its graceful shutdown is
+    # done; with the default action that ends the process without atexit hooks, and the
+    # embedded PostgreSQL (stopped by one when its last user exits) would outlive us.
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    if args.server == "granian":
+        _serve_granian(host, port, args.workers)
+    else:
+        _serve_uvicorn(host, port, args.workers)
+    return 0
+
+
+def _serve_granian(host: str, port: int, workers: int) -> None:
+    # Granian (HTTP in Rust) runs the same ASGI app, lifespan included: Litestar's start-up
+    # and shutdown hooks open and close the services exactly as under uvicorn. uvloop, as
+    # for uvicorn: the asyncio loop leaves TCP_NODELAY off (docs/SCALING.md).
+    from granian.constants import Interfaces, Loops
+    from granian.log import LogLevels
+    from granian.server import Server
+
+    Server(
+        "service.app:app_from_env",
+        address=host,
+        port=port,
+        interface=Interfaces.ASGI,
+        workers=workers,
+        loop=Loops.uvloop,
+        factory=True,
+        log_level=LogLevels.warning,
+        log_access=False,
+    ).serve()
+
+
+def _serve_uvicorn(host: str, port: int, workers: int) -> None:
+    import uvicorn
+
     uvicorn.run(
         "service.app:app_from_env",
         factory=True,
         host=host,
         port=port,
-        workers=args.workers,
+        workers=workers,
         loop="uvloop",
         http="httptools",
         log_level="warning",
         access_log=False,
     )
-    return 0
 
 
 def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
@@ -340,6 +369,12 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--host", help="default ANNALS_HOST, else 127.0.0.1")
     s.add_argument("--port", type=int, help="default ANNALS_PORT, else 8000")
     s.add_argument("--workers", type=int, default=1, help="service processes on one database")
+    s.add_argument(
+        "--server",
+        choices=["granian", "uvicorn"],
+        default="granian",
+        help="HTTP server (default granian: the faster on the append route, docs/SCALING.md)",
+    )
     s.add_argument("--load-example", action="store_true", help="import the example timeline first")
     s.set_defaults(fn=cmd_serve)
 
