@@ -29,6 +29,30 @@ class LogPage(msgspec.Struct, frozen=True):
     last_sequence: int
 
 
+class AppendAnswer(msgspec.Struct, frozen=True):
+    """What POST /v1/events answers: 201 or 200, the event or the batch, and where a single
+    event can be read back."""
+
+    status: int
+    events: StoredEvent | list[StoredEvent]
+    location: str | None
+
+
+async def append_body(svc: Services, content_type: str, body: bytes) -> AppendAnswer:
+    """POST /v1/events, whichever route took it (service/api/append_route.py is the lean
+    one): validate the body, append it through the writer, count it."""
+    batch = parse_body(content_type, body, svc.settings.max_batch)
+    result = await svc.writer.append(batch.drafts, batch.preconditions)
+    metrics.EVENTS_APPENDED.inc(result.new)
+    metrics.APPEND_REQUEST_EVENTS.observe(len(batch.drafts))
+    status = 201 if result.created else 200
+    if batch.is_batch:
+        return AppendAnswer(status, result.events, None)
+    ev = result.events[0]
+    # A header is Latin-1 and a URI is ASCII: the id (any text) goes percent-encoded.
+    return AppendAnswer(status, ev, f"/v1/events/{quote(ev.id, safe='')}")
+
+
 def _id_in(request: Request[Any, Any, Any], fallback: str) -> str:
     """The event id as sent: the rest of the raw (still percent-encoded) path after the
     route's prefix, decoded once."""
@@ -70,19 +94,11 @@ class EventsController(Controller):
         # resolving a dependency and validating the handler's signature for it cost about
         # a tenth of the CPU of a single-event append, the hottest request there is.
         svc: Services = request.app.state.services
-        batch = parse_body(
-            request.headers.get("content-type", ""), await request.body(), svc.settings.max_batch
+        answer = await append_body(
+            svc, request.headers.get("content-type", ""), await request.body()
         )
-        result = await svc.writer.append(batch.drafts, batch.preconditions)
-        metrics.EVENTS_APPENDED.inc(result.new)
-        metrics.APPEND_REQUEST_EVENTS.observe(len(batch.drafts))
-        status = 201 if result.created else 200
-        if batch.is_batch:
-            return Response(result.events, status_code=status)
-        ev = result.events[0]
-        # A header is Latin-1 and a URI is ASCII: the id (any text) goes percent-encoded.
-        location = f"/v1/events/{quote(ev.id, safe='')}"
-        return Response(ev, status_code=status, headers={"Location": location})
+        headers = {"Location": answer.location} if answer.location else None
+        return Response(answer.events, status_code=answer.status, headers=headers)
 
     @get(
         "/",
