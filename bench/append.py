@@ -511,10 +511,16 @@ def free_port() -> int:
 
 
 def start_service(
-    url: str, port: int, workdir: Path, logfile: Path, server: str | None = None
+    url: str,
+    port: int,
+    workdir: Path,
+    logfile: Path,
+    server: str | None = None,
+    tree: Path | None = None,
 ) -> subprocess.Popen[bytes]:
     """`annals serve` on its own database, in its own session (Ctrl-C is ours to relay);
-    `server` picks the HTTP server (`annals serve --server`), None its default."""
+    `server` picks the HTTP server (`annals serve --server`), None its default; `tree`
+    runs the service code of another checkout (a baseline) in this environment."""
     exe = Path(sys.executable).with_name("annals")
     cmd = [str(exe) if exe.exists() else shutil.which("annals") or "annals"]
     cmd += ["--database-url", url, "--data-dir", str(workdir), "serve"]
@@ -524,6 +530,8 @@ def start_service(
     # Only our settings: an ANNALS_* of the caller's shell (tokens, pool size) must not
     # change what is measured between runs.
     env = {k: v for k, v in os.environ.items() if not k.startswith("ANNALS_")}
+    if tree is not None:
+        env["PYTHONPATH"] = str(tree.resolve())
     with logfile.open("wb") as sink:
         return subprocess.Popen(
             cmd,
@@ -759,6 +767,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default="granian,uvicorn",
         help="`annals serve --server` values measured side by side (comma-separated)",
     )
+    p.add_argument(
+        "--baseline",
+        type=Path,
+        help="a checkout of other service code (e.g. `git worktree add` of main) measured as "
+        "`baseline` in the same slices, its `annals serve` defaults",
+    )
     p.add_argument("--no-doc", action="store_true", help="do not touch docs/PERFORMANCE.md")
     args = p.parse_args(argv)
     args.mode = "quick" if args.quick else "full"
@@ -794,17 +808,21 @@ def main(argv: list[str] | None = None) -> int:
         server = get_server(tmp / "pgdata", cleanup_mode="delete")
         admin_url = server.get_uri()
         raw_url = server.get_uri(database=RAW_DB)
-        dbs = [f"{SERVICE_DB}_{name}" for name in args.servers]
+        names = [*args.servers, *(["baseline"] if args.baseline else [])]
+        dbs = [f"{SERVICE_DB}_{name}" for name in names]
         pg = uvloop.run(prepare(admin_url, raw_url, dbs))
         log(f"PostgreSQL {pg['version']} at {admin_url}; databases {', '.join(dbs)}, {RAW_DB}")
 
         code = code_fingerprint()  # before the services start: the code they load
         services: list[Service] = []
-        for name, db in zip(args.servers, dbs, strict=True):
+        for name, db in zip(names, dbs, strict=True):
             url, port = server.get_uri(database=db), free_port()
             workdir, logfile = tmp / f"service-{name}", tmp / f"service-{name}.log"
             workdir.mkdir()
-            proc = start_service(url, port, workdir, logfile, name)
+            if name == "baseline":
+                proc = start_service(url, port, workdir, logfile, None, args.baseline)
+            else:
+                proc = start_service(url, port, workdir, logfile, name)
             procs.append((name, proc, logfile))
             log(f"started `annals serve --server {name}` (pid {proc.pid}) on port {port}")
             uvloop.run(wait_ready(f"http://{HOST}:{port}", proc, logfile))
