@@ -26,6 +26,7 @@ from service.auth import Access
 from service.metrics import MetricsController, http_metrics
 from service.problems import EXCEPTION_HANDLERS
 from service.settings import Settings
+from service.supervised import die_with_supervisor
 from service.wiring import Services, services
 
 STATIC = Path(__file__).parent / "static"  # the viewer at / (index.html, app.js, app.css)
@@ -91,5 +92,6 @@ def create_app(settings: Settings | None = None, svc: Services | None = None) ->
 
 
 def app_from_env() -> Any:
-    """ASGI factory for `uvicorn --factory service.app:app_from_env`."""
+    """ASGI factory for `uvicorn --factory service.app:app_from_env` (and granian's)."""
+    die_with_supervisor()
     return create_app(Settings.from_env())

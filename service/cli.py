@@ -81,6 +81,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _serve_granian(host: str, port: int, workers: int) -> None:
+    import os
+
     # Granian (HTTP in Rust) runs the same ASGI app, lifespan included: Litestar's start-up
     # and shutdown hooks open and close the services exactly as under uvicorn. uvloop, as
     # for uvicorn: the asyncio loop leaves TCP_NODELAY off (docs/SCALING.md).
@@ -88,6 +90,9 @@ def _serve_granian(host: str, port: int, workers: int) -> None:
     from granian.log import LogLevels
     from granian.server import Server
 
+    from service.supervised import SUPERVISOR_PID
+
+    os.environ[SUPERVISOR_PID] = str(os.getpid())  # workers die with us (service/supervised.py)
     Server(
         "service.app:app_from_env",
         address=host,
