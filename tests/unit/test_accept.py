@@ -125,15 +125,23 @@ def test_without_echo_an_append_counts_but_shows_nothing() -> None:
     assert result.events == [] and result.new == 3 and result.last == 6 == head.sequence
 
 
+def retract(target: str) -> dict[str, Any]:
+    return {
+        "type": "event.retracted",
+        "time": "2025-11-28",
+        "data": {"event": target, "reason": "wrong"},
+    }
+
+
 def test_a_retraction_takes_its_targets_subject_and_concerns() -> None:
     pending, known = Pending(), Known()
     target = registered("a", id="t", data={"name": "A", "kind": "state"})
-    retraction = {"type": "event.retracted", "time": "2025-11-28", "data": {"event": "t", "reason": "wrong"}}
+    retraction = retract("t")
     result, _ = accept(
         Head(0, GENESIS, None), AT, [ready(target), ready(retraction, "$[1]")], (), pending, known
     )
     assert result.events[1].subject == "party/a"
     assert pending.rows_e[1][-2] == "t" and pending.rows_e[1][-1] == ["party/a"]
-    missing = {"type": "event.retracted", "time": "2025-11-28", "data": {"event": "nope", "reason": "wrong"}}
+    missing = retract("nope")
     with pytest.raises(InvalidEvent):
         accept(Head(2, "00" * 32, None), AT, [ready(missing)], (), Pending(), Known())
