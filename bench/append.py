@@ -6,11 +6,12 @@ and measures, at each concurrency level (1, 16, 64):
 
 * raw: one-row INSERTs into `bench_raw` (the shape of `events`, with its primary key and
   unique (source, id)), each its own transaction, one asyncpg connection per task;
-* service: single-event `POST /v1/events` over HTTP/1.1 keep-alive (httpx, one client
-  and one connection per task) to the service on 127.0.0.1.
+* service: single-event `POST /v1/events` over HTTP/1.1 keep-alive (bench/lean.py, one
+  connection per task) to `annals serve --server S` on 127.0.0.1, for each S of --servers
+  (and, with --baseline DIR, the service code of another checkout).
 
 Both sides of a ratio are measured in the same run, on the same server, in alternating
-slices (raw, service, raw, service, ...) at each level, so the ratio survives a noisy
+slices (raw, each service, raw, ...) at each level, so the ratio survives a noisy
 machine better than either absolute figure. Results: a Markdown table on stdout, the
 section between the markers in docs/PERFORMANCE.md, and the raw JSON in
 bench/results/append-<timestamp>.json.
@@ -91,7 +92,7 @@ each after an unmeasured warm-up:
   primary key and unique (source, id), each insert its own transaction (one commit, one WAL
   flush), one asyncpg connection per client. What PostgreSQL itself does on this machine.
 * **service**: `POST /v1/events` with one CloudEvent, one keep-alive HTTP connection per
-  client (httpx), each answered 201 only after its commit. It adds HTTP, validation, the
+  client (bench/lean.py), each answered 201 only after its commit. It adds HTTP, validation, the
   hash chain, the `event_concerns` rows, the other indexes of `events` and the group
   commit of `events/writer.py`.
 
