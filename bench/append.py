@@ -6,11 +6,12 @@ and measures, at each concurrency level (1, 16, 64):
 
 * raw: one-row INSERTs into `bench_raw` (the shape of `events`, with its primary key and
   unique (source, id)), each its own transaction, one asyncpg connection per task;
-* service: single-event `POST /v1/events` over HTTP/1.1 keep-alive (httpx, one client
-  and one connection per task) to the service on 127.0.0.1.
+* service: single-event `POST /v1/events` over HTTP/1.1 keep-alive (bench/lean.py, one
+  connection per task) to `annals serve --server S` on 127.0.0.1, for each S of --servers
+  (and, with --baseline DIR, the service code of another checkout).
 
 Both sides of a ratio are measured in the same run, on the same server, in alternating
-slices (raw, service, raw, service, ...) at each level, so the ratio survives a noisy
+slices (raw, each service, raw, ...) at each level, so the ratio survives a noisy
 machine better than either absolute figure. Results: a Markdown table on stdout, the
 section between the markers in docs/PERFORMANCE.md, and the raw JSON in
 bench/results/append-<timestamp>.json.
@@ -49,6 +50,7 @@ from typing import Any, Final
 
 import asyncpg
 import httpx
+import lean  # bench/lean.py (the script's own directory is on sys.path)
 import msgspec
 
 from events.migrate import migrate
@@ -90,7 +92,7 @@ each after an unmeasured warm-up:
   primary key and unique (source, id), each insert its own transaction (one commit, one WAL
   flush), one asyncpg connection per client. What PostgreSQL itself does on this machine.
 * **service**: `POST /v1/events` with one CloudEvent, one keep-alive HTTP connection per
-  client (httpx), each answered 201 only after its commit. It adds HTTP, validation, the
+  client (bench/lean.py), each answered 201 only after its commit. It adds HTTP, validation, the
   hash chain, the `event_concerns` rows, the other indexes of `events` and the group
   commit of `events/writer.py`.
 
@@ -468,41 +470,20 @@ def event_body(n: int, time_text: str) -> bytes:
 
 
 @contextlib.asynccontextmanager
-async def service_side(
-    base: str, concurrency: int, time_text: str, shared_pool: bool
-) -> AsyncIterator[Op]:
-    """httpx, one keep-alive connection per task; a request succeeds on 201 only.
+async def service_side(port: int, concurrency: int, time_text: str) -> AsyncIterator[Op]:
+    """bench/lean.py, one keep-alive connection per task; a request succeeds on 201 only.
+    (httpx cost ~80 % of a core at 1,300 requests/s here: the client set the pace.)"""
+    conns = [lean.Connection(port) for _ in range(concurrency)]
 
-    By default each task has its own AsyncClient with a pool of one connection: httpcore's
-    pool bookkeeping (`_assign_requests_to_connections`) scans every connection and queued
-    request on each enqueue and release, so one shared pool of 64 makes the client the
-    bottleneck on a small machine (encode/httpcore#1035). --shared-pool measures that way.
-    """
-    headers = {"content-type": "application/json"}
-    async with contextlib.AsyncExitStack() as stack:
-        if shared_pool:
-            limits = httpx.Limits(
-                max_connections=concurrency, max_keepalive_connections=concurrency
-            )
-            one = httpx.AsyncClient(base_url=base, limits=limits, timeout=60.0)
-            clients = [await stack.enter_async_context(one)] * concurrency
-        else:
-            limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
-            clients = [
-                await stack.enter_async_context(
-                    httpx.AsyncClient(base_url=base, limits=limits, timeout=60.0)
-                )
-                for _ in range(concurrency)
-            ]
+    async def op(w: int, n: int) -> str | None:
+        raw = lean.request("POST", "/v1/events", port, event_body(n, time_text))
+        status, body = await conns[w].send(raw)
+        return None if status == 201 else f"HTTP {status}: {body[:160]!r}"
 
-        async def op(w: int, n: int) -> str | None:
-            body = event_body(n, time_text)
-            r = await clients[w].post("/v1/events", content=body, headers=headers)
-            if r.status_code == 201:
-                return None
-            return f"HTTP {r.status_code}: {r.text[:160]}"
-
+    try:
         yield op
+    finally:
+        await asyncio.gather(*(c.close() for c in conns))
 
 
 def group_counter(svc_db: asyncpg.Connection) -> Groups:
@@ -530,15 +511,28 @@ def free_port() -> int:
         return port
 
 
-def start_service(url: str, port: int, workdir: Path, logfile: Path) -> subprocess.Popen[bytes]:
-    """`annals serve` on its own database, in its own session (Ctrl-C is ours to relay)."""
+def start_service(
+    url: str,
+    port: int,
+    workdir: Path,
+    logfile: Path,
+    server: str | None = None,
+    tree: Path | None = None,
+) -> subprocess.Popen[bytes]:
+    """`annals serve` on its own database, in its own session (Ctrl-C is ours to relay);
+    `server` picks the HTTP server (`annals serve --server`), None its default; `tree`
+    runs the service code of another checkout (a baseline) in this environment."""
     exe = Path(sys.executable).with_name("annals")
     cmd = [str(exe) if exe.exists() else shutil.which("annals") or "annals"]
     cmd += ["--database-url", url, "--data-dir", str(workdir), "serve"]
     cmd += ["--host", HOST, "--port", str(port)]
+    if server is not None:
+        cmd += ["--server", server]
     # Only our settings: an ANNALS_* of the caller's shell (tokens, pool size) must not
     # change what is measured between runs.
     env = {k: v for k, v in os.environ.items() if not k.startswith("ANNALS_")}
+    if tree is not None:
+        env["PYTHONPATH"] = str(tree.resolve())
     with logfile.open("wb") as sink:
         return subprocess.Popen(
             cmd,
@@ -582,11 +576,11 @@ async def wait_ready(base: str, proc: subprocess.Popen[bytes], logfile: Path) ->
 # --- the run -------------------------------------------------------------------------
 
 
-async def prepare(admin_url: str, raw_url: str) -> dict[str, Any]:
-    """Create both databases and the raw table; return the server's version and settings."""
+async def prepare(admin_url: str, raw_url: str, service_dbs: list[str]) -> dict[str, Any]:
+    """Create the databases and the raw table; return the server's version and settings."""
     admin = await asyncpg.connect(admin_url)
     try:
-        for db in (SERVICE_DB, RAW_DB):
+        for db in (*service_dbs, RAW_DB):
             await admin.execute(f'CREATE DATABASE "{db}"')
         version = await admin.fetchval("SHOW server_version")
         settings = {
@@ -606,37 +600,50 @@ async def prepare(admin_url: str, raw_url: str) -> dict[str, Any]:
     return {"version": version, "settings": settings}
 
 
+@dataclass
+class Service:
+    """One `annals serve` under test: its HTTP server, database, port and processes."""
+
+    server: str
+    url: str
+    port: int
+    pids: Pids
+
+
 async def run_phases(
-    args: argparse.Namespace, report: Report, raw_url: str, service_url: str, base: str, pids: Pids
+    args: argparse.Namespace, report: Report, raw_url: str, services: list[Service], pg_pid: int
 ) -> None:
-    """At each level, raw and service in alternating slices, so both see the same noise."""
+    """At each level, raw and each server in alternating slices, so all see the same noise."""
     raw_numbers = itertools.count(1)
-    svc_numbers = itertools.count(1)
-    svc_db = await asyncpg.connect(service_url)
+    dbs = [await asyncpg.connect(s.url) for s in services]
     rounds = args.rounds
+    raw_pids = Pids(None, pg_pid)
     try:
         for c in args.levels:
             warmup = max(args.warmup, 4 * c)
             raw_phase = Phase("raw", c, args.events, args.time_cap, warmup)
-            svc_phase = Phase("service", c, args.events, args.time_cap, warmup)
-            report.phases += [raw_phase, svc_phase]
-            async with (
-                raw_side(raw_url, c, args.event_time) as raw_op,
-                service_side(base, c, args.event_time, args.shared_pool) as svc_op,
-            ):
+            phases = [Phase(s.server, c, args.events, args.time_cap, warmup) for s in services]
+            report.phases += [raw_phase, *phases]
+            async with contextlib.AsyncExitStack() as stack:
+                raw_op = await stack.enter_async_context(raw_side(raw_url, c, args.event_time))
                 raw = Side(raw_phase, raw_op, raw_numbers)
-                svc = Side(svc_phase, svc_op, svc_numbers, group_counter(svc_db))
-                await raw.warm_up()
-                await svc.warm_up()
+                sides: list[tuple[Side, Pids]] = [(raw, raw_pids)]
+                for s, phase, db in zip(services, phases, dbs, strict=True):
+                    op = await stack.enter_async_context(service_side(s.port, c, args.event_time))
+                    numbers = itertools.count(1 + c * 10_000_000)  # fresh subjects per level
+                    sides.append((Side(phase, op, numbers, group_counter(db)), s.pids))
+                for side, _ in sides:
+                    await side.warm_up()
                 for r in range(rounds):
                     target = args.events * (r + 1) // rounds - args.events * r // rounds
                     name = f"round {r + 1}/{rounds}"
-                    await raw.slice(target, args.time_cap / rounds, pids, name)
-                    await svc.slice(target, args.time_cap / rounds, pids, name)
-            raw.finish()
-            svc.finish()
+                    for side, pids in sides:
+                        await side.slice(target, args.time_cap / rounds, pids, name)
+            for side, _ in sides:
+                side.finish()
     finally:
-        await svc_db.close()
+        for db in dbs:
+            await db.close()
 
 
 def _fmt(x: float | None, digits: int = 2) -> str:
@@ -649,39 +656,49 @@ def markdown(report: Report) -> str:
     """The generated section: context, the main table, the per-phase details."""
     m, pg = report.machine, report.postgres
     st = pg["settings"]
+    servers = [k for k in dict.fromkeys(p.kind for p in report.phases) if k != "raw"]
     lines = [
         f"Measured {report.started} (`{report.mode}` run) on {m['nproc']} CPUs "
         f"({m['cpu_model']}), {m['memory_gib']} GiB RAM, Linux {m['kernel']}, "
-        f"Python {m['python']}; PostgreSQL {pg['version']} (embedded, one server for both "
-        f"sides; fsync={st.get('fsync')}, synchronous_commit={st.get('synchronous_commit')}, "
+        f"Python {m['python']}; PostgreSQL {pg['version']} (embedded, one server for every "
+        f"side; fsync={st.get('fsync')}, synchronous_commit={st.get('synchronous_commit')}, "
         f"wal_sync_method={st.get('wal_sync_method')}, shared_buffers="
         f"{st.get('shared_buffers')}). Each event: `party.registered`, `time` "
         f"`{report.event_time}`, no `id` (the service assigns one); HTTP client: "
         f"{report.http_client}, keep-alive. Service source fingerprint `{report.code}` "
-        "(SHA-256 of events/ and service/).",
+        "(SHA-256 of events/ and service/). `annals serve --server` "
+        + " and ".join(f"`{k}`" for k in servers)
+        + ", one process each, each on its own database.",
         "",
-        "| clients | raw events/s | raw p50 ms | raw p99 ms | service events/s "
-        "| service p50 ms | service p99 ms | events/s ratio | p50 ratio | p99 ratio |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| clients | raw events/s | raw p50 / p99 ms | "
+        + " | ".join(f"{k} events/s | {k} p50 / p99 ms | {k} / raw" for k in servers)
+        + " |",
+        "|---:|---:|---:|" + "---:|---:|---:|" * len(servers),
     ]
     by = {(p.kind, p.concurrency): p for p in report.phases}
+
+    def ratio(a: float, b: float) -> str:
+        return _fmt(a / b) if b and not math.isnan(a) and not math.isnan(b) else "-"
+
     for c in sorted({p.concurrency for p in report.phases}):
-        raw, svc = by.get(("raw", c)), by.get(("service", c))
-        if raw is None or svc is None:
+        raw = by.get(("raw", c))
+        if raw is None:
             continue
-
-        def ratio(a: float, b: float) -> str:
-            return _fmt(a / b) if b and not math.isnan(a) and not math.isnan(b) else "-"
-
-        lines.append(
-            f"| {c} | {_fmt(raw.events_per_s, 0)} | {_fmt(raw.p50_ms)} | {_fmt(raw.p99_ms)} "
-            f"| {_fmt(svc.events_per_s, 0)} | {_fmt(svc.p50_ms)} | {_fmt(svc.p99_ms)} "
-            f"| **{ratio(svc.events_per_s, raw.events_per_s)}** "
-            f"| {ratio(svc.p50_ms, raw.p50_ms)} | {ratio(svc.p99_ms, raw.p99_ms)} |"
-        )
+        row = f"| {c} | {_fmt(raw.events_per_s, 0)} | {_fmt(raw.p50_ms)} / {_fmt(raw.p99_ms)} "
+        for k in servers:
+            svc = by.get((k, c))
+            if svc is None:
+                row += "| - | - | - "
+                continue
+            row += (
+                f"| {_fmt(svc.events_per_s, 0)} | {_fmt(svc.p50_ms)} / {_fmt(svc.p99_ms)} "
+                f"| **{ratio(svc.events_per_s, raw.events_per_s)}** "
+            )
+        lines.append(row + "|")
     lines += [
         "",
-        "Ratios are service/raw. Per phase (CPU in % of one core over the measured part; "
+        "Ratios are events/s of the service over raw inserts at the same concurrency. "
+        "Per phase (CPU in % of one core over the measured part; "
         "100 % = one core of the "
         f"{m['nproc']} busy):",
         "",
@@ -694,7 +711,7 @@ def markdown(report: Report) -> str:
             f"| {p.kind} | {p.concurrency} | {p.ok:,} | {p.seconds:.1f} | {p.errors} "
             f"| {'yes' if p.capped else 'no'} | {_fmt(p.p90_ms)} | {_fmt(p.max_ms)} "
             f"| {p.cpu_client_pct:.0f} % | "
-            + (f"{p.cpu_service_pct:.0f} %" if p.kind == "service" else "-")
+            + (f"{p.cpu_service_pct:.0f} %" if p.kind != "raw" else "-")
             + f" | {p.cpu_postgres_pct:.0f} % | {_fmt(p.events_per_commit)} |"
         )
     errs = [(p, k, n) for p in report.phases for k, n in p.error_kinds.items()]
@@ -747,9 +764,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="the events' `time` (a date by default; a timestamp takes another parse path)",
     )
     p.add_argument(
-        "--shared-pool",
-        action="store_true",
-        help="one httpx client with a pool of N connections (default: one client per task)",
+        "--servers",
+        default="granian,uvicorn",
+        help="`annals serve --server` values measured side by side (comma-separated)",
+    )
+    p.add_argument(
+        "--baseline",
+        type=Path,
+        help="a checkout of other service code (e.g. `git worktree add` of main) measured as "
+        "`baseline` in the same slices, its `annals serve` defaults",
     )
     p.add_argument("--no-doc", action="store_true", help="do not touch docs/PERFORMANCE.md")
     args = p.parse_args(argv)
@@ -758,6 +781,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.time_cap = args.time_cap or (12.0 if args.quick else 50.0)
     args.warmup = args.warmup if args.warmup is not None else (150 if args.quick else 500)
     args.levels = [int(x) for x in args.levels.split(",") if x.strip()]
+    args.servers = [x.strip() for x in args.servers.split(",") if x.strip()]
     return args
 
 
@@ -778,39 +802,44 @@ def main(argv: list[str] | None = None) -> int:
     started = datetime.now(UTC)
     tmp = Path(tempfile.mkdtemp(prefix="annals-bench-"))
     server: PostgresServer | None = None
-    proc: subprocess.Popen[bytes] | None = None
-    logfile = tmp / "service.log"
+    procs: list[tuple[str, subprocess.Popen[bytes], Path]] = []
     try:
         log(f"{args.mode} run: {args.events:,} events per phase (cap {args.time_cap:.0f} s)")
         log(f"starting an embedded PostgreSQL in {tmp / 'pgdata'}")
         server = get_server(tmp / "pgdata", cleanup_mode="delete")
         admin_url = server.get_uri()
         raw_url = server.get_uri(database=RAW_DB)
-        service_url = server.get_uri(database=SERVICE_DB)
-        pg = uvloop.run(prepare(admin_url, raw_url))
-        log(f"PostgreSQL {pg['version']} at {admin_url}; databases {SERVICE_DB}, {RAW_DB}")
+        names = [*args.servers, *(["baseline"] if args.baseline else [])]
+        dbs = [f"{SERVICE_DB}_{name}" for name in names]
+        pg = uvloop.run(prepare(admin_url, raw_url, dbs))
+        log(f"PostgreSQL {pg['version']} at {admin_url}; databases {', '.join(dbs)}, {RAW_DB}")
 
-        code = code_fingerprint()  # before the service starts: the code it loads
-        port = free_port()
-        base = f"http://{HOST}:{port}"
-        (tmp / "service").mkdir()
-        proc = start_service(service_url, port, tmp / "service", logfile)
-        log(f"started the service (pid {proc.pid}) on {base}; waiting for /readyz")
-        uvloop.run(wait_ready(base, proc, logfile))
-        pids = Pids(proc.pid, server.get_pid())
+        code = code_fingerprint()  # before the services start: the code they load
+        services: list[Service] = []
+        for name, db in zip(names, dbs, strict=True):
+            url, port = server.get_uri(database=db), free_port()
+            workdir, logfile = tmp / f"service-{name}", tmp / f"service-{name}.log"
+            workdir.mkdir()
+            if name == "baseline":
+                proc = start_service(url, port, workdir, logfile, None, args.baseline)
+            else:
+                proc = start_service(url, port, workdir, logfile, name)
+            procs.append((name, proc, logfile))
+            log(f"started `annals serve --server {name}` (pid {proc.pid}) on port {port}")
+            uvloop.run(wait_ready(f"http://{HOST}:{port}", proc, logfile))
+            services.append(Service(name, url, port, Pids(proc.pid, server.get_pid())))
 
         report = Report(
             started.strftime("%Y-%m-%d %H:%M UTC"), args.mode, machine(), pg, args.event_time,
-            "one httpx.AsyncClient with a pool of N" if args.shared_pool
-            else "N httpx.AsyncClients, one connection each",
-            code,
+            "bench/lean.py, one connection per client", code,
         )  # fmt: skip
-        uvloop.run(run_phases(args, report, raw_url, service_url, base, pids))
-        if proc.poll() is not None:
-            raise RuntimeError(f"the service died during the run ({proc.returncode})")
-        report.service_log_problems = log_problems(logfile)
+        uvloop.run(run_phases(args, report, raw_url, services, server.get_pid()))
+        for name, proc, logfile in procs:
+            if proc.poll() is not None:
+                raise RuntimeError(f"the {name} service died during the run ({proc.returncode})")
+            report.service_log_problems += [f"{name}: {ln}" for ln in log_problems(logfile)]
     finally:
-        if proc is not None:
+        for _, proc, _ in procs:
             stop_service(proc)
         if server is not None:
             log("stopping PostgreSQL")

@@ -33,20 +33,46 @@ def canonical(
     recordedtime: datetime,
 ) -> bytes:
     """The bytes the hash covers."""
-    return _encoder.encode(
-        {
-            "confidence": confidence,
-            "data": data,
-            "id": id,
-            "recordedtime": recorded_text(recordedtime),
-            "sequence": sequence,
-            "source": source,
-            "specversion": "1.0",
-            "subject": subject,
-            "time": time,
-            "type": type,
-        }
-    )
+    parts = Unplaced.of(
+        id=id, source=source, type=type, subject=subject, time=time, confidence=confidence,
+        data=data,
+    )  # fmt: skip
+    return parts.place(sequence, recorded_text(recordedtime))
+
+
+class Unplaced(msgspec.Struct, frozen=True):
+    """An event's canonical bytes before it has a place in the log: everything but
+    `recordedtime` and `sequence`, encoded once (outside the writer's lock). The sorted
+    keys put those two between `id` and `source`, so the bytes are a head and a tail."""
+
+    head: bytes  # {"confidence":…,"data":…,"id":…
+    tail: bytes  # "source":…,"specversion":"1.0","subject":…,"time":…,"type":…}
+
+    @classmethod
+    def of(
+        cls,
+        *,
+        id: str,
+        source: str,
+        type: str,
+        subject: str | None,
+        time: str,
+        confidence: str,
+        data: Any,
+    ) -> Unplaced:
+        """Encode the parts of the canonical form that do not depend on the place."""
+        head = _encoder.encode({"confidence": confidence, "data": data, "id": id})
+        tail = _encoder.encode(
+            {"source": source, "specversion": "1.0", "subject": subject, "time": time, "type": type}
+        )
+        return cls(head[:-1], tail[1:])
+
+    def place(self, sequence: int, recorded: str) -> bytes:
+        """The canonical bytes at `sequence`, recorded at `recorded` (see recorded_text)."""
+        return b"".join(
+            (self.head, b',"recordedtime":"', recorded.encode(), b'","sequence":',
+             str(sequence).encode(), b",", self.tail)
+        )  # fmt: skip
 
 
 def recorded_text(recordedtime: datetime) -> str:

@@ -26,24 +26,10 @@ from typing import Final
 import asyncpg
 import msgspec
 
+from events.accept import Appended, Conflict, Head, Pending, Precondition, Ready, accept, prepare
+from events.append import BEGIN, CHANNEL, commit_statement, flush, prefetch, read_head_and_clock
 from events.envelope import Draft, FieldError, InvalidEvent
-from events.store import (
-    APPEND_LOCK,
-    Appended,
-    Conflict,
-    Head,
-    Pending,
-    Precondition,
-    append_in_transaction,
-    flush,
-    prefetch,
-    read_head_and_clock,
-)
 
-CHANNEL: Final = "annals_log"  # NOTIFY channel: "the log grew", payload = newest sequence
-# APPEND_LOCK is a constant integer, so it can sit in the text of the simple-protocol
-# message that opens the transaction (parameters would need a round trip of their own).
-_BEGIN: Final = f"BEGIN; SELECT pg_advisory_xact_lock({int(APPEND_LOCK)})"
 MAX_GROUP_EVENTS: Final = 20_000  # events per group transaction (a request is never split)
 # What a database that is gone, or a connection it left broken, raises. InternalClientError
 # belongs here: when PostgreSQL shuts down, an idle pooled connection receives the FATAL
@@ -63,8 +49,9 @@ class Unavailable(Exception):
 
 
 class _Request(msgspec.Struct):
-    drafts: Sequence[Draft]
+    readies: Sequence[Ready]
     preconditions: Sequence[Precondition]
+    echo: bool
     future: asyncio.Future[Appended]
 
 
@@ -98,21 +85,28 @@ class Writer:
                 req.future.set_exception(Unavailable("the service is shutting down"))
 
     async def append(
-        self, drafts: Sequence[Draft], preconditions: Sequence[Precondition] = ()
+        self,
+        drafts: Sequence[Draft],
+        preconditions: Sequence[Precondition] = (),
+        echo: bool = True,
     ) -> Appended:
-        """Append one request's events, all or nothing, once its group has committed."""
+        """Append one request's events, all or nothing, once its group has committed.
+        Without `echo` the answer counts the events but does not show them (an import)."""
+        # The per-event work that does not depend on the place in the log runs here, in
+        # the caller's task: outside the lock, while the writer's group is in the database.
+        readies = [prepare(d) for d in drafts]
         fut: asyncio.Future[Appended] = asyncio.get_running_loop().create_future()
-        await self._queue.put(_Request(drafts, preconditions, fut))
+        await self._queue.put(_Request(readies, preconditions, echo, fut))
         return await fut
 
     async def _run(self) -> None:
         while True:
             group = [await self._queue.get()]
-            size = len(group[0].drafts)
+            size = len(group[0].readies)
             while not self._queue.empty() and size < MAX_GROUP_EVENTS:
                 req = self._queue.get_nowait()
                 group.append(req)
-                size += len(req.drafts)
+                size += len(req.readies)
             try:
                 await self._commit(group)
             except asyncio.CancelledError:
@@ -161,34 +155,30 @@ class Writer:
             # read_head_and_clock. A failure anywhere rolls back; should the connection be
             # too broken for that, the pool rolls back (or drops it) on release.
             try:
-                await conn.execute(_BEGIN)
+                await conn.execute(BEGIN)
                 head, recorded_at = await read_head_and_clock(conn)
-                first_sequence = head.sequence
                 # What the log holds for every request of the group, in one query per kind
                 # of question (ids, retraction/correction targets, preconditions).
-                known = await prefetch(conn, [(r.drafts, r.preconditions) for r in group])
+                known = await prefetch(conn, [(r.readies, r.preconditions) for r in group])
                 pending = Pending()
                 for req in group:
                     result: Appended | BaseException
                     try:
-                        result, head = await append_in_transaction(
-                            conn, head, recorded_at, req.drafts, req.preconditions, pending, known
-                        )
+                        result, head = accept(
+                            head, recorded_at, req.readies, req.preconditions, pending, known,
+                            req.echo,
+                        )  # fmt: skip
                     except (InvalidEvent, Conflict) as e:
                         result = e  # this request alone fails; it left nothing in `pending`
                     results.append((req, result))
                 await flush(conn, pending)
+                # The event_concerns rows, the NOTIFY and the COMMIT in one message.
+                await conn.execute(commit_statement(pending, head.sequence))
             except BaseException:
                 with contextlib.suppress(*DATABASE_ERRORS):
                     await conn.execute("ROLLBACK")
                 raise
-            if head.sequence > first_sequence:
-                # Delivered to listeners when (and only if) this transaction commits. The
-                # payload is a hint; subscribers read the log itself. (An int: no quoting.)
-                await conn.execute(f"SELECT pg_notify('{CHANNEL}', '{int(head.sequence)}'); COMMIT")
-            else:
-                await conn.execute("COMMIT")
         return results
 
 
-__all__ = ["DATABASE_ERRORS", "Head", "Unavailable", "Writer"]
+__all__ = ["CHANNEL", "DATABASE_ERRORS", "Head", "Unavailable", "Writer"]

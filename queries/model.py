@@ -6,8 +6,9 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Final, NamedTuple
 
+from events.accept import Head
 from events.chain import GENESIS
-from events.store import COLUMNS, Conn, Head, row_to_recorded
+from events.store import COLUMNS, Conn, row_to_recorded
 from events.vocabulary import Recorded
 
 

@@ -29,6 +29,7 @@ from service.metrics import MetricsController, http_metrics
 from service.problems import EXCEPTION_HANDLERS
 from service.settings import Settings
 from service.signing import KeyConfigError
+from service.supervised import die_with_supervisor
 from service.web import security_headers, viewer
 from service.wiring import Services, services
 
@@ -61,7 +62,7 @@ def create_app(settings: Settings | None = None, svc: Services | None = None) ->
             app.state.services = opened
             yield
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             EventsController,
             AnswersController,
@@ -100,8 +101,10 @@ def create_app(settings: Settings | None = None, svc: Services | None = None) ->
         ),
         debug=False,
     )
+    return app
 
 
 def app_from_env() -> Any:
-    """ASGI factory for `uvicorn --factory service.app:app_from_env`."""
+    """ASGI factory for `uvicorn --factory service.app:app_from_env` (and granian's)."""
+    die_with_supervisor()
     return create_app(Settings.from_env())

@@ -11,7 +11,7 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import msgspec
 from rich.console import Console
@@ -60,13 +60,13 @@ def _exit_on_sigterm(signum: int, frame: object) -> None:
     raise SystemExit(128 + signum)
 
 
+APP: Final = "service.app:app_from_env"  # the ASGI app factory either server loads
+
+
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    """Run the HTTP service (uvicorn), optionally loading the example timeline first."""
+    """Run the HTTP service (uvicorn by default, or granian), optionally loading the
+    example timeline first."""
     import os
-
-    import uvicorn
-
-    from service.serving import uvicorn_options
 
     # The app factory reads the environment (in every worker process): hand it our choices.
     os.environ["ANNALS_DATA_DIR"] = str(settings.data_dir)
@@ -78,22 +78,68 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
             return code
     host, port = args.host or settings.host, args.port or settings.port
     err.print(f"Annals on http://{host}:{port}  (viewer /, OpenAPI /schema/openapi.json)")
-    # uvicorn re-raises a SIGTERM it caught once its graceful shutdown is done; with the
-    # default action that ends the process without atexit hooks, and the embedded
-    # PostgreSQL (stopped by one when its last user exits) would outlive us. Exit normally.
+    # Either server re-raises or relays a SIGTERM it caught once its graceful shutdown is
+    # done; with the default action that ends the process without atexit hooks, and the
+    # embedded PostgreSQL (stopped by one when its last user exits) would outlive us.
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    if args.server == "granian":
+        _serve_granian(host, port, args.workers, settings)
+    else:
+        _serve_uvicorn(host, port, args.workers, settings)
+    return 0
+
+
+def _serve_granian(host: str, port: int, workers: int, settings: Settings) -> None:
+    import importlib
+    import os
+
+    # Granian (HTTP in Rust) runs the same ASGI app, lifespan included: Litestar's start-up
+    # and shutdown hooks open and close the services exactly as under uvicorn. uvloop, as
+    # for uvicorn: the asyncio loop leaves TCP_NODELAY off (docs/SCALING.md).
+    from granian.constants import Interfaces, Loops
+    from granian.http import HTTP1Settings
+    from granian.log import LogLevels
+    from granian.server import Server
+
+    from service.supervised import SUPERVISOR_PID
+
+    # Load the app's modules once, here: the forked workers inherit them instead of each
+    # importing them again (a restart is then faster than uvicorn's, not slower).
+    importlib.import_module(APP.partition(":")[0])
+
+    os.environ[SUPERVISOR_PID] = str(os.getpid())  # workers die with us (service/supervised.py)
+    Server(
+        APP,
+        address=host,
+        port=port,
+        interface=Interfaces.ASGI,
+        workers=workers,
+        loop=Loops.uvloop,
+        factory=True,
+        log_level=LogLevels.warning,
+        log_access=False,
+        # The request-header deadline (ANNALS_HEADER_TIMEOUT), as service/serving.py sets
+        # it for uvicorn.
+        http1_settings=HTTP1Settings(header_read_timeout=int(settings.header_timeout * 1000)),
+    ).serve()
+
+
+def _serve_uvicorn(host: str, port: int, workers: int, settings: Settings) -> None:
+    import uvicorn
+
+    from service.serving import uvicorn_options
+
     uvicorn.run(
-        "service.app:app_from_env",
+        APP,
         factory=True,
         host=host,
         port=port,
-        workers=args.workers,
+        workers=workers,
         loop="uvloop",
         log_level="warning",
         **uvicorn_options(settings),
         access_log=False,
     )
-    return 0
 
 
 def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
@@ -424,6 +470,12 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--host", help="default ANNALS_HOST, else 127.0.0.1")
     s.add_argument("--port", type=int, help="default ANNALS_PORT, else 8000")
     s.add_argument("--workers", type=int, default=1, help="service processes on one database")
+    s.add_argument(
+        "--server",
+        choices=["uvicorn", "granian"],
+        default="uvicorn",
+        help="HTTP server (default uvicorn; granian: forked workers, docs/SCALING.md)",
+    )
     s.add_argument("--load-example", action="store_true", help="import the example timeline first")
     s.set_defaults(fn=cmd_serve)
 

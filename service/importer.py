@@ -308,13 +308,13 @@ async def import_stream(
                 raise Stopped(item, stats)
             if item.drafts:
                 try:
-                    result = await writer.append(item.drafts)
+                    # No echo: an import counts its events, it does not show them.
+                    result = await writer.append(item.drafts, echo=False)
                 except (InvalidEvent, Conflict) as e:
                     raise Stopped(_by_line(e, item.numbers), stats) from None
                 stats.appended += result.new
                 stats.already += len(item.drafts) - result.new
-                if result.events:
-                    stats.sequence = max(stats.sequence, max(e.sequence for e in result.events))
+                stats.sequence = max(stats.sequence, result.last)
             stats.already += item.skipped
             stats.lines = item.last_line
             stats.bytes += item.bytes

@@ -1,0 +1,462 @@
+"""The append decisions, pure: which events of a request a group transaction accepts, their
+place in the chain, and the rows they become. No I/O: events/append.py reads what the log
+holds (`Known`) and writes what was accepted (`Pending`); events/writer.py runs the group.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
+from datetime import datetime
+from typing import Any, Final, TypeAlias
+
+import msgspec
+from msgspec import Struct
+
+from events.chain import Unplaced, link, recorded_text
+from events.envelope import Draft, FieldError, InvalidEvent, StoredEvent, split_msgspec_error
+from events.timeparse import TimeError, format_time, parse_time
+from events.vocabulary import (
+    META_TYPES,
+    VOCABULARY,
+    EventCorrected,
+    decode_payload,
+    references,
+)
+
+_encoder: Final = msgspec.json.Encoder()
+
+
+class Conflict(Exception):
+    """409: an id reused with other content, or a failed precondition."""
+
+    def __init__(self, detail: str, errors: list[FieldError] | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.errors = errors or []
+
+
+class Precondition(Struct, frozen=True, forbid_unknown_fields=True):
+    """Optimistic concurrency: the newest event concerning `subject` has `last_sequence`."""
+
+    subject: str
+    last_sequence: int | None
+
+
+class Appended(Struct, frozen=True):
+    """What an append answered: the stored events, in order, and whether any was new.
+    `events` is empty when the caller asked for no echo (an import counts, not shows)."""
+
+    events: list[StoredEvent]
+    created: bool
+    new: int = 0  # how many of them this append stored (the rest were already there)
+    last: int = 0  # the sequence of the request's newest event
+
+
+class Head(Struct):
+    """The newest event of the log: where the next append links in."""
+
+    sequence: int
+    hash: str
+    recorded_at: datetime | None
+
+
+def concerns_of(subject: str | None, data: Any) -> set[str]:
+    """The subjects an ordinary event concerns: its own and every subject id in its data."""
+    found = references(data)
+    if subject is not None:
+        found.add(subject)
+    return found
+
+
+class Ready(Struct, frozen=True):
+    """A draft with the work that does not depend on its place done (before the lock):
+    its data as stored text, its canonical bytes but for place, and what it concerns.
+    A retraction or correction concerns what its target's family does, known only under
+    the lock (`concerns` None); one without a subject takes its target's, so its canonical
+    bytes wait too (`unplaced` None)."""
+
+    draft: Draft
+    data_text: str | None
+    unplaced: Unplaced | None
+    concerns: frozenset[str] | None
+
+
+def prepare(d: Draft) -> Ready:
+    """The per-event work of an append that can run before the writer's lock."""
+    meta = d.type in META_TYPES
+    unplaced = None if meta and d.subject is None else _unplaced(d)
+    return Ready(
+        d,
+        None if d.data is None else _encoder.encode(d.data).decode(),
+        unplaced,
+        None if meta else frozenset(concerns_of(d.subject, d.data)),
+    )
+
+
+def _unplaced(d: Draft) -> Unplaced:
+    return Unplaced.of(
+        id=d.id, source=d.source, type=d.type, subject=d.subject, time=d.time,
+        confidence=d.confidence, data=d.data,
+    )  # fmt: skip
+
+
+class Target(Struct, frozen=True):
+    """An event a retraction or correction may name: where it is and what it concerns."""
+
+    sequence: int | None
+    id: str
+    type: str
+    subject: str | None
+    concerns: list[str]
+
+
+class Member:
+    """A retraction or correction already accepted (in the log or the group's overlay),
+    as one of the family of meta events naming the same target: its place, and the
+    subjects its event_concerns rows name (grown when a later correction adds one)."""
+
+    __slots__ = ("sequence", "subjects", "valid_from")
+
+    def __init__(self, sequence: int, valid_from: datetime, subjects: set[str]) -> None:
+        self.sequence = sequence
+        self.valid_from = valid_from
+        self.subjects = subjects
+
+
+class Known:
+    """What the log holds that one group's requests are checked against, read set-based
+    before the first of them (one query per kind of question, not one per event): the
+    events stored under the (source, id) keys the group gives, the events and the meta
+    families under the ids its retractions and corrections name, and the newest sequence
+    concerning each subject its preconditions name. The caller holds APPEND_LOCK, so the
+    log cannot change meanwhile except through the group's own `Pending` overlay, which is
+    consulted first."""
+
+    def __init__(self) -> None:
+        self.existing: dict[tuple[str, str], StoredEvent] = {}
+        self.by_id: dict[str, list[Target]] = {}
+        self.family: dict[str, list[Member]] = {}
+        self.last: dict[str, int | None] = {}
+
+
+class Made(Struct, frozen=True):
+    """An event the group accepted: enough to answer a repeat of it, or to show it."""
+
+    draft: Draft
+    sequence: int
+    recorded: str  # as the API shows it (format_time)
+    hash: str
+    prev: str
+
+    def stored(self) -> StoredEvent:
+        """The event as the API shows it."""
+        d = self.draft
+        return StoredEvent(
+            specversion="1.0",
+            id=d.id,
+            source=d.source,
+            type=d.type,
+            subject=d.subject,
+            time=format_time(d.valid.start),
+            timeprecision=d.valid.precision,
+            timequalifier=d.valid.qualifier,
+            timegiven=d.time,
+            confidence=d.confidence,
+            data=d.data,
+            sequence=self.sequence,
+            recordedtime=self.recorded,
+            hash=self.hash,
+            predecessorhash=self.prev,
+        )
+
+
+class Pending:
+    """What a group transaction has accepted but not yet written.
+
+    Requests in one group are validated one after another against what the log held
+    (`Known`, read once) *and* this overlay (a later request sees an earlier one's ids,
+    targets, meta families and sequences), and their rows are written together: a group
+    pays a handful of round trips, not a handful per request. `rows_e` are rows of
+    `events`; their `event_concerns` rows are derived from them in SQL, so `rows_c` holds
+    only the rows a correction adds to earlier events of its target's family.
+    """
+
+    def __init__(self) -> None:
+        self.by_key: dict[tuple[str, str], Made] = {}
+        self.targets: dict[str, list[Target]] = {}
+        self.family: dict[str, list[Member]] = {}
+        self.last: dict[str, int] = {}
+        self.rows_e: list[tuple[Any, ...]] = []
+        self.rows_c: list[tuple[Any, ...]] = []
+        self.first: int | None = None  # the first sequence the group appends
+
+
+def same_content(d: Draft, stored: StoredEvent | Made) -> bool:
+    """Whether a repeated (source, id) carries the content already stored under it."""
+    if isinstance(stored, Made):
+        s = stored.draft
+        subject, given, confidence, data = s.subject, s.time, s.confidence, s.data
+        kind = s.type
+    else:
+        subject, given, confidence = stored.subject, stored.timegiven, stored.confidence
+        data, kind = stored.data, stored.type
+    # A retraction or correction posted without a subject was stored with its target's:
+    # posting it again the same way is the same content (its target is named in data).
+    return (
+        d.type == kind
+        and (d.subject == subject or (d.subject is None and d.type in META_TYPES))
+        and d.time == given
+        and d.confidence == confidence
+        and d.data == data
+    )
+
+
+# Subjects a correction adds to the meta events already accepted for the same target.
+_Backfill: TypeAlias = list[tuple[Member, set[str]]]
+
+
+def resolve_target(
+    d: Draft,
+    earlier: dict[str, list[tuple[Draft, AbstractSet[str]]]],
+    siblings_of: dict[str, list[set[str]]],
+    pending: Pending,
+    known: Known,
+) -> tuple[Draft, set[str], _Backfill]:
+    """Check a retraction or correction against the event it names; return what it
+    concerns, and the rows the earlier meta events of that target need (a correction
+    naming a new subject in its replacement data).
+
+    Every retraction and correction of one target concerns every subject the target or
+    any of them concerns: each of them can change what that target says to each of those
+    subjects (a retraction recorded after a correction that named party/b must reach
+    party/b's answer; so must one recorded before it).
+
+    Errors name fields by the event's place in the request body (`$.data.event` for a
+    single event, `$[i].data.event` or `$.events[i].data.event` in a batch).
+    """
+    path = f"{d.path}.data"
+    target_id = d.payload.event
+    # `earlier`: this request's accepted events by id; `siblings_of`: the concerns of its
+    # retractions and corrections by target (maps, not scans: a batch may hold thousands).
+    found = [
+        Target(None, e.id, e.type, e.subject, sorted(c)) for e, c in earlier.get(target_id, [])
+    ]
+    found += pending.targets.get(target_id, [])
+    found += known.by_id.get(target_id, [])
+    if not found:
+        raise InvalidEvent([FieldError(f"{path}.event", f"no event with id {target_id!r}")])
+    if len(found) > 1:
+        raise InvalidEvent(
+            [FieldError(f"{path}.event", f"id {target_id!r} is ambiguous: several sources use it")]
+        )
+    target = found[0]
+    if target.type in META_TYPES:
+        raise InvalidEvent(
+            [FieldError(f"{path}.event", "a retraction or correction cannot itself be the target")]
+        )
+    if d.subject is not None and d.subject != target.subject:
+        raise InvalidEvent(
+            [FieldError(f"{d.path}.subject", f"must be the target's subject {target.subject!r}")]
+        )
+    members = known.family.get(target_id, []) + pending.family.get(target_id, [])
+    # earlier in this request: not numbered yet, their rows are still to be made
+    siblings = siblings_of.get(target_id, [])
+    family = set(target.concerns)
+    for m in members:
+        family |= m.subjects
+    for c in siblings:
+        family |= c
+    concerns = set(family)
+    backfill: _Backfill = []
+    if isinstance(d.payload, EventCorrected):
+        if target.type in VOCABULARY:
+            try:
+                decode_payload(target.type, d.payload.data)
+            except msgspec.ValidationError as e:
+                raise InvalidEvent([split_msgspec_error(e, f"{path}.data")]) from None
+        if d.payload.time is not None:
+            try:
+                parse_time(d.payload.time)
+            except TimeError as e:
+                raise InvalidEvent([FieldError(f"{path}.time", str(e))]) from None
+        concerns |= references(d.payload.data)
+        new = concerns - family
+        if new:
+            for c in siblings:
+                c |= new  # this request's own: dropped with it should it fail
+            backfill = [(m, new - m.subjects) for m in members]
+    return msgspec.structs.replace(d, subject=target.subject), concerns, backfill
+
+
+def check_place(d: Draft, seq: int, prev: str) -> None:
+    """A restored event must extend the chain exactly where it stood in its own log."""
+    assert d.restore is not None
+    if d.restore.sequence != seq or d.restore.predecessorhash != prev:
+        raise Conflict(
+            f"{d.path}: exported as sequence {d.restore.sequence}, but this log's next is "
+            f"{seq}{'' if d.restore.predecessorhash == prev else ' with another predecessor'};"
+            " restore into an empty database, or import with --as-new",
+            [FieldError(f"{d.path}.sequence", "does not extend this log's chain")],
+        )
+
+
+def _check_preconditions(
+    preconditions: Sequence[Precondition], pending: Pending, known: Known
+) -> None:
+    for j, p in enumerate(preconditions):
+        last = pending.last.get(p.subject) or known.last.get(p.subject)
+        if last != p.last_sequence:
+            newest = last if last is not None else "none"
+            raise Conflict(
+                f"precondition failed: the newest event concerning {p.subject} is "
+                f"{newest}, not {p.last_sequence}",
+                [
+                    FieldError(
+                        f"$.preconditions[{j}].last_sequence",
+                        f"{p.subject}: the newest event concerning it is {newest}",
+                    )
+                ],
+            )
+
+
+def accept(
+    head: Head,
+    recorded_at: datetime,
+    readies: Sequence[Ready],
+    preconditions: Sequence[Precondition],
+    pending: Pending,
+    known: Known,
+    echo: bool = True,
+) -> tuple[Appended, Head]:
+    """Accept one request's events into the group's `pending` overlay, numbered after
+    `head` and recorded at `recorded_at` (the caller holds APPEND_LOCK, and writes the
+    overlay before it commits). `known` is what the log held for the whole group.
+
+    All or nothing: raises InvalidEvent or Conflict having changed nothing. Returns what
+    will be stored (shown only with `echo`) and the new head.
+    """
+    existing = known.existing
+    by_key = pending.by_key
+
+    out: list[StoredEvent | Made | None] = []
+    fresh: list[tuple[int, Ready, AbstractSet[str]]] = []
+    backfill: _Backfill = []
+    seen: dict[tuple[str, str], Draft] = {}
+    earlier: dict[str, list[tuple[Draft, AbstractSet[str]]]] = {}
+    siblings_of: dict[str, list[set[str]]] = {}
+    last = 0
+    for i, r in enumerate(readies):
+        d = r.draft
+        key = (d.source, d.id)
+        stored = (by_key.get(key) or existing.get(key)) if d.id_given else None
+        if stored is not None:
+            if not same_content(d, stored):
+                raise Conflict(
+                    f"event {i} reuses source+id {d.source} {d.id} with different content",
+                    [FieldError(f"$[{i}].id", "already stored with different content")],
+                )
+            out.append(stored)
+            last = max(last, stored.sequence)
+            continue
+        if key in seen:
+            # the same event twice in one request: compare content, not place in the body
+            if msgspec.structs.replace(seen[key], path=d.path) != d:
+                raise Conflict(
+                    f"event {i} repeats source+id {d.source} {d.id} with different content",
+                    [FieldError(f"$[{i}].id", "repeated in this request with different content")],
+                )
+            out.append(None)  # filled from its first occurrence below
+            continue
+        seen[key] = d
+        concerns: AbstractSet[str]
+        if r.concerns is None:  # a retraction or correction
+            d, found, more = resolve_target(d, earlier, siblings_of, pending, known)
+            concerns = found
+            backfill += more
+            siblings_of.setdefault(d.payload.event, []).append(found)
+            if r.unplaced is None:  # it takes its target's subject: encode it now
+                r = Ready(d, r.data_text, _unplaced(d), None)
+            else:
+                r = Ready(d, r.data_text, r.unplaced, None)
+        else:
+            concerns = r.concerns
+        earlier.setdefault(d.id, []).append((d, concerns))
+        fresh.append((len(out), r, concerns))
+        out.append(None)
+
+    if not fresh:
+        kept = [e if isinstance(e, StoredEvent) else e.stored() for e in out if e] if echo else []
+        return Appended(kept, created=False, last=last), head
+
+    _check_preconditions(preconditions, pending, known)
+
+    seq, prev = head.sequence, head.hash
+    rows_e: list[tuple[Any, ...]] = []
+    made: dict[tuple[str, str], Made] = {}
+    ordered_concerns: list[list[str]] = []  # per fresh event, for the overlay below
+    shown = format_time(recorded_at)
+    canonical_time = recorded_text(recorded_at)
+    recorded = recorded_at
+    for pos, r, concerns in fresh:
+        d = r.draft
+        seq += 1
+        restore = d.restore
+        if restore is not None:
+            check_place(d, seq, prev)
+            recorded = restore.recordedtime
+        assert r.unplaced is not None  # set above for every meta event
+        h = link(
+            prev,
+            r.unplaced.place(seq, canonical_time if restore is None else recorded_text(recorded)),
+        )
+        if restore is not None and h != restore.hash:
+            raise Conflict(
+                f"{d.path}: the recomputed hash differs from the exported one: the line was "
+                "changed after export",
+                [FieldError(f"{d.path}.hash", "does not match the event's content")],
+            )
+        target = d.payload.event if r.concerns is None else None
+        ordered = sorted(concerns)
+        ordered_concerns.append(ordered)
+        valid = d.valid
+        rows_e.append(
+            (seq, d.id, d.source, d.type, d.subject, d.time, valid.start, valid.precision,
+             valid.qualifier, d.confidence, r.data_text, recorded, h, prev, target, ordered)
+        )  # fmt: skip
+        m = Made(d, seq, shown if restore is None else format_time(recorded), h, prev)
+        out[pos] = m
+        made[(d.source, d.id)] = m
+        prev = h
+
+    # Accepted: only now does anything reach the overlay (or the shared `known`).
+    for member, subjects in backfill:
+        pending.rows_c.extend(
+            (s, member.valid_from, member.sequence, True) for s in sorted(subjects)
+        )
+        member.subjects |= subjects
+    if pending.first is None:
+        pending.first = head.sequence + 1
+    pending.rows_e.extend(rows_e)
+    by_key.update(made)
+    first = head.sequence + 1
+    for n, ((_pos, r, concerns), ordered) in enumerate(zip(fresh, ordered_concerns, strict=True)):
+        d = r.draft
+        pending.targets.setdefault(d.id, []).append(Target(None, d.id, d.type, d.subject, ordered))
+        if r.concerns is None:
+            pending.family.setdefault(d.payload.event, []).append(
+                Member(first + n, d.valid.start, set(concerns))
+            )
+        for s in ordered:
+            # (backfilled rows carry older sequences: they never make a subject's newest)
+            pending.last[s] = first + n
+    events: list[StoredEvent] = []
+    if echo:
+        for e, r in zip(out, readies, strict=True):
+            d = r.draft
+            shown_e = e if e is not None else made[(d.source, d.id)]
+            events.append(shown_e if isinstance(shown_e, StoredEvent) else shown_e.stored())
+    return (
+        Appended(events, created=True, new=len(fresh), last=max(last, seq)),
+        Head(seq, prev, recorded),
+    )
