@@ -56,9 +56,12 @@ WHY: Final = {
     "import": "as for batch append, plus the read model's catch-up the import ends with",
     "import_rss": "something per event kept for the whole import",
     "sse": "the writer's notification and each client's poll of the log",
-    "subject": 'see "Where the read time goes" below',
-    "hot_vs_cold": 'see "Where the read time goes" below',
-    "page": 'see "Where the read time goes" below',
+    "subject": "one index descent per register key in `model.registers` (200 for the "
+    'realistic party) and six round trips a question; see "Where the read time goes" below',
+    "hot_vs_cold": "the hot party's 200 register keys against a cold party's few; see "
+    '"Where the read time goes" below',
+    "page": "a page of 100 parties holds ~9,000 register keys at 1M, one index descent each, "
+    'and ~1.7 MB of JSON; see "Where the read time goes" below',
     "size": 'see "Where the read time goes" below',
     "rebuild": 'see "Where the read time goes" below',
 }
