@@ -4,14 +4,17 @@ A benchmark, not a test. One run starts one embedded PostgreSQL (deleted afterwa
 three databases on it (the service's, the raw baselines', the peer's) and:
 
 1. generates a synthetic log (bench/synth.py): 1,000,000 valid SPEC §3 events over 10,000
-   subjects, 5 hot subjects concerned by ~10 % of them, 20 % backdated, 1 % retractions,
-   1 % corrections; written as NDJSON in two files split at 100,000 events;
-2. `annals import`s the first file (timed, peak RSS of the importer), runs
-   `annals snapshots rebuild` (timed, as an operator does after a big import), starts
-   `annals serve` and asks one subject's state at random dates (cold and hot subject,
-   with and without `known_at`) over HTTP, beside a full replay of the same questions
-   in-process, and `GET /v1/state` at random dates;
-3. imports the rest and asks the same questions at 1,000,000 events;
+   subjects: a realistic hot party (a tenth of the log, on at most 200 issues), 5 hot
+   subjects (the wide one among them) concerned by ~10 % of the rest, 20 % backdated, 1 %
+   retractions, 1 % corrections; written as NDJSON in two files split at 100,000 events;
+2. `annals import`s the first file (timed, with its own read-model catch-up, peak RSS),
+   measures the read model's size beside the log's, starts `annals serve`, walks every
+   page of `/v1/state` (the service's peak RSS),
+   asks one subject's state at random dates (realistic hot, wide hot and cold parties,
+   with and without `known_at`) over HTTP beside a full replay of the same questions
+   in-process, and asks `/v1/state` and `/v1/diff` pages of 100 subjects;
+3. imports the rest, runs `annals readmodel rebuild` (timed, beside the imports) and does
+   the same at 1,000,000 events;
 4. raw `COPY` of the same events into a table shaped like `events` (the import baseline);
 5. HTTP batch append (1,000 events a request);
 6. single-event `POST /v1/events` at 1, 16, 64 clients beside raw one-row-per-transaction
@@ -23,8 +26,8 @@ Every phase has a time cap; a failing phase is reported and the others still run
 HTTP client is bench/lean.py (asyncio streams, keep-alive, 127.0.0.1 only). Results: a
 Markdown section in docs/PERFORMANCE.md, the raw figures in bench/results/*.json.
 
-    python bench/bench.py            # the full 1M run (10.5 minutes on 2 cores; caps: 25)
-    python bench/bench.py --quick    # 20,000 events, under a minute
+    python bench/bench.py            # the full 1M run (about 15 minutes on 2 shared cores)
+    python bench/bench.py --quick    # 20,000 events, about a minute
 """
 
 from __future__ import annotations
@@ -84,8 +87,9 @@ class Config:
     query_cap_s: float
     replays: int
     replay_cap_s: float
-    state_requests: int
-    state_cap_s: float
+    pages: int  # measured /v1/state (and /v1/diff) pages per variant
+    page_cap_s: float
+    walk_cap_s: float
     http_timeout_s: float
     batch_requests: int
     batch_cap_s: float
@@ -100,12 +104,12 @@ class Config:
     def of(quick: bool) -> Config:
         if quick:
             return Config(
-                "quick", 20_000, 2_000, 1_000, 40, 2.5, 5, 2.0, 5, 5.0, 30.0, 10, 5.0,
+                "quick", 20_000, 2_000, 1_000, 40, 2.5, 5, 2.0, 20, 3.0, 30.0, 30.0, 10, 5.0,
                 1_500, 3.0, (1, 16, 64), 4.0, 3.0, 120.0,
             )  # fmt: skip
         return Config(
-            "full", 1_000_000, 100_000, 10_000, 300, 30.0, 20, 30.0, 20, 90.0, 120.0, 100,
-            60.0, 20_000, 20.0, (1, 16, 64), 20.0, 20.0, 1_800.0,
+            "full", 1_000_000, 100_000, 10_000, 300, 25.0, 10, 20.0, 150, 20.0, 300.0, 120.0,
+            100, 60.0, 20_000, 20.0, (1, 16, 64), 20.0, 20.0, 1_800.0,
         )  # fmt: skip
 
 
@@ -122,10 +126,12 @@ class Report:
     log_shape: dict[str, Any] = field(default_factory=dict)
     imports: list[dict[str, Any]] = field(default_factory=list)
     rebuilds: list[dict[str, Any]] = field(default_factory=list)
+    sizes: list[dict[str, Any]] = field(default_factory=list)
     copy: dict[str, Any] = field(default_factory=dict)
     batch: dict[str, Any] = field(default_factory=dict)
     subject_state: list[dict[str, Any]] = field(default_factory=list)
-    state: list[dict[str, Any]] = field(default_factory=list)
+    pages: list[dict[str, Any]] = field(default_factory=list)
+    walks: list[dict[str, Any]] = field(default_factory=list)
     append: list[dict[str, Any]] = field(default_factory=list)
     sse: dict[str, Any] = field(default_factory=dict)
     peer: dict[str, Any] = field(default_factory=dict)
@@ -202,23 +208,31 @@ def annals_exe() -> str:
     return str(exe) if exe.exists() else shutil.which("annals") or "annals"
 
 
-def vm_hwm_kib(pid: int) -> int:
-    """A running process's peak resident set (VmHWM, KiB), or 0 once it is gone."""
+def vm_kib(pid: int, field_: str) -> int:
+    """A field (VmRSS, VmHWM) of a running process's /proc status, in KiB; 0 once gone."""
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
+            if line.startswith(field_ + ":"):
                 return int(line.split()[1])
     except (OSError, ValueError, IndexError):
         pass
     return 0
 
 
+def vm_hwm_kib(pid: int) -> int:
+    """A running process's peak resident set (VmHWM, KiB), or 0 once it is gone."""
+    return vm_kib(pid, "VmHWM")
+
+
 async def run_import(
     url: str, path: Path, workdir: Path, lines: int, before: int, cap_s: float
 ) -> dict[str, Any]:
-    """`annals import FILE` as its own process: events/s and the importer's peak RSS.
+    """`annals import FILE` as its own process: events/s, the importer's peak RSS, and how
+    long its read-model catch-up ran after the last event was appended.
 
-    Progress comes from polling the log's head (the CLI's own bar goes to its log file).
+    The head of the log is polled (the CLI's own bars go to its log file): the catch-up is
+    the time from the head reaching the file's last event to the process's exit (the
+    importer's projector also follows the log while it appends, so this is what is left).
     """
     logfile = workdir / f"import-{path.stem}.log"
     cmd = [annals_exe(), "--database-url", url, "--data-dir", str(workdir), "import", str(path)]
@@ -231,6 +245,8 @@ async def run_import(
     status = 0
     peak_kib = 0
     next_report = t0 + 5
+    appended_at: float | None = None
+    behind = 0
     try:
         while True:
             # WNOHANG: never blocks (Popen.poll would do as well; the peak is polled above).
@@ -243,14 +259,24 @@ async def run_import(
             if now - t0 > cap_s:
                 proc.kill()
                 raise RuntimeError(f"annals import {path.name} passed its cap of {cap_s:.0f} s")
-            if now >= next_report:
-                head = (await db.fetchval("SELECT coalesce(max(sequence), 0) FROM events")) or 0
-                done = int(head) - before
-                log(f"annals import {path.name}: {done:,}/{lines:,} ({done / (now - t0):,.0f}/s)")
-                next_report = now + 5
-            await asyncio.sleep(0.2)
-        seconds = time.perf_counter() - t0
+            if appended_at is None:
+                head = 0  # until the importer's migrations have made the log
+                with contextlib.suppress(asyncpg.UndefinedTableError):
+                    head = await db.fetchval("SELECT coalesce(max(sequence), 0) FROM events")
+                if int(head) - before >= lines:
+                    appended_at = time.perf_counter()
+                    held = int(await db.fetchval("SELECT checkpoint FROM read_model") or 0)
+                    behind = int(head) - held
+                elif now >= next_report:
+                    done = int(head) - before
+                    log(f"annals import {path.name}: {done:,}/{lines:,} "
+                        f"({done / (now - t0):,.0f}/s)")  # fmt: skip
+                    next_report = now + 5
+            await asyncio.sleep(0.1)
+        end = time.perf_counter()
+        seconds = end - t0
         head = int(await db.fetchval("SELECT coalesce(max(sequence), 0) FROM events") or 0)
+        held = int(await db.fetchval("SELECT checkpoint FROM read_model") or 0)
     finally:
         await db.close()
     if proc.returncode != 0:
@@ -258,52 +284,82 @@ async def run_import(
         raise RuntimeError(f"annals import {path.name} exited {proc.returncode}:\n{tail}")
     if head - before != lines:
         raise RuntimeError(f"annals import {path.name}: {head - before:,} appended, want {lines:,}")
+    if held != head:
+        raise RuntimeError(f"annals import {path.name} left the read model at {held:,} of {head:,}")
     # The child's own high-water mark, polled while it ran: wait4's ru_maxrss would report
     # this (large) benchmark process's size, which a forked child starts out sharing.
     rss_mb = peak_kib / 1024 if peak_kib else math.nan
+    catch_up_s = end - appended_at if appended_at is not None else math.nan
     out = {
         "file": path.name,
         "events": lines,
         "seconds": round(seconds, 2),
         "events_per_s": round(lines / seconds, 1),
         "peak_rss_mb": round(rss_mb, 1),
+        "catch_up_seconds": round(catch_up_s, 2),
+        "behind_at_last_append": behind,
     }
     log(f"annals import {path.name}: {lines:,} events in {seconds:.1f} s = "
-        f"{out['events_per_s']:,.0f}/s, peak RSS {rss_mb:,.0f} MB")  # fmt: skip
+        f"{out['events_per_s']:,.0f}/s, peak RSS {rss_mb:,.0f} MB; read model catch-up "
+        f"{catch_up_s:.1f} s after the last append ({behind:,} events behind then)")  # fmt: skip
     return out
 
 
 async def run_rebuild(url: str, workdir: Path, size: int, cap_s: float) -> dict[str, Any]:
-    """`annals snapshots rebuild` as its own process, as an operator runs it after a big
-    import (docs/OPERATIONS.md): how long the cache takes to build at this size."""
+    """`annals readmodel rebuild` as its own process: the read model built again from the
+    whole log at this size, timed."""
     logfile = workdir / f"rebuild-{size}.log"
-    cmd = [annals_exe(), "--database-url", url, "--data-dir", str(workdir), "snapshots", "rebuild"]
+    cmd = [annals_exe(), "--database-url", url, "--data-dir", str(workdir), "readmodel", "rebuild"]
     t0 = time.perf_counter()
+    peak_kib = 0
     with logfile.open("wb") as sink:
         proc = await asyncio.create_subprocess_exec(
             *cmd, stdout=sink, stderr=subprocess.STDOUT, env=clean_env(), cwd=workdir
         )
         try:
-            code = await asyncio.wait_for(proc.wait(), cap_s)
+            while proc.returncode is None:
+                peak_kib = max(peak_kib, vm_hwm_kib(proc.pid))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(proc.wait(), 0.5)
+                if time.perf_counter() - t0 > cap_s:
+                    raise TimeoutError
         except TimeoutError:
             proc.kill()
             await proc.wait()
-            why = f"annals snapshots rebuild passed its cap of {cap_s:.0f} s"
+            why = f"annals readmodel rebuild passed its cap of {cap_s:.0f} s"
             raise RuntimeError(why) from None
     seconds = time.perf_counter() - t0
-    if code != 0:
+    if proc.returncode != 0:
         tail = logfile.read_text(errors="replace")[-2000:]
-        raise RuntimeError(f"annals snapshots rebuild exited {code}:\n{tail}")
+        raise RuntimeError(f"annals readmodel rebuild exited {proc.returncode}:\n{tail}")
+    sizes = await model_sizes(url, size)
+    log(f"annals readmodel rebuild at {size:,} events: {seconds:.1f} s "
+        f"({size / seconds:,.0f} events/s), {sizes['read_facts_rows']:,} facts")  # fmt: skip
+    return {"events": size, "seconds": round(seconds, 2),
+            "events_per_s": round(size / seconds, 1), "peak_rss_mb": round(peak_kib / 1024, 1),
+            "read_facts_rows": sizes["read_facts_rows"]}  # fmt: skip
+
+
+READ_TABLES: Final = ("read_facts", "read_keys", "read_subjects")
+LOG_TABLES: Final = ("events", "event_concerns")
+
+
+async def model_sizes(url: str, size: int) -> dict[str, Any]:
+    """pg_total_relation_size (tables, indexes, TOAST) of the read model and of the log."""
     db = await asyncpg.connect(url)
     try:
-        rows = int(await db.fetchval("SELECT count(*) FROM snapshots") or 0)
-        disk = int(await db.fetchval("SELECT pg_total_relation_size('snapshots')") or 0)
+        bytes_ = {
+            t: int(await db.fetchval("SELECT pg_total_relation_size($1::regclass)", t))
+            for t in READ_TABLES + LOG_TABLES
+        }
+        facts = int(await db.fetchval("SELECT count(*) FROM read_facts"))
     finally:
         await db.close()
-    log(f"annals snapshots rebuild at {size:,} events: {seconds:.1f} s, {rows:,} snapshots, "
-        f"{disk / 2**20:,.0f} MB")  # fmt: skip
-    return {"events": size, "seconds": round(seconds, 2), "snapshots": rows,
-            "disk_mb": round(disk / 2**20, 1)}  # fmt: skip
+    model_b = sum(bytes_[t] for t in READ_TABLES)
+    log_b = sum(bytes_[t] for t in LOG_TABLES)
+    return {"events": size, "bytes": bytes_, "read_model_bytes": model_b, "log_bytes": log_b,
+            "ratio": round(model_b / log_b, 3) if log_b else math.nan,
+            "read_facts_rows": facts}  # fmt: skip
 
 
 class Service:
@@ -349,80 +405,117 @@ async def timed_get(conn: lean.Connection, raw: bytes, cap_s: float) -> tuple[fl
     return time.perf_counter() - t0, status, body
 
 
+async def history(db: asyncpg.Connection, subject: str, size: int) -> list[int]:
+    """The sequences of the events concerning `subject` (up to `size`): its own history,
+    where a `known_at` finds something to answer."""
+    rows = await db.fetch(
+        "SELECT sequence FROM event_concerns WHERE subject = $1 AND sequence <= $2", subject, size
+    )
+    return [r["sequence"] for r in rows]
+
+
+async def measure(
+    conn: lean.Connection, requests: list[bytes], warm: int, cfg: Config, ok: tuple[int, ...]
+) -> dict[str, Any]:
+    """Send `requests` in order on one connection (the first `warm` unmeasured): latencies
+    of the answers with a status in `ok`, their body sizes, statuses, errors."""
+    for raw in requests[:warm]:  # unmeasured: connections, PostgreSQL's caches
+        with contextlib.suppress(*REQUEST_ERRORS):
+            await timed_get(conn, raw, cfg.http_timeout_s)
+    lat: list[float] = []
+    sizes: list[int] = []
+    statuses: Counter[int] = Counter()
+    errors: Counter[str] = Counter()
+    measured = requests[warm:]
+    deadline = time.perf_counter() + cfg.query_cap_s
+    for raw in measured:
+        if time.perf_counter() > deadline:
+            break
+        try:
+            dt, status, body = await timed_get(conn, raw, cfg.http_timeout_s)
+        except REQUEST_ERRORS as e:  # counted (-1 in statuses), never fatal
+            statuses[-1] += 1
+            errors[f"{type(e).__name__}: {e}"[:160]] += 1
+            await conn.close()
+            continue
+        statuses[status] += 1
+        if status in ok:
+            lat.append(dt)
+            sizes.append(len(body))
+        elif len(errors) < 5:
+            errors[f"HTTP {status}: {body[:160].decode(errors='replace')}"] += 1
+    out = summary(lat, statuses={str(k): v for k, v in statuses.items()})
+    out["body_p50"] = sorted(sizes)[len(sizes) // 2] if sizes else 0
+    out["body_max"] = max(sizes, default=0)
+    out["capped"] = len(lat) + statuses.get(-1, 0) < len(measured)
+    out["errors"] = dict(errors)
+    return out
+
+
+SHAPES: Final = ("realistic", "wide", "cold")
+
+
 async def subject_queries(
     cfg: Config, port: int, url: str, lg: Log, size: int, label: str, seed: int
 ) -> list[dict[str, Any]]:
-    """One subject's state at random dates: cold/hot x with/without known_at; and replays."""
-    from service import answers  # the service's own code, for the in-process full replay
+    """One subject's state at random dates, over HTTP and by a full replay in-process:
+    the realistic hot party, the wide hot party and cold parties, each as known now and
+    at a random `known_at` inside its own history."""
+    from queries import question, replay  # the service's own code, for the full replay
 
     rng = random.Random(seed)
-    cold = rng.sample(lg.cold_at_split, min(50, len(lg.cold_at_split)))
-    hot = lg.hot[0]
+    pick: dict[str, list[str]] = {
+        "realistic": [synth.REALISTIC],
+        "wide": [lg.hot[0]],
+        "cold": rng.sample(lg.cold_at_split, min(50, len(lg.cold_at_split))),
+    }
     conn = lean.Connection(port)
     db = await asyncpg.connect(url)
     out: list[dict[str, Any]] = []
     try:
-        for temp, known in itertools.product(("cold", "hot"), (False, True)):
+        own = {s: await history(db, s, size) for ss in pick.values() for s in ss}
+        for temp, known in itertools.product(SHAPES, (False, True)):
             n = cfg.queries + cfg.queries // 10
             questions = []
             for _ in range(n):
-                subject = rng.choice(cold) if temp == "cold" else hot
+                subject = rng.choice(pick[temp])
                 at = synth.dates(rng, 1, size / cfg.events)[0]
-                known_at = str(rng.randrange(1, size + 1)) if known else None
+                known_at = str(rng.choice(own[subject])) if known and own[subject] else None
                 questions.append((subject, at, known_at))
-            warm, measured = questions[: cfg.queries // 10], questions[cfg.queries // 10 :]
 
             def req(q: tuple[str, str, str | None]) -> bytes:
                 kind, slug = q[0].split("/", 1)
-                path = f"/v1/{answers.PLURAL[kind]}/{slug}?at={q[1]}"
+                path = f"/v1/{question.PLURAL[kind]}/{slug}?at={q[1]}"
                 return lean.request("GET", path + (f"&known_at={q[2]}" if q[2] else ""), port)
 
-            for q in warm:  # unmeasured: connections, caches, the snapshots a first ask leaves
-                with contextlib.suppress(*REQUEST_ERRORS):
-                    await timed_get(conn, req(q), cfg.http_timeout_s)
-            lat: list[float] = []
-            statuses: Counter[int] = Counter()
-            errors: Counter[str] = Counter()
-            deadline = time.perf_counter() + cfg.query_cap_s
-            for q in measured:
-                if time.perf_counter() > deadline:
-                    break
-                try:
-                    dt, status, _ = await timed_get(conn, req(q), cfg.http_timeout_s)
-                except REQUEST_ERRORS as e:  # counted (-1 in statuses), never fatal
-                    statuses[-1] += 1
-                    errors[f"{type(e).__name__}: {e}"[:160]] += 1
-                    await conn.close()
-                    continue
-                statuses[status] += 1
-                if status in (200, 404):  # 404: nothing about it counts yet at that date
-                    lat.append(dt)
-            replay: list[float] = []
+            warm = cfg.queries // 10
+            http = await measure(conn, [req(q) for q in questions], warm, cfg, (200, 404))
+            replayed: list[float] = []
             deadline = time.perf_counter() + cfg.replay_cap_s
             gc.collect()
-            for subject, at, known_at in measured[: cfg.replays]:
+            for subject, at, known_at in questions[warm : warm + cfg.replays]:
                 t0 = time.perf_counter()
-                question = await answers.ask(db, at, known_at, "disputed")
-                await answers.replayed_state(db, subject, question)
-                replay.append(time.perf_counter() - t0)
+                q = await question.ask(db, at, known_at, "disputed")
+                await replay.replayed_state(db, subject, q)
+                replayed.append(time.perf_counter() - t0)
                 if time.perf_counter() > deadline:
                     break
             row: dict[str, Any] = {
                 "size": size,
                 "label": label,
                 "subject": temp,
+                "subject_ids": pick[temp][:3],
+                "history": max(len(own[s]) for s in pick[temp]),
                 "known_at": known,
-                "http": summary(lat, statuses={str(k): v for k, v in statuses.items()}),
-                "replay": summary(replay),
-                "capped": len(lat) + statuses.get(-1, 0) < len(measured),
-                "errors": dict(errors),
+                "http": http,
+                "replay": summary(replayed),
             }
             out.append(row)
             log(
-                f"{label} {temp:<4} known_at={'yes' if known else 'no '}: HTTP p50 "
-                f"{row['http']['p50_ms']:.2f} ms p99 {row['http']['p99_ms']:.2f} ms "
-                f"({len(lat)} req, {dict(statuses)}); full replay p50 "
-                f"{row['replay']['p50_ms']:.1f} ms ({len(replay)})"
+                f"{label} {temp:<9} known_at={'yes' if known else 'no '}: HTTP p50 "
+                f"{http['p50_ms']:.2f} ms p99 {http['p99_ms']:.2f} ms ({http['n']} req, "
+                f"{http['statuses']}, body p50 {http['body_p50']:,} B); full replay p50 "
+                f"{row['replay']['p50_ms']:.1f} ms ({len(replayed)})"
             )
     finally:
         await conn.close()
@@ -430,48 +523,96 @@ async def subject_queries(
     return out
 
 
-async def state_queries(
-    cfg: Config, port: int, size: int, label: str, seed: int, dates_of: int | None = None
-) -> dict[str, Any]:
-    """GET /v1/state at random dates over the valid-time span the log covered at
-    `dates_of` events (default: this size), bounded by time. The same seed and `dates_of`
-    at two sizes ask the same questions: how the answer's cost grows with the log alone."""
-    dates_of = dates_of or size
-    dates = synth.dates(random.Random(seed), cfg.state_requests, dates_of / cfg.events)
-    conn = lean.Connection(port)
-    lat: list[float] = []
-    statuses: Counter[int] = Counter()
-    sizes: list[int] = []
-    deadline = time.perf_counter() + cfg.state_cap_s
+async def page_queries(
+    cfg: Config, port: int, url: str, size: int, label: str, seed: int, what: str
+) -> list[dict[str, Any]]:
+    """Pages of 100 subjects of `/v1/state` or `/v1/diff` (`what`), at random dates, as
+    known now and at a random `known_at`, each starting at a random cursor or prefix."""
+    from queries.question import PageCursor, encode_cursor
+
+    rng = random.Random(seed)
+    db = await asyncpg.connect(url)
     try:
-        for at in dates:
-            if time.perf_counter() > deadline:
-                break
-            try:
-                raw = lean.request("GET", f"/v1/state?at={at}", port)
-                dt, status, body = await timed_get(conn, raw, cfg.http_timeout_s)
-            except REQUEST_ERRORS as e:
-                statuses[-1] += 1
-                await conn.close()
-                why = f"{type(e).__name__}: {e} (cap {cfg.http_timeout_s:.0f} s)"
-                log(f"{label} GET /v1/state?at={at}: {why}; no more requests at this size")
-                break
-            statuses[status] += 1
-            if status == 200:
-                lat.append(dt)
-                sizes.append(len(body))
-            log(f"{label} GET /v1/state?at={at}: {status} in {dt * 1e3:,.0f} ms, {len(body):,} B")
+        ids = [r["subject"] for r in await db.fetch("SELECT subject FROM read_subjects")]
+    finally:
+        await db.close()
+    conn = lean.Connection(port)
+    out: list[dict[str, Any]] = []
+    try:
+        for known in (False, True):
+            requests = []
+            starts: Counter[str] = Counter()
+            for _ in range(cfg.pages + cfg.pages // 10):
+                a, b = sorted(synth.dates(rng, 2, size / cfg.events))
+                params = f"at={b}" if what == "state" else f"from={a}&to={b}"
+                k = rng.randrange(1, size + 1) if known else size
+                if known:
+                    params += f"&known_at={k}"
+                start = rng.choice(ids)
+                if rng.random() < 0.5:  # a cursor carries its own known (the walk's)
+                    starts["cursor"] += 1
+                    params += "&cursor=" + encode_cursor(PageCursor(start, k))
+                else:  # e.g. party/p1: every party whose slug starts with p1
+                    starts["prefix"] += 1
+                    params += "&prefix=" + start[: start.index("/") + 3]
+                requests.append(lean.request("GET", f"/v1/{what}?limit=100&{params}", port))
+            row = await measure(conn, requests, cfg.pages // 10, cfg, (200,))
+            row.update(size=size, label=label, what=what, known_at=known, starts=dict(starts))
+            out.append(row)
+            log(f"{label} /v1/{what} pages of 100, known_at={'yes' if known else 'no '}: p50 "
+                f"{row['p50_ms']:.1f} ms p99 {row['p99_ms']:.1f} ms ({row['n']} req, "
+                f"{row['statuses']}, body p50 {row['body_p50']:,} B)")  # fmt: skip
     finally:
         await conn.close()
-    return {
+    return out
+
+
+class NextOnly(msgspec.Struct):
+    next: str | None = None
+
+
+async def state_walk(cfg: Config, port: int, pid: int, size: int, label: str) -> dict[str, Any]:
+    """Every page of `/v1/state` (1,000 subjects a page, as known now): pages, bytes, time,
+    and the service's resident set before and after (VmRSS, VmHWM)."""
+    conn = lean.Connection(port)
+    dec = msgspec.json.Decoder(NextOnly)
+    rss_before, hwm_before = vm_kib(pid, "VmRSS"), vm_kib(pid, "VmHWM")
+    lat: list[float] = []
+    total_bytes = 0
+    path = "/v1/state?limit=1000"
+    t0 = time.perf_counter()
+    try:
+        while True:
+            if time.perf_counter() - t0 > cfg.walk_cap_s:
+                raise RuntimeError(f"the walk passed its cap of {cfg.walk_cap_s:.0f} s")
+            dt, status, body = await timed_get(conn, lean.request("GET", path, port), 120.0)
+            if status != 200:
+                raise RuntimeError(f"GET {path}: HTTP {status}: {body[:200]!r}")
+            lat.append(dt)
+            total_bytes += len(body)
+            nxt = dec.decode(body).next
+            if nxt is None:
+                break
+            path = f"/v1/state?limit=1000&cursor={nxt}"
+    finally:
+        await conn.close()
+    seconds = time.perf_counter() - t0
+    out = {
         "size": size,
-        "dates_of": dates_of,
         "label": label,
-        **summary(lat, statuses={str(k): v for k, v in statuses.items()}),
-        "mean_ms": round(sum(lat) / len(lat) * 1e3, 1) if lat else math.nan,
-        "body_bytes_p50": sorted(sizes)[len(sizes) // 2] if sizes else 0,
-        "capped": len(lat) < len(dates),
+        "pages": len(lat),
+        "seconds": round(seconds, 2),
+        "bytes": total_bytes,
+        **{k: v for k, v in summary(lat).items() if k != "n"},
+        "rss_before_mb": round(rss_before / 1024, 1),
+        "hwm_before_mb": round(hwm_before / 1024, 1),
+        "rss_after_mb": round(vm_kib(pid, "VmRSS") / 1024, 1),
+        "hwm_after_mb": round(vm_kib(pid, "VmHWM") / 1024, 1),
     }
+    log(f"{label} walk of /v1/state: {len(lat)} pages, {total_bytes:,} B in {seconds:.1f} s "
+        f"(page p99 {out['p99_ms']:.0f} ms); service peak RSS {out['hwm_before_mb']:.0f} -> "
+        f"{out['hwm_after_mb']:.0f} MB")  # fmt: skip
+    return out
 
 
 # --- writes --------------------------------------------------------------------------
@@ -758,6 +899,7 @@ async def run(
         "hot_subjects": lg.hot,
         **lg.shape.counts,
         "hot_share": round(lg.shape.counts.get("hot", 0) / cfg.events, 3),
+        "realistic_subject": synth.REALISTIC,
     }
     svc = Service(urls["service"], work)
     sizes = ((lg.head, cfg.split, 0), (lg.tail, cfg.events - cfg.split, cfg.split))
@@ -773,14 +915,29 @@ async def run(
             if got is None:
                 return  # nothing to query
             report.imports.append(got)
-            built = await phase(
-                report,
-                f"annals snapshots rebuild ({size:,} events)",
-                partial(run_rebuild, urls["service"], work, size, cfg.import_cap_s),
+            if size == cfg.events:  # the target's size: the whole log, beside its import
+                built = await phase(
+                    report,
+                    f"annals readmodel rebuild ({size:,} events)",
+                    partial(run_rebuild, urls["service"], work, size, cfg.import_cap_s),
+                )
+                if built:
+                    report.rebuilds.append(built)
+            sized = await phase(
+                report, f"sizes at {label} events", partial(model_sizes, urls["service"], size)
             )
-            if built:
-                report.rebuilds.append(built)
+            if sized:
+                report.sizes.append(sized)
             await svc.start()
+            if "walk" not in skip:  # first, on a fresh service: its peak RSS is the walk's
+                assert svc.proc is not None
+                walked = await phase(
+                    report,
+                    f"walk of /v1/state at {label} events",
+                    partial(state_walk, cfg, svc.port, svc.proc.pid, size, label),
+                )
+                if walked:
+                    report.walks.append(walked)
             if "queries" not in skip:
                 rows = await phase(
                     report,
@@ -788,22 +945,14 @@ async def run(
                     partial(subject_queries, cfg, svc.port, urls["service"], lg, size, label, 7),
                 )
                 report.subject_state += rows or []
-            if "state" not in skip:
-                # At the full size, also the questions asked at the split (same dates, so
-                # the same subjects): the issue's "same subjects" comparison.
-                spans = [size] + ([cfg.split] if size > cfg.split else [])
-                for dates_of in spans:
-                    row = await phase(
+            if "pages" not in skip:
+                for what in ("state", "diff"):
+                    rows = await phase(
                         report,
-                        f"GET /v1/state at {label} events (dates of {dates_of:,})",
-                        partial(state_queries, cfg, svc.port, size, label, 9, dates_of),
+                        f"/v1/{what} pages at {label} events",
+                        partial(page_queries, cfg, svc.port, urls["service"], size, label, 9, what),
                     )
-                    if row:
-                        report.state.append(row)
-                        if "-1" in row["statuses"]:  # still folding the abandoned request
-                            log("restarting the service: a /v1/state request timed out")
-                            svc.stop()
-                            await svc.start()
+                    report.pages += rows or []
             if size < cfg.events:
                 svc.stop()  # the next import runs alone, as an operator's would
         if "copy" not in skip:
@@ -852,7 +1001,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--skip",
         default="",
-        help="comma-separated phases to leave out: queries,state,copy,batch,append,sse,peer",
+        help="comma-separated phases to leave out: walk,queries,pages,copy,batch,append,sse,peer",
     )
     p.add_argument("--no-doc", action="store_true", help="do not touch docs/PERFORMANCE.md")
     p.add_argument(

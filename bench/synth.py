@@ -1,8 +1,11 @@
 """A synthetic log for the benchmark: valid SPEC §3 events, deterministic for a seed.
 
-Shape (issue 5): `n` events over `subjects` subjects (60 % parties, 20 % plans, 10 %
-meetings, 10 % issues); HOT subjects (the first party, plan, meeting and issue, plus a
-second party) are picked for `hot_share` of all events; `backdated` of events get a valid
+Shape (issues 5 and 10): `n` events over `subjects` subjects (60 % parties, 20 % plans,
+10 % meetings, 10 % issues); HOT subjects (the first party, plan, meeting and issue, plus a
+second party) are picked for `hot_share` of the other events: the first party is the WIDE
+hot subject (positions on thousands of topics). REALISTIC, a party of its own, states
+`realistic_share` of all events as positions on at most 200 issues (100,000 statements in
+a 1M-event log), backdated like the rest; `backdated` of events get a valid
 time earlier than the log's running clock (anywhere in the past, not just the day before);
 1 % retract and 1 % correct an earlier `position.stated`. Confidence is mixed. Every event
 has an id, so `annals import` accepts it and re-running an import appends nothing twice.
@@ -25,6 +28,8 @@ import msgspec
 
 START: Final = date(2005, 1, 1)
 SPAN_DAYS: Final = 7_300  # twenty years of valid time
+REALISTIC: Final = "party/r0"  # the realistic hot party: many statements, few issues
+REALISTIC_ISSUES: Final = 200
 STANCES: Final = ("supports", "opposes", "demands", "rejects", "considering", "offers")
 CONFIDENCE: Final = (("confirmed", 0.80), ("reported", 0.10), ("unconfirmed", 0.05))
 
@@ -36,6 +41,7 @@ class Shape:
     events: int
     subjects: int
     hot_share: float = 0.10
+    realistic_share: float = 0.102  # of all events: retractions and corrections take 2 %
     backdated: float = 0.20
     retracted: float = 0.01
     corrected: float = 0.01
@@ -60,6 +66,7 @@ class Synth:
         self.hot.append(self.issues[0])
         hot = set(self.hot)
         self.cold_parties = [p for p in self.parties if p not in hot]
+        self.realistic_issues = self.issues[:REALISTIC_ISSUES]
         self.cold_topics = [x for x in self.plans + self.issues if x not in hot]
         self.cold = [x for x in self.parties + self.plans + self.meetings + self.issues]
         self.cold = [x for x in self.cold if x not in hot]
@@ -90,6 +97,13 @@ class Synth:
     def _position(self, party: str, on: str) -> tuple[str, str, dict[str, Any]]:
         data = {"on": on, "stance": self.rng.choice(STANCES), "summary": f"{party} on {on}"}
         return "position.stated", party, data
+
+    def _realistic(self) -> tuple[str, str, dict[str, Any]]:
+        """The realistic hot party: registered once, then statements on its few issues."""
+        if REALISTIC not in self.introduced:
+            self.introduced.add(REALISTIC)
+            return "party.registered", REALISTIC, {"name": "R0", "kind": "organization"}
+        return self._position(REALISTIC, self.rng.choice(self.realistic_issues))
 
     def _about(self, subject: str) -> tuple[str, str, dict[str, Any]]:
         """A plausible event about `subject` (its registration first)."""
@@ -146,6 +160,9 @@ class Synth:
                 else:
                     replacement = {"on": on, "stance": rng.choice(STANCES), "summary": "fixed"}
                     type_, data = "event.corrected", {"event": target, "data": replacement}
+            elif rng.random() < shape.realistic_share:
+                type_, subject, data = self._realistic()
+                counts["realistic"] = counts.get("realistic", 0) + 1
             else:
                 pick = rng.choice(self.hot) if rng.random() < shape.hot_share else None
                 type_, subject, data = self._about(pick or rng.choice(self.cold))

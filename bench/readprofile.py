@@ -1,0 +1,142 @@
+"""Where one read's time goes: each step of a subject's state and of a page, timed, and
+EXPLAIN ANALYZE of the read model's SQL (queries/model.py), on an existing database.
+
+    python bench/readprofile.py DATABASE_URL [--subject party/r0] [--runs 30]
+
+A profile, not a benchmark: run it against a database `make bench` (or an import) built.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import statistics
+import time
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from typing import Any
+
+import asyncpg
+import msgspec
+
+from projections.facts import assemble
+from queries import answers, model
+from queries.question import Question, ask
+from queries.replay import replayed_state
+
+
+class Steps:
+    """Per-step wall times (ms) over several runs."""
+
+    def __init__(self) -> None:
+        self.ms: dict[str, list[float]] = defaultdict(list)
+
+    async def time(self, name: str, work: Awaitable[Any]) -> Any:
+        t0 = time.perf_counter()
+        out = await work
+        self.ms[name].append((time.perf_counter() - t0) * 1e3)
+        return out
+
+    def sync(self, name: str, fn: Callable[[], Any]) -> Any:
+        t0 = time.perf_counter()
+        out = fn()
+        self.ms[name].append((time.perf_counter() - t0) * 1e3)
+        return out
+
+    def print(self, title: str) -> None:
+        print(f"\n{title}")
+        for name, v in self.ms.items():
+            v = sorted(v)
+            p99 = v[min(len(v) - 1, int(0.99 * len(v)))]
+            print(f"  {name:<34} p50 {statistics.median(v):8.2f} ms  p99 {p99:8.2f} ms  n={len(v)}")
+
+
+async def one_subject(conn: Any, subject: str, q: Question, steps: Steps) -> None:
+    """answers.states for one subject, step by step, then the JSON it answers with."""
+    at, known, floor = q.at, q.known, q.floor
+    regs = await steps.time("registers (SQL)", model.registers(conn, [subject], known, at, floor))
+    core = await steps.time("core (SQL)", model.core(conn, [subject], known, at, floor))
+    seqs = {s for _, s, _ in core} | {v for _, _, v in core}
+    logged = await steps.time("events (SQL)", model.events(conn, seqs))
+    folded = [answers._as_believed(logged, s, v) for _, s, v in core]
+    values = {k: v for _, k, v in regs}
+    state = steps.sync("assemble (Python)", lambda: assemble(subject, folded, values))
+    if state is not None:
+        steps.sync(
+            "shape + JSON (Python)", lambda: msgspec.json.encode(answers.shape(state, known))
+        )
+    steps.ms["rows: registers"].append(len(regs))
+    steps.ms["rows: core"].append(len(core))
+
+
+async def explain(conn: Any, sql: str, *args: Any) -> None:
+    rows = await conn.fetch("EXPLAIN (ANALYZE, BUFFERS) " + sql, *args)
+    for r in rows:
+        print("    " + r[0])
+
+
+def random_at(rng: random.Random) -> datetime:
+    return datetime(2005, 1, 1, tzinfo=UTC) + timedelta(days=rng.randrange(7_300))
+
+
+async def main(url: str, subject: str, runs: int) -> None:
+    conn = await asyncpg.connect(url)
+    rng = random.Random(3)
+    head = int(await conn.fetchval("SELECT max(sequence) FROM events"))
+    own = [r[0] for r in await conn.fetch(
+        "SELECT sequence FROM event_concerns WHERE subject = $1", subject)]  # fmt: skip
+    print(f"log head {head:,}; {subject}: {len(own):,} events concern it")
+    for label, pick in (("now", lambda: None), ("known_at", lambda: str(rng.choice(own)))):
+        steps = Steps()
+        for _ in range(runs):
+            at = random_at(rng).date().isoformat()
+            q = await steps.time("ask (SQL: head, ensure)", ask(conn, at, pick(), "disputed"))
+            await one_subject(conn, subject, q, steps)
+        steps.print(f"one subject {subject}, {label}")
+    q = await ask(conn, random_at(rng).date().isoformat(), str(rng.choice(own)), "disputed")
+    print(f"\nEXPLAIN registers, {subject}, at {q.at:%Y-%m-%d}, known {q.known:,}")
+    await explain(conn, model._REGISTERS, [subject], q.known, q.at, q.floor)
+    print(f"\nEXPLAIN core, {subject}")
+    await explain(conn, model._CORE, [subject], q.known, q.at, q.floor)
+    q = await ask(conn, random_at(rng).date().isoformat(), None, "disputed")
+    print(f"\nEXPLAIN registers, {subject}, at {q.at:%Y-%m-%d}, now ({q.known:,})")
+    await explain(conn, model._REGISTERS, [subject], q.known, q.at, q.floor)
+    # A page of 100 subjects (a prefix walk), step by step.
+    steps = Steps()
+    for i in range(max(3, runs // 5)):
+        known = head if i % 2 == 0 else rng.randrange(1, head)
+        q = await ask(conn, random_at(rng).date().isoformat(), str(known), "disputed")
+        ids = await steps.time("page ids (SQL)", model.subjects(conn, q.known, "party/p1", "", 100))
+        regs = await steps.time(
+            "registers x100 (SQL)", model.registers(conn, ids, q.known, q.at, q.floor)
+        )
+        core = await steps.time("core x100 (SQL)", model.core(conn, ids, q.known, q.at, q.floor))
+        seqs = {s for _, s, _ in core} | {v for _, _, v in core}
+        await steps.time("events x100 (SQL)", model.events(conn, seqs))
+        found = await steps.time("states x100 (all)", answers.states(conn, ids, q))
+        steps.sync("JSON x100 (Python)", partial(msgspec.json.encode, msgspec.to_builtins(found)))
+        steps.ms["rows: registers x100"].append(len(regs))
+        steps.ms["rows: core x100"].append(len(core))
+    steps.print("a page of 100 parties (prefix party/p1)")
+    print("\nEXPLAIN registers of that page")
+    await explain(conn, model._REGISTERS, ids, q.known, q.at, q.floor)
+    print("\nEXPLAIN core of that page")
+    await explain(conn, model._CORE, ids, q.known, q.at, q.floor)
+    steps = Steps()
+    for _ in range(3):
+        q = await ask(conn, random_at(rng).date().isoformat(), None, "disputed")
+        await steps.time("full replay (SQL + fold)", replayed_state(conn, subject, q))
+    steps.print(f"full replay of {subject}, now")
+    await conn.close()
+
+
+if __name__ == "__main__":
+    p = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    p.add_argument("url")
+    p.add_argument("--subject", default="party/r0")
+    p.add_argument("--runs", type=int, default=30)
+    a = p.parse_args()
+    asyncio.run(main(a.url, a.subject, a.runs))
