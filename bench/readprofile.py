@@ -57,12 +57,14 @@ class Steps:
 async def one_subject(conn: Any, subject: str, q: Question, steps: Steps) -> None:
     """answers.states for one subject, step by step, then the JSON it answers with."""
     at, known, floor = q.at, q.known, q.floor
-    regs = await steps.time("registers (SQL)", model.registers(conn, [subject], known, at, floor))
-    core = await steps.time("core (SQL)", model.core(conn, [subject], known, at, floor))
+    regs, core = await steps.time(
+        "registers + core (SQL)", model.facts(conn, [subject], known, at, floor)
+    )
     seqs = {s for _, s, _ in core} | {v for _, _, v in core}
+    seqs |= {s for _, _, s, _ in regs} | {v for _, _, _, v in regs}
     logged = await steps.time("events (SQL)", model.events(conn, seqs))
     folded = [answers._as_believed(logged, s, v) for _, s, v in core]
-    values = {k: v for _, k, v in regs}
+    values = {k: answers._as_believed(logged, s, v) for _, k, s, v in regs}
     state = steps.sync("assemble (Python)", lambda: assemble(subject, folded, values))
     if state is not None:
         steps.sync(
@@ -110,11 +112,11 @@ async def main(url: str, subject: str, runs: int) -> None:
         known = head if i % 2 == 0 else rng.randrange(1, head)
         q = await ask(conn, random_at(rng).date().isoformat(), str(known), "disputed")
         ids = await steps.time("page ids (SQL)", model.subjects(conn, q.known, "party/p1", "", 100))
-        regs = await steps.time(
-            "registers x100 (SQL)", model.registers(conn, ids, q.known, q.at, q.floor)
+        regs, core = await steps.time(
+            "registers + core x100 (SQL)", model.facts(conn, ids, q.known, q.at, q.floor)
         )
-        core = await steps.time("core x100 (SQL)", model.core(conn, ids, q.known, q.at, q.floor))
         seqs = {s for _, s, _ in core} | {v for _, _, v in core}
+        seqs |= {s for _, _, s, _ in regs} | {v for _, _, _, v in regs}
         await steps.time("events x100 (SQL)", model.events(conn, seqs))
         found = await steps.time("states x100 (all)", answers.states(conn, ids, q))
         steps.sync("JSON x100 (Python)", partial(msgspec.json.encode, msgspec.to_builtins(found)))
