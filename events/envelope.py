@@ -16,9 +16,9 @@ from msgspec import Meta, Struct
 from events.jsontext import Inexact, key_path
 from events.timeparse import TimeError, ValidTime, format_time, parse_time
 from events.vocabulary import (
-    KINDS,
     META_TYPES,
     SUBJECT_RE,
+    SUBJECT_RULE,
     VOCABULARY,
     Confidence,
     Precision,
@@ -434,8 +434,7 @@ def _check_subject(type_: str, subject: Any, given: bool, path: str) -> list[Fie
             return [FieldError(where, "required for this type")]
         return []
     if not SUBJECT_RE.match(subject):
-        kinds = "/".join(KINDS)
-        return [FieldError(where, f"must be {{{kinds}}}/<slug>, slug = [a-z0-9][a-z0-9-]{{0,63}}")]
+        return [FieldError(where, SUBJECT_RULE)]
     want = VOCABULARY.get(type_, (None, "any"))[1]
     if want != "any" and not subject.startswith(want + "/"):
         return [FieldError(where, f"{type_} takes a {want} subject, got {subject!r}")]

@@ -18,6 +18,8 @@ SLUG = r"[a-z0-9][a-z0-9-]{0,63}"
 KINDS: Final = ("party", "plan", "meeting", "issue")
 # `\Z`, not `$`: `$` also matches before a trailing newline ("party/x\n" is no subject id).
 SUBJECT_RE: Final = re.compile(rf"^(party|plan|meeting|issue)/{SLUG}\Z")
+# What a bad subject id is told, wherever one is refused.
+SUBJECT_RULE: Final = "must be {party,plan,meeting,issue}/<slug>, slug = [a-z0-9][a-z0-9-]{0,63}"
 
 Text = Annotated[str, Meta(max_length=MAX_TEXT)]
 Name = Annotated[str, Meta(min_length=1, max_length=MAX_NAME)]
@@ -208,6 +210,14 @@ VOCABULARY: Final[dict[str, tuple[type[Payload], str]]] = {
     "event.corrected": (EventCorrected, "any"),
 }
 META_TYPES: Final = frozenset({"event.retracted", "event.corrected"})
+
+
+def type_matches(wanted: str | None, type_: str) -> bool:
+    """The `type` filter of timelines, exports and streams: none, an exact type, or a prefix
+    ending in a dot (`plan.` matches `plan.proposed`)."""
+    if not wanted:
+        return True
+    return type_.startswith(wanted) if wanted.endswith(".") else type_ == wanted
 
 
 def is_custom(type_: str) -> bool:

@@ -41,7 +41,7 @@ from msgspec import Struct
 from events.envelope import StoredEvent
 from events.store import COLUMNS, row_to_recorded, row_to_stored
 from events.timeparse import format_time
-from events.vocabulary import CONFIDENCE_RANK, META_TYPES, references
+from events.vocabulary import CONFIDENCE_RANK, META_TYPES, references, type_matches
 from projections.knowledge import Correction, applicable, corrections_by_target, retracted_ids
 from queries.question import CursorError, decode_cursor, encode_cursor
 
@@ -90,10 +90,8 @@ class Filters(Struct, frozen=True, kw_only=True):
         concerned = self.subject in (None, e.subject) or self.subject in references(e.data)
         if not concerned:
             return False
-        if self.type is not None:
-            prefix = self.type.endswith(".")
-            if not (e.type.startswith(self.type) if prefix else e.type == self.type):
-                return False
+        if not type_matches(self.type, e.type):
+            return False
         return (
             CONFIDENCE_RANK[e.confidence] >= CONFIDENCE_RANK[self.min_confidence]
             and (self.start is None or start >= self.start)

@@ -23,7 +23,7 @@ from litestar.response import ServerSentEventMessage
 from events import store
 from events.envelope import StoredEvent
 from events.headline import headline, name_of
-from events.vocabulary import references
+from events.vocabulary import references, type_matches
 from events.writer import CHANNEL, DATABASE_ERRORS
 from queries.names import display_names
 
@@ -151,7 +151,7 @@ async def follow(
 
 def _wanted(type_: str, wanted: str | None) -> bool:
     """The `type` filter: an exact type, or a prefix ending in a dot (`plan.`)."""
-    return not wanted or type_ == wanted or (wanted.endswith(".") and type_.startswith(wanted))
+    return type_matches(wanted, type_)
 
 
 def concerned(ev: StoredEvent) -> set[str]:

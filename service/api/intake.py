@@ -21,7 +21,7 @@ from events.envelope import (
 )
 from events.jsontext import key_path
 from events.store import Precondition
-from events.vocabulary import MAX_LIST, SUBJECT_RE
+from events.vocabulary import MAX_LIST, SUBJECT_RE, SUBJECT_RULE
 from service.api import binary
 from service.api.params import MAX_SEQUENCE
 from service.problems import Problem, invalid
@@ -88,12 +88,7 @@ def _preconditions(value: Any) -> list[Precondition]:
     errors: list[FieldError] = []
     for i, p in enumerate(found):
         if not SUBJECT_RE.match(p.subject):
-            errors.append(
-                FieldError(
-                    f"$.preconditions[{i}].subject",
-                    "must be {party,plan,meeting,issue}/<slug>, slug = [a-z0-9][a-z0-9-]{0,63}",
-                )
-            )
+            errors.append(FieldError(f"$.preconditions[{i}].subject", SUBJECT_RULE))
         if p.last_sequence is not None and not 0 <= p.last_sequence <= MAX_SEQUENCE:
             errors.append(
                 FieldError(f"$.preconditions[{i}].last_sequence", "a sequence number or null")

@@ -15,7 +15,7 @@ from events import store
 from events.envelope import FieldError, InvalidEvent, StoredEvent
 from events.headline import headline
 from events.timeparse import TimeError, parse_at, parse_time
-from events.vocabulary import SUBJECT_RE
+from events.vocabulary import SUBJECT_RE, SUBJECT_RULE
 from queries import question
 from queries import timeline as tl
 from service.api.answers import KnownAtParam, MinConfidence
@@ -91,7 +91,7 @@ def parse_filters(
     if start is not None and end is not None and start > end:
         raise _bad("from", "must not be later than `to`")
     if subject is not None and not SUBJECT_RE.match(subject):
-        raise _bad("subject", "must be {party,plan,meeting,issue}/<slug>")
+        raise _bad("subject", SUBJECT_RULE)
     if type_ is not None and not (0 < len(type_) <= 128 and type_.isprintable()):
         raise _bad("type", "an event type, or a prefix ending in '.', of 1 to 128 characters")
     return tl.Filters(
