@@ -14,6 +14,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser
 
+from tests.conftest import EXAMPLE_EVENTS
 from tests.e2e.conftest import Service
 from tests.e2e.cross_origin import ROOT, browser, static_origin
 
@@ -66,11 +67,13 @@ def test_python_examples_post_with_the_sdk_read_the_export_and_load_the_csv(
 ) -> None:
     base = service_on_db.url
     structured, binary, export = examples("python")["Post from the CloudEvents SDK"]
-    assert re.fullmatch(r"201 45 /v1/events/desk-2025-11-30-001", run_python(structured, base)[0])
-    assert run_python(structured, base)[0].startswith("200 45 ")  # the same event again
+    posted = EXAMPLE_EVENTS + 1
+    assert run_python(structured, base)[0] == f"201 {posted} /v1/events/desk-2025-11-30-001"
+    assert run_python(structured, base)[0].startswith(f"200 {posted} ")  # the same event again
     assert run_python(binary, base) == ["201 day desk-2025-11-30-002"]
     count, type_, sequence, hash_ = run_python(export, base)[0].split()
-    assert (count, type_, sequence, len(hash_)) == ("46", "meeting.held", "46", 12)
+    after = str(EXAMPLE_EVENTS + 2)
+    assert (count, type_, sequence, len(hash_)) == (after, "meeting.held", after, 12)
 
     (csv_example,) = examples("python")["Load the CSV into pandas"]
     first, second = run_python(csv_example, base)

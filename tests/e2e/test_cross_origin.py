@@ -13,6 +13,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Dialog, expect
 
+from tests.conftest import EXAMPLE_EVENTS
 from tests.e2e.conftest import Service
 from tests.e2e.cross_origin import browser, static_origin, timelinejs_dist
 
@@ -93,7 +94,7 @@ def test_a_page_elsewhere_reads_and_follows_but_only_a_configured_origin_writes(
     assert (out["status"], out["points"]) == (200, 22)
     assert out["etag"]  # exposed to the page
     assert out["json"].startswith("blocked") and out["simple"].startswith("blocked")
-    log = httpx.get(f"{base}/v1/events", params={"after": 44}).json()["events"]
+    log = httpx.get(f"{base}/v1/events", params={"after": EXAMPLE_EVENTS}).json()["events"]
     assert log == []  # neither write was stored: preflight refused, simple request 403
 
     assert page.evaluate(FOLLOW, base) == 1  # EventSource.OPEN, across origins
