@@ -56,6 +56,7 @@ def page_elsewhere(tmp_path: Path) -> Iterator[str]:
 def test_the_documented_sections_have_their_examples() -> None:
     assert [(t, len(b)) for t, b in examples("python").items()] == [
         ("Post from the CloudEvents SDK", 3),
+        ("Receive webhooks", 1),
         ("Load the CSV into pandas", 1),
     ]
     assert list(examples("js")) == ["Read from a browser on another origin", "Follow the stream"]
@@ -123,3 +124,9 @@ def test_browser_example_follows_the_stream_from_another_origin(
             break
         page.wait_for_timeout(100)
     assert want in logged, logged
+
+
+def test_the_webhook_receiver_gets_a_signed_event_and_verifies_it(service_on_db: Service) -> None:
+    (receiver,) = examples("python")["Receive webhooks"]
+    lines = run_python(receiver, service_on_db.url)
+    assert lines == [f"{EXAMPLE_EVENTS + 1} meeting.cancelled meeting/moscow-2025-12-02"]
