@@ -111,14 +111,19 @@ async def main(url: str, subject: str, runs: int) -> None:
     for i in range(max(3, runs // 5)):
         known = head if i % 2 == 0 else rng.randrange(1, head)
         q = await ask(conn, random_at(rng).date().isoformat(), str(known), "disputed")
-        ids = await steps.time("page ids (SQL)", model.subjects(conn, q.known, "party/p1", "", 100))
+        found = await steps.time(
+            "page ids (SQL)", model.subjects(conn, q.known, "party/p1", "", 100)
+        )
+        ids = [s for s, _, _ in found]
+        scanned = frozenset(s for s, keys, rows in found if answers.scan_or_probe(keys, rows))
         regs, core = await steps.time(
-            "registers + core x100 (SQL)", model.facts(conn, ids, q.known, q.at, q.floor)
+            "registers + core x100 (SQL)",
+            model.facts(conn, ids, q.known, q.at, q.floor, scanned),
         )
         seqs = {s for _, s, _ in core} | {v for _, _, v in core}
         seqs |= {s for _, _, s, _ in regs} | {v for _, _, _, v in regs}
         await steps.time("events x100 (SQL)", model.events(conn, seqs))
-        found = await steps.time("states x100 (all)", answers.states(conn, ids, q))
+        found = await steps.time("states x100 (all)", answers.states(conn, ids, q, scanned))
         steps.sync("JSON x100 (Python)", partial(msgspec.json.encode, msgspec.to_builtins(found)))
         steps.ms["rows: registers x100"].append(len(regs))
         steps.ms["rows: core x100"].append(len(core))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any
+from typing import Any, Final
 
 import msgspec
 
@@ -17,12 +17,14 @@ from queries import model, question
 from queries.question import PLURAL, PageCursor, Question, encode_cursor
 
 
-async def states(conn: Conn, subjects: list[str], q: Question) -> dict[str, projections.State]:
+async def states(
+    conn: Conn, subjects: list[str], q: Question, scanned: frozenset[str] = frozenset()
+) -> dict[str, projections.State]:
     """The state of each of `subjects` that something counts for, in two queries: the
     registers and the events to fold, then those events from the log."""
     if not subjects:
         return {}
-    registers, core = await model.facts(conn, subjects, q.known, q.at, q.floor)
+    registers, core = await model.facts(conn, subjects, q.known, q.at, q.floor, scanned)
     wanted = {s for _, s, _ in core} | {v for _, _, v in core}
     wanted |= {s for _, _, s, _ in registers} | {v for _, _, _, v in registers}
     logged = await model.events(conn, wanted)
@@ -56,10 +58,21 @@ async def subject_state(conn: Conn, subject: str, q: Question) -> projections.St
 
 
 class Page(msgspec.Struct, frozen=True):
-    """The subjects of one page (those something counts for) and the cursor of the next."""
+    """The subjects of one page, those read by range scan, and the cursor of the next."""
 
     subjects: list[str]
     next: str | None
+    scanned: frozenset[str] = frozenset()
+
+
+# A subject with at most this many rows per register key has its registers read by one
+# range scan of its rows; busier ones by a descent per key (docs/READ_MODEL.md).
+SCAN_ROWS_PER_KEY: Final = 4
+
+
+def scan_or_probe(registers: int, rows: int) -> bool:
+    """Whether a subject's registers are cheaper read by one range scan than key by key."""
+    return rows <= SCAN_ROWS_PER_KEY * max(registers, 1)
 
 
 async def page(conn: Conn, q: Question, prefix: str, after: PageCursor | None, limit: int) -> Page:
@@ -69,8 +82,9 @@ async def page(conn: Conn, q: Question, prefix: str, after: PageCursor | None, l
     nxt = None
     if len(found) > limit:
         found = found[:limit]
-        nxt = encode_cursor(PageCursor(found[-1], q.known))
-    return Page(found, nxt)
+        nxt = encode_cursor(PageCursor(found[-1][0], q.known))
+    scanned = frozenset(s for s, registers, rows in found if scan_or_probe(registers, rows))
+    return Page([s for s, _, _ in found], nxt, scanned)
 
 
 def shape(state: projections.State, sequence: int) -> dict[str, Any]:
@@ -85,7 +99,7 @@ async def state_document(
 ) -> dict[str, Any]:
     """A /v1/state page: {at, sequence, parties, plans, meetings, issues, next}."""
     p = await page(conn, q, prefix, after, limit)
-    found = await states(conn, p.subjects, q)
+    found = await states(conn, p.subjects, q, p.scanned)
     doc: dict[str, Any] = {
         "at": format_time(q.at),
         "known_at": q.known_at_text,
@@ -115,8 +129,8 @@ async def diff_document(
     """
     q_from = msgspec.structs.replace(q_from, known=q_to.known)
     p = await page(conn, q_to, prefix, after, limit)
-    before = await states(conn, p.subjects, q_from)
-    now = await states(conn, p.subjects, q_to)
+    before = await states(conn, p.subjects, q_from, p.scanned)
+    now = await states(conn, p.subjects, q_to, p.scanned)
     return {
         "from": format_time(q_from.at),
         "to": format_time(q_to.at),
@@ -132,7 +146,7 @@ async def walk(conn: Conn, q: Question, prefix: str = "") -> Any:
     after: PageCursor | None = None
     while True:
         p = await page(conn, q, prefix, after, 1_000)
-        for sid, state in (await states(conn, p.subjects, q)).items():
+        for sid, state in (await states(conn, p.subjects, q, p.scanned)).items():
             yield sid, state
         if p.next is None:
             return

@@ -47,6 +47,15 @@ class Key(NamedTuple):
     bound: datetime
 
 
+class Subject(NamedTuple):
+    """What a batch adds to a read_subjects row: first known, new register keys, new rows."""
+
+    subject: str
+    first_known: int
+    registers: int
+    rows: int
+
+
 _ROW_COLUMNS: Final = list(Row._fields)
 
 
@@ -170,7 +179,7 @@ async def keys(conn: Conn, pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, 
 
 
 async def write(
-    conn: Conn, rows: list[Row], closes: list[Close], keys_: list[Key], subjects: dict[str, int]
+    conn: Conn, rows: list[Row], closes: list[Close], keys_: list[Key], subjects: list[Subject]
 ) -> None:
     """Close the beliefs that ended, then add the new rows, keys and subjects."""
     if closes:
@@ -194,10 +203,11 @@ async def write(
         )
     if subjects:
         await conn.execute(
-            "INSERT INTO read_subjects SELECT * FROM unnest($1::text[], $2::bigint[])"
-            " ON CONFLICT (subject) DO NOTHING",
-            list(subjects),
-            list(subjects.values()),
+            "INSERT INTO read_subjects AS s SELECT * FROM unnest("
+            " $1::text[], $2::bigint[], $3::bigint[], $4::bigint[])"
+            " ON CONFLICT (subject) DO UPDATE SET registers = s.registers + excluded.registers,"
+            " rows = s.rows + excluded.rows",
+            *(list(column) for column in zip(*subjects, strict=True)),
         )
 
 
@@ -228,13 +238,26 @@ WHERE k.subject = ANY($1::text[]) AND k.key <> '' AND k.first_known <= $2
 # The events folded in order: every believed '' row at or before $3 (sorted by the caller).
 _CORE: Final = """
 SELECT f.subject, f.sequence, f.version, f.valid_from FROM read_facts f
-WHERE f.subject = ANY($1::text[]) AND f.key = '' AND f.valid_from <= $3
+WHERE (f.subject = ANY($1::text[]) OR f.subject = ANY($5::text[])) AND f.key = ''
+  AND f.valid_from <= $3
   AND f.known_from <= $2 AND (f.known_to IS NULL OR f.known_to > $2) AND f.confidence >= $4
 """
 
 
+# The same registers for subjects with few rows per key ($5): one range scan of each
+# subject's rows costs less than a descent per key.
+_REGISTERS_SCANNED: Final = """
+SELECT DISTINCT ON (f.subject, f.key) f.subject, f.key, f.sequence, f.version
+FROM read_facts f
+WHERE f.subject = ANY($5::text[]) AND f.key <> '' AND f.valid_from <= $3
+  AND f.known_from <= $2 AND (f.known_to IS NULL OR f.known_to > $2) AND f.confidence >= $4
+ORDER BY f.subject, f.key, f.valid_from DESC, f.sequence DESC
+"""
+
 _FACTS: Final = f"""
 SELECT subject, key, sequence, version, NULL::timestamptz AS valid_from FROM ({_REGISTERS}) r
+UNION ALL
+SELECT subject, key, sequence, version, NULL::timestamptz FROM ({_REGISTERS_SCANNED}) s
 UNION ALL
 SELECT subject, '' AS key, sequence, version, valid_from FROM ({_CORE}) c
 """  # noqa: S608 - constants only
@@ -247,9 +270,18 @@ class Facts(NamedTuple):
     core: list[tuple[str, int, int]]  # (subject, sequence, version), in valid-time order
 
 
-async def facts(conn: Conn, subjects: list[str], known: int, at: datetime, floor: int) -> Facts:
-    """The registers and the events to fold of these subjects, in one round trip."""
-    rows = await conn.fetch(_FACTS, subjects, known, at, floor)
+async def facts(
+    conn: Conn,
+    subjects: list[str],
+    known: int,
+    at: datetime,
+    floor: int,
+    scanned: frozenset[str] = frozenset(),
+) -> Facts:
+    """The registers and the events to fold of these subjects, in one round trip; the
+    registers of those in `scanned` by one range scan each, the others' by key."""
+    probed = [s for s in subjects if s not in scanned]
+    rows = await conn.fetch(_FACTS, probed, known, at, floor, sorted(scanned))
     registers = [(r["subject"], r["key"], r["sequence"], r["version"]) for r in rows if r["key"]]
     folded = sorted(
         (r["subject"], r["valid_from"], r["sequence"], r["version"]) for r in rows if not r["key"]
@@ -266,11 +298,14 @@ async def events(conn: Conn, sequences: Iterable[int]) -> dict[int, Recorded]:
     return {r["sequence"]: row_to_recorded(r) for r in rows}
 
 
-async def subjects(conn: Conn, known: int, prefix: str, after: str, limit: int) -> list[str]:
-    """Up to `limit` subject ids after `after` that start with `prefix` and have a fact
-    known by `known`, in id order. Ids are ASCII below `~`, so `prefix~` bounds the range."""
+async def subjects(
+    conn: Conn, known: int, prefix: str, after: str, limit: int
+) -> list[tuple[str, int, int]]:
+    """Up to `limit` subjects after `after` that start with `prefix` and have a fact known
+    by `known`, in id order, each with its register keys and their rows (as of now). Ids
+    are ASCII below `~`, so `prefix~` bounds the range."""
     rows = await conn.fetch(
-        "SELECT subject FROM read_subjects"
+        "SELECT subject, registers, rows FROM read_subjects"
         " WHERE subject > $1 AND subject >= $2 AND subject < $3 AND first_known <= $4"
         " ORDER BY subject LIMIT $5",
         after,
@@ -279,4 +314,4 @@ async def subjects(conn: Conn, known: int, prefix: str, after: str, limit: int) 
         known,
         limit,
     )
-    return [r["subject"] for r in rows]
+    return [(r["subject"], r["registers"], r["rows"]) for r in rows]

@@ -15,7 +15,7 @@ from projections import concerns
 from projections.facts import RULES, keys_of
 from projections.knowledge import Version, believed
 from queries import model
-from queries.model import Close, Key, Row
+from queries.model import Close, Key, Row, Subject
 
 log = logging.getLogger("annals.projector")
 BATCH: Final = 5_000
@@ -57,27 +57,30 @@ class Changes:
         for subject, key in _facts(v.event, concerns(v.event)):
             self.closes.append(Close(subject, key, v.event.time, sequence, v.version, at))
 
-    def bind(self, known: dict[tuple[str, str], Key]) -> tuple[list[Key], dict[str, int]]:
-        """Give each row its bound; return the keys and new subjects to write.
+    def bind(self, known: dict[tuple[str, str], Key]) -> tuple[list[Key], list[Subject]]:
+        """Give each row its bound; return the keys and the subjects' counts to write.
 
         A row's bound counts every row of its key known from the same sequence, so the
         rows a question finds for "the last known_from <= K" all carry the same bound.
         """
         keys: dict[tuple[str, str], Key] = dict(known)
         final: dict[tuple[str, str, int], datetime] = {}
-        subjects: dict[str, int] = {}
+        subjects: dict[str, Subject] = {}
         for r in self.rows:
             pair = (r.subject, r.key)
             k = keys.get(pair)
+            s = subjects.get(r.subject) or Subject(r.subject, r.known_from, 0, 0)
+            if r.key:
+                s = s._replace(registers=s.registers + (k is None), rows=s.rows + 1)
+            subjects[r.subject] = s
             if k is None:
                 k = Key(r.subject, r.key, r.known_from, r.known_from, r.valid_from)
             bound = k.bound if k.bound >= r.valid_from else r.valid_from
             keys[pair] = Key(r.subject, r.key, k.first_known, r.known_from, bound)
             final[(r.subject, r.key, r.known_from)] = bound
-            subjects.setdefault(r.subject, r.known_from)
         self.rows = [r._replace(bound=final[(r.subject, r.key, r.known_from)]) for r in self.rows]
         changed = {(r.subject, r.key) for r in self.rows}
-        return [keys[p] for p in sorted(changed)], subjects
+        return [keys[p] for p in sorted(changed)], [subjects[s] for s in sorted(subjects)]
 
 
 def _facts(e: Recorded, concerned: Iterable[str]) -> list[tuple[str, str]]:

@@ -36,8 +36,11 @@ CREATE TABLE read_keys (
     PRIMARY KEY (subject, key)
 );
 
--- Each subject with a fact, in id order: what state and diff pages walk.
+-- Each subject with a fact, in id order: what state and diff pages walk. `registers` and
+-- `rows` (register keys, and their read_facts rows) choose how a page reads its registers.
 CREATE TABLE read_subjects (
     subject     text COLLATE "C" PRIMARY KEY,
-    first_known bigint NOT NULL
+    first_known bigint NOT NULL,
+    registers   bigint NOT NULL DEFAULT 0,
+    rows        bigint NOT NULL DEFAULT 0
 );
