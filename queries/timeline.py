@@ -40,10 +40,17 @@ from msgspec import Struct
 
 from events.envelope import StoredEvent
 from events.store import COLUMNS, row_to_recorded, row_to_stored
-from events.timeparse import format_time
-from events.vocabulary import CONFIDENCE_RANK, META_TYPES, references, type_matches
+from events.timeparse import TimeError, format_time, parse_at, parse_time
+from events.vocabulary import (
+    CONFIDENCE_RANK,
+    META_TYPES,
+    SUBJECT_RE,
+    SUBJECT_RULE,
+    references,
+    type_matches,
+)
 from projections.knowledge import Correction, applicable, corrections_by_target, retracted_ids
-from queries.question import CursorError, decode_cursor, encode_cursor
+from queries.question import BadParameter, CursorError, decode_cursor, encode_cursor
 
 MAX_LIMIT: Final = 1_000
 _E_COLUMNS: Final = ", ".join("e." + c.strip() for c in COLUMNS.split(","))
@@ -263,3 +270,30 @@ async def walk(
         if page.next is None:
             return
         after = page.entries[-1].key
+
+
+def parse_filters(
+    from_: str | None,
+    to: str | None,
+    subject: str | None,
+    type_: str | None,
+    min_confidence: str,
+) -> Filters:
+    """The filters of a timeline, export or stream; BadParameter naming a bad one."""
+    try:
+        start = parse_time(from_).start if from_ is not None else None
+    except TimeError as e:
+        raise BadParameter("from", str(e)) from None
+    try:
+        end = parse_at(to) if to is not None else None
+    except TimeError as e:
+        raise BadParameter("to", str(e)) from None
+    if start is not None and end is not None and start > end:
+        raise BadParameter("from", "must not be later than `to`")
+    if subject is not None and not SUBJECT_RE.match(subject):
+        raise BadParameter("subject", SUBJECT_RULE)
+    if type_ is not None and not (0 < len(type_) <= 128 and type_.isprintable()):
+        raise BadParameter(
+            "type", "an event type, or a prefix ending in '.', of 1 to 128 characters"
+        )
+    return Filters(subject=subject, type=type_, start=start, end=end, min_confidence=min_confidence)

@@ -33,8 +33,8 @@ from events.heads import parse as parse_head
 from events.migrate import migrate
 from queries import answers, question
 from queries import timeline as tl
+from queries.timeline import parse_filters
 from service import exports, heads, readmodel_cli
-from service.api.timeline import parse_filters
 from service.auth_cli import add_token_parser
 from service.importer import ImportStats, Stopped, file_lines, import_lines
 from service.readmodel_cli import add_readmodel_parser

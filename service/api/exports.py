@@ -25,6 +25,7 @@ from litestar.response import Stream
 from events import store
 from queries import answers, question
 from queries import timeline as tl
+from queries.timeline import parse_filters
 from service import exports
 from service.api.answers import AtParam, KnownAtParam, MinConfidence
 from service.api.openapi import read_responses
@@ -33,7 +34,6 @@ from service.api.timeline import (
     SubjectParam,
     ToParam,
     TypeParam,
-    parse_filters,
     resolve,
 )
 from service.caching import cached

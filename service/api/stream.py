@@ -9,9 +9,10 @@ from litestar.di import NamedDependency
 from litestar.response import ServerSentEvent
 
 from events import store
+from queries.timeline import parse_filters
 from service.api.openapi import problems
 from service.api.params import AfterOrHead, last_event_id
-from service.api.timeline import SubjectParam, TypeParam, parse_filters
+from service.api.timeline import SubjectParam, TypeParam
 from service.metrics import counted_stream_client
 from service.problems import Problem
 from service.stream import follow

@@ -12,12 +12,11 @@ from litestar.di import NamedDependency
 from litestar.params import QueryParameter
 
 from events import store
-from events.envelope import FieldError, InvalidEvent, StoredEvent
+from events.envelope import FieldError, StoredEvent
 from events.headline import headline
-from events.timeparse import TimeError, parse_at, parse_time
-from events.vocabulary import SUBJECT_RE, SUBJECT_RULE
 from queries import question
 from queries import timeline as tl
+from queries.timeline import parse_filters
 from service.api.answers import KnownAtParam, MinConfidence
 from service.api.openapi import read_responses
 from service.caching import cached
@@ -66,37 +65,6 @@ class Walk(msgspec.Struct, frozen=True):
     known: int
     pinned: bool
     after: tuple[datetime, int] | None = None
-
-
-def _bad(name: str, message: str) -> InvalidEvent:
-    return InvalidEvent([FieldError(name, message)])
-
-
-def parse_filters(
-    from_: str | None,
-    to: str | None,
-    subject: str | None,
-    type_: str | None,
-    min_confidence: str,
-) -> tl.Filters:
-    """The filters of a timeline or export; InvalidEvent (422) naming a bad parameter."""
-    try:
-        start = parse_time(from_).start if from_ is not None else None
-    except TimeError as e:
-        raise _bad("from", str(e)) from None
-    try:
-        end = parse_at(to) if to is not None else None
-    except TimeError as e:
-        raise _bad("to", str(e)) from None
-    if start is not None and end is not None and start > end:
-        raise _bad("from", "must not be later than `to`")
-    if subject is not None and not SUBJECT_RE.match(subject):
-        raise _bad("subject", SUBJECT_RULE)
-    if type_ is not None and not (0 < len(type_) <= 128 and type_.isprintable()):
-        raise _bad("type", "an event type, or a prefix ending in '.', of 1 to 128 characters")
-    return tl.Filters(
-        subject=subject, type=type_, start=start, end=end, min_confidence=min_confidence
-    )
 
 
 async def resolve(
