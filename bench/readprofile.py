@@ -61,10 +61,9 @@ async def one_subject(conn: Any, subject: str, q: Question, steps: Steps) -> Non
         "registers + core (SQL)", model.facts(conn, [subject], known, at, floor)
     )
     seqs = {s for _, s, _ in core} | {v for _, _, v in core}
-    seqs |= {s for _, _, s, _ in regs} | {v for _, _, _, v in regs}
     logged = await steps.time("events (SQL)", model.events(conn, seqs))
     folded = [answers._as_believed(logged, s, v) for _, s, v in core]
-    values = {k: answers._as_believed(logged, s, v) for _, k, s, v in regs}
+    values = {k: v for _, k, v in regs}
     state = steps.sync("assemble (Python)", lambda: assemble(subject, folded, values))
     if state is not None:
         steps.sync(
@@ -121,7 +120,6 @@ async def main(url: str, subject: str, runs: int) -> None:
             model.facts(conn, ids, q.known, q.at, q.floor, scanned),
         )
         seqs = {s for _, s, _ in core} | {v for _, _, v in core}
-        seqs |= {s for _, _, s, _ in regs} | {v for _, _, _, v in regs}
         await steps.time("events x100 (SQL)", model.events(conn, seqs))
         found = await steps.time("states x100 (all)", answers.states(conn, ids, q, scanned))
         steps.sync("JSON x100 (Python)", partial(msgspec.json.encode, msgspec.to_builtins(found)))

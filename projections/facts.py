@@ -2,7 +2,7 @@
 
 A fact has a key. A register key (`positions/issue/crimea` of a party, `stances/party/x` of
 a plan or an issue) holds one value, and the fact latest in valid time wins: the read model
-finds it by an index lookup, and its value is the stance of the event that holds it. Every
+finds it by an index lookup, with its value (the stance) stored beside it. Every
 other fact has the key CORE: those events are folded in valid-time order by the subject's
 own projection, as the reference replay folds them.
 """
@@ -20,30 +20,35 @@ from projections.provenance import Stance, stance_of
 
 # The version of the rules in this module and in `projections.knowledge`: a read model
 # built under another version is rebuilt from the log (docs/READ_MODEL.md).
-RULES: Final = "facts-2"
+RULES: Final = "facts-3"
 CORE: Final = ""
 
 
-def keys_of(event: Recorded, subject: str) -> list[str]:
-    """The keys of the facts `event` (believed, counting) asserts about `subject`.
+_stance_encoder: Final = msgspec.json.Encoder()
+_stance_decoder: Final = msgspec.json.Decoder(Stance)
 
-    `subject` is one of the subjects the event concerns, so at least one key comes out:
+
+def facts_of(event: Recorded, subject: str) -> list[tuple[str, bytes | None]]:
+    """The (key, value) facts `event` (believed, counting) asserts about `subject`: a
+    register's value is the stance the event states (JSON), a CORE fact has none.
+
+    `subject` is one of the subjects the event concerns, so at least one fact comes out:
     a subject exists as soon as one event concerning it counts.
     """
     d = event.data
     if isinstance(d, PositionStated) and event.subject is not None:
         if subject == event.subject:
-            return [f"positions/{d.on}"]
+            return [(f"positions/{d.on}", _stance_encoder.encode(stance_of(event, d)))]
         if subject == d.on:
-            return [f"stances/{event.subject}"]
-    return [CORE]
+            return [(f"stances/{event.subject}", _stance_encoder.encode(stance_of(event, d)))]
+    return [(CORE, None)]
 
 
 def assemble(
-    subject: str, core: Iterable[Recorded], registers: Mapping[str, Recorded]
+    subject: str, core: Iterable[Recorded], registers: Mapping[str, bytes]
 ) -> State | None:
-    """A subject's state from its CORE events (in valid-time order) and, for each register
-    key, the event that holds it. None when there is neither: nothing concerning it counts.
+    """A subject's state from its CORE events (in valid-time order) and its registers'
+    values. None when there is neither: nothing concerning the subject counts.
     """
     state = fold(subject, core)
     if not registers:
@@ -53,7 +58,5 @@ def assemble(
     entries: dict[str, dict[str, Stance]] = {}
     for key in sorted(registers):
         field, _, name = key.partition("/")
-        event = registers[key]
-        assert isinstance(event.data, PositionStated)
-        entries.setdefault(field, {})[name] = stance_of(event, event.data)
+        entries.setdefault(field, {})[name] = _stance_decoder.decode(registers[key])
     return msgspec.structs.replace(state, **entries)

@@ -25,15 +25,13 @@ async def states(
     if not subjects:
         return {}
     registers, core = await model.facts(conn, subjects, q.known, q.at, q.floor, scanned)
-    wanted = {s for _, s, _ in core} | {v for _, _, v in core}
-    wanted |= {s for _, _, s, _ in registers} | {v for _, _, _, v in registers}
-    logged = await model.events(conn, wanted)
+    logged = await model.events(conn, {s for _, s, _ in core} | {v for _, _, v in core})
     folded: dict[str, list[Recorded]] = defaultdict(list)
     for subject, sequence, version in core:
         folded[subject].append(_as_believed(logged, sequence, version))
-    values: dict[str, dict[str, Recorded]] = defaultdict(dict)
-    for subject, key, sequence, version in registers:
-        values[subject][key] = _as_believed(logged, sequence, version)
+    values: dict[str, dict[str, bytes]] = defaultdict(dict)
+    for subject, key, value in registers:
+        values[subject][key] = value
     out: dict[str, projections.State] = {}
     for subject in subjects:
         state = assemble(subject, folded.get(subject, ()), values.get(subject, {}))

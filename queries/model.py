@@ -24,6 +24,7 @@ class Row(NamedTuple):
     known_to: int | None
     confidence: int
     bound: datetime
+    value: bytes | None
 
 
 class Close(NamedTuple):
@@ -217,7 +218,7 @@ async def write(
 # or before $3, confident enough. The scan starts at the key's bound as known at $2 (no
 # row known by then lies later in valid time), so rows recorded after $2 are rarely seen.
 _REGISTERS: Final = """
-SELECT k.subject, k.key, f.sequence, f.version
+SELECT k.subject, k.key, f.value
 FROM read_keys k
 CROSS JOIN LATERAL (
     SELECT CASE WHEN k.last_known <= $2 THEN k.bound ELSE (
@@ -226,7 +227,7 @@ CROSS JOIN LATERAL (
         ORDER BY p.known_from DESC LIMIT 1) END AS bound
 ) b
 CROSS JOIN LATERAL (
-    SELECT f.sequence, f.version FROM read_facts f
+    SELECT f.value FROM read_facts f
     WHERE f.subject = k.subject AND f.key = k.key AND f.valid_from <= least($3, b.bound)
       AND f.known_from <= $2 AND (f.known_to IS NULL OR f.known_to > $2)
       AND f.confidence >= $4
@@ -238,7 +239,7 @@ WHERE k.subject = ANY($1::text[]) AND k.key <> '' AND k.first_known <= $2
 # The events folded in order: every believed '' row at or before $3 (sorted by the caller).
 _CORE: Final = """
 SELECT f.subject, f.sequence, f.version, f.valid_from FROM read_facts f
-WHERE (f.subject = ANY($1::text[]) OR f.subject = ANY($5::text[])) AND f.key = ''
+WHERE f.subject = ANY($1::text[] || $5::text[]) AND f.key = ''
   AND f.valid_from <= $3
   AND f.known_from <= $2 AND (f.known_to IS NULL OR f.known_to > $2) AND f.confidence >= $4
 """
@@ -247,7 +248,7 @@ WHERE (f.subject = ANY($1::text[]) OR f.subject = ANY($5::text[])) AND f.key = '
 # The same registers for subjects with few rows per key ($5): one range scan of each
 # subject's rows costs less than a descent per key.
 _REGISTERS_SCANNED: Final = """
-SELECT DISTINCT ON (f.subject, f.key) f.subject, f.key, f.sequence, f.version
+SELECT DISTINCT ON (f.subject, f.key) f.subject, f.key, f.value
 FROM read_facts f
 WHERE f.subject = ANY($5::text[]) AND f.key <> '' AND f.valid_from <= $3
   AND f.known_from <= $2 AND (f.known_to IS NULL OR f.known_to > $2) AND f.confidence >= $4
@@ -255,18 +256,19 @@ ORDER BY f.subject, f.key, f.valid_from DESC, f.sequence DESC
 """
 
 _FACTS: Final = f"""
-SELECT subject, key, sequence, version, NULL::timestamptz AS valid_from FROM ({_REGISTERS}) r
+SELECT subject, key, value, NULL::bigint AS sequence, NULL::bigint AS version,
+       NULL::timestamptz AS valid_from FROM ({_REGISTERS}) r
 UNION ALL
-SELECT subject, key, sequence, version, NULL::timestamptz FROM ({_REGISTERS_SCANNED}) s
+SELECT subject, key, value, NULL, NULL, NULL FROM ({_REGISTERS_SCANNED}) s
 UNION ALL
-SELECT subject, '' AS key, sequence, version, valid_from FROM ({_CORE}) c
+SELECT subject, '' AS key, NULL, sequence, version, valid_from FROM ({_CORE}) c
 """  # noqa: S608 - constants only
 
 
 class Facts(NamedTuple):
     """What a question selects: the event holding each register, and the events to fold."""
 
-    registers: list[tuple[str, str, int, int]]  # (subject, key, sequence, version)
+    registers: list[tuple[str, str, bytes]]  # (subject, key, value)
     core: list[tuple[str, int, int]]  # (subject, sequence, version), in valid-time order
 
 
@@ -282,7 +284,7 @@ async def facts(
     registers of those in `scanned` by one range scan each, the others' by key."""
     probed = [s for s in subjects if s not in scanned]
     rows = await conn.fetch(_FACTS, probed, known, at, floor, sorted(scanned))
-    registers = [(r["subject"], r["key"], r["sequence"], r["version"]) for r in rows if r["key"]]
+    registers = [(r["subject"], r["key"], r["value"]) for r in rows if r["key"]]
     folded = sorted(
         (r["subject"], r["valid_from"], r["sequence"], r["version"]) for r in rows if not r["key"]
     )

@@ -12,7 +12,7 @@ from typing import Any, Final
 from events import store
 from events.vocabulary import CONFIDENCE_RANK, META_TYPES, SUBJECT_RE, Recorded, is_custom
 from projections import concerns
-from projections.facts import RULES, keys_of
+from projections.facts import RULES, facts_of
 from projections.knowledge import Version, believed
 from queries import model
 from queries.model import Close, Key, Row, Subject
@@ -41,9 +41,11 @@ class Changes:
             return
         placed = self._open.setdefault((sequence, v.version), [])
         rank = CONFIDENCE_RANK[e.confidence]
-        for subject, key in _facts(e, concerned):
+        for subject, key, value in _facts(e, concerned):
             placed.append(len(self.rows))
-            self.rows.append(Row(subject, key, e.time, sequence, v.version, at, None, rank, e.time))
+            self.rows.append(
+                Row(subject, key, e.time, sequence, v.version, at, None, rank, e.time, value)
+            )
 
     def close(self, at: int, sequence: int, v: Version) -> None:
         """Version `v` of event `sequence` stops being believed at sequence `at`."""
@@ -54,7 +56,7 @@ class Changes:
             return
         if is_custom(v.event.type):
             return
-        for subject, key in _facts(v.event, concerns(v.event)):
+        for subject, key, _value in _facts(v.event, concerns(v.event)):
             self.closes.append(Close(subject, key, v.event.time, sequence, v.version, at))
 
     def bind(self, known: dict[tuple[str, str], Key]) -> tuple[list[Key], list[Subject]]:
@@ -83,13 +85,13 @@ class Changes:
         return [keys[p] for p in sorted(changed)], [subjects[s] for s in sorted(subjects)]
 
 
-def _facts(e: Recorded, concerned: Iterable[str]) -> list[tuple[str, str]]:
-    """(subject, key) of every fact a believed event asserts."""
+def _facts(e: Recorded, concerned: Iterable[str]) -> list[tuple[str, str, bytes | None]]:
+    """(subject, key, value) of every fact a believed event asserts."""
     return [
-        (subject, key)
+        (subject, key, value)
         for subject in sorted(concerned)
         if SUBJECT_RE.match(subject)
-        for key in keys_of(e, subject)
+        for key, value in facts_of(e, subject)
     ]
 
 

@@ -20,7 +20,8 @@ CREATE TABLE read_facts (
     known_from bigint NOT NULL,             -- believed from this sequence ...
     known_to   bigint,                      -- ... until this one (NULL: still believed)
     confidence smallint NOT NULL,           -- CONFIDENCE_RANK of the version
-    bound      timestamptz NOT NULL         -- max valid_from of the key's rows known by known_from
+    bound      timestamptz NOT NULL,        -- max valid_from of the key's rows known by known_from
+    value      bytea                        -- a register's value (its stance, JSON); NULL for ''
 );
 CREATE INDEX read_facts_valid ON read_facts (subject, key, valid_from DESC, sequence DESC)
     INCLUDE (known_from, known_to, confidence);
