@@ -14,7 +14,7 @@ import msgspec
 from msgspec import Meta, Struct
 
 from events.jsontext import Inexact, key_path
-from events.timeparse import TimeError, ValidTime, format_time, parse_time
+from events.timeparse import TimeError, ValidTime, parse_time
 from events.vocabulary import (
     META_TYPES,
     SUBJECT_RE,
@@ -458,32 +458,3 @@ def _check_dates(payload: Any, path: str) -> list[FieldError]:
             except TimeError as e:
                 errors.append(FieldError(f"{path}.sources[{i}].published", str(e)))
     return errors
-
-
-def stored(
-    draft_or_row: Any,
-    *,
-    sequence: int,
-    recordedtime: datetime,
-    hash_: str,
-    predecessorhash: str,
-) -> StoredEvent:
-    """Shape a Draft (just appended) into the API's StoredEvent."""
-    d = draft_or_row
-    return StoredEvent(
-        specversion="1.0",
-        id=d.id,
-        source=d.source,
-        type=d.type,
-        subject=d.subject,
-        time=format_time(d.valid.start),
-        timeprecision=d.valid.precision,
-        timequalifier=d.valid.qualifier,
-        timegiven=d.time,
-        confidence=d.confidence,
-        data=d.data,
-        sequence=sequence,
-        recordedtime=format_time(recordedtime),
-        hash=hash_,
-        predecessorhash=predecessorhash,
-    )

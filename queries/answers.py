@@ -169,6 +169,16 @@ async def subject_answer(
     return Answer(body, q.pinned, format_time(q.at))
 
 
+async def _walk(
+    conn: Conn, kind: str | None, prefix: str | None, limit: int | None, cursor: str | None
+) -> tuple[str, int, PageCursor | None, int | None]:
+    """A page's parameters: the id prefix walked, the page size, where the walk stands and
+    the sequence it is pinned to (None on its first page)."""
+    after = await question.page_cursor(conn, cursor)
+    known = after.k if after is not None else None
+    return question.page_prefix(kind, prefix), question.page_limit(limit), after, known
+
+
 async def state_answer(
     conn: Conn,
     at: str | None,
@@ -181,9 +191,7 @@ async def state_answer(
     cursor: str | None = None,
 ) -> Answer:
     """GET /v1/state: one page of the walk `cursor` continues (or starts)."""
-    walk, size = question.page_prefix(kind, prefix), question.page_limit(limit)
-    after = await question.page_cursor(conn, cursor)
-    known = after.k if after is not None else None
+    walk, size, after, known = await _walk(conn, kind, prefix, limit, cursor)
     q = await question.ask(conn, at, known_at, min_confidence, known=known)
     return Answer(await state_document(conn, q, walk, after, size), q.pinned, format_time(q.at))
 
@@ -201,9 +209,7 @@ async def diff_answer(
     cursor: str | None = None,
 ) -> Answer:
     """GET /v1/diff: one page of the walk, both ends as known at one sequence."""
-    walk, size = question.page_prefix(kind, prefix), question.page_limit(limit)
-    after = await question.page_cursor(conn, cursor)
-    known = after.k if after is not None else None
+    walk, size, after, known = await _walk(conn, kind, prefix, limit, cursor)
     q_to = await question.ask(conn, to, known_at, min_confidence, known=known)
     q_from = await question.ask(conn, from_, known_at, min_confidence, known=known)
     doc = await diff_document(conn, q_from, q_to, walk, after, size)
