@@ -158,16 +158,17 @@ async def catch_up(
             progress(done, target)
 
 
-async def ensure(conn: store.Conn, known: int, status: tuple[str, int] | None = None) -> int:
+async def ensure(conn: store.Conn, known: int, status: tuple[str, int]) -> int:
     """Bring the read model up to `known` before a question is answered; return `known`.
 
-    `status` is the read model's (rules, checkpoint) when the caller already read them. A
-    read model built under other rules is rebuilt first. A streaming replica cannot
+    `status` is the read model's (rules, checkpoint), read by the caller together with the
+    log's head (`model.head_and_status`). A read model built under other rules is rebuilt
+    first. A streaming replica cannot
     write: there the read model is what the primary's
     projector wrote, and the answer is as known at its checkpoint when that is older
     (the caller chose the replica only when it holds every pinned question's sequence).
     """
-    rules, held = status if status is not None else await model.status(conn)
+    rules, held = status
     if held >= known and rules == RULES:
         return known
     if await conn.fetchval("SELECT pg_is_in_recovery()"):

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import signal
 import sys
 import time
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
@@ -24,7 +22,6 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
-from rich.table import Table
 
 from events import store
 from events.envelope import InvalidEvent
@@ -35,6 +32,7 @@ from queries import answers, question
 from queries import timeline as tl
 from queries.timeline import parse_filters
 from service import exports, heads, readmodel_cli
+from service.answers_cli import add_answers_parser
 from service.auth_cli import add_token_parser
 from service.importer import ImportStats, Stopped, file_lines, import_lines
 from service.readmodel_cli import add_readmodel_parser
@@ -42,18 +40,10 @@ from service.settings import Settings
 from service.signing import KeyConfigError
 from service.signing import load as load_keys
 from service.webhooks.cli import add_subscriptions_parser
-from service.wiring import EXAMPLE, Services, services
+from service.wiring import EXAMPLE, Services, run
 
 err = Console(stderr=True)
 out = Console()
-
-
-def _run(coro: Callable[[Services], Awaitable[int]], settings: Settings) -> int:
-    async def main() -> int:
-        async with services(settings) as svc:
-            return await coro(svc)
-
-    return asyncio.run(main())
 
 
 def _exit_on_sigterm(signum: int, frame: object) -> None:
@@ -73,7 +63,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     if settings.database_url:
         os.environ["ANNALS_DATABASE_URL"] = settings.database_url
     if args.load_example:
-        code = _run(lambda svc: _import(svc, EXAMPLE, quiet=True), settings)
+        code = run(lambda svc: _import(svc, EXAMPLE, quiet=True), settings)
         if code:
             return code
     host, port = args.host or settings.host, args.port or settings.port
@@ -151,7 +141,7 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
         err.print("applied: " + (", ".join(applied) if applied else "nothing, up to date"))
         return 0
 
-    return _run(go, settings)
+    return run(go, settings)
 
 
 async def _import(svc: Services, path: Path, quiet: bool = False, restore: bool = True) -> int:
@@ -201,7 +191,7 @@ async def _import(svc: Services, path: Path, quiet: bool = False, restore: bool 
 
 def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     """Import NDJSON events; idempotent (re-running appends nothing twice)."""
-    return _run(lambda svc: _import(svc, Path(args.file), restore=not args.as_new), settings)
+    return run(lambda svc: _import(svc, Path(args.file), restore=not args.as_new), settings)
 
 
 def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
@@ -221,7 +211,7 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
         )
         return 0
 
-    return _run(go, settings)
+    return run(go, settings)
 
 
 async def _export(
@@ -308,7 +298,7 @@ def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
             )
         return 0
 
-    return _run(go, settings)
+    return run(go, settings)
 
 
 def _saved_head(path: Path, settings: Settings) -> SignedHead:
@@ -326,130 +316,6 @@ def _saved_head(path: Path, settings: Settings) -> SignedHead:
         )
     check_signature(head, keys.accepted)
     return head
-
-
-def _table(title: str, rows: list[dict[str, Any]], cols: list[str]) -> Table:
-    t = Table(title=title, title_justify="left")
-    for c in cols:
-        t.add_column(c)
-    for r in rows:
-        t.add_row(*[_cell(r.get(c)) for c in cols])
-    return t
-
-
-def _cell(v: Any) -> str:
-    if v is None:
-        return ""
-    if isinstance(v, list):
-        return ", ".join(str(x) for x in v)
-    if isinstance(v, dict):
-        return "; ".join(
-            f"{k}: {x.get('stance', x) if isinstance(x, dict) else x}" for k, x in v.items()
-        )
-    return str(v)
-
-
-def cmd_state(args: argparse.Namespace, settings: Settings) -> int:
-    """Print the state at a date: one subject, or every subject a page at a time
-    (a table per page, or one JSON document per page with --json)."""
-
-    async def go(svc: Services) -> int:
-        async with svc.pool.acquire() as conn:
-            if args.subject:
-                one = await answers.subject_answer(
-                    conn, args.subject, args.at, args.known_at, args.min_confidence
-                )
-                return _print_subject(args, one.body)
-            cursor: str | None = None
-            while True:
-                page = await answers.state_answer(
-                    conn, args.at, args.known_at, args.min_confidence,
-                    kind=args.kind, prefix=args.prefix, limit=args.limit, cursor=cursor,
-                )  # fmt: skip
-                assert page.body is not None
-                _print_state_page(args, page.body)
-                cursor = page.body["next"]
-                if cursor is None:
-                    return 0
-
-    return _run(go, settings)
-
-
-def _print_subject(args: argparse.Namespace, doc: dict[str, Any] | None) -> int:
-    if args.json:
-        sys.stdout.buffer.write(msgspec.json.encode(doc or {}) + b"\n")
-        return 0 if doc else 1
-    if not doc:
-        err.print(f"nothing concerning {args.subject} counts then")
-        return 1
-    out.print(
-        _table(
-            args.subject,
-            [{"field": k, "value": v} for k, v in doc.items() if k != "facts"],
-            ["field", "value"],
-        )
-    )
-    return 0
-
-
-def _print_state_page(args: argparse.Namespace, doc: dict[str, Any]) -> None:
-    if args.json:
-        sys.stdout.buffer.write(msgspec.json.encode(doc) + b"\n")
-        return
-    out.print(f"state at {doc['at']}, as known at sequence {doc['sequence']}")
-    out.print(_table("Parties", doc["parties"], ["id", "name", "kind", "positions"]))
-    out.print(
-        _table(
-            "Plans",
-            doc["plans"],
-            ["id", "title", "status", "points", "revision", "classified", "withheld_from"],
-        )
-    )
-    out.print(_table("Meetings", doc["meetings"], ["id", "title", "starts", "location", "status"]))
-    out.print(_table("Issues", doc["issues"], ["id", "stances"]))
-
-
-def cmd_diff(args: argparse.Namespace, settings: Settings) -> int:
-    """Print what changed between two dates, a page of subjects at a time."""
-
-    async def go(svc: Services) -> int:
-        async with svc.pool.acquire() as conn:
-            cursor: str | None = None
-            while True:
-                page = await answers.diff_answer(
-                    conn, args.from_, args.to, args.known_at, args.min_confidence,
-                    kind=args.kind, prefix=args.prefix, limit=args.limit, cursor=cursor,
-                )  # fmt: skip
-                assert page.body is not None
-                _print_diff_page(args, page.body)
-                cursor = page.body["next"]
-                if cursor is None:
-                    return 0
-
-    return _run(go, settings)
-
-
-def _print_diff_page(args: argparse.Namespace, doc: dict[str, Any]) -> None:
-    if args.json:
-        sys.stdout.buffer.write(msgspec.json.encode(doc) + b"\n")
-        return
-    rows = [
-        {**c, "before": _short(c["before"]), "after": _short(c["after"])} for c in doc["changes"]
-    ]
-    out.print(
-        _table(
-            f"changes {doc['from']} → {doc['to']}",
-            rows,
-            ["subject", "field", "before", "after", "event"],
-        )
-    )
-
-
-def _short(v: Any) -> str:
-    if isinstance(v, dict) and "stance" in v:
-        return str(v["stance"])
-    s = _cell(v)
-    return s if len(s) < 60 else s[:57] + "…"
 
 
 def parser() -> argparse.ArgumentParser:
@@ -515,25 +381,7 @@ def parser() -> argparse.ArgumentParser:
     )
     s.set_defaults(fn=cmd_verify)
 
-    for name, fn in (("state", cmd_state), ("diff", cmd_diff)):
-        s = sub.add_parser(name, help=fn.__doc__)
-        if name == "state":
-            s.add_argument("--at", help="valid time (default now)")
-            s.add_argument("--subject", help="one subject, e.g. plan/us-28-point-plan")
-        else:
-            s.add_argument("--from", dest="from_", required=True)
-            s.add_argument("--to", required=True)
-        s.add_argument("--known-at", help="a sequence number or timestamp")
-        s.add_argument(
-            "--min-confidence",
-            default="disputed",
-            choices=["confirmed", "reported", "unconfirmed", "disputed"],
-        )
-        s.add_argument("--kind", choices=list(question.KINDS), help="only subjects of this kind")
-        s.add_argument("--prefix", help="only subject ids starting with this, e.g. plan/us-")
-        s.add_argument("--limit", type=int, default=question.DEFAULT_PAGE, help="subjects per page")
-        s.add_argument("--json", action="store_true", help="one JSON document per page")
-        s.set_defaults(fn=fn)
+    add_answers_parser(sub)
     return p
 
 

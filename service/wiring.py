@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import functools
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -235,3 +235,13 @@ async def services(settings: Settings, *, deliver: bool = False) -> AsyncIterato
             await read_pool.close()
         await pool.close()
         await asyncio.to_thread(release_embedded)
+
+
+def run(coro: Callable[[Services], Awaitable[int]], settings: Settings) -> int:
+    """Run one command of the CLI with the services open (pools, writer, listener)."""
+
+    async def main() -> int:
+        async with services(settings) as svc:
+            return await coro(svc)
+
+    return asyncio.run(main())

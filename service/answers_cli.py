@@ -1,0 +1,165 @@
+"""`annals state` and `annals diff`: the answers at a date, a page of subjects at a time."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+import msgspec
+from rich.console import Console
+from rich.table import Table
+
+from queries import answers, question
+from service.settings import Settings
+from service.wiring import Services, run
+
+out = Console()
+err = Console(stderr=True)
+
+
+def add_answers_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add `state` and `diff` to the `annals` command line."""
+    for name, fn in (("state", cmd_state), ("diff", cmd_diff)):
+        s = sub.add_parser(name, help=fn.__doc__)
+        if name == "state":
+            s.add_argument("--at", help="valid time (default now)")
+            s.add_argument("--subject", help="one subject, e.g. plan/us-28-point-plan")
+        else:
+            s.add_argument("--from", dest="from_", required=True)
+            s.add_argument("--to", required=True)
+        s.add_argument("--known-at", help="a sequence number or timestamp")
+        s.add_argument(
+            "--min-confidence",
+            default="disputed",
+            choices=["confirmed", "reported", "unconfirmed", "disputed"],
+        )
+        s.add_argument("--kind", choices=list(question.KINDS), help="only subjects of this kind")
+        s.add_argument("--prefix", help="only subject ids starting with this, e.g. plan/us-")
+        s.add_argument("--limit", type=int, default=question.DEFAULT_PAGE, help="subjects per page")
+        s.add_argument("--json", action="store_true", help="one JSON document per page")
+        s.set_defaults(fn=fn)
+
+
+def _table(title: str, rows: list[dict[str, Any]], cols: list[str]) -> Table:
+    t = Table(title=title, title_justify="left")
+    for c in cols:
+        t.add_column(c)
+    for r in rows:
+        t.add_row(*[_cell(r.get(c)) for c in cols])
+    return t
+
+
+def _cell(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, list):
+        return ", ".join(str(x) for x in v)
+    if isinstance(v, dict):
+        return "; ".join(
+            f"{k}: {x.get('stance', x) if isinstance(x, dict) else x}" for k, x in v.items()
+        )
+    return str(v)
+
+
+def cmd_state(args: argparse.Namespace, settings: Settings) -> int:
+    """Print the state at a date: one subject, or every subject a page at a time
+    (a table per page, or one JSON document per page with --json)."""
+
+    async def go(svc: Services) -> int:
+        async with svc.pool.acquire() as conn:
+            if args.subject:
+                one = await answers.subject_answer(
+                    conn, args.subject, args.at, args.known_at, args.min_confidence
+                )
+                return _print_subject(args, one.body)
+            cursor: str | None = None
+            while True:
+                page = await answers.state_answer(
+                    conn, args.at, args.known_at, args.min_confidence,
+                    kind=args.kind, prefix=args.prefix, limit=args.limit, cursor=cursor,
+                )  # fmt: skip
+                assert page.body is not None
+                _print_state_page(args, page.body)
+                cursor = page.body["next"]
+                if cursor is None:
+                    return 0
+
+    return run(go, settings)
+
+
+def _print_subject(args: argparse.Namespace, doc: dict[str, Any] | None) -> int:
+    if args.json:
+        sys.stdout.buffer.write(msgspec.json.encode(doc or {}) + b"\n")
+        return 0 if doc else 1
+    if not doc:
+        err.print(f"nothing concerning {args.subject} counts then")
+        return 1
+    out.print(
+        _table(
+            args.subject,
+            [{"field": k, "value": v} for k, v in doc.items() if k != "facts"],
+            ["field", "value"],
+        )
+    )
+    return 0
+
+
+def _print_state_page(args: argparse.Namespace, doc: dict[str, Any]) -> None:
+    if args.json:
+        sys.stdout.buffer.write(msgspec.json.encode(doc) + b"\n")
+        return
+    out.print(f"state at {doc['at']}, as known at sequence {doc['sequence']}")
+    out.print(_table("Parties", doc["parties"], ["id", "name", "kind", "positions"]))
+    out.print(
+        _table(
+            "Plans",
+            doc["plans"],
+            ["id", "title", "status", "points", "revision", "classified", "withheld_from"],
+        )
+    )
+    out.print(_table("Meetings", doc["meetings"], ["id", "title", "starts", "location", "status"]))
+    out.print(_table("Issues", doc["issues"], ["id", "stances"]))
+
+
+def cmd_diff(args: argparse.Namespace, settings: Settings) -> int:
+    """Print what changed between two dates, a page of subjects at a time."""
+
+    async def go(svc: Services) -> int:
+        async with svc.pool.acquire() as conn:
+            cursor: str | None = None
+            while True:
+                page = await answers.diff_answer(
+                    conn, args.from_, args.to, args.known_at, args.min_confidence,
+                    kind=args.kind, prefix=args.prefix, limit=args.limit, cursor=cursor,
+                )  # fmt: skip
+                assert page.body is not None
+                _print_diff_page(args, page.body)
+                cursor = page.body["next"]
+                if cursor is None:
+                    return 0
+
+    return run(go, settings)
+
+
+def _print_diff_page(args: argparse.Namespace, doc: dict[str, Any]) -> None:
+    if args.json:
+        sys.stdout.buffer.write(msgspec.json.encode(doc) + b"\n")
+        return
+    rows = [
+        {**c, "before": _short(c["before"]), "after": _short(c["after"])} for c in doc["changes"]
+    ]
+    out.print(
+        _table(
+            f"changes {doc['from']} → {doc['to']}",
+            rows,
+            ["subject", "field", "before", "after", "event"],
+        )
+    )
+
+
+def _short(v: Any) -> str:
+    if isinstance(v, dict) and "stance" in v:
+        return str(v["stance"])
+    s = _cell(v)
+    return s if len(s) < 60 else s[:57] + "…"
