@@ -243,7 +243,7 @@ async def _export(
             async for entry in tl.walk(conn, filters, known.sequence):
                 entries.append(entry)
                 bar.update(task, completed=entry.event.sequence)
-            names = await exports.names_known_at(conn, known.sequence)
+            names = await exports.names_known_at(conn, known.sequence, entries)
             doc = exports.timelinejs(entries, filters, known.sequence, names)
             sink.write(msgspec.json.encode(doc))
             bar.update(task, completed=known.sequence)

@@ -354,8 +354,11 @@ def calendar(meetings: Iterable[MeetingState], stamp: datetime) -> bytes:
     return out
 
 
-async def names_known_at(conn: asyncpg.Connection, known: int) -> dict[str, str]:
-    """The display names of every subject as now believed, as known at sequence `known`
-    (the read model's states: their names and titles)."""
+async def names_known_at(
+    conn: asyncpg.Connection, known: int, entries: Iterable[Entry]
+) -> dict[str, str]:
+    """The display names of the entries' subjects (the slides' groups) as now believed, as
+    known at sequence `known`: the read model's states of those subjects only."""
+    subjects = sorted({e.event.subject for e in entries if e.event.subject is not None})
     q = await question.ask(conn, None, None, "disputed", known=known)
-    return display_names([state async for _, state in answers.walk(conn, q)])
+    return display_names((await answers.states(conn, subjects, q)).values())

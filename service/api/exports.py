@@ -170,7 +170,7 @@ class ExportsController(Controller):
             async with svc.acquire_read(known_at) as conn:
                 w = await resolve(conn, filters, known_at, None)
                 entries = [e async for e in tl.walk(conn, w.filters, w.known)]
-                names = await exports.names_known_at(conn, w.known)
+                names = await exports.names_known_at(conn, w.known, entries)
             body = exports.timelinejs(entries, filters, w.known, names)
             return cached(request, body, w.pinned)
 
