@@ -59,11 +59,13 @@ class Listener:
         Taking the generation before reading the log closes the lost-wakeup race: a
         notification that lands between the read and this wait still ends the wait.
         """
+        # asyncio.timeout, not wait_for: on Python 3.11, wait_for returns the inner result
+        # when a cancellation lands as the inner wait completes, and the cancelled caller
+        # (a stopping projector) carries on for ever.
         async with self._changed:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(
-                    self._changed.wait_for(lambda: self.generation != since), seconds
-                )
+                async with asyncio.timeout(seconds):
+                    await self._changed.wait_for(lambda: self.generation != since)
 
     async def _wake(self) -> None:
         async with self._changed:

@@ -28,10 +28,10 @@ async def refusal(url: str, settings: Settings) -> str | None:
     host = parts.hostname or ""
     port = parts.port or (443 if parts.scheme == "https" else 80)
     try:
-        found = await asyncio.wait_for(
-            asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM),
-            RESOLVE_SECONDS,
-        )
+        async with asyncio.timeout(RESOLVE_SECONDS):
+            found = await asyncio.get_running_loop().getaddrinfo(
+                host, port, type=socket.SOCK_STREAM
+            )
     except (OSError, TimeoutError) as e:
         return f"cannot resolve {host!r} ({type(e).__name__}), so cannot check it is public"
     addresses = sorted({str(info[4][0]) for info in found})

@@ -91,7 +91,8 @@ class Deliveries:
                 metrics.WEBHOOK_PENDING.clear()
             self.leading = False
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(conn.close(), 5)
+                async with asyncio.timeout(5):
+                    await conn.close()
 
 
 class _Leader:
