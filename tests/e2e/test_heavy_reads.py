@@ -261,7 +261,10 @@ def test_an_export_holds_its_place_until_the_client_goes_away(
         with httpx.Client(base_url=svc.url, timeout=30) as c:
             with c.stream("GET", "/v1/export/events.ndjson") as slow:
                 assert slow.status_code == 200
-                next(slow.iter_bytes())  # one chunk, then it stops reading
+                # One chunk, then it stops reading. The iterator is kept: once collected,
+                # httpx closes the connection, which is the client going away.
+                chunks = slow.iter_bytes()
+                next(chunks)
                 refused = c.get("/v1/events")
                 print(f"\nwhile the export is open: /v1/events -> {refused.status_code}")
                 assert refused.status_code == 503
