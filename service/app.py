@@ -19,13 +19,13 @@ from service.api.events import EventsController
 from service.api.exports import ExportsController
 from service.api.family import FamilyController
 from service.api.imports import ImportController
+from service.api.metrics import MetricsController, http_metrics
 from service.api.ops import OpsController
 from service.api.stream import StreamController
 from service.api.subscriptions import SubscriptionsController
 from service.api.timeline import TimelineController
 from service.auth import Access
 from service.cors import CorsMiddleware, Policy
-from service.metrics import MetricsController, http_metrics
 from service.problems import EXCEPTION_HANDLERS
 from service.settings import Settings
 from service.signing import KeyConfigError

@@ -8,7 +8,7 @@ import secrets
 import sys
 from typing import Any
 
-from service.auth import SCOPES, TokenConfigError, hash_token, parse_compact
+from service.access_config import SCOPES, TokenConfigError, hash_token, parse_compact
 from service.settings import Settings
 
 

@@ -8,7 +8,9 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
-from service.problems import busy
+
+class Busy(Exception):
+    """No place for a heavy read now: the client should come back (503 with Retry-After)."""
 
 
 class Ticket:
@@ -42,15 +44,15 @@ class Budget:
         self.busy = 0  # how many hold one now
 
     async def admit(self) -> Ticket:
-        """A place, or Problem 503 (`busy`) when the queue is full or the wait runs out."""
+        """A place, or Busy when the queue is full or the wait runs out."""
         if self._slots.locked() and self.waiting >= self.queued:
-            raise busy(f"{self.busy} heavy reads are running and {self.waiting} waiting")
+            raise Busy(f"{self.busy} heavy reads are running and {self.waiting} waiting")
         self.waiting += 1
         try:
             async with asyncio.timeout(self.wait):
                 await self._slots.acquire()
         except TimeoutError:
-            raise busy(f"no place for a heavy read within {self.wait:g} s") from None
+            raise Busy(f"no place for a heavy read within {self.wait:g} s") from None
         finally:
             self.waiting -= 1
         self.busy += 1

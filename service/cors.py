@@ -26,43 +26,8 @@ EXPOSE: Final = (
     "RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset, RateLimit-Policy"
 )
 _TOKEN: Final = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # an RFC 9110 header name
-_ORIGIN: Final = re.compile(r"^https?://[^/?#@\s]+$")
 
 Headers = list[tuple[str, str]]
-
-
-class CorsConfigError(ValueError):
-    """ANNALS_CORS_ORIGINS holds something that is not an origin."""
-
-
-def parse_origins(text: str) -> tuple[str, ...]:
-    """`https://desk.example, http://localhost:5173` -> the origins, normalised (lower case,
-    no default port); refuses `*`, `null`, paths and anything else that is not an origin."""
-    found: list[str] = []
-    for entry in (e.strip() for e in text.split(",")):
-        if not entry:
-            continue
-        if not _ORIGIN.match(entry):
-            raise CorsConfigError(
-                f"ANNALS_CORS_ORIGINS: {entry!r} is not an origin (scheme://host[:port], "
-                "no path; `*` is not allowed: writes from any page would be CSRF)"
-            )
-        found.append(origin_of(entry))
-    return tuple(found)
-
-
-def origin_of(text: str) -> str:
-    """An origin in the form browsers send: lower-case scheme and host, default port left out."""
-    parts = urlsplit(text.strip())
-    scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
-    if ":" in host:
-        host = f"[{host}]"
-    try:
-        port = parts.port
-    except ValueError:
-        port = None
-    default = {"http": 80, "https": 443}.get(scheme)
-    return f"{scheme}://{host}" + (f":{port}" if port not in (None, default) else "")
 
 
 class Policy(msgspec.Struct, frozen=True):

@@ -14,6 +14,7 @@ from events.envelope import EventTooLarge, FieldError, InvalidEvent
 from events.store import Conflict
 from events.writer import Unavailable
 from queries.question import BadParameter
+from service.budget import Busy
 
 log = logging.getLogger("annals.problems")
 RETRY_AFTER_SECONDS = "2"
@@ -119,7 +120,7 @@ def _unreachable(exc: asyncpg.PostgresError) -> bool:
     return str(getattr(exc, "sqlstate", "") or "").startswith(_UNREACHABLE_SQLSTATE)
 
 
-def _to_problem(exc: Exception) -> Problem:
+def to_problem(exc: Exception) -> Problem:
     match exc:
         case Problem():
             return exc
@@ -134,6 +135,8 @@ def _to_problem(exc: Exception) -> Problem:
             return Problem(409, exc.detail, errors=exc.errors, kind="conflict")
         case Unavailable():
             return unavailable(str(exc))
+        case Busy():
+            return busy(str(exc))
         case ValidationException():
             extra = exc.extra if isinstance(exc.extra, list) else []
             errs = [
@@ -172,7 +175,7 @@ def _to_problem(exc: Exception) -> Problem:
 
 def handle(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
     """The one exception handler: every error becomes a problem+json response."""
-    return _to_problem(exc).to_response(request)
+    return to_problem(exc).to_response(request)
 
 
 EXCEPTION_HANDLERS: dict[type[Exception], Any] = {Exception: handle, HTTPException: handle}

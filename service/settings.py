@@ -8,8 +8,7 @@ from typing import Annotated
 
 import msgspec
 
-from service.auth import Rate, Token, parse_rate, tokens_from_env
-from service.cors import parse_origins
+from service.access_config import Rate, Token, parse_origins, parse_rate, tokens_from_env
 
 
 def _default_data_dir() -> Path:

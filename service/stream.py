@@ -1,4 +1,4 @@
-"""Live delivery: one LISTEN connection per process wakes every SSE client.
+"""Live delivery over SSE: every client wakes with the process's one Listener.
 
 The notification only says "the log grew"; each client then reads the log itself from its
 own last sequence, so nothing is skipped or sent twice, whichever process appended.
@@ -10,13 +10,11 @@ of the subjects it concerns, with no `event:` name so `EventSource.onmessage` ge
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Final
 
-import asyncpg
 import msgspec
 from litestar.response import ServerSentEventMessage
 
@@ -24,79 +22,12 @@ from events import store
 from events.envelope import StoredEvent
 from events.headline import headline, name_of
 from events.vocabulary import references, type_matches
-from events.writer import CHANNEL, DATABASE_ERRORS
+from events.writer import DATABASE_ERRORS
 from queries.names import display_names
+from service.listener import RECONNECT_SECONDS, Listener
 
 log = logging.getLogger("annals.stream")
-RECONNECT_SECONDS: Final = 1.0
 BATCH: Final = 500
-
-
-class Listener:
-    """Keeps a LISTEN connection open (reconnecting) and signals when the log grows."""
-
-    def __init__(self, url: str) -> None:
-        self._url = url
-        self._changed = asyncio.Condition()
-        self._task: asyncio.Task[None] | None = None
-        self.generation = 0  # bumped on every wake; read it before looking at the log
-        self.latest = 0  # the newest sequence a notification named (what a replica must hold)
-
-    def start(self) -> None:
-        """Start listening in the background."""
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="annals-listen")
-
-    async def stop(self) -> None:
-        """Stop listening."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def wait(self, since: int, seconds: float) -> None:
-        """Return once the log may have grown after generation `since`, or after `seconds`.
-
-        Taking the generation before reading the log closes the lost-wakeup race: a
-        notification that lands between the read and this wait still ends the wait.
-        """
-        # asyncio.timeout, not wait_for: on Python 3.11, wait_for returns the inner result
-        # when a cancellation lands as the inner wait completes, and the cancelled caller
-        # (a stopping projector) carries on for ever.
-        async with self._changed:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(seconds):
-                    await self._changed.wait_for(lambda: self.generation != since)
-
-    async def _wake(self) -> None:
-        async with self._changed:
-            self.generation += 1
-            self._changed.notify_all()
-
-    def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: object) -> None:
-        with contextlib.suppress(ValueError):
-            self.latest = max(self.latest, int(str(payload)))
-        asyncio.get_running_loop().create_task(self._wake())
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                conn = await asyncpg.connect(self._url, timeout=5)
-            except DATABASE_ERRORS as e:
-                log.warning("stream listener cannot connect (%s); retrying", type(e).__name__)
-                await asyncio.sleep(RECONNECT_SECONDS)
-                continue
-            try:
-                await conn.add_listener(CHANNEL, self._on_notify)
-                await self._wake()  # anything appended while we were away
-                while not conn.is_closed():
-                    await asyncio.sleep(RECONNECT_SECONDS)
-                    await conn.execute("SELECT 1")  # notices a dead connection
-            except DATABASE_ERRORS as e:  # anything else escaping would end live delivery
-                log.warning("stream listener lost its connection (%s)", type(e).__name__)
-            finally:
-                with contextlib.suppress(Exception):
-                    await conn.close()
-            await self._wake()
 
 
 async def follow(

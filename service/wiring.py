@@ -19,9 +19,9 @@ from events.writer import Writer
 from queries import model, projector
 from service.budget import Budget
 from service.database import create_pool, embedded_url, release_embedded
+from service.listener import Listener
 from service.settings import Settings
 from service.signing import Keyring, load
-from service.stream import Listener
 from service.webhooks.worker import Deliveries
 
 log = logging.getLogger("annals")

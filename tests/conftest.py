@@ -16,8 +16,8 @@ from events.writer import Writer
 from service.app import create_app
 from service.database import create_pool
 from service.importer import file_lines, import_lines
+from service.listener import Listener
 from service.settings import Settings
-from service.stream import Listener
 from service.wiring import EXAMPLE, Services
 from tests.pg import fresh_name, postgres_server, with_database
 

@@ -25,8 +25,8 @@ from events.subscriptions import Subscription
 from service import metrics
 from service.database import connect
 from service.exports import ndjson
+from service.listener import Listener
 from service.settings import Settings
-from service.stream import Listener
 from service.webhooks import rules, targets
 
 log = logging.getLogger("annals.webhooks")

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, expect
 
-from service.auth import hash_token
+from service.access_config import hash_token
 from tests.conftest import EXAMPLE_EVENTS
 from tests.e2e.conftest import Service
 from tests.e2e.test_viewer import RUSSIA_ON_DONBAS, WAIT, Opened, browser, shown

@@ -12,8 +12,8 @@ import httpx
 import msgspec
 import pytest
 
+from service.access_config import Token, hash_token
 from service.app import create_app
-from service.auth import Token, hash_token
 from service.wiring import Services
 
 Client = httpx.AsyncClient

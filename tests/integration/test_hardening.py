@@ -20,8 +20,8 @@ import pytest
 import uvicorn
 
 from events.envelope import MAX_EVENT_BYTES
+from service.access_config import Token, hash_token
 from service.app import create_app
-from service.auth import Token, hash_token
 from service.serving import uvicorn_options
 from service.wiring import Services
 

@@ -19,8 +19,8 @@ import uvicorn
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
+from service.access_config import Token, hash_token
 from service.app import create_app
-from service.auth import Token, hash_token
 from service.metrics import counted_stream_client
 from service.wiring import Services
 

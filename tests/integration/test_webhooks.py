@@ -14,8 +14,8 @@ import msgspec
 import pytest
 from standardwebhooks.webhooks import Webhook
 
+from service.access_config import Token, hash_token
 from service.app import create_app
-from service.auth import Token, hash_token
 from service.webhooks.worker import Deliveries
 from service.wiring import Services
 from tests.receiver import Receiver

@@ -9,18 +9,17 @@ from pathlib import Path
 
 import pytest
 
-from service import auth
-from service.auth import (
-    Access,
+from service import access_config
+from service.access_config import (
     Token,
     TokenConfigError,
-    bearer,
     hash_token,
     parse_compact,
     parse_file,
     parse_rate,
     tokens_from_env,
 )
+from service.auth import Access, bearer
 from service.auth_cli import add_token_parser
 from service.settings import Settings
 
@@ -29,7 +28,7 @@ DIGEST = hash_token(SECRET)
 OTHER = hash_token("another-token")
 
 
-def token(name: str, digest: str, *scopes: auth.ScopeName) -> Token:
+def token(name: str, digest: str, *scopes: access_config.ScopeName) -> Token:
     return Token(name=name, sha256=digest, scopes=frozenset(scopes))
 
 
@@ -133,7 +132,7 @@ def test_settings_default_to_open_public_and_unlimited(monkeypatch: pytest.Monke
     ("text", "rate"),
     [("3/minute", ("minute", 3)), ("100 / seconds", ("second", 100)), ("1/DAY", ("day", 1))],
 )
-def test_write_rate_forms(text: str, rate: auth.Rate) -> None:
+def test_write_rate_forms(text: str, rate: access_config.Rate) -> None:
     assert parse_rate(text) == rate
 
 

@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from service.budget import Budget
-from service.problems import Problem
+from service.budget import Budget, Busy
+from service.problems import to_problem
 
 
 async def test_past_running_and_queued_a_read_is_refused_at_once_with_retry_after() -> None:
@@ -22,11 +22,12 @@ async def test_past_running_and_queued_a_read_is_refused_at_once_with_retry_afte
     tasks = [asyncio.create_task(read()) for _ in range(3)]  # 2 run, 1 waits
     await asyncio.sleep(0.01)
     assert (budget.busy, budget.waiting) == (2, 1)
-    with pytest.raises(Problem) as refused:
+    with pytest.raises(Busy) as refused:
         await asyncio.wait_for(budget.admit(), 0.5)  # at once, not after the 5 s wait
-    assert refused.value.status_code == 503
-    assert refused.value.headers == {"Retry-After": "2"}
-    assert refused.value.title == "Too busy"
+    problem = to_problem(refused.value)
+    assert problem.status_code == 503
+    assert problem.headers == {"Retry-After": "2"}
+    assert problem.title == "Too busy"
     gate.set()
     await asyncio.gather(*tasks)
     assert (budget.busy, budget.waiting) == (0, 0)
@@ -48,7 +49,7 @@ async def test_a_waiting_read_gets_the_place_a_finished_one_frees() -> None:
 async def test_a_read_waiting_past_the_wait_is_refused_and_leaves_the_queue() -> None:
     budget = Budget(running=1, queued=4, wait=0.05)
     held = await budget.admit()
-    with pytest.raises(Problem, match=r"within 0\.05 s"):
+    with pytest.raises(Busy, match=r"within 0\.05 s"):
         await budget.admit()
     assert budget.waiting == 0
     held.release()
@@ -66,7 +67,7 @@ async def test_a_stream_holds_its_place_until_it_ends_or_is_closed() -> None:
 
     stream = await budget.streamed(chunks())
     assert budget.busy == 1  # admitted before the first byte
-    with pytest.raises(Problem):
+    with pytest.raises(Busy):
         await budget.admit()
     assert [c async for c in stream] == [b"0", b"1", b"2"]
     assert budget.busy == 0

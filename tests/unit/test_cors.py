@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from service.cors import CorsConfigError, Policy, parse_origins
+from service.access_config import CorsConfigError, parse_origins
+from service.cors import Policy
 
 DESK = "https://desk.example"
 POLICY = Policy(frozenset({DESK}))

@@ -15,7 +15,7 @@ import asyncpg
 import pytest
 
 from events.writer import Unavailable, Writer
-from service.problems import _to_problem
+from service.problems import to_problem
 
 BROKEN = "cannot switch to state 15; another operation (2) is in progress"
 
@@ -36,7 +36,7 @@ class _BrokenPool:
 
 
 def test_a_broken_connection_answers_503_with_retry_after() -> None:
-    problem = _to_problem(asyncpg.InternalClientError(BROKEN))
+    problem = to_problem(asyncpg.InternalClientError(BROKEN))
     assert problem.status_code == 503
     assert problem.headers is not None and problem.headers["Retry-After"]
 

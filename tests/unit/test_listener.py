@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from service.stream import Listener
+from service.listener import Listener
 
 
 async def test_a_wait_cancelled_as_the_log_grows_is_still_cancelled() -> None:
