@@ -101,7 +101,7 @@ async def main(url: str, subject: str, runs: int) -> None:
     print(f"\nEXPLAIN registers, {subject}, at {q.at:%Y-%m-%d}, known {q.known:,}")
     await explain(conn, model._REGISTERS, [subject], q.known, q.at, q.floor)
     print(f"\nEXPLAIN core, {subject}")
-    await explain(conn, model._CORE, [subject], q.known, q.at, q.floor)
+    await explain(conn, model._CORE, [subject], q.known, q.at, q.floor, [])
     q = await ask(conn, random_at(rng).date().isoformat(), None, "disputed")
     print(f"\nEXPLAIN registers, {subject}, at {q.at:%Y-%m-%d}, now ({q.known:,})")
     await explain(conn, model._REGISTERS, [subject], q.known, q.at, q.floor)
@@ -129,7 +129,7 @@ async def main(url: str, subject: str, runs: int) -> None:
     print("\nEXPLAIN registers of that page")
     await explain(conn, model._REGISTERS, ids, q.known, q.at, q.floor)
     print("\nEXPLAIN core of that page")
-    await explain(conn, model._CORE, ids, q.known, q.at, q.floor)
+    await explain(conn, model._CORE, ids, q.known, q.at, q.floor, [])
     steps = Steps()
     for _ in range(3):
         q = await ask(conn, random_at(rng).date().isoformat(), None, "disputed")

@@ -126,4 +126,13 @@ async def create_pool(
         timeout=connect_timeout,
         command_timeout=60,
         init=exact_timestamps,
+        reset=_keep_session,
     )
+
+
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """What a released connection needs beyond asyncpg's own rollback of an open
+    transaction: nothing. Pooled connections take no session state (no SET, LISTEN, cursor
+    or session-level lock: the listener and the webhook worker hold connections of their
+    own), so asyncpg's default reset (RESET ALL, UNLISTEN *, …) would only add a round trip
+    to every request."""
