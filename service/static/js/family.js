@@ -18,7 +18,7 @@ export function initFamily(view, onPick) {
   });
 }
 
-/** Offer the plans no other is based on (the families' roots) from a /v1/state answer. */
+/** Offer the plans no other is based on (the families' roots) among the plans the state panel has loaded. */
 export function offerPlans(view, doc) {
   const roots = doc.plans.filter((p) => !p.based_on);
   if (!view.plan) {

@@ -4,7 +4,7 @@
 import { follow, getJSON } from "./api.js";
 import { $, announce, isoDay, parseDay, showError } from "./dom.js";
 import { chooseDate, fitRange, initControls, setDate, setHead, setRange, view } from "./controls.js";
-import { loadState } from "./state.js";
+import { loadState, onStateGrown } from "./state.js";
 import { initFamily, loadFamily, offerPlans } from "./family.js";
 import { addLive, focusEvent, initTimeline, renameGroups, showView } from "./timeline.js";
 import { showDetail } from "./detail.js";
@@ -14,14 +14,16 @@ let refreshTimer = 0;
 
 /** The state and the plan family for the view (the family waits for a plan to show). */
 function refresh() {
+  if (view.plan) loadFamily(view);
+  loadState(view).then((doc) => doc && plansLoaded(doc));
+}
+
+/** Offer the plans loaded so far; the family follows once there is a plan to show. */
+function plansLoaded(doc) {
   const hadPlan = view.plan;
-  if (hadPlan) loadFamily(view);
-  loadState(view).then((doc) => {
-    if (!doc) return;
-    offerPlans(view, doc);
-    renameGroups();
-    if (!hadPlan && view.plan) loadFamily(view);
-  });
+  offerPlans(view, doc);
+  renameGroups();
+  if (!hadPlan && view.plan) loadFamily(view);
 }
 
 function onChange() {
@@ -64,6 +66,7 @@ async function start() {
   const params = new URLSearchParams(window.location.search);
   initControls(onChange, params);
   initFamily(view, () => loadFamily(view));
+  onStateGrown(plansLoaded);
   let earliest = null;
   let opening = isoDay(Date.now());
   try {

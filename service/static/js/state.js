@@ -1,34 +1,95 @@
-/* The state at the chosen date: plans, meetings and parties as cards (GET /v1/state). */
+/* The state at the chosen date: plans, meetings and parties as cards (GET /v1/state, a page
+ * of each kind at a time, every page at one sequence; "Show more" reads the next). */
 
 import { getJSON, question } from "./api.js";
 import {
-  $, confidenceBadge, h, learnNames, longDate, nameList, nameOf, rank, showError, sinceText, weakest,
+  $, announce, confidenceBadge, h, learnNames, longDate, nameList, nameOf, rank, showError, sinceText, weakest,
 } from "./dom.js";
 
 const KIND_ORDER = { state: 0, organization: 1, person: 2, media: 3, other: 4 };
+// Subjects one /v1/state request asks for: the answer stays small however long the log is.
+const PAGE = 100;
+const MAX_LIMIT = 10_000; // the service's largest page (SPEC §5)
+
+const proposed = (p) => ((p.facts || {}).title || {}).time || "";
+// Each list is sorted across the pages loaded so far: a later page's cards can land above
+// earlier ones (a party with many positions sorts first wherever its id falls).
+const LISTS = {
+  plans: {
+    kind: "plan",
+    noun: "plans",
+    empty: "No plans yet on this date.",
+    card: planCard,
+    order: (a, b) => proposed(a).localeCompare(proposed(b)) || (a.title || a.id).localeCompare(b.title || b.id),
+  },
+  meetings: {
+    kind: "meeting",
+    noun: "meetings",
+    empty: "No meetings yet on this date.",
+    card: meetingCard,
+    order: (a, b) => String(a.starts).localeCompare(String(b.starts)),
+  },
+  parties: {
+    kind: "party",
+    noun: "parties",
+    empty: "No parties yet on this date.",
+    card: partyCard,
+    order: (a, b) =>
+      Object.keys(b.positions || {}).length - Object.keys(a.positions || {}).length ||
+      (KIND_ORDER[a.kind] ?? 9) - (KIND_ORDER[b.kind] ?? 9) ||
+      (a.name || a.id).localeCompare(b.name || b.id),
+  },
+};
+const FOLLOWING = ["meetings", "parties"]; // asked once the plans' answer has fixed the sequence
+
 const el = {
   state: $("state"),
   date: $("state-date"),
   meta: $("state-meta"),
   error: $("state-error"),
-  plans: $("plans"),
-  meetings: $("meetings"),
-  parties: $("parties"),
-  plansCount: $("plans-count"),
-  meetingsCount: $("meetings-count"),
-  partiesCount: $("parties-count"),
 };
+for (const plural of Object.keys(LISTS)) {
+  el[plural] = $(plural);
+  el[`${plural}Count`] = $(`${plural}-count`);
+  el[`${plural}More`] = $(`${plural}-more`);
+  el[`${plural}Heading`] = $(`${plural}-heading`);
+  el[`${plural}More`].addEventListener("click", () => showMore(plural));
+}
 let latest = 0;
+// What the panel shows: the view it answers (`key`), the question asked (pinned to one
+// sequence) and, per list, the subjects loaded, the next page's cursor and the pages read.
+let shown = null;
+let onGrown = () => {};
 
-/** Load and show the state the view asks for; resolves to the answer (null on failure). */
+/** `listener(doc)` hears of every page added by "Show more" (doc as loadState resolves). */
+export function onStateGrown(listener) {
+  onGrown = listener;
+}
+
+const viewKey = (view) => [view.at, view.knownAt, view.minConfidence].join("|");
+
+/**
+ * Load and show the state the view asks for, a page of each kind, all at one sequence;
+ * resolves to {at, sequence, plans, meetings, parties} as loaded (null on failure).
+ */
 export async function loadState(view) {
   const mine = ++latest;
   const at = view.at;
+  // Refreshing the view shown (a live event) reads as many pages as are shown; another view starts over.
+  const again = shown && shown.key === viewKey(view) ? shown : null;
+  const limit = (plural) => Math.min(MAX_LIMIT, PAGE * (again ? again.lists[plural].pages : 1));
   el.meta.textContent = "Loading…";
   el.state.setAttribute("aria-busy", "true");
-  let doc;
+  const answers = {};
+  let ask;
   try {
-    doc = await getJSON("/v1/state", question(view));
+    answers.plans = await getJSON("/v1/state", { ...question(view), kind: "plan", limit: limit("plans") });
+    if (mine !== latest) return null;
+    ask = { ...question(view), known_at: view.knownAt || answers.plans.sequence };
+    const docs = await Promise.all(
+      FOLLOWING.map((plural) => getJSON("/v1/state", { ...ask, kind: LISTS[plural].kind, limit: limit(plural) })),
+    );
+    FOLLOWING.forEach((plural, i) => (answers[plural] = docs[i]));
   } catch (error) {
     if (mine !== latest) return null;
     showError(el.error, error);
@@ -38,41 +99,78 @@ export async function loadState(view) {
   }
   if (mine !== latest) return null; // a newer request has been made: drop this answer
   showError(el.error, null);
-  learnNames(doc);
-  render(doc, view);
+  const sequence = answers.plans.sequence;
+  shown = { key: viewKey(view), ask, sequence, lists: {} };
+  for (const [plural, doc] of Object.entries(answers)) {
+    learnNames(doc);
+    const pages = again ? again.lists[plural].pages : 1;
+    shown.lists[plural] = { items: doc[plural], next: doc.next, pages };
+  }
+  const known = view.knownAt ? `as known at sequence ${sequence}` : `as known now (sequence ${sequence})`;
+  const conf = view.minConfidence === "disputed" ? "all confidence levels" : `${view.minConfidence} or better`;
+  el.meta.textContent = `${known} · ${conf}`;
+  for (const plural of Object.keys(LISTS)) fill(plural);
   el.date.textContent = longDate(at);
   el.date.setAttribute("datetime", at);
   el.state.dataset.at = at; // what is shown: tests wait for this
-  el.state.dataset.sequence = String(doc.sequence);
+  el.state.dataset.sequence = String(sequence);
   el.state.removeAttribute("aria-busy");
+  return loaded();
+}
+
+/** The next page of one list, at the sequence the panel shows; its cards join the list. */
+async function showMore(plural) {
+  const mine = latest;
+  const state = shown;
+  const list = state.lists[plural];
+  const button = el[`${plural}More`];
+  if (!list.next || button.disabled) return;
+  button.disabled = true;
+  let doc;
+  try {
+    // The cursor pins the walk to its sequence; kind and the view's question go with every page.
+    doc = await getJSON("/v1/state", { ...state.ask, kind: LISTS[plural].kind, limit: PAGE, cursor: list.next });
+  } catch (error) {
+    if (mine !== latest) return;
+    showError(el.error, error);
+    button.disabled = false;
+    return;
+  }
+  if (mine !== latest || state !== shown) return; // the view has changed meanwhile: drop this page
+  showError(el.error, null);
+  learnNames(doc);
+  list.items = [...list.items, ...doc[plural]];
+  list.next = doc.next;
+  list.pages += 1;
+  const hadFocus = document.activeElement === button;
+  fill(plural);
+  if (hadFocus && button.hidden) {
+    // The button is gone: keep the keyboard in this list rather than dropping it to the page.
+    el[`${plural}Heading`].tabIndex = -1;
+    el[`${plural}Heading`].focus();
+  }
+  announce(`${list.items.length} ${LISTS[plural].noun} shown${list.next ? ", more to load" : ", all of them"}.`);
+  onGrown(loaded());
+}
+
+/** The subjects loaded so far, shaped like a /v1/state answer. */
+function loaded() {
+  const doc = { at: shown.ask.at, sequence: shown.sequence, issues: [] };
+  for (const [plural, list] of Object.entries(shown.lists)) doc[plural] = list.items;
   return doc;
 }
 
-function render(doc, view) {
-  const known = view.knownAt ? `as known at sequence ${doc.sequence}` : `as known now (sequence ${doc.sequence})`;
-  const conf = view.minConfidence === "disputed" ? "all confidence levels" : `${view.minConfidence} or better`;
-  el.meta.textContent = `${known} · ${conf}`;
-
-  const proposed = (p) => ((p.facts || {}).title || {}).time || "";
-  const plans = [...doc.plans].sort(
-    (a, b) => proposed(a).localeCompare(proposed(b)) || (a.title || a.id).localeCompare(b.title || b.id),
-  );
-  fill(el.plans, el.plansCount, plans.map(planCard), "No plans yet on this date.");
-  const meetings = [...doc.meetings].sort((a, b) => String(a.starts).localeCompare(String(b.starts)));
-  fill(el.meetings, el.meetingsCount, meetings.map(meetingCard), "No meetings yet on this date.");
-  const parties = [...doc.parties].sort(
-    (a, b) =>
-      Object.keys(b.positions || {}).length - Object.keys(a.positions || {}).length ||
-      (KIND_ORDER[a.kind] ?? 9) - (KIND_ORDER[b.kind] ?? 9) ||
-      (a.name || a.id).localeCompare(b.name || b.id),
-  );
-  fill(el.parties, el.partiesCount, parties.map(partyCard), "No parties yet on this date.");
-}
-
-function fill(list, count, cards, empty) {
-  list.replaceChildren(...cards);
-  if (!cards.length) list.append(h("li", { class: "empty", text: empty }));
-  count.textContent = `(${cards.length})`;
+function fill(plural) {
+  const { items, next } = shown.lists[plural];
+  const spec = LISTS[plural];
+  const cards = [...items].sort(spec.order).map(spec.card);
+  el[plural].replaceChildren(...cards);
+  if (!cards.length) el[plural].append(h("li", { class: "empty", text: next ? `No ${spec.noun} so far.` : spec.empty }));
+  el[`${plural}Count`].textContent = next ? `(${cards.length} shown, more to load)` : `(${cards.length})`;
+  const button = el[`${plural}More`];
+  button.textContent = `Show up to ${PAGE} more ${spec.noun}`;
+  button.hidden = !next;
+  button.disabled = false;
 }
 
 function factConfidence(state, fields) {
