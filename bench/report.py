@@ -58,14 +58,16 @@ WHY: Final = {
     "import_rss": "something per event kept for the whole import",
     "sse": "the writer's notification and each client's poll of the log",
     "subject": "one index descent per register key in `model.registers` (200 for the "
-    'realistic party) and six round trips a question; see "Where the read time goes" below',
-    "subject_cold": "a cold question is six round trips and little else (in-process: under a "
+    "realistic party) and three round trips a question (head and status, facts, events); "
+    'see "Where the read time goes" below',
+    "subject_cold": "a cold question is three round trips and little else (in-process: under a "
     "millisecond of SQL); a p99 far above its p50 is a few requests in 300 that waited for "
     'the shared cores; see "Where the read time goes" below',
     "hot_vs_cold": "the hot party's 200 register keys against a cold party's few; see "
     '"Where the read time goes" below',
-    "page": "a page of 100 parties holds ~9,000 register keys at 1M, one index descent each, "
-    'and ~1.7 MB of JSON; see "Where the read time goes" below',
+    "page": "a page of 100 parties holds ~9,000 register rows at 1M, each on a heap page of "
+    "its own (read_facts is in log order, not subject order), plus ~1,000 folded events and "
+    '~1.7 MB of JSON; see "Where the read time goes" below',
     "size": 'see "Where the read time goes" below',
     "rebuild": 'see "Where the read time goes" below',
 }
