@@ -46,6 +46,14 @@ class FieldError(Struct, frozen=True):
     message: str
 
 
+class BadParameter(ValueError):
+    """A query parameter that is well-formed but unusable (422, naming the parameter)."""
+
+    def __init__(self, name: str, message: str) -> None:
+        super().__init__(f"{name}: {message}")
+        self.errors = [FieldError(name, message)]
+
+
 class InvalidEvent(Exception):
     """The body breaks the contract; carries every field error found."""
 

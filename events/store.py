@@ -14,7 +14,7 @@ from msgspec import Struct
 
 from events.accept import Appended, Conflict, Head, Precondition, concerns_of
 from events.chain import GENESIS, canonical, link
-from events.envelope import FieldError, InvalidEvent, StoredEvent
+from events.envelope import BadParameter, StoredEvent
 from events.timeparse import TimeError, format_time, parse_at, parse_time
 from events.vocabulary import (
     META_TYPES,
@@ -128,7 +128,7 @@ async def resolve_known_at(conn: Conn, text: str | None, head: Head | None = Non
     try:
         t = parse_at(text)
     except TimeError as e:
-        raise InvalidEvent([FieldError("known_at", f"a sequence number, or {e}")]) from None
+        raise BadParameter("known_at", f"a sequence number, or {e}") from None
     k = await conn.fetchval(
         "SELECT coalesce(max(sequence), 0) FROM events WHERE recorded_at <= $1", t
     )

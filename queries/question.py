@@ -11,7 +11,7 @@ from typing import Final, TypeVar
 import msgspec
 
 from events import store
-from events.envelope import FieldError
+from events.envelope import BadParameter
 from events.timeparse import TimeError, parse_at
 from events.vocabulary import CONFIDENCE_RANK, SUBJECT_RE
 from queries import model, projector
@@ -22,14 +22,6 @@ KIND_OF_COLLECTION: Final = {v: k for k, v in PLURAL.items()}
 MAX_PAGE: Final = 10_000
 DEFAULT_PAGE: Final = 1_000
 _PREFIX: Final = re.compile(r"^[a-z0-9/-]{0,80}$")
-
-
-class BadParameter(ValueError):
-    """A query parameter that is well-formed but unusable (422, naming the parameter)."""
-
-    def __init__(self, name: str, message: str) -> None:
-        super().__init__(f"{name}: {message}")
-        self.errors = [FieldError(name, message)]
 
 
 class Question(msgspec.Struct, frozen=True):

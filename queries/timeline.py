@@ -38,7 +38,7 @@ import asyncpg
 import msgspec
 from msgspec import Struct
 
-from events.envelope import StoredEvent
+from events.envelope import BadParameter, StoredEvent
 from events.store import COLUMNS, row_to_recorded, row_to_stored
 from events.timeparse import TimeError, format_time, parse_at, parse_time
 from events.vocabulary import (
@@ -50,7 +50,7 @@ from events.vocabulary import (
     type_matches,
 )
 from projections.knowledge import Correction, applicable, corrections_by_target, retracted_ids
-from queries.question import BadParameter, CursorError, decode_cursor, encode_cursor
+from queries.question import CursorError, decode_cursor, encode_cursor
 
 MAX_LIMIT: Final = 1_000
 _E_COLUMNS: Final = ", ".join("e." + c.strip() for c in COLUMNS.split(","))

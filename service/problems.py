@@ -10,10 +10,9 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.plugins.problem_details import ProblemDetailsException
 
-from events.envelope import EventTooLarge, FieldError, InvalidEvent
+from events.envelope import BadParameter, EventTooLarge, FieldError, InvalidEvent
 from events.store import Conflict
 from events.writer import Unavailable
-from queries.question import BadParameter
 from service.budget import Busy
 
 log = logging.getLogger("annals.problems")

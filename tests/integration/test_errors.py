@@ -599,6 +599,24 @@ async def test_bad_query_dates_are_4xx_naming_the_parameter(api: Client, at: str
     assert [e["path"] for e in problem(r, r.status_code)["errors"]] == ["at"]
 
 
+@pytest.mark.parametrize(
+    ("route", "params"),
+    [
+        ("/v1/state", {}),
+        ("/v1/diff", {"from": "2025", "to": "2026"}),
+        ("/v1/timeline", {}),
+        ("/v1/parties/x", {}),
+    ],
+)
+async def test_a_bad_known_at_is_a_bad_parameter_not_an_invalid_event(
+    api: Client, route: str, params: dict[str, str]
+) -> None:
+    r = await api.get(route, params={**params, "known_at": "soon"})
+    body = problem(r, 422)
+    assert body["type"].endswith("bad-parameter"), body
+    assert [e["path"] for e in body["errors"]] == ["known_at"]
+
+
 # --- limits inside data ----------------------------------------------------------------------
 
 
