@@ -46,9 +46,9 @@ WHY: Final = {
     "and PostgreSQL, while the baseline is a bare INSERT. Closes with a raw ASGI route for "
     "single appends (keeping problems, metrics and the API document) or `--workers N` (one "
     "APPEND_LOCK, but group commit keeps it short)",
-    "append64_before": "within the ±30 % that runs vary (undecided). First guess, not "
-    "profiled: the service's projector follows the log in the same process and database as "
-    "the appends (queries/projector.py `follow`, woken by every commit)",
+    "append64_before": "the raw baseline moves more between runs than the service does "
+    "(compare both rates with the run before's); the projector follows the log in the same "
+    "process as the appends (~170 µs of Python an event)",
     "append64_peer": "as for the raw baseline above",
     "batch": "the store's per-event work (canonical JSON, hash, references, row tuples) and "
     "what the baseline table lacks: the other indexes of `events` and the `event_concerns` "
@@ -56,7 +56,8 @@ WHY: Final = {
     "Closes with a COPY-only restore path that builds the index rows in SQL",
     "import": "as for batch append, plus the read model's catch-up the import ends with",
     "import_rss": "something per event kept for the whole import",
-    "sse": "the writer's notification and each client's poll of the log",
+    "sse": "the one service process saturates: each event costs it the append, the "
+    'projector\'s work and the stream message; see "Where the read time goes" below',
     "subject": "one index descent per register key in `model.registers` (200 for the "
     "realistic party) and three round trips a question (head and status, facts, events); "
     'see "Where the read time goes" below',
