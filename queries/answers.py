@@ -22,15 +22,30 @@ async def states(
 ) -> dict[str, projections.State]:
     """The state of each of `subjects` that something counts for, in two queries: the
     registers and the events to fold, then those events from the log."""
+    return (await states_at(conn, subjects, [q], scanned))[0]
+
+
+async def states_at(
+    conn: Conn, subjects: list[str], questions: list[Question], scanned: frozenset[str]
+) -> list[dict[str, projections.State]]:
+    """`states` for each question (a diff's two ends), the log's events read once for all."""
     if not subjects:
-        return {}
-    registers, core = await model.facts(conn, subjects, q.known, q.at, q.floor, scanned)
-    logged = await model.events(conn, {s for _, s, _ in core} | {v for _, _, v in core})
+        return [{} for _ in questions]
+    selected = [
+        await model.facts(conn, subjects, q.known, q.at, q.floor, scanned) for q in questions
+    ]
+    logged = await model.events(conn, {n for f in selected for _, s, v in f.core for n in (s, v)})
+    return [_assembled(subjects, f, logged) for f in selected]
+
+
+def _assembled(
+    subjects: list[str], selected: model.Facts, logged: dict[int, Recorded]
+) -> dict[str, projections.State]:
     folded: dict[str, list[Recorded]] = defaultdict(list)
-    for subject, sequence, version in core:
+    for subject, sequence, version in selected.core:
         folded[subject].append(_as_believed(logged, sequence, version))
     values: dict[str, dict[str, bytes]] = defaultdict(dict)
-    for subject, key, value in registers:
+    for subject, key, value in selected.registers:
         values[subject][key] = value
     out: dict[str, projections.State] = {}
     for subject in subjects:
@@ -127,8 +142,7 @@ async def diff_document(
     """
     q_from = msgspec.structs.replace(q_from, known=q_to.known)
     p = await page(conn, q_to, prefix, after, limit)
-    before = await states(conn, p.subjects, q_from, p.scanned)
-    now = await states(conn, p.subjects, q_to, p.scanned)
+    before, now = await states_at(conn, p.subjects, [q_from, q_to], p.scanned)
     return {
         "from": format_time(q_from.at),
         "to": format_time(q_to.at),
@@ -143,7 +157,7 @@ async def walk(conn: Conn, q: Question, prefix: str = "") -> Any:
     """Every subject's state, a page at a time (for exports and the CLI)."""
     after: PageCursor | None = None
     while True:
-        p = await page(conn, q, prefix, after, 1_000)
+        p = await page(conn, q, prefix, after, question.DEFAULT_PAGE)
         for sid, state in (await states(conn, p.subjects, q, p.scanned)).items():
             yield sid, state
         if p.next is None:
@@ -210,7 +224,7 @@ async def diff_answer(
 ) -> Answer:
     """GET /v1/diff: one page of the walk, both ends as known at one sequence."""
     walk, size, after, known = await _walk(conn, kind, prefix, limit, cursor)
-    q_to = await question.ask(conn, to, known_at, min_confidence, known=known)
-    q_from = await question.ask(conn, from_, known_at, min_confidence, known=known)
+    q_to = await question.ask(conn, to, known_at, min_confidence, known=known, at_name="to")
+    q_from = msgspec.structs.replace(q_to, at=question.parse_at_param("from", from_, q_to.at))
     doc = await diff_document(conn, q_from, q_to, walk, after, size)
     return Answer(doc, q_to.pinned, format_time(q_to.at))

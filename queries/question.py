@@ -31,7 +31,6 @@ class Question(msgspec.Struct, frozen=True):
     known: int
     min_confidence: str
     pinned: bool
-    at_text: str | None = None
     known_at_text: str | None = None
 
     @property
@@ -58,14 +57,16 @@ async def ask(
     *,
     known: int | None = None,
     now: datetime | None = None,
+    at_name: str = "at",
 ) -> Question:
     """Resolve the parameters every answer takes, with the read model holding `known`.
 
     `known` (a cursor's sequence) overrides `known_at`. An answer is immutable only when
     both times are fixed: `known_at` pinned to a recorded prefix of the log, and `at` given
     (a default `at` of now moves with the clock, and future-dated events start to count).
+    `at_name` is the parameter a bad `at` is reported as (a diff's `to`).
     """
-    when = parse_at_param("at", at, now or datetime.now(UTC))
+    when = parse_at_param(at_name, at, now or datetime.now(UTC))
     if min_confidence not in CONFIDENCE_RANK:
         raise BadParameter("min_confidence", f"one of {', '.join(CONFIDENCE_RANK)}")
     head, rules, held = await model.head_and_status(conn)
@@ -75,7 +76,7 @@ async def ask(
     else:
         pinned = True
     known = await projector.ensure(conn, known, (rules, held))
-    return Question(when, known, min_confidence, pinned and at is not None, at, known_at)
+    return Question(when, known, min_confidence, pinned and at is not None, known_at)
 
 
 def subject_id(kind: str, slug: str) -> str:

@@ -617,6 +617,13 @@ async def test_a_bad_known_at_is_a_bad_parameter_not_an_invalid_event(
     assert [e["path"] for e in body["errors"]] == ["known_at"]
 
 
+@pytest.mark.parametrize("bad", ["from", "to"])
+async def test_a_bad_diff_end_is_named_as_itself(api: Client, bad: str) -> None:
+    params = {"from": "2025-11-01", "to": "2025-12-01", bad: "soon"}
+    r = await api.get("/v1/diff", params=params)
+    assert [e["path"] for e in problem(r, 422)["errors"]] == [bad]
+
+
 # --- limits inside data ----------------------------------------------------------------------
 
 
