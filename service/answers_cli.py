@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import msgspec
 from rich.console import Console
 from rich.table import Table
 
+from events.vocabulary import CONFIDENCE_RANK
 from queries import answers, question
 from service.settings import Settings
 from service.wiring import Services, run
@@ -32,7 +34,7 @@ def add_answers_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser])
         s.add_argument(
             "--min-confidence",
             default="disputed",
-            choices=["confirmed", "reported", "unconfirmed", "disputed"],
+            choices=list(CONFIDENCE_RANK),
         )
         s.add_argument("--kind", choices=list(question.KINDS), help="only subjects of this kind")
         s.add_argument("--prefix", help="only subject ids starting with this, e.g. plan/us-")
@@ -73,19 +75,36 @@ def cmd_state(args: argparse.Namespace, settings: Settings) -> int:
                     conn, args.subject, args.at, args.known_at, args.min_confidence
                 )
                 return _print_subject(args, one.body)
-            cursor: str | None = None
-            while True:
-                page = await answers.state_answer(
-                    conn, args.at, args.known_at, args.min_confidence,
-                    kind=args.kind, prefix=args.prefix, limit=args.limit, cursor=cursor,
-                )  # fmt: skip
-                assert page.body is not None
-                _print_state_page(args, page.body)
-                cursor = page.body["next"]
-                if cursor is None:
-                    return 0
+            return await _each_page(
+                lambda cursor: answers.state_answer(
+                    conn,
+                    args.at,
+                    args.known_at,
+                    args.min_confidence,
+                    kind=args.kind,
+                    prefix=args.prefix,
+                    limit=args.limit,
+                    cursor=cursor,
+                ),
+                lambda doc: _print_state_page(args, doc),
+            )
 
     return run(go, settings)
+
+
+async def _each_page(
+    page_at: Callable[[str | None], Awaitable[answers.Answer]],
+    show: Callable[[dict[str, Any]], None],
+) -> int:
+    """Show every page of a walk, following `next` from the first page."""
+    cursor: str | None = None
+    while True:
+        page = await page_at(cursor)
+        assert page.body is not None  # pages always answer a document
+        show(page.body)
+        cursor = page.body["next"]
+        if cursor is None:
+            return 0
 
 
 def _print_subject(args: argparse.Namespace, doc: dict[str, Any] | None) -> int:
@@ -127,17 +146,20 @@ def cmd_diff(args: argparse.Namespace, settings: Settings) -> int:
 
     async def go(svc: Services) -> int:
         async with svc.pool.acquire() as conn:
-            cursor: str | None = None
-            while True:
-                page = await answers.diff_answer(
-                    conn, args.from_, args.to, args.known_at, args.min_confidence,
-                    kind=args.kind, prefix=args.prefix, limit=args.limit, cursor=cursor,
-                )  # fmt: skip
-                assert page.body is not None
-                _print_diff_page(args, page.body)
-                cursor = page.body["next"]
-                if cursor is None:
-                    return 0
+            return await _each_page(
+                lambda cursor: answers.diff_answer(
+                    conn,
+                    args.from_,
+                    args.to,
+                    args.known_at,
+                    args.min_confidence,
+                    kind=args.kind,
+                    prefix=args.prefix,
+                    limit=args.limit,
+                    cursor=cursor,
+                ),
+                lambda doc: _print_diff_page(args, doc),
+            )
 
     return run(go, settings)
 
