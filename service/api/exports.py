@@ -140,7 +140,7 @@ class ExportsController(Controller):
         async with svc.acquire_read(known_at) as conn:
             w = await resolve(conn, filters, known_at, None)
         return Stream(
-            csv_chunks(svc, w.filters, w.known, rows),
+            await svc.heavy.streamed(csv_chunks(svc, w.filters, w.known, rows)),
             media_type="text/csv; charset=utf-8; header=present",
             headers={
                 "Content-Disposition": 'attachment; filename="annals-events.csv"',

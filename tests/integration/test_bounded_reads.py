@@ -82,6 +82,7 @@ HEAVY = [
     "/v1/events",
     "/v1/verify",
     "/v1/export/events.ndjson",
+    "/v1/export/events.csv",
     "/v1/export/timelinejs",
     "/v1/export/meetings.ics",
     "/v1/state",
