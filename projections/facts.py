@@ -14,7 +14,7 @@ from typing import Final
 
 import msgspec
 
-from events.vocabulary import PositionStated, Recorded
+from events.vocabulary import SUBJECT_RE, PositionStated, Recorded
 from projections import State, fold, initial
 from projections.provenance import Stance, stance_of
 
@@ -28,20 +28,32 @@ _stance_encoder: Final = msgspec.json.Encoder()
 _stance_decoder: Final = msgspec.json.Decoder(Stance)
 
 
-def facts_of(event: Recorded, subject: str) -> list[tuple[str, bytes | None]]:
-    """The (key, value) facts `event` (believed, counting) asserts about `subject`: a
-    register's value is the stance the event states (JSON), a CORE fact has none.
-
-    `subject` is one of the subjects the event concerns, so at least one fact comes out:
-    a subject exists as soon as one event concerning it counts.
+def facts_of(event: Recorded, subjects: Iterable[str]) -> list[tuple[str, str, bytes | None]]:
+    """The (subject, key, value) facts `event` (believed, counting) asserts about each of
+    `subjects` (those it concerns; anything not shaped like a subject id is left out): a
+    register's value is the stance the event states (JSON, encoded once for both of its
+    subjects), a CORE fact has none. Each subject gets one fact: a subject exists as soon
+    as one event concerning it counts.
     """
     d = event.data
-    if isinstance(d, PositionStated) and event.subject is not None:
-        if subject == event.subject:
-            return [(f"positions/{d.on}", _stance_encoder.encode(stance_of(event, d)))]
-        if subject == d.on:
-            return [(f"stances/{event.subject}", _stance_encoder.encode(stance_of(event, d)))]
-    return [(CORE, None)]
+    stance: bytes | None = None
+    out: list[tuple[str, str, bytes | None]] = []
+    for subject in sorted(subjects):
+        if not SUBJECT_RE.match(subject):
+            continue
+        key = CORE
+        if isinstance(d, PositionStated) and event.subject is not None:
+            if subject == event.subject:
+                key = f"positions/{d.on}"
+            elif subject == d.on:
+                key = f"stances/{event.subject}"
+        if key == CORE:
+            out.append((subject, CORE, None))
+            continue
+        if stance is None:
+            stance = _stance_encoder.encode(stance_of(event, d))
+        out.append((subject, key, stance))
+    return out
 
 
 def assemble(

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any, Final
 
 from events import store
-from events.vocabulary import CONFIDENCE_RANK, META_TYPES, SUBJECT_RE, Recorded, is_custom
+from events.vocabulary import CONFIDENCE_RANK, META_TYPES, Recorded, is_custom
 from projections import concerns
 from projections.facts import RULES, facts_of
 from projections.knowledge import Version, believed
@@ -41,7 +41,7 @@ class Changes:
             return
         placed = self._open.setdefault((sequence, v.version), [])
         rank = CONFIDENCE_RANK[e.confidence]
-        for subject, key, value in _facts(e, concerned):
+        for subject, key, value in facts_of(e, concerned):
             placed.append(len(self.rows))
             self.rows.append(
                 Row(subject, key, e.time, sequence, v.version, at, None, rank, e.time, value)
@@ -56,7 +56,7 @@ class Changes:
             return
         if is_custom(v.event.type):
             return
-        for subject, key, _value in _facts(v.event, concerns(v.event)):
+        for subject, key, _value in facts_of(v.event, concerns(v.event)):
             self.closes.append(Close(subject, key, v.event.time, sequence, v.version, at))
 
     def bind(self, known: dict[tuple[str, str], Key]) -> tuple[list[Key], list[Subject]]:
@@ -83,16 +83,6 @@ class Changes:
         self.rows = [r._replace(bound=final[(r.subject, r.key, r.known_from)]) for r in self.rows]
         changed = {(r.subject, r.key) for r in self.rows}
         return [keys[p] for p in sorted(changed)], [subjects[s] for s in sorted(subjects)]
-
-
-def _facts(e: Recorded, concerned: Iterable[str]) -> list[tuple[str, str, bytes | None]]:
-    """(subject, key, value) of every fact a believed event asserts."""
-    return [
-        (subject, key, value)
-        for subject in sorted(concerned)
-        if SUBJECT_RE.match(subject)
-        for key, value in facts_of(e, subject)
-    ]
 
 
 async def _apply(conn: store.Conn, batch: list[tuple[Recorded, list[str]]]) -> None:
