@@ -73,7 +73,7 @@ async def lock(conn: Conn) -> tuple[str, int]:
 
 async def checkpoint(conn: Conn) -> int:
     """The last sequence of the log the read model holds."""
-    return int(await conn.fetchval("SELECT checkpoint FROM read_model"))
+    return (await status(conn))[1]
 
 
 async def status(conn: Conn) -> tuple[str, int]:
