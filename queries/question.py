@@ -13,7 +13,7 @@ import msgspec
 from events import store
 from events.envelope import BadParameter
 from events.timeparse import TimeError, parse_at
-from events.vocabulary import CONFIDENCE_RANK, SUBJECT_RE
+from events.vocabulary import CONFIDENCE_RANK
 from queries import model, projector
 
 KINDS: Final = ("party", "plan", "meeting", "issue")
@@ -77,14 +77,6 @@ async def ask(
         pinned = True
     known = await projector.ensure(conn, known, (rules, held))
     return Question(when, known, min_confidence, pinned and at is not None, known_at)
-
-
-def subject_id(kind: str, slug: str) -> str:
-    """The subject id of a slug of `kind`; BadParameter when it is not one."""
-    sid = f"{kind}/{slug}"
-    if not SUBJECT_RE.match(sid):
-        raise BadParameter("slug", "must match [a-z0-9][a-z0-9-]{0,63}")
-    return sid
 
 
 def page_prefix(kind: str | None, prefix: str | None) -> str:

@@ -8,11 +8,11 @@ from litestar import Controller, Request, Response, get
 from litestar.di import NamedDependency
 from litestar.params import FromPath, QueryParameter
 
-from events.vocabulary import SUBJECT_RE
 from queries import answers
 from queries.question import KIND_OF_COLLECTION
 from service import metrics
 from service.api.openapi import read_responses
+from service.api.params import path_subject
 from service.caching import cached
 from service.problems import Problem
 from service.wiring import Services
@@ -125,9 +125,7 @@ class AnswersController(Controller):
         min_confidence: MinConfidence = "disputed",
     ) -> Response[Any]:
         """404 where nothing concerning it counts yet."""
-        subject = f"{KIND_OF_COLLECTION[collection]}/{slug}"
-        if not SUBJECT_RE.match(subject):
-            raise Problem(404, f"{subject!r} is not a subject id", kind="not-found")
+        subject = path_subject(KIND_OF_COLLECTION[collection], slug)
         with metrics.QUERY_SECONDS.labels("subject").time():
             async with svc.acquire_read(known_at) as conn:
                 answer = await answers.subject_answer(conn, subject, at, known_at, min_confidence)

@@ -8,11 +8,11 @@ from litestar import Controller, Request, Response, get
 from litestar.di import NamedDependency
 from litestar.params import FromPath, PathParameter
 
-from events.vocabulary import SUBJECT_RE
 from queries.family import FamilyDocument, family_answer
 from service import metrics
 from service.api.answers import AtParam, KnownAtParam, MinConfidence
 from service.api.openapi import answer_responses
+from service.api.params import path_subject
 from service.caching import cached
 from service.problems import Problem
 from service.wiring import Services
@@ -41,11 +41,9 @@ class FamilyController(Controller):
         min_confidence: MinConfidence = "disputed",
     ) -> Response[Any]:
         """404 where nothing concerning the plan counts yet."""
-        plan = f"plan/{slug}"
         if collection != "plans":
             raise Problem(404, f"only plans have families, not {collection}", kind="not-found")
-        if not SUBJECT_RE.match(plan):
-            raise Problem(404, f"{plan!r} is not a subject id", kind="not-found")
+        plan = path_subject("plan", slug)
         with metrics.QUERY_SECONDS.labels("family").time():
             async with svc.acquire_read(known_at) as conn:
                 answer = await family_answer(conn, plan, at, known_at, min_confidence)

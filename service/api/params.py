@@ -7,6 +7,7 @@ from typing import Annotated, Final
 from litestar.params import QueryParameter
 
 from events.envelope import FieldError
+from events.vocabulary import SUBJECT_RE
 from service.problems import Problem
 
 MAX_SEQUENCE: Final = 2**63 - 1  # a PostgreSQL bigint: no sequence is larger
@@ -29,3 +30,11 @@ def last_event_id(value: str | None) -> int | None:
             kind="bad-parameter",
         )
     return int(text)
+
+
+def path_subject(kind: str, slug: str) -> str:
+    """The subject a `/v1/{collection}/{slug}` path names; 404 when the slug cannot be one."""
+    subject = f"{kind}/{slug}"
+    if not SUBJECT_RE.match(subject):
+        raise Problem(404, f"{subject!r} is not a subject id", kind="not-found")
+    return subject
