@@ -57,7 +57,7 @@ def create_app(settings: Settings | None = None, svc: Services | None = None) ->
         if svc is not None:  # opened by the caller, who also closes them
             yield
             return
-        async with services(settings, deliver=True) as opened:
+        async with services(settings, serve=True) as opened:
             await asyncio.to_thread(signing_keys, opened)  # a bad key stops the start
             app.state.services = opened
             yield

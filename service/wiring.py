@@ -185,9 +185,14 @@ async def _schema_replayed(replica: Any, primary: Any, seconds: float) -> bool:
 
 
 @contextlib.asynccontextmanager
-async def services(settings: Settings, *, deliver: bool = False) -> AsyncIterator[Services]:
-    """Open the pools and start the writer and the listener; close them all on exit.
-    `deliver`: also run this process's webhook worker (service processes, not the CLI)."""
+async def services(settings: Settings, *, serve: bool = False) -> AsyncIterator[Services]:
+    """Open the pools and start the writer; close them all on exit.
+
+    `serve`: a service process, which also listens for appends (live streams), keeps the
+    read model following the log and runs its webhook worker. The CLI needs none of them:
+    its questions catch the read model up themselves (`projector.ensure`), and an import
+    ends by doing so.
+    """
     url = await asyncio.to_thread(database_url, settings)
     try:
         pool = await create_pool(
@@ -207,10 +212,25 @@ async def services(settings: Settings, *, deliver: bool = False) -> AsyncIterato
             raise
     writer = Writer(pool, acquire_timeout=settings.db_timeout)
     writer.start()
+    background = _serving(url, settings, pool) if serve else contextlib.nullcontext(None)
+    try:
+        async with background as listener:
+            yield Services(settings, pool, writer, listener, read_pool)
+    finally:
+        await writer.stop()
+        if read_pool is not None:
+            await read_pool.close()
+        await pool.close()
+        await asyncio.to_thread(release_embedded)
+
+
+@contextlib.asynccontextmanager
+async def _serving(url: str, settings: Settings, pool: Any) -> AsyncIterator[Listener]:
+    """What a service process runs beside its requests: the listener, the read model's
+    follower and the webhook worker; stopped in the reverse order."""
     # NOTIFY is not replayed on a standby: the listener always listens on the primary.
     listener = Listener(url)
     listener.start()
-    # The read model follows the log in the background; questions also catch it up.
     follower = asyncio.get_running_loop().create_task(
         projector.follow(
             lambda: pool.acquire(timeout=settings.db_timeout),
@@ -220,21 +240,15 @@ async def services(settings: Settings, *, deliver: bool = False) -> AsyncIterato
         name="annals-projector",
     )
     deliveries = Deliveries(url, settings, listener)
-    if deliver:
-        deliveries.start()
+    deliveries.start()
     try:
-        yield Services(settings, pool, writer, listener, read_pool)
+        yield listener
     finally:
         await deliveries.stop()
         follower.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await follower
         await listener.stop()
-        await writer.stop()
-        if read_pool is not None:
-            await read_pool.close()
-        await pool.close()
-        await asyncio.to_thread(release_embedded)
 
 
 def run(coro: Callable[[Services], Awaitable[int]], settings: Settings) -> int:

@@ -152,7 +152,7 @@ async def svc(cluster: Cluster, tmp_path: Path) -> AsyncIterator[Services]:
         data_dir=tmp_path,
         tokens=(),
     )
-    async with services(settings) as opened:
+    async with services(settings, serve=True) as opened:
         yield opened
 
 
