@@ -55,8 +55,11 @@ def viewer() -> Router:
     )
 
 
-def security_headers(message: Message, scope: Scope) -> None:
-    """Litestar before_send hook: the security headers on every response, errors included."""
+async def security_headers(message: Message, scope: Scope) -> None:
+    """Litestar before_send hook: the security headers on every response, errors included.
+
+    A coroutine: Litestar runs a plain function hook in a worker thread, a thread hop for
+    each message of every response."""
     if message["type"] == "http.response.start":
         headers = MutableScopeHeaders.from_message(message)
         for name, value in SECURITY_HEADERS:

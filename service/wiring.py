@@ -16,7 +16,8 @@ import asyncpg
 from events import store
 from events.timeparse import TimeError, parse_at
 from events.writer import Writer
-from queries import model, projector
+from queries import model
+from service import follower
 from service.budget import Budget
 from service.database import create_pool, embedded_url, release_embedded
 from service.listener import Listener
@@ -212,7 +213,7 @@ async def services(settings: Settings, *, serve: bool = False) -> AsyncIterator[
             raise
     writer = Writer(pool, acquire_timeout=settings.db_timeout)
     writer.start()
-    background = _serving(url, settings, pool) if serve else contextlib.nullcontext(None)
+    background = _serving(url, settings) if serve else contextlib.nullcontext(None)
     try:
         async with background as listener:
             yield Services(settings, pool, writer, listener, read_pool)
@@ -225,29 +226,19 @@ async def services(settings: Settings, *, serve: bool = False) -> AsyncIterator[
 
 
 @contextlib.asynccontextmanager
-async def _serving(url: str, settings: Settings, pool: Any) -> AsyncIterator[Listener]:
-    """What a service process runs beside its requests: the listener, the read model's
-    follower and the webhook worker; stopped in the reverse order."""
+async def _serving(url: str, settings: Settings) -> AsyncIterator[Listener]:
+    """What a service process runs beside its requests: the listener, the webhook worker
+    and the read model's follower (a process of its own); stopped in the reverse order."""
     # NOTIFY is not replayed on a standby: the listener always listens on the primary.
     listener = Listener(url)
     listener.start()
-    follower = asyncio.get_running_loop().create_task(
-        projector.follow(
-            lambda: pool.acquire(timeout=settings.db_timeout),
-            listener.wait,
-            lambda: listener.generation,
-        ),
-        name="annals-projector",
-    )
     deliveries = Deliveries(url, settings, listener)
     deliveries.start()
     try:
-        yield listener
+        async with follower.running(url):
+            yield listener
     finally:
         await deliveries.stop()
-        follower.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await follower
         await listener.stop()
 
 

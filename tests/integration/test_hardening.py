@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 import socket
 from collections.abc import AsyncIterator, Callable
@@ -230,6 +231,15 @@ async def test_api_answers_and_problems_carry_nosniff(client: Client) -> None:
         await client.post("/v1/events", content=b"{", headers=JSON),
     ):
         assert r.headers["x-content-type-options"] == "nosniff", r.url
+
+
+def test_response_hooks_run_on_the_event_loop(services: Services) -> None:
+    """Litestar runs a plain-function before_send hook in a worker thread, a thread hop for
+    each message of every response (the headers above come from such a hook)."""
+    app = create_app(svc=services)
+    assert app.before_send, "the security headers come from a before_send hook"
+    for hook in app.before_send:
+        assert inspect.iscoroutinefunction(hook), f"{hook!r} would run in a thread"
 
 
 async def test_schema_pages_load_nothing_from_another_origin(client: Client) -> None:

@@ -1,0 +1,100 @@
+"""The read model's follower: a process of its own beside `annals serve`, keeping the read
+model up with the log without a question asking, and ending with the service however the
+service ends."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.e2e.conftest import ANNALS, Service
+
+FOLLOWER = "service.follower"
+
+
+def children(pid: int) -> dict[int, str]:
+    """The live child processes of `pid` and their command lines (Linux /proc)."""
+    found: dict[int, str] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found[int(entry.name)] = cmdline
+    return found
+
+
+def follower_of(svc: Service) -> int:
+    assert svc.proc is not None
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        mine = [p for p, cmd in children(svc.proc.pid).items() if FOLLOWER in cmd]
+        if mine:
+            assert len(mine) == 1, mine
+            return mine[0]
+        time.sleep(0.1)
+    raise AssertionError(f"no {FOLLOWER} process under annals serve: {svc.log.read_text()}")
+
+
+def gone(pid: int, seconds: float = 10) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            return True
+        if state[state.rindex(")") + 2] == "Z":
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def read_model_at(db_url: str) -> str:
+    done = subprocess.run(
+        [ANNALS, "--database-url", db_url, "readmodel", "status"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return done.stdout
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "sigkill"])
+def test_the_follower_keeps_the_read_model_and_ends_with_the_service(
+    db_url: str, tmp_path: Path, sig: signal.Signals
+) -> None:
+    svc = Service(["--database-url", db_url], tmp_path / "annals.log").start()
+    try:
+        follower = follower_of(svc)
+        posted = httpx.post(
+            f"{svc.url}/v1/events",
+            json={
+                "type": "party.registered",
+                "subject": "party/nauru",
+                "time": "2025-11-30",
+                "data": {"name": "Nauru", "kind": "state"},
+            },
+            timeout=15,
+        )
+        assert posted.status_code == 201, posted.text
+        sequence = posted.json()["sequence"]
+        # No question is asked: only the follower moves the read model.
+        deadline = time.monotonic() + 20
+        while f"at sequence {sequence} of {sequence}" not in (status := read_model_at(db_url)):
+            assert time.monotonic() < deadline, status
+            time.sleep(0.2)
+        svc.stop(sig)
+        assert gone(follower), f"the follower outlived annals serve ({sig.name})"
+    finally:
+        svc.stop()
