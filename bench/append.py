@@ -526,8 +526,9 @@ def start_service(
     cmd = [str(exe) if exe.exists() else shutil.which("annals") or "annals"]
     cmd += ["--database-url", url, "--data-dir", str(workdir), "serve"]
     cmd += ["--host", HOST, "--port", str(port)]
-    if server is not None:
-        cmd += ["--server", server]
+    if server is not None:  # "granian" or "granian:2" (two worker processes)
+        name, _, workers = server.partition(":")
+        cmd += ["--server", name, *(["--workers", workers] if workers else [])]
     # Only our settings: an ANNALS_* of the caller's shell (tokens, pool size) must not
     # change what is measured between runs.
     env = {k: v for k, v in os.environ.items() if not k.startswith("ANNALS_")}
@@ -766,7 +767,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--servers",
         default="granian,uvicorn",
-        help="`annals serve --server` values measured side by side (comma-separated)",
+        help="`annals serve --server` values measured side by side (comma-separated); "
+        "`uvicorn:2` runs two worker processes",
     )
     p.add_argument(
         "--baseline",

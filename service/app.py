@@ -14,6 +14,7 @@ from litestar.middleware.base import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin, YamlRenderPlugin
 
+from service.api import append_route
 from service.api.answers import AnswersController
 from service.api.events import EventsController
 from service.api.exports import ExportsController
@@ -62,6 +63,7 @@ def create_app(settings: Settings | None = None, svc: Services | None = None) ->
             app.state.services = opened
             yield
 
+    middleware = app_middleware(settings, access)
     app = Litestar(
         route_handlers=[
             EventsController,
@@ -84,11 +86,7 @@ def create_app(settings: Settings | None = None, svc: Services | None = None) ->
         # An open service (no tokens) lets everything through: no guard at all then, since
         # Litestar copies the route handler for every guard call on every request.
         guards=[] if access.open else [access.guard],
-        middleware=[
-            DefineMiddleware(CorsMiddleware, policy=Policy(frozenset(settings.cors_origins))),
-            http_metrics().middleware,
-            *access.middleware(),
-        ],
+        middleware=middleware,
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(
             title="Annals",
@@ -101,7 +99,17 @@ def create_app(settings: Settings | None = None, svc: Services | None = None) ->
         ),
         debug=False,
     )
+    append_route.install(app, access, middleware)
     return app
+
+
+def app_middleware(settings: Settings, access: Access) -> list[DefineMiddleware]:
+    """Around every route, outermost first: CORS, the HTTP metrics, the write rate limit."""
+    return [
+        DefineMiddleware(CorsMiddleware, policy=Policy(frozenset(settings.cors_origins))),
+        http_metrics().middleware,
+        *access.middleware(),
+    ]
 
 
 def app_from_env() -> Any:

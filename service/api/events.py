@@ -32,6 +32,46 @@ class LogPage(msgspec.Struct, frozen=True):
     last_sequence: int
 
 
+class AppendAnswer(msgspec.Struct, frozen=True):
+    """What POST /v1/events answers: 201 or 200, the event or the batch, and where a
+    single event can be read back."""
+
+    status: int
+    events: StoredEvent | list[StoredEvent]
+    location: str | None
+
+
+async def append_request(request: Request[Any, Any, Any]) -> AppendAnswer:
+    """POST /v1/events, whichever route took it (`EventsController.append`, or the lean
+    one in service/api/append_route.py): read and validate the body, append it through
+    the writer, count it."""
+    # The services straight from the app state (what the `svc` dependency returns):
+    # resolving a dependency and validating a handler's signature for it cost about a
+    # tenth of the CPU of a single-event append, the hottest request there is.
+    svc: Services = request.app.state.services
+    batch = parse_body(
+        request.headers.get("content-type", ""),
+        await request.body(),
+        svc.settings.max_batch,
+        request.scope["headers"],
+    )
+    written(request, len(batch.drafts))
+    try:
+        result = await svc.writer.append(batch.drafts, batch.preconditions)
+    except (InvalidEvent, store.Conflict) as e:
+        if not batch.binary:
+            raise
+        raise binary.renamed(e) from None
+    metrics.EVENTS_APPENDED.inc(result.new)
+    metrics.APPEND_REQUEST_EVENTS.observe(len(batch.drafts))
+    status = 201 if result.created else 200
+    if batch.is_batch:
+        return AppendAnswer(status, result.events, None)
+    ev = result.events[0]
+    # A header is Latin-1 and a URI is ASCII: the id (any text) goes percent-encoded.
+    return AppendAnswer(status, ev, f"/v1/events/{quote(ev.id, safe='')}")
+
+
 def _id_in(request: Request[Any, Any, Any], fallback: str) -> str:
     """The event id as sent: the rest of the raw (still percent-encoded) path after the
     route's prefix, decoded once."""
@@ -70,32 +110,9 @@ class EventsController(Controller):
         """Body: one CloudEvent, an array, or {events, preconditions}; or one event in
         CloudEvents binary mode (attributes in `ce-*` headers, the data as the body). 201
         when anything was appended, 200 when every event was already stored the same."""
-        # The services straight from the app state (what the `svc` dependency returns):
-        # resolving a dependency and validating the handler's signature for it cost about
-        # a tenth of the CPU of a single-event append, the hottest request there is.
-        svc: Services = request.app.state.services
-        batch = parse_body(
-            request.headers.get("content-type", ""),
-            await request.body(),
-            svc.settings.max_batch,
-            request.scope["headers"],
-        )
-        written(request, len(batch.drafts))
-        try:
-            result = await svc.writer.append(batch.drafts, batch.preconditions)
-        except (InvalidEvent, store.Conflict) as e:
-            if not batch.binary:
-                raise
-            raise binary.renamed(e) from None
-        metrics.EVENTS_APPENDED.inc(result.new)
-        metrics.APPEND_REQUEST_EVENTS.observe(len(batch.drafts))
-        status = 201 if result.created else 200
-        if batch.is_batch:
-            return Response(result.events, status_code=status)
-        ev = result.events[0]
-        # A header is Latin-1 and a URI is ASCII: the id (any text) goes percent-encoded.
-        location = f"/v1/events/{quote(ev.id, safe='')}"
-        return Response(ev, status_code=status, headers={"Location": location})
+        answer = await append_request(request)
+        headers = {"Location": answer.location} if answer.location else None
+        return Response(answer.events, status_code=answer.status, headers=headers)
 
     @get(
         "/",
