@@ -40,21 +40,27 @@ APPEND64_BEFORE: Final = 0.37
 # Why a target is missed and what would close it (from profiles of the service; see the
 # closing notes of issues 5 and 10). Keyed as in targets().
 WHY: Final = {
-    "append64_raw": "about 210 µs of service CPU per request (profile: Litestar routing and "
-    "responses ~31 %, uvicorn/httptools ~16 %, validation, hash and encoding ~11 %, asyncpg "
-    "COPY ~10 %) caps one process near 4,700 requests/s on a core it shares with the client "
-    "and PostgreSQL, while the baseline is a bare INSERT. Closes with a raw ASGI route for "
-    "single appends (keeping problems, metrics and the API document) or `--workers N` (one "
-    "APPEND_LOCK, but group commit keeps it short)",
+    "append64_raw": "one event loop does the HTTP, the validation and hashing, and each "
+    "group's acceptance under the lock; at 64 clients it is ~90 % busy and commits a group "
+    "of ~31 events about every 20 ms, while the baseline is a bare INSERT on "
+    "PostgreSQL's own connections. In place: the lean append path, the read model's "
+    "follower in a process of its own. A second worker process does not help on two cores "
+    "(the writers take turns at the one lock and their groups halve; SCALING.md). Would "
+    "close it: a pipelined writer (a group's acceptance while the one before commits), or "
+    "more cores",
     "append64_before": "the raw baseline moves more between runs than the service does "
-    "(compare both rates with the run before's); the projector follows the log in the same "
-    "process as the appends (~170 µs of Python an event)",
+    "(compare both rates with the run before's); within one run bench/append.py measures "
+    "the code before the read model at the same ratio to raw as today's "
+    '("Last run of bench/append.py")',
     "append64_peer": "as for the raw baseline above",
-    "batch": "the store's per-event work (canonical JSON, hash, references, row tuples) and "
-    "what the baseline table lacks: the other indexes of `events` and the `event_concerns` "
-    "rows (COPY into the real index set alone runs at about a third of the baseline's rate). "
-    "Closes with a COPY-only restore path that builds the index rows in SQL",
-    "import": "as for batch append, plus the read model's catch-up the import ends with",
+    "batch": "per batch of 2,000 events the writer does in series, under the lock: the "
+    "prefetch (~18 ms), the acceptance (~47 ms of Python: chain, rows), the COPY into "
+    "`events` and its seven indexes (~65 ms) and the `event_concerns` rows with the commit "
+    "(~90 ms); the database's part alone caps an import near 11,000 events/s, about 0.2x "
+    "of the baseline, which lacks those indexes and rows. Would close most of the rest: a "
+    "pipelined writer; past that only fewer indexes",
+    "import": "as for batch append (an import's event loop waits on the database 57 % of "
+    "its time), plus the read model's catch-up the import ends with",
     "import_rss": "something per event kept for the whole import",
     "sse": "the one service process saturates: each event costs it the append, the "
     'projector\'s work and the stream message; see "Where the read time goes" below',

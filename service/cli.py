@@ -191,7 +191,9 @@ async def _import(svc: Services, path: Path, quiet: bool = False, restore: bool 
 
 def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     """Import NDJSON events; idempotent (re-running appends nothing twice)."""
-    return run(lambda svc: _import(svc, Path(args.file), restore=not args.as_new), settings)
+    return run(
+        lambda svc: _import(svc, Path(args.file), restore=not args.as_new), settings, follow=True
+    )
 
 
 def cmd_export(args: argparse.Namespace, settings: Settings) -> int:

@@ -40,9 +40,15 @@ async def running(url: str) -> AsyncIterator[None]:
 
     async def keep() -> None:
         while True:
-            proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "service.follower", env=env, stdin=asyncio.subprocess.DEVNULL
-            )
+            try:
+                proc = await asyncio.create_subprocess_exec(
+                    sys.executable, "-m", "service.follower", env=env,
+                    stdin=asyncio.subprocess.DEVNULL,
+                )  # fmt: skip
+            except OSError as e:  # questions still catch the read model up themselves
+                log.warning("cannot start the read model follower (%s); trying again", e)
+                await asyncio.sleep(RESTART_SECONDS)
+                continue
             try:
                 code = await proc.wait()
             except asyncio.CancelledError:

@@ -186,13 +186,16 @@ async def _schema_replayed(replica: Any, primary: Any, seconds: float) -> bool:
 
 
 @contextlib.asynccontextmanager
-async def services(settings: Settings, *, serve: bool = False) -> AsyncIterator[Services]:
+async def services(
+    settings: Settings, *, serve: bool = False, follow: bool = False
+) -> AsyncIterator[Services]:
     """Open the pools and start the writer; close them all on exit.
 
     `serve`: a service process, which also listens for appends (live streams), keeps the
     read model following the log and runs its webhook worker. The CLI needs none of them:
-    its questions catch the read model up themselves (`projector.ensure`), and an import
-    ends by doing so.
+    its questions catch the read model up themselves (`projector.ensure`). `follow`: the
+    read model's follower alone, for a command that appends much (an import), so that the
+    read model is built beside the appends rather than after them.
     """
     url = await asyncio.to_thread(database_url, settings)
     try:
@@ -213,7 +216,13 @@ async def services(settings: Settings, *, serve: bool = False) -> AsyncIterator[
             raise
     writer = Writer(pool, acquire_timeout=settings.db_timeout)
     writer.start()
-    background = _serving(url, settings) if serve else contextlib.nullcontext(None)
+    background: contextlib.AbstractAsyncContextManager[Listener | None]
+    if serve:
+        background = _serving(url, settings)
+    elif follow:
+        background = follower.running(url)
+    else:
+        background = contextlib.nullcontext(None)
     try:
         async with background as listener:
             yield Services(settings, pool, writer, listener, read_pool)
@@ -242,11 +251,14 @@ async def _serving(url: str, settings: Settings) -> AsyncIterator[Listener]:
         await listener.stop()
 
 
-def run(coro: Callable[[Services], Awaitable[int]], settings: Settings) -> int:
-    """Run one command of the CLI with the services open (pools, writer, listener)."""
+def run(
+    coro: Callable[[Services], Awaitable[int]], settings: Settings, *, follow: bool = False
+) -> int:
+    """Run one command of the CLI with the services open (pools, writer; `follow`: the
+    read model's follower too)."""
 
     async def main() -> int:
-        async with services(settings) as svc:
+        async with services(settings, follow=follow) as svc:
             return await coro(svc)
 
     return asyncio.run(main())

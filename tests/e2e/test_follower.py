@@ -4,6 +4,7 @@ service ends."""
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import time
@@ -70,6 +71,42 @@ def read_model_at(db_url: str) -> str:
     return done.stdout
 
 
+def post(svc: Service, slug: str) -> int:
+    posted = httpx.post(
+        f"{svc.url}/v1/events",
+        json={"type": "party.registered", "subject": f"party/{slug}", "time": "2025-11-30",
+              "data": {"name": slug.title(), "kind": "state"}},
+        timeout=15,
+    )  # fmt: skip
+    assert posted.status_code == 201, posted.text
+    sequence: int = posted.json()["sequence"]
+    return sequence
+
+
+def until_followed(db_url: str, sequence: int) -> None:
+    """Until the read model holds the log up to `sequence`; no question is asked, so only
+    a follower moves it."""
+    deadline = time.monotonic() + 20
+    while f"at sequence {sequence} of {sequence}" not in (status := read_model_at(db_url)):
+        assert time.monotonic() < deadline, status
+        time.sleep(0.2)
+
+
+def test_a_follower_that_dies_is_started_again(db_url: str, tmp_path: Path) -> None:
+    svc = Service(["--database-url", db_url], tmp_path / "annals.log").start()
+    try:
+        first = follower_of(svc)
+        until_followed(db_url, post(svc, "tuvalu"))
+        os.kill(first, signal.SIGKILL)
+        assert gone(first)
+        second = follower_of(svc)
+        assert second != first
+        until_followed(db_url, post(svc, "palau"))
+        assert "read model follower exited" in svc.log.read_text()
+    finally:
+        svc.stop()
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "sigkill"])
 def test_the_follower_keeps_the_read_model_and_ends_with_the_service(
     db_url: str, tmp_path: Path, sig: signal.Signals
@@ -77,24 +114,39 @@ def test_the_follower_keeps_the_read_model_and_ends_with_the_service(
     svc = Service(["--database-url", db_url], tmp_path / "annals.log").start()
     try:
         follower = follower_of(svc)
-        posted = httpx.post(
-            f"{svc.url}/v1/events",
-            json={
-                "type": "party.registered",
-                "subject": "party/nauru",
-                "time": "2025-11-30",
-                "data": {"name": "Nauru", "kind": "state"},
-            },
-            timeout=15,
-        )
-        assert posted.status_code == 201, posted.text
-        sequence = posted.json()["sequence"]
-        # No question is asked: only the follower moves the read model.
-        deadline = time.monotonic() + 20
-        while f"at sequence {sequence} of {sequence}" not in (status := read_model_at(db_url)):
-            assert time.monotonic() < deadline, status
-            time.sleep(0.2)
+        until_followed(db_url, post(svc, "nauru"))
         svc.stop(sig)
         assert gone(follower), f"the follower outlived annals serve ({sig.name})"
     finally:
         svc.stop()
+
+
+def test_an_import_builds_the_read_model_beside_its_appends(db_url: str, tmp_path: Path) -> None:
+    """A long import runs a follower while it appends (the read model is built on another
+    core), and ends with the read model holding every event it appended."""
+    lines = tmp_path / "many.ndjson"
+    with lines.open("w") as f:
+        for n in range(30_000):
+            f.write(
+                f'{{"id": "imp-{n}", "type": "position.stated", "subject": "party/p{n % 50}",'
+                f' "time": "2025-11-{1 + n % 28:02d}", "data": {{"on": "issue/i{n % 20}",'
+                ' "stance": "supports"}}\n'
+            )
+    importing = subprocess.Popen(
+        [ANNALS, "--database-url", db_url, "import", str(lines)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        seen: set[int] = set()
+        while importing.poll() is None:
+            seen |= {p for p, cmd in children(importing.pid).items() if FOLLOWER in cmd}
+            time.sleep(0.05)
+        assert importing.returncode == 0, importing.stderr.read() if importing.stderr else ""
+        assert seen, "no follower ran beside the import"
+        assert all(gone(p) for p in seen), "a follower outlived the import"
+        assert "at sequence 30000 of 30000" in read_model_at(db_url)
+    finally:
+        if importing.poll() is None:
+            importing.kill()
+            importing.wait()
