@@ -36,14 +36,16 @@ LOCK: Final = 0x616E6E616C73  # "annals"
 async def running(url: str) -> AsyncIterator[None]:
     """Run a follower process for as long as the block runs; start it again if it ends."""
     env = {**os.environ, URL_ENV: url, PARENT_ENV: str(os.getpid())}
-    stopping = asyncio.Event()
 
     async def keep() -> None:
         while True:
             try:
+                # A session of its own: Ctrl-C signals the terminal's process group, and
+                # the follower would end before its service process and look crashed. The
+                # service process stops it (SIGTERM); its death ends it (die_with).
                 proc = await asyncio.create_subprocess_exec(
                     sys.executable, "-m", "service.follower", env=env,
-                    stdin=asyncio.subprocess.DEVNULL,
+                    stdin=asyncio.subprocess.DEVNULL, start_new_session=True,
                 )  # fmt: skip
             except OSError as e:  # questions still catch the read model up themselves
                 log.warning("cannot start the read model follower (%s); trying again", e)
@@ -54,8 +56,6 @@ async def running(url: str) -> AsyncIterator[None]:
             except asyncio.CancelledError:
                 await _stop(proc)
                 raise
-            if stopping.is_set():
-                return
             log.warning("read model follower exited with %s; starting it again", code)
             await asyncio.sleep(RESTART_SECONDS)
 
@@ -63,7 +63,6 @@ async def running(url: str) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        stopping.set()
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task

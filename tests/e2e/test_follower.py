@@ -150,3 +150,45 @@ def test_an_import_builds_the_read_model_beside_its_appends(db_url: str, tmp_pat
         if importing.poll() is None:
             importing.kill()
             importing.wait()
+
+
+def test_ctrl_c_stops_the_service_and_its_follower_quietly(db_url: str, tmp_path: Path) -> None:
+    """Ctrl-C signals the whole process group: the follower waits for its service process
+    to stop it, rather than ending first and being taken for a crashed one."""
+    log = tmp_path / "annals.log"
+    svc = Service(["--database-url", db_url], log)
+    with log.open("ab") as f:  # a session of its own: the group's SIGINT spares pytest
+        svc.proc = subprocess.Popen(
+            [
+                ANNALS,
+                "--database-url",
+                db_url,
+                "--data-dir",
+                str(tmp_path),
+                "serve",
+                "--port",
+                str(svc.port),
+            ],
+            stdout=f,
+            stderr=f,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while not ready(svc):
+            assert time.monotonic() < deadline and svc.proc.poll() is None, log.read_text()
+            time.sleep(0.2)
+        follower = follower_of(svc)
+        os.killpg(svc.proc.pid, signal.SIGINT)
+        svc.proc.wait(timeout=30)
+        assert gone(follower)
+        assert "follower exited" not in log.read_text(), log.read_text()
+    finally:
+        svc.stop()
+
+
+def ready(svc: Service) -> bool:
+    try:
+        return httpx.get(f"{svc.url}/readyz", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
