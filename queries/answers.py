@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from datetime import datetime
 from typing import Any, Final
 
 import msgspec
@@ -130,17 +131,15 @@ async def state_document(
 
 async def diff_document(
     conn: Conn,
-    q_from: Question,
+    from_at: datetime,
     q_to: Question,
     prefix: str,
     after: PageCursor | None,
     limit: int,
 ) -> dict[str, Any]:
-    """A /v1/diff page: what changed between two valid times, both as known at q_to.known.
-
-    Both ends on one prefix of the log, whatever is appended between their resolutions.
-    """
-    q_from = msgspec.structs.replace(q_from, known=q_to.known)
+    """A /v1/diff page: what changed from valid time `from_at` to `q_to.at`, both ends as
+    known at `q_to.known` (one prefix of the log), with `q_to`'s confidence."""
+    q_from = msgspec.structs.replace(q_to, at=from_at)
     p = await page(conn, q_to, prefix, after, limit)
     before, now = await states_at(conn, p.subjects, [q_from, q_to], p.scanned)
     return {
@@ -225,6 +224,6 @@ async def diff_answer(
     """GET /v1/diff: one page of the walk, both ends as known at one sequence."""
     walk, size, after, known = await _walk(conn, kind, prefix, limit, cursor)
     q_to = await question.ask(conn, to, known_at, min_confidence, known=known, at_name="to")
-    q_from = msgspec.structs.replace(q_to, at=question.parse_at_param("from", from_, q_to.at))
-    doc = await diff_document(conn, q_from, q_to, walk, after, size)
+    from_at = question.parse_at_param("from", from_, q_to.at)
+    doc = await diff_document(conn, from_at, q_to, walk, after, size)
     return Answer(doc, q_to.pinned, format_time(q_to.at))

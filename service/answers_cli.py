@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -76,15 +77,9 @@ def cmd_state(args: argparse.Namespace, settings: Settings) -> int:
                 )
                 return _print_subject(args, one.body)
             return await _each_page(
-                lambda cursor: answers.state_answer(
-                    conn,
-                    args.at,
-                    args.known_at,
-                    args.min_confidence,
-                    kind=args.kind,
-                    prefix=args.prefix,
-                    limit=args.limit,
-                    cursor=cursor,
+                args,
+                functools.partial(
+                    answers.state_answer, conn, args.at, args.known_at, args.min_confidence
                 ),
                 lambda doc: _print_state_page(args, doc),
             )
@@ -93,13 +88,15 @@ def cmd_state(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _each_page(
-    page_at: Callable[[str | None], Awaitable[answers.Answer]],
+    args: argparse.Namespace,
+    page_at: Callable[..., Awaitable[answers.Answer]],
     show: Callable[[dict[str, Any]], None],
 ) -> int:
-    """Show every page of a walk, following `next` from the first page."""
+    """Show every page of a walk (`--kind`, `--prefix`, `--limit`), following `next`
+    from the first page."""
     cursor: str | None = None
     while True:
-        page = await page_at(cursor)
+        page = await page_at(kind=args.kind, prefix=args.prefix, limit=args.limit, cursor=cursor)
         assert page.body is not None  # pages always answer a document
         show(page.body)
         cursor = page.body["next"]
@@ -147,16 +144,14 @@ def cmd_diff(args: argparse.Namespace, settings: Settings) -> int:
     async def go(svc: Services) -> int:
         async with svc.pool.acquire() as conn:
             return await _each_page(
-                lambda cursor: answers.diff_answer(
+                args,
+                functools.partial(
+                    answers.diff_answer,
                     conn,
                     args.from_,
                     args.to,
                     args.known_at,
                     args.min_confidence,
-                    kind=args.kind,
-                    prefix=args.prefix,
-                    limit=args.limit,
-                    cursor=cursor,
                 ),
                 lambda doc: _print_diff_page(args, doc),
             )

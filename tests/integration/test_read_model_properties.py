@@ -142,7 +142,7 @@ async def test_read_model_answers_equal_the_full_replay(
                 assert walked == {k: msgspec.to_builtins(v) for k, v in expected.items()}
                 # A diff page: what changed from `before` to `at`, as known at q.known.
                 q_from = msgspec.structs.replace(q, at=min(before, at))
-                doc = await answers.diff_document(conn, q_from, q, "", None, 100)
+                doc = await answers.diff_document(conn, q_from.at, q, "", None, 100)
                 replayed = projections.diff(_replay(rows, q_from), expected)
                 assert doc["changes"] == msgspec.to_builtins(replayed)
         finally:
