@@ -83,6 +83,12 @@ def row_to_recorded(row: asyncpg.Record) -> Recorded:
     )
 
 
+async def refresh_statistics(conn: Conn) -> None:
+    """Bring the planner's statistics of the log up to date after a bulk load: until
+    autovacuum gets to it, "events concerning X" can be planned for a log of another size."""
+    await conn.execute("ANALYZE events, event_concerns")
+
+
 async def read_head(conn: Conn) -> Head:
     """The newest event's sequence, hash and recorded time (sequence 0 on an empty log)."""
     row = await conn.fetchrow(

@@ -110,6 +110,12 @@ async def reset(conn: Conn, rules: str) -> None:
     await conn.execute("UPDATE read_model SET rules = $1, checkpoint = 0", rules)
 
 
+async def settle(conn: Conn) -> None:
+    """After a bulk build: mark the new rows all-visible, so that the bound lookups stay
+    index-only scans, and refresh the planner's statistics (autovacuum would, later)."""
+    await conn.execute("VACUUM (ANALYZE) read_facts, read_keys, read_subjects")
+
+
 async def advance(conn: Conn, to: int) -> None:
     """Record that the read model holds the log up to `to`."""
     await conn.execute("UPDATE read_model SET checkpoint = $1", to)

@@ -31,7 +31,7 @@ from events.migrate import migrate
 from queries import answers, question
 from queries import timeline as tl
 from queries.timeline import parse_filters
-from service import exports, heads, readmodel_cli
+from service import exports, heads, importer, readmodel_cli
 from service.answers_cli import add_answers_parser
 from service.auth_cli import add_token_parser
 from service.importer import ImportStats, Stopped, file_lines, import_lines
@@ -185,7 +185,7 @@ async def _import(svc: Services, path: Path, quiet: bool = False, restore: bool 
         f"the log's head is {stats.sequence}"
     )
     async with svc.pool.acquire() as conn:
-        await readmodel_cli.catch_up(conn, quiet=quiet)
+        await readmodel_cli.catch_up(conn, quiet=quiet, bulk=stats.appended >= importer.BULK)
     return 0
 
 

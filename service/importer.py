@@ -48,7 +48,7 @@ BATCH: Final = 2_000  # events per writer request (one transaction, one COPY per
 # A line holds one event (at most MAX_EVENT_BYTES as compact JSON) plus what an export adds
 # (sequence, hashes, times) and any spacing: past this, a line is refused unread.
 MAX_LINE_BYTES: Final = MAX_EVENT_BYTES + 64 * 1024
-ANALYZE_AFTER: Final = 10_000  # events appended by one import: then refresh statistics
+BULK: Final = 10_000  # events appended by one import: then the planner's statistics are refreshed
 # Attributes an export adds (SPEC §2 output); an import derives them again.
 _RESTORE_KEYS: Final = frozenset({"sequence", "recordedtime", "hash", "predecessorhash"})
 OUTPUT_ONLY: Final = (
@@ -327,11 +327,8 @@ async def import_stream(
                 await producer
     async with writer.pool.acquire() as conn:
         stats.sequence = (await store.read_head(conn)).sequence
-        if stats.appended >= ANALYZE_AFTER:
-            # A bulk load leaves the planner's statistics behind until autovacuum catches
-            # up; until then "events concerning X" can get a bad plan (the bench saw
-            # cold-subject answers 6x slower at 100k events than at 1M). Refresh them now.
-            await conn.execute("ANALYZE events, event_concerns")
+        if stats.appended >= BULK:
+            await store.refresh_statistics(conn)
     return stats
 
 

@@ -57,11 +57,12 @@ async def rebuild(conn: asyncpg.Connection, *, quiet: bool = False) -> int:
     async with conn.transaction():
         await model.lock(conn)
         await model.reset(conn, RULES)
-    return await catch_up(conn, quiet=quiet)
+    return await catch_up(conn, quiet=quiet, bulk=True)
 
 
-async def catch_up(conn: Any, *, quiet: bool = False) -> int:
-    """Bring the read model up to the log's head with a progress bar; return its checkpoint."""
+async def catch_up(conn: Any, *, quiet: bool = False, bulk: bool = False) -> int:
+    """Bring the read model up to the log's head with a progress bar; return its checkpoint.
+    After a `bulk` build (a rebuild, a large import) the new rows are settled."""
     with Progress(
         TextColumn("read model"),
         BarColumn(),
@@ -71,9 +72,12 @@ async def catch_up(conn: Any, *, quiet: bool = False) -> int:
         disable=quiet,
     ) as bar:
         task = bar.add_task("rebuild", total=None)
-        return await projector.catch_up(
+        held = await projector.catch_up(
             conn, progress=lambda done, total: bar.update(task, completed=done, total=total)
         )
+    if bulk:
+        await model.settle(conn)
+    return held
 
 
 def cmd_rebuild(args: argparse.Namespace, settings: Settings) -> int:
