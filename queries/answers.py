@@ -102,8 +102,10 @@ async def page(conn: Conn, q: Question, prefix: str, after: PageCursor | None, l
 
 
 def shape(state: projections.State, sequence: int) -> dict[str, Any]:
-    """One subject's state as JSON, plus the sequence it was computed at."""
-    out: dict[str, Any] = msgspec.to_builtins(state)
+    """One subject's state plus the sequence it was computed at, for JSON: its fields at the
+    top, their values as they are (msgspec encodes structs directly, and a 200-issue party
+    costs a millisecond to turn into dicts first)."""
+    out = msgspec.structs.asdict(state)
     out["sequence"] = sequence
     return out
 
@@ -111,7 +113,8 @@ def shape(state: projections.State, sequence: int) -> dict[str, Any]:
 async def state_document(
     conn: Conn, q: Question, prefix: str, after: PageCursor | None, limit: int
 ) -> dict[str, Any]:
-    """A /v1/state page: {at, sequence, parties, plans, meetings, issues, next}."""
+    """A /v1/state page: {at, sequence, parties, plans, meetings, issues, next}; the states
+    are left as structs, for JSON (as in `shape`)."""
     p = await page(conn, q, prefix, after, limit)
     found = await states(conn, p.subjects, q, p.scanned)
     doc: dict[str, Any] = {
@@ -124,7 +127,7 @@ async def state_document(
         doc[plural] = []
     for sid in p.subjects:
         if sid in found:
-            doc[PLURAL[projections.kind_of(sid)]].append(msgspec.to_builtins(found[sid]))
+            doc[PLURAL[projections.kind_of(sid)]].append(found[sid])
     doc["next"] = p.next
     return doc
 

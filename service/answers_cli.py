@@ -108,6 +108,7 @@ def _print_subject(args: argparse.Namespace, doc: dict[str, Any] | None) -> int:
     if args.json:
         sys.stdout.buffer.write(msgspec.json.encode(doc or {}) + b"\n")
         return 0 if doc else 1
+    doc = msgspec.to_builtins(doc)  # the tables read plain values
     if not doc:
         err.print(f"nothing concerning {args.subject} counts then")
         return 1
@@ -125,6 +126,7 @@ def _print_state_page(args: argparse.Namespace, doc: dict[str, Any]) -> None:
     if args.json:
         sys.stdout.buffer.write(msgspec.json.encode(doc) + b"\n")
         return
+    doc = msgspec.to_builtins(doc)  # the tables read plain values
     out.print(f"state at {doc['at']}, as known at sequence {doc['sequence']}")
     out.print(_table("Parties", doc["parties"], ["id", "name", "kind", "positions"]))
     out.print(
