@@ -56,25 +56,30 @@ WHY: Final = {
     "batch": "per batch of 2,000 events the writer does in series, under the lock: the "
     "prefetch (~18 ms), the acceptance (~47 ms of Python: chain, rows), the COPY into "
     "`events` and its seven indexes (~65 ms) and the `event_concerns` rows with the commit "
-    "(~90 ms); the database's part alone caps an import near 11,000 events/s, about 0.2x "
-    "of the baseline, which lacks those indexes and rows. Would close most of the rest: a "
-    "pipelined writer; past that only fewer indexes",
+    "(~90 ms), profiled with PostgreSQL's default buffers; the database's part alone then "
+    "capped an import near 11,000 events/s, about 0.2x of the baseline, which lacks those "
+    "indexes and rows (the embedded server's larger buffers took the import from 3,100 to "
+    "4,400 events/s). Would close most of the rest: a pipelined writer; past that only "
+    "fewer indexes",
     "import": "as for batch append (an import's event loop waits on the database 57 % of "
     "its time), plus the read model's catch-up the import ends with",
     "import_rss": "something per event kept for the whole import",
     "sse": "the one service process saturates: each event costs it the append, the "
     'projector\'s work and the stream message; see "Where the read time goes" below',
     "subject": "one index descent per register key in `model.registers` (200 for the "
-    "realistic party) and three round trips a question (head and status, facts, events); "
-    'see "Where the read time goes" below',
+    "realistic party, ~12 µs each from shared buffers), a second one per key for its bound "
+    "as known then with `known_at`, and three round trips a question (head and status, "
+    'facts, events); see "Where the read time goes" below',
     "subject_cold": "a cold question is three round trips and little else (in-process: under a "
     "millisecond of SQL); a p99 far above its p50 is a few requests in 300 that waited for "
     'the shared cores; see "Where the read time goes" below',
-    "hot_vs_cold": "the hot party's 200 register keys against a cold party's few; see "
-    '"Where the read time goes" below',
-    "page": "a page of 100 parties holds ~9,000 register rows at 1M, each on a heap page of "
-    "its own (read_facts is in log order, not subject order), plus ~1,000 folded events and "
-    '~1.7 MB of JSON; see "Where the read time goes" below',
+    "hot_vs_cold": "the hot party's 200 register keys, two descents each as known then, "
+    "against a cold party's few; a cold answer is little more than its fixed cost (three "
+    'round trips and HTTP, ~2.4 ms); see "Where the read time goes" below',
+    "page": "a page of 100 parties holds ~9,000 registers at 1M (~90 positions a party) and "
+    "1.2-1.8 MB of JSON, 7 MB where it meets the hot subjects; the SQL for those rows alone "
+    "takes ~60 ms from shared buffers, then Python decodes, assembles and encodes them; "
+    'see "Where the read time goes" below',
     "size": 'see "Where the read time goes" below',
     "rebuild": 'see "Where the read time goes" below',
 }
