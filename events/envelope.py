@@ -54,12 +54,16 @@ class BadParameter(ValueError):
         self.errors = [FieldError(name, message)]
 
 
-class InvalidEvent(Exception):
-    """The body breaks the contract; carries every field error found."""
+class InvalidBody(Exception):
+    """A request body breaks the contract (422); carries every field error found."""
 
     def __init__(self, errors: list[FieldError]) -> None:
         super().__init__("; ".join(f"{e.path}: {e.message}" for e in errors))
         self.errors = errors
+
+
+class InvalidEvent(InvalidBody):
+    """An event breaks the envelope or its type's data (SPEC §3)."""
 
 
 class EventTooLarge(InvalidEvent):

@@ -10,7 +10,7 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.plugins.problem_details import ProblemDetailsException
 
-from events.envelope import BadParameter, EventTooLarge, FieldError, InvalidEvent
+from events.envelope import BadParameter, EventTooLarge, FieldError, InvalidBody
 from events.store import Conflict
 from events.writer import Unavailable
 from service.budget import Busy
@@ -125,7 +125,7 @@ def to_problem(exc: Exception) -> Problem:
             return exc
         case EventTooLarge():
             return Problem(413, str(exc), errors=exc.errors, kind="too-large")
-        case InvalidEvent():
+        case InvalidBody():
             return invalid(exc.errors)
         case BadParameter():
             names = ", ".join(e.path for e in exc.errors)

@@ -10,11 +10,11 @@ from typing import Any
 
 import msgspec
 
-from events.envelope import InvalidEvent
 from events.store import Conflict
 from service.database import connect
 from service.settings import Settings
 from service.webhooks import subscriptions as subs
+from service.webhooks.rules import InvalidSubscription
 from service.wiring import database_url
 
 
@@ -72,7 +72,7 @@ def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
     async def go(conn: Any) -> int:
         try:
             created = await subs.subscribe(conn, settings, body)
-        except InvalidEvent as e:
+        except InvalidSubscription as e:
             print(f"annals subscriptions add: {e}", file=sys.stderr)
             return 2
         except Conflict as e:

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from msgspec import Struct
 from standardwebhooks.webhooks import Webhook
 
-from events.envelope import FieldError, InvalidEvent
+from events.envelope import FieldError, InvalidBody
 from events.vocabulary import SUBJECT_RE, VOCABULARY, is_custom
 
 MAX_SUBSCRIPTIONS: Final = 100  # bounds the metrics' label sets and the worker's tasks
@@ -72,10 +72,16 @@ def _url_error(url: Any) -> FieldError | None:
     return None
 
 
+class InvalidSubscription(InvalidBody):
+    """A subscription body breaks SPEC §8, or names a target the service refuses."""
+
+
 def parse_subscription(value: Any) -> NewSubscription:
-    """A decoded JSON body as a subscription, or InvalidEvent naming every bad field."""
+    """A decoded JSON body as a subscription, or InvalidSubscription naming every bad field."""
     if not isinstance(value, dict):
-        raise InvalidEvent([FieldError("$", "must be an object {url, types?, subject?, after?}")])
+        raise InvalidSubscription(
+            [FieldError("$", "must be an object {url, types?, subject?, after?}")]
+        )
     errors = [FieldError(f"$.{k}", "unknown field") for k in value if k not in FIELDS]
     if (e := _url_error(value.get("url"))) is not None:
         errors.append(e)
@@ -94,7 +100,7 @@ def parse_subscription(value: Any) -> NewSubscription:
     ):
         errors.append(FieldError("$.after", "a sequence number (0 or more), or null"))
     if errors:
-        raise InvalidEvent(errors)
+        raise InvalidSubscription(errors)
     return NewSubscription(
         value["url"], sorted(set(types)) if types is not None else None, subject, after
     )

@@ -8,7 +8,7 @@ from typing import Any
 from msgspec import Struct
 
 from events import subscriptions as store
-from events.envelope import FieldError, InvalidEvent
+from events.envelope import FieldError
 from events.store import Conflict, Conn
 from service.settings import Settings
 from service.webhooks import rules, targets
@@ -53,12 +53,12 @@ class Subscriptions(Struct, frozen=True):
 
 
 async def subscribe(conn: Conn, settings: Settings, body: Any) -> Created:
-    """Validate a decoded body, refuse a forbidden target, store; InvalidEvent (422) names
-    the bad field, Conflict (409) says the limit is reached."""
+    """Validate a decoded body, refuse a forbidden target, store; InvalidSubscription (422)
+    names the bad field, Conflict (409) says the limit is reached."""
     new = rules.parse_subscription(body)
     refused = await targets.refusal(new.url, settings)
     if refused is not None:
-        raise InvalidEvent([FieldError("$.url", refused)])
+        raise rules.InvalidSubscription([FieldError("$.url", refused)])
     sub = await store.create(
         conn,
         id_=rules.new_id(),

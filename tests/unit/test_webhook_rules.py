@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from events.envelope import InvalidEvent
 from service.webhooks import rules
+from service.webhooks.rules import InvalidSubscription
 
 
 def test_backoff_doubles_from_the_base_and_stops_at_ten_minutes() -> None:
@@ -52,7 +52,7 @@ def test_a_valid_subscription_is_normalised() -> None:
     ],
 )  # fmt: skip
 def test_every_bad_field_is_named(body: Any, paths: list[str]) -> None:
-    with pytest.raises(InvalidEvent) as e:
+    with pytest.raises(InvalidSubscription) as e:
         rules.parse_subscription(body)
     assert [err.path for err in e.value.errors] == paths
 
