@@ -63,7 +63,8 @@ def server(pgdata: Path, cleanup_mode: str) -> Any:
     srv = get_server(pgdata, cleanup_mode=cleanup_mode)
     want = memory_settings(ram_bytes())
     try:
-        if _differ(srv, want):
+        written = _written(srv.pgdata / "postgresql.auto.conf")
+        if any(written.get(k) != v for k, v in want.items()):
             _apply(srv, want)
     except (OSError, subprocess.SubprocessError) as e:
         log.warning(
@@ -97,26 +98,23 @@ def _apply(srv: Any, want: dict[str, str]) -> None:
     log.info("embedded PostgreSQL restarted with %s", want)
 
 
+def _written(auto_conf: Path) -> dict[str, str]:
+    """The settings ALTER SYSTEM has written, which the server starts with: a file read,
+    where asking the server would cost every start (and every CLI command) a psql."""
+    found: dict[str, str] = {}
+    for line in auto_conf.read_text().splitlines():
+        name, eq, value = line.partition("=")
+        if eq and not name.lstrip().startswith("#"):
+            found[name.strip()] = value.strip().strip("'")
+    return found
+
+
 def _forget(auto_conf: Path, settings: dict[str, str]) -> None:
     """Take `settings` out of a stopped server's postgresql.auto.conf (what ALTER SYSTEM
     RESET would do, which needs a running server)."""
     lines = auto_conf.read_text().splitlines(keepends=True)
-    kept = [ln for ln in lines if ln.split("=", 1)[0].strip() not in settings]
+    kept = [ln for ln in lines if ln.partition("=")[0].strip() not in settings]
     auto_conf.write_text("".join(kept))
-
-
-def _differ(srv: Any, want: dict[str, str]) -> bool:
-    """Whether any of `want` is not what the server runs with."""
-    names = ",".join(f"'{k}'" for k in want)  # memory_settings' own keys
-    sql = f"SELECT name, pg_size_bytes(current_setting(name)) FROM pg_settings WHERE name IN ({names})"  # noqa: E501, S608
-    have = _psql(srv, sql)
-    running = dict(line.split("|") for line in have.splitlines() if line)
-    return any(int(running.get(k, -1)) != _bytes(v) for k, v in want.items())
-
-
-def _bytes(text: str) -> int:
-    assert text.endswith("MB")
-    return int(text[:-2]) * MB
 
 
 def _psql(srv: Any, *statements: str) -> str:
