@@ -22,6 +22,11 @@ def migrations() -> list[tuple[int, str, str]]:
     return sorted(found)
 
 
+async def newest(conn: asyncpg.Connection) -> int:
+    """The newest migration applied (0 before any); UndefinedTableError before migrate."""
+    return int(await conn.fetchval("SELECT coalesce(max(version), 0) FROM annals_migrations"))
+
+
 async def migrate(conn: asyncpg.Connection) -> list[str]:
     """Apply what is missing, all in one transaction; return the names applied.
 

@@ -83,6 +83,25 @@ def row_to_recorded(row: asyncpg.Record) -> Recorded:
     )
 
 
+async def links(conn: Conn, sequences: list[int]) -> dict[int, tuple[str, str]]:
+    """The hash and predecessor hash stored at each of these sequences (those there are)."""
+    rows = await conn.fetch(
+        "SELECT sequence, hash, predecessor_hash FROM events WHERE sequence = ANY($1::bigint[])",
+        sequences,
+    )
+    return {r["sequence"]: (r["hash"], r["predecessor_hash"]) for r in rows}
+
+
+async def in_recovery(conn: Conn) -> bool:
+    """Whether the server is a standby, replaying another's WAL: its log is read-only."""
+    return bool(await conn.fetchval("SELECT pg_is_in_recovery()"))
+
+
+async def system_identifier(conn: Conn) -> int:
+    """The database cluster's identity, which a streaming replica shares with its primary."""
+    return int(await conn.fetchval("SELECT system_identifier FROM pg_control_system()"))
+
+
 async def refresh_statistics(conn: Conn) -> None:
     """Bring the planner's statistics of the log up to date after a bulk load: until
     autovacuum gets to it, "events concerning X" can be planned for a log of another size."""

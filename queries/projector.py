@@ -161,7 +161,7 @@ async def ensure(conn: store.Conn, known: int, status: tuple[str, int]) -> int:
     rules, held = status
     if held >= known and rules == RULES:
         return known
-    if await conn.fetchval("SELECT pg_is_in_recovery()"):
+    if await store.in_recovery(conn):
         return min(known, held)
     await catch_up(conn, known)
     return known

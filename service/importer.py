@@ -203,12 +203,7 @@ async def _batches(
         wanted = [p.sequence for _, _, p in held if p is not None]
         if wanted:  # one query for the batch, not one per line
             async with pool.acquire() as conn:
-                rows = await conn.fetch(
-                    "SELECT sequence, hash, predecessor_hash FROM events"
-                    " WHERE sequence = ANY($1::bigint[])",
-                    wanted,
-                )
-            stored = {r["sequence"]: (r["hash"], r["predecessor_hash"]) for r in rows}
+                stored = await store.links(conn, wanted)
         batch = _Batch([], [], 0, last_line, size)
         size = 0
         error: InvalidEvent | None = None

@@ -13,6 +13,7 @@ from typing import Any, Final
 
 import asyncpg
 
+from events import migrate as migrations
 from events import store
 from events.timeparse import TimeError, parse_at
 from events.writer import Writer
@@ -142,11 +143,10 @@ async def _open_read_pool(settings: Settings, primary: Any) -> Any:
             f"annals: cannot reach the read replica ({e}). Fix ANNALS_READ_DATABASE_URL, "
             "or unset it to read from the primary."
         ) from e
-    ident = "SELECT system_identifier FROM pg_control_system()"
     try:
         async with replica.acquire() as r, primary.acquire() as p:
-            standby = await r.fetchval("SELECT pg_is_in_recovery()")
-            same = await r.fetchval(ident) == await p.fetchval(ident)
+            standby = await store.in_recovery(r)
+            same = await store.system_identifier(r) == await store.system_identifier(p)
     except asyncpg.InsufficientPrivilegeError:
         standby = same = True  # cannot tell without pg_monitor; trust the operator
         log.warning("cannot check that the read replica copies the primary (needs pg_monitor)")
@@ -170,14 +170,13 @@ async def _open_read_pool(settings: Settings, primary: Any) -> Any:
 async def _schema_replayed(replica: Any, primary: Any, seconds: float) -> bool:
     """Wait until the replica has the primary's schema: migrations just applied on the
     primary reach a standby like any other write, a moment later."""
-    newest = "SELECT coalesce(max(version), 0) FROM annals_migrations"
     async with primary.acquire() as p:
-        wanted = await p.fetchval(newest)
+        wanted = await migrations.newest(p)
     deadline = asyncio.get_running_loop().time() + seconds
     async with replica.acquire() as r:
         while True:
             try:
-                if await r.fetchval(newest) >= wanted:
+                if await migrations.newest(r) >= wanted:
                     return True
             except asyncpg.UndefinedTableError:
                 pass  # not even the first migration replayed yet

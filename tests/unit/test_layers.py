@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import ast
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 
 def loads(module: str, prefix: str) -> bool:
@@ -26,3 +29,27 @@ def test_the_cli_does_not_load_the_http_layer() -> None:
 def test_the_read_side_and_the_log_do_not_import_the_service() -> None:
     for module in ("queries.answers", "queries.projector", "events.writer", "projections.facts"):
         assert not loads(module, "service"), module
+
+
+_SQL = re.compile(r"\b(SELECT|INSERT INTO|DELETE FROM|ANALYZE|VACUUM)\b|\bUPDATE \w+ SET\b")
+
+
+def sql_in(path: Path) -> list[str]:
+    """The string constants of a module that read as SQL."""
+    tree = ast.parse(path.read_text())
+    return [
+        n.value
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Constant) and isinstance(n.value, str) and _SQL.search(n.value)
+    ]
+
+
+def test_sql_lives_with_the_store_or_the_read_model() -> None:
+    """No SQL in the controllers, the importer or the wiring: they call events/ and
+    queries/, where the statements are."""
+    root = Path(__file__).resolve().parents[2]
+    assert sql_in(root / "events" / "store.py")  # the check can see a statement
+    modules = [*sorted((root / "service" / "api").glob("*.py"))]
+    modules += [root / "service" / "importer.py", root / "service" / "wiring.py"]
+    found = {p.name: s for p in modules if (s := sql_in(p))}
+    assert not found, found
