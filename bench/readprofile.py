@@ -102,38 +102,29 @@ async def main(url: str, subject: str, runs: int) -> None:
             await one_subject(conn, subject, q, steps)
         steps.print(f"one subject {subject}, {label}")
     q = await ask(conn, random_at(rng).date().isoformat(), str(rng.choice(own)), "disputed")
-    print(f"\nEXPLAIN registers, {subject}, at {q.at:%Y-%m-%d}, known {q.known:,}")
-    await explain(conn, model._REGISTERS, [subject], q.known, q.at, q.floor)
-    print(f"\nEXPLAIN core, {subject}")
-    await explain(conn, model._CORE, [subject], q.known, q.at, q.floor, [])
+    print(f"\nEXPLAIN facts, {subject}, at {q.at:%Y-%m-%d}, known {q.known:,}")
+    await explain(conn, model._FACTS, [subject], q.known, q.at, q.floor, model.SCAN_ROWS_PER_KEY)
     q = await ask(conn, random_at(rng).date().isoformat(), None, "disputed")
-    print(f"\nEXPLAIN registers, {subject}, at {q.at:%Y-%m-%d}, now ({q.known:,})")
-    await explain(conn, model._REGISTERS, [subject], q.known, q.at, q.floor)
+    print(f"\nEXPLAIN facts, {subject}, at {q.at:%Y-%m-%d}, now ({q.known:,})")
+    await explain(conn, model._FACTS, [subject], q.known, q.at, q.floor, model.SCAN_ROWS_PER_KEY)
     # A page of 100 subjects (a prefix walk), step by step.
     steps = Steps()
     for i in range(max(3, runs // 5)):
         known = head if i % 2 == 0 else rng.randrange(1, head)
         q = await ask(conn, random_at(rng).date().isoformat(), str(known), "disputed")
-        found = await steps.time(
-            "page ids (SQL)", model.subjects(conn, q.known, "party/p1", "", 100)
-        )
-        ids = [s for s, _, _ in found]
-        scanned = frozenset(s for s, keys, rows in found if answers.scan_or_probe(keys, rows))
+        ids = await steps.time("page ids (SQL)", model.subjects(conn, q.known, "party/p1", "", 100))
         regs, core = await steps.time(
-            "registers + core x100 (SQL)",
-            model.facts(conn, ids, q.known, q.at, q.floor, scanned),
+            "registers + core x100 (SQL)", model.facts(conn, ids, q.known, q.at, q.floor)
         )
         seqs = {s for _, s, _ in core} | {v for _, _, v in core}
         await steps.time("events x100 (SQL)", model.events(conn, seqs))
-        found = await steps.time("states x100 (all)", answers.states(conn, ids, q, scanned))
+        found = await steps.time("states x100 (all)", answers.states(conn, ids, q))
         steps.sync("JSON x100 (Python)", partial(msgspec.json.encode, list(found.values())))
         steps.ms["rows: registers x100"].append(len(regs))
         steps.ms["rows: core x100"].append(len(core))
     steps.print("a page of 100 parties (prefix party/p1)")
-    probed = [s for s in ids if s not in scanned]
-    print(f"\nEXPLAIN of that page's facts ({len(probed)} subjects probed key by key, "
-          f"{len(scanned)} scanned), as the service runs it")  # fmt: skip
-    await explain(conn, model._FACTS, probed, q.known, q.at, q.floor, sorted(scanned))
+    print("\nEXPLAIN of that page's facts, as the service runs it")
+    await explain(conn, model._FACTS, ids, q.known, q.at, q.floor, model.SCAN_ROWS_PER_KEY)
     steps = Steps()
     for _ in range(3):
         q = await ask(conn, random_at(rng).date().isoformat(), None, "disputed")

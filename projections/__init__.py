@@ -33,6 +33,7 @@ __all__ = [
     "evolve",
     "fold",
     "fold_all",
+    "fold_concerning",
     "initial",
     "kind_of",
     "project",
@@ -94,8 +95,16 @@ def fold(subject_id: str, events: Iterable[Recorded], state: State | None = None
     Starts from `state` (a snapshot) or the initial state; events that do not concern
     the subject are skipped. None when no state was given and no event was folded.
     """
+    return fold_concerning(subject_id, (e for e in events if subject_id in concerns(e)), state)
+
+
+def fold_concerning(
+    subject_id: str, events: Iterable[Recorded], state: State | None = None
+) -> State | None:
+    """`fold` of events already known to concern the subject (the read model selected them
+    by subject), without finding each one's subjects again."""
     for event in events:
-        if _folds(event) and subject_id in concerns(event):
+        if _folds(event):
             state = evolve(state if state is not None else initial(subject_id), event)
     return state
 

@@ -15,7 +15,7 @@ from typing import Final
 import msgspec
 
 from events.vocabulary import SUBJECT_RE, PositionStated, Recorded
-from projections import State, fold, initial
+from projections import State, fold_concerning, initial
 from projections.provenance import Stance, stance_of
 
 # The version of the rules in this module and in `projections.knowledge`: a read model
@@ -59,10 +59,10 @@ def facts_of(event: Recorded, subjects: Iterable[str]) -> list[tuple[str, str, b
 def assemble(
     subject: str, core: Iterable[Recorded], registers: Mapping[str, bytes]
 ) -> State | None:
-    """A subject's state from its CORE events (in valid-time order) and its registers'
-    values. None when there is neither: nothing concerning the subject counts.
+    """A subject's state from its CORE events (in valid-time order, each concerning it) and
+    its registers' values. None when there is neither: nothing concerning the subject counts.
     """
-    state = fold(subject, core)
+    state = fold_concerning(subject, core)
     if not registers:
         return state
     if state is None:

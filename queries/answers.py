@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import datetime
-from typing import Any, Final
+from typing import Any
 
 import msgspec
 
@@ -18,23 +18,19 @@ from queries import model, question
 from queries.question import PLURAL, PageCursor, Question, encode_cursor
 
 
-async def states(
-    conn: Conn, subjects: list[str], q: Question, scanned: frozenset[str] = frozenset()
-) -> dict[str, projections.State]:
+async def states(conn: Conn, subjects: list[str], q: Question) -> dict[str, projections.State]:
     """The state of each of `subjects` that something counts for, in two queries: the
     registers and the events to fold, then those events from the log."""
-    return (await states_at(conn, subjects, [q], scanned))[0]
+    return (await states_at(conn, subjects, [q]))[0]
 
 
 async def states_at(
-    conn: Conn, subjects: list[str], questions: list[Question], scanned: frozenset[str]
+    conn: Conn, subjects: list[str], questions: list[Question]
 ) -> list[dict[str, projections.State]]:
     """`states` for each question (a diff's two ends), the log's events read once for all."""
     if not subjects:
         return [{} for _ in questions]
-    selected = [
-        await model.facts(conn, subjects, q.known, q.at, q.floor, scanned) for q in questions
-    ]
+    selected = [await model.facts(conn, subjects, q.known, q.at, q.floor) for q in questions]
     logged = await model.events(conn, {n for f in selected for _, s, v in f.core for n in (s, v)})
     return [_assembled(subjects, f, logged) for f in selected]
 
@@ -72,21 +68,10 @@ async def subject_state(conn: Conn, subject: str, q: Question) -> projections.St
 
 
 class Page(msgspec.Struct, frozen=True):
-    """The subjects of one page, those read by range scan, and the cursor of the next."""
+    """The subjects of one page and the cursor of the next."""
 
     subjects: list[str]
     next: str | None
-    scanned: frozenset[str] = frozenset()
-
-
-# A subject with at most this many rows per register key has its registers read by one
-# range scan of its rows; busier ones by a descent per key (docs/READ_MODEL.md).
-SCAN_ROWS_PER_KEY: Final = 4
-
-
-def scan_or_probe(registers: int, rows: int) -> bool:
-    """Whether a subject's registers are cheaper read by one range scan than key by key."""
-    return rows <= SCAN_ROWS_PER_KEY * max(registers, 1)
 
 
 async def page(conn: Conn, q: Question, prefix: str, after: PageCursor | None, limit: int) -> Page:
@@ -96,9 +81,8 @@ async def page(conn: Conn, q: Question, prefix: str, after: PageCursor | None, l
     nxt = None
     if len(found) > limit:
         found = found[:limit]
-        nxt = encode_cursor(PageCursor(found[-1][0], q.known))
-    scanned = frozenset(s for s, registers, rows in found if scan_or_probe(registers, rows))
-    return Page([s for s, _, _ in found], nxt, scanned)
+        nxt = encode_cursor(PageCursor(found[-1], q.known))
+    return Page(found, nxt)
 
 
 def shape(state: projections.State, sequence: int) -> dict[str, Any]:
@@ -116,7 +100,7 @@ async def state_document(
     """A /v1/state page: {at, sequence, parties, plans, meetings, issues, next}; the states
     are left as structs, for JSON (as in `shape`)."""
     p = await page(conn, q, prefix, after, limit)
-    found = await states(conn, p.subjects, q, p.scanned)
+    found = await states(conn, p.subjects, q)
     doc: dict[str, Any] = {
         "at": format_time(q.at),
         "known_at": q.known_at_text,
@@ -144,7 +128,7 @@ async def diff_document(
     known at `q_to.known` (one prefix of the log), with `q_to`'s confidence."""
     q_from = msgspec.structs.replace(q_to, at=from_at)
     p = await page(conn, q_to, prefix, after, limit)
-    before, now = await states_at(conn, p.subjects, [q_from, q_to], p.scanned)
+    before, now = await states_at(conn, p.subjects, [q_from, q_to])
     return {
         "from": format_time(q_from.at),
         "to": format_time(q_to.at),
@@ -160,7 +144,7 @@ async def walk(conn: Conn, q: Question, prefix: str = "") -> Any:
     after: PageCursor | None = None
     while True:
         p = await page(conn, q, prefix, after, question.DEFAULT_PAGE)
-        for sid, state in (await states(conn, p.subjects, q, p.scanned)).items():
+        for sid, state in (await states(conn, p.subjects, q)).items():
             yield sid, state
         if p.next is None:
             return

@@ -110,9 +110,17 @@ async def reset(conn: Conn, rules: str) -> None:
     await conn.execute("UPDATE read_model SET rules = $1, checkpoint = 0", rules)
 
 
-async def settle(conn: Conn) -> None:
+async def settle(conn: Conn, *, ordered: bool = False) -> None:
     """After a bulk build: mark the new rows all-visible, so that the bound lookups stay
-    index-only scans, and refresh the planner's statistics (autovacuum would, later)."""
+    index-only scans, and refresh the planner's statistics (autovacuum would, later).
+
+    `ordered` first rewrites read_facts in subject and key order, so that a page's
+    registers come from a few heap pages per subject, not one page per row. It locks the
+    table against questions while it runs (seconds per million events), so only a rebuild,
+    which the questions wait for anyway, asks for it.
+    """
+    if ordered:
+        await conn.execute("CLUSTER read_facts USING read_facts_valid")
     await conn.execute("VACUUM (ANALYZE) read_facts, read_keys, read_subjects")
 
 
@@ -220,12 +228,19 @@ async def write(
 
 # ---- the questions' side ----------------------------------------------------------------
 
+# Registers are read two ways, chosen per subject by its read_subjects counts ($5 rows per
+# key, `SCAN_ROWS_PER_KEY`): a subject with many rows per key by a descent per key, the
+# others by one range scan of the subject's rows, cheaper than a descent per key when few
+# rows lie between the answers (docs/READ_MODEL.md, "Pages").
+_PROBED: Final = "s.rows > $5 * greatest(s.registers, 1)"
+
 # The register of each key: the row latest in valid time among those believed at $2, at
 # or before $3, confident enough. The scan starts at the key's bound as known at $2 (no
 # row known by then lies later in valid time), so rows recorded after $2 are rarely seen.
-_REGISTERS: Final = """
+_REGISTERS: Final = f"""
 SELECT k.subject, k.key, f.value
-FROM read_keys k
+FROM read_subjects s
+JOIN read_keys k ON k.subject = s.subject
 CROSS JOIN LATERAL (
     SELECT CASE WHEN k.last_known <= $2 THEN k.bound ELSE (
         SELECT p.bound FROM read_facts p
@@ -239,26 +254,30 @@ CROSS JOIN LATERAL (
       AND f.confidence >= $4
     ORDER BY f.valid_from DESC, f.sequence DESC LIMIT 1
 ) f
-WHERE k.subject = ANY($1::text[]) AND k.key <> '' AND k.first_known <= $2
-"""
+WHERE s.subject = ANY($1::text[]) AND {_PROBED}
+  AND k.key <> '' AND k.first_known <= $2
+"""  # noqa: S608 - constants only
+
+# The same registers by one range scan of each subject's rows, in key order, so that the
+# sort for DISTINCT ON holds one subject's rows at a time.
+_REGISTERS_SCANNED: Final = f"""
+SELECT s.subject, r.key, r.value
+FROM read_subjects s
+CROSS JOIN LATERAL (
+    SELECT DISTINCT ON (f.key) f.key, f.value FROM read_facts f
+    WHERE f.subject = s.subject AND f.key > '' AND f.valid_from <= $3
+      AND f.known_from <= $2 AND (f.known_to IS NULL OR f.known_to > $2) AND f.confidence >= $4
+    ORDER BY f.key, f.valid_from DESC, f.sequence DESC
+) r
+WHERE s.subject = ANY($1::text[]) AND NOT ({_PROBED})
+"""  # noqa: S608 - constants only
 
 # The events folded in order: every believed '' row at or before $3 (sorted by the caller).
 _CORE: Final = """
 SELECT f.subject, f.sequence, f.version, f.valid_from FROM read_facts f
-WHERE f.subject = ANY($1::text[] || $5::text[]) AND f.key = ''
+WHERE f.subject = ANY($1::text[]) AND f.key = ''
   AND f.valid_from <= $3
   AND f.known_from <= $2 AND (f.known_to IS NULL OR f.known_to > $2) AND f.confidence >= $4
-"""
-
-
-# The same registers for subjects with few rows per key ($5): one range scan of each
-# subject's rows costs less than a descent per key.
-_REGISTERS_SCANNED: Final = """
-SELECT DISTINCT ON (f.subject, f.key) f.subject, f.key, f.value
-FROM read_facts f
-WHERE f.subject = ANY($5::text[]) AND f.key <> '' AND f.valid_from <= $3
-  AND f.known_from <= $2 AND (f.known_to IS NULL OR f.known_to > $2) AND f.confidence >= $4
-ORDER BY f.subject, f.key, f.valid_from DESC, f.sequence DESC
 """
 
 _FACTS: Final = f"""
@@ -270,6 +289,10 @@ UNION ALL
 SELECT subject, '' AS key, NULL, sequence, version, valid_from FROM ({_CORE}) c
 """  # noqa: S608 - constants only
 
+# A subject with at most this many read_facts rows per register key (as the read_subjects
+# counts stand) has its registers read by one range scan, busier ones by a descent per key.
+SCAN_ROWS_PER_KEY: Final = 8
+
 
 class Facts(NamedTuple):
     """What a question selects: the event holding each register, and the events to fold."""
@@ -278,22 +301,11 @@ class Facts(NamedTuple):
     core: list[tuple[str, int, int]]  # (subject, sequence, version), in valid-time order
 
 
-async def facts(
-    conn: Conn,
-    subjects: list[str],
-    known: int,
-    at: datetime,
-    floor: int,
-    scanned: frozenset[str] = frozenset(),
-) -> Facts:
-    """The registers and the events to fold of these subjects, in one round trip; the
-    registers of those in `scanned` by one range scan each, the others' by key."""
-    probed = [s for s in subjects if s not in scanned]
-    rows = await conn.fetch(_FACTS, probed, known, at, floor, sorted(scanned))
-    registers = [(r["subject"], r["key"], r["value"]) for r in rows if r["key"]]
-    folded = sorted(
-        (r["subject"], r["valid_from"], r["sequence"], r["version"]) for r in rows if not r["key"]
-    )
+async def facts(conn: Conn, subjects: list[str], known: int, at: datetime, floor: int) -> Facts:
+    """The registers and the events to fold of these subjects, in one round trip."""
+    rows = await conn.fetch(_FACTS, subjects, known, at, floor, SCAN_ROWS_PER_KEY)
+    registers = [(r[0], r[1], r[2]) for r in rows if r[1]]
+    folded = sorted((r[0], r[5], r[3], r[4]) for r in rows if not r[1])
     return Facts(registers, [(s, seq, v) for s, _, seq, v in folded])
 
 
@@ -306,14 +318,11 @@ async def events(conn: Conn, sequences: Iterable[int]) -> dict[int, Recorded]:
     return {r["sequence"]: row_to_recorded(r) for r in rows}
 
 
-async def subjects(
-    conn: Conn, known: int, prefix: str, after: str, limit: int
-) -> list[tuple[str, int, int]]:
+async def subjects(conn: Conn, known: int, prefix: str, after: str, limit: int) -> list[str]:
     """Up to `limit` subjects after `after` that start with `prefix` and have a fact known
-    by `known`, in id order, each with its register keys and their rows (as of now). Ids
-    are ASCII below `~`, so `prefix~` bounds the range."""
+    by `known`, in id order. Ids are ASCII below `~`, so `prefix~` bounds the range."""
     rows = await conn.fetch(
-        "SELECT subject, registers, rows FROM read_subjects"
+        "SELECT subject FROM read_subjects"
         " WHERE subject > $1 AND subject >= $2 AND subject < $3 AND first_known <= $4"
         " ORDER BY subject LIMIT $5",
         after,
@@ -322,4 +331,4 @@ async def subjects(
         known,
         limit,
     )
-    return [(r["subject"], r["registers"], r["rows"]) for r in rows]
+    return [r["subject"] for r in rows]

@@ -53,11 +53,14 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def rebuild(conn: asyncpg.Connection, *, quiet: bool = False) -> int:
-    """Rebuild the read model from the log with a progress bar; return its checkpoint."""
+    """Rebuild the read model from the log with a progress bar, then settle it in subject
+    order; return its checkpoint."""
     async with conn.transaction():
         await model.lock(conn)
         await model.reset(conn, RULES)
-    return await catch_up(conn, quiet=quiet, bulk=True)
+    held = await catch_up(conn, quiet=quiet)
+    await model.settle(conn, ordered=True)
+    return held
 
 
 async def catch_up(conn: Any, *, quiet: bool = False, bulk: bool = False) -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from unittest import mock
 
 import asyncpg
 import msgspec
@@ -20,7 +21,7 @@ from hypothesis import strategies as st
 import projections
 from events.timeparse import format_time
 from events.vocabulary import CONFIDENCE_RANK, is_custom
-from queries import answers, projector
+from queries import answers, model, projector
 from queries.question import PageCursor, Question, decode_cursor
 from tests._logs import EPOCH, Row, logs
 from tests.conftest import fresh_database
@@ -106,6 +107,9 @@ questions = st.tuples(
     batch=st.sampled_from((1, 3, 7, 1000)),
     asked=st.lists(questions, min_size=4, max_size=8),
     before=st.integers(0, 40).map(lambda d: EPOCH + timedelta(days=d)),
+    # Every subject's registers by a descent per key, the service's choice by counts, or
+    # every subject's by a range scan: each way must give the same answers.
+    rows_per_key=st.sampled_from((0, model.SCAN_ROWS_PER_KEY, 10**9)),
 )
 async def test_read_model_answers_equal_the_full_replay(
     pg_admin_url: str,
@@ -114,8 +118,26 @@ async def test_read_model_answers_equal_the_full_replay(
     batch: int,
     asked: list[tuple[datetime, int, str]],
     before: datetime,
+    rows_per_key: int,
 ) -> None:
     _classify(rows)
+    event(
+        {0: "registers by a descent per key", 10**9: "registers by a scan per subject"}.get(
+            rows_per_key, "registers as the counts choose"
+        )
+    )
+    with mock.patch.object(model, "SCAN_ROWS_PER_KEY", rows_per_key):
+        await _check(pg_admin_url, template_db, rows, batch, asked, before)
+
+
+async def _check(
+    pg_admin_url: str,
+    template_db: str,
+    rows: list[Row],
+    batch: int,
+    asked: list[tuple[datetime, int, str]],
+    before: datetime,
+) -> None:
     async with fresh_database(pg_admin_url, template_db) as url:
         conn = await asyncpg.connect(url)
         try:
