@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Final
 
-from litestar.datastructures import MutableScopeHeaders
 from litestar.file_system import BaseLocalFileSystem
 from litestar.router import Router
 from litestar.static_files import create_static_files_router
@@ -55,12 +54,16 @@ def viewer() -> Router:
     )
 
 
+_SECURITY_RAW: Final = [(name.encode(), value.encode()) for name, value in SECURITY_HEADERS]
+_SECURITY_NAMES: Final = frozenset(name for name, _ in _SECURITY_RAW)
+
+
 async def security_headers(message: Message, scope: Scope) -> None:
-    """Litestar before_send hook: the security headers on every response, errors included.
+    """Litestar before_send hook: the security headers on every response, errors included,
+    in place of any the response set itself.
 
     A coroutine: Litestar runs a plain function hook in a worker thread, a thread hop for
     each message of every response."""
     if message["type"] == "http.response.start":
-        headers = MutableScopeHeaders.from_message(message)
-        for name, value in SECURITY_HEADERS:
-            headers[name] = value
+        kept = [h for h in message.get("headers", ()) if h[0].lower() not in _SECURITY_NAMES]
+        message["headers"] = kept + _SECURITY_RAW
