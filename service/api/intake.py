@@ -41,11 +41,12 @@ class Batch(msgspec.Struct, frozen=True):
     binary: bool = False  # CloudEvents binary content mode: errors name `ce-` headers
 
 
-def decode_json(body: bytes) -> Any:
-    """JSON bytes to Python values; malformed input is a 400 that says where, a key given
-    twice a 422 naming it."""
+def decode_json(body: bytes, expected: str) -> Any:
+    """JSON bytes to Python values; an empty body is a 400 that says what to send
+    (`expected`, "a JSON event"), malformed input a 400 that says where, a key given twice
+    a 422 naming it."""
     if not body.strip():
-        raise Problem(400, "the request body is empty; send a JSON event", kind="malformed")
+        raise Problem(400, f"the request body is empty; send {expected}", kind="malformed")
     try:
         return jsontext.decode(body)
     except jsontext.DuplicateKey as e:
@@ -116,7 +117,7 @@ def parse_body(
             "application/cloudevents+json or application/cloudevents-batch+json",
             kind="media-type",
         )
-    value = decode_json(body)
+    value = decode_json(body, "a JSON event")
     preconditions: list[Precondition] = []
     prefix = "$"
     if mt == BATCH_TYPE and not isinstance(value, list):
@@ -177,7 +178,8 @@ def _binary_mode(
         )
     headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in raw_headers]
     try:
-        raw = binary.envelope(headers, decode_json(body) if has_data else None, has_data)
+        data = decode_json(body, "the event's data") if has_data else None
+        raw = binary.envelope(headers, data, has_data)
         return Batch([parse_event(raw)], [], False, binary=True)
     except InvalidEvent as e:
         raise invalid([FieldError(binary.path_of(f.path), f.message) for f in e.errors]) from None

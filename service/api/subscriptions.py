@@ -39,7 +39,7 @@ class SubscriptionsController(Controller):
         svc: Services = request.app.state.services
         if media_type(request.headers.get("content-type", "")) != "application/json":
             raise Problem(415, "send the subscription as application/json", kind="media-type")
-        body = decode_json(await request.body())
+        body = decode_json(await request.body(), "a JSON subscription")
         async with await svc.acquire() as conn:
             return await subs.subscribe(conn, svc.settings, body)
 

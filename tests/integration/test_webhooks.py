@@ -200,6 +200,11 @@ async def test_validation_names_the_field(client: httpx.AsyncClient) -> None:
         "/v1/subscriptions", content=b"{", headers={"content-type": "application/json"}
     )
     assert r.status_code == 400
+    r = await client.post(
+        "/v1/subscriptions", content=b" ", headers={"content-type": "application/json"}
+    )
+    assert r.status_code == 400
+    assert r.json()["detail"] == "the request body is empty; send a JSON subscription"
     assert (await client.get("/v1/subscriptions/nope")).status_code == 404
     assert (await client.delete("/v1/subscriptions/" + "0" * 32)).status_code == 404
 
