@@ -65,24 +65,35 @@ class Changes:
         A row's bound counts every row of its key known from the same sequence, so the
         rows a question finds for "the last known_from <= K" all carry the same bound.
         """
-        keys: dict[tuple[str, str], Key] = dict(known)
+        # Per key (first_known, bound) and per subject [first_known, registers, rows], kept
+        # as plain values while the rows stream past (a batch holds thousands of rows).
+        keys = {pair: (k.first_known, k.bound) for pair, k in known.items()}
+        last: dict[tuple[str, str], int] = {}
         final: dict[tuple[str, str, int], datetime] = {}
-        subjects: dict[str, Subject] = {}
+        counts: dict[str, list[int]] = {}
         for r in self.rows:
             pair = (r.subject, r.key)
             k = keys.get(pair)
-            s = subjects.get(r.subject) or Subject(r.subject, r.known_from, 0, 0)
+            c = counts.get(r.subject)
+            if c is None:
+                c = counts[r.subject] = [r.known_from, 0, 0]
             if r.key:
-                s = s._replace(registers=s.registers + (k is None), rows=s.rows + 1)
-            subjects[r.subject] = s
-            if k is None:
-                k = Key(r.subject, r.key, r.known_from, r.known_from, r.valid_from)
-            bound = k.bound if k.bound >= r.valid_from else r.valid_from
-            keys[pair] = Key(r.subject, r.key, k.first_known, r.known_from, bound)
+                c[1] += k is None
+                c[2] += 1
+            first, bound = k if k is not None else (r.known_from, r.valid_from)
+            if r.valid_from > bound:
+                bound = r.valid_from
+            keys[pair] = (first, bound)
+            last[pair] = r.known_from
             final[(r.subject, r.key, r.known_from)] = bound
-        self.rows = [r._replace(bound=final[(r.subject, r.key, r.known_from)]) for r in self.rows]
-        changed = {(r.subject, r.key) for r in self.rows}
-        return [keys[p] for p in sorted(changed)], [subjects[s] for s in sorted(subjects)]
+        make = Row._make
+        self.rows = [
+            make((*r[:8], final[(r.subject, r.key, r.known_from)], r.value)) for r in self.rows
+        ]
+        return (
+            [Key(*pair, keys[pair][0], last[pair], keys[pair][1]) for pair in sorted(last)],
+            [Subject(s, *counts[s]) for s in sorted(counts)],
+        )
 
 
 async def _apply(conn: store.Conn, batch: list[tuple[Recorded, list[str]]]) -> None:
