@@ -66,10 +66,10 @@ WHY: Final = {
     "import_rss": "something per event kept for the whole import",
     "sse": "the one service process saturates: each event costs it the append, the "
     'projector\'s work and the stream message; see "Where the read time goes" below',
-    "subject": "one index descent per register key in `model.registers` (200 for the "
-    "realistic party, ~12 µs each from shared buffers), a second one per key for its bound "
-    "as known then with `known_at`, and three round trips a question (head and status, "
-    'facts, events); see "Where the read time goes" below',
+    "subject": "one index descent per register key in `model.facts` (200 for the "
+    "realistic party, 500 rows a key; ~20 µs each from shared buffers on these cores), a "
+    "second one per key for its bound as known then with `known_at`, and three round trips "
+    'a question (head and status, facts, events); see "Where the read time goes" below',
     "subject_cold": "a cold question is three round trips and little else (in-process: under a "
     "millisecond of SQL); a p99 far above its p50 is a few requests in 300 that waited for "
     'the shared cores; see "Where the read time goes" below',
@@ -77,10 +77,10 @@ WHY: Final = {
     "against a cold party's few; a cold answer is little more than its fixed cost (three "
     'round trips and HTTP, ~2.4 ms); see "Where the read time goes" below',
     "page": "a page of 100 parties holds 4,000 to 10,000 registers at 1M (by date; up to ~90 "
-    "positions a party) and "
-    "1.2-1.8 MB of JSON, 7 MB where it meets the hot subjects; PostgreSQL executes its "
-    "statement in ~40 ms from shared buffers (~60 ms with the rows' transfer and decoding), "
-    "then Python assembles and encodes them; "
+    "positions a party) and 1.2-1.8 MB of JSON, 7 MB where it meets the hot subjects; with "
+    "the table in subject order (a rebuild) its statement takes ~17 ms for ordinary parties "
+    "and ~45 ms where it meets a hot one, the folded events' rows ~20 ms, then Python "
+    "decodes, folds and assembles them (~45 ms: a stance a register) and encodes the JSON; "
     'see "Where the read time goes" below',
     "size": 'see "Where the read time goes" below',
     "rebuild": 'see "Where the read time goes" below',
