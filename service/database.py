@@ -66,14 +66,6 @@ async def connect(url: str, *, connect_timeout: float = 5.0) -> asyncpg.Connecti
     return conn
 
 
-# Each statement is planned once per connection, for any parameters. Questions run the
-# same few statements with parameters that change what the planner guesses (an array of
-# one subject or of a page's hundred) but not the plan that serves them; left to choose,
-# PostgreSQL plans the read model's facts statement afresh on every call (a millisecond,
-# a fifth of a busy subject's answer: docs/READ_MODEL.md).
-SESSION_SETTINGS: Final = {"plan_cache_mode": "force_generic_plan"}
-
-
 async def create_pool(
     url: str,
     *,
@@ -98,7 +90,6 @@ async def create_pool(
         command_timeout=60,
         init=exact_timestamps,
         reset=_keep_session,
-        server_settings=SESSION_SETTINGS,
     )
 
 

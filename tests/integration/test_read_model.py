@@ -8,8 +8,6 @@ import asyncpg
 import httpx
 
 from projections.facts import RULES
-from queries import answers, question
-from service.wiring import Services
 
 Client = httpx.AsyncClient
 
@@ -158,22 +156,3 @@ async def test_a_read_model_built_under_other_rules_is_rebuilt_from_the_log(
     after = (await client.get("/v1/parties/kyiv")).json()
     assert after == before
     assert await conn.fetchval("SELECT rules FROM read_model") == RULES
-
-
-async def test_a_question_is_planned_once_per_connection_not_on_every_call(
-    client: Client, services: Services
-) -> None:
-    """The facts statement takes the same plan whatever its parameters; left to choose,
-    PostgreSQL planned it again on every call (a millisecond of a busy subject's answer)
-    or, on a small log, five times before settling."""
-    await post(client, *(stated(f"s{i}", f"2025-0{1 + i % 9}-01", "supports") for i in range(9)))
-    async with services.pool.acquire() as conn:
-        for day in range(1, 13):
-            q = await question.ask(conn, f"2025-0{1 + day % 9}-{day:02d}", None, "disputed")
-            assert await answers.subject_state(conn, "party/kyiv", q) is not None
-        plans = await conn.fetch(
-            "SELECT generic_plans, custom_plans FROM pg_prepared_statements"
-            " WHERE statement LIKE '%FROM read_subjects s%'"
-        )
-    assert plans, "the facts statement is prepared on the connection"
-    assert all(p["custom_plans"] == 0 for p in plans), [dict(p) for p in plans]
