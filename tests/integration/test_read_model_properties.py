@@ -127,45 +127,36 @@ async def test_read_model_answers_equal_the_full_replay(
         )
     )
     with mock.patch.object(model, "SCAN_ROWS_PER_KEY", rows_per_key):
-        await _check(pg_admin_url, template_db, rows, batch, asked, before)
-
-
-async def _check(
-    pg_admin_url: str,
-    template_db: str,
-    rows: list[Row],
-    batch: int,
-    asked: list[tuple[datetime, int, str]],
-    before: datetime,
-) -> None:
-    async with fresh_database(pg_admin_url, template_db) as url:
-        conn = await asyncpg.connect(url)
-        try:
-            await _write(conn, rows)
-            assert await projector.catch_up(conn, batch=batch) == len(rows)
-            for at, known, confidence in asked:
-                q = Question(at, min(known, len(rows)), confidence, True)
-                expected = _replay(rows, q)
-                # Every subject at once (a page's query) and each subject alone.
-                assert await answers.states(conn, SUBJECTS, q) == expected
-                for subject in SUBJECTS[:3]:
-                    assert await answers.subject_state(conn, subject, q) == expected.get(subject)
-                # A state walked two subjects a page at a time, all pages at one sequence.
-                walked: dict[str, Any] = {}
-                cursor: PageCursor | None = None
-                while True:
-                    doc = await answers.state_document(conn, q, "", cursor, 2)
-                    assert doc["sequence"] == q.known
-                    for plural in ("parties", "plans", "meetings", "issues"):
-                        walked |= {s.id: s for s in doc[plural]}
-                    if doc["next"] is None:
-                        break
-                    cursor = decode_cursor(doc["next"], PageCursor)
-                assert walked == expected
-                # A diff page: what changed from `before` to `at`, as known at q.known.
-                q_from = msgspec.structs.replace(q, at=min(before, at))
-                doc = await answers.diff_document(conn, q_from.at, q, "", None, 100)
-                replayed = projections.diff(_replay(rows, q_from), expected)
-                assert doc["changes"] == msgspec.to_builtins(replayed)
-        finally:
-            await conn.close()
+        async with fresh_database(pg_admin_url, template_db) as url:
+            conn = await asyncpg.connect(url)
+            try:
+                await _write(conn, rows)
+                assert await projector.catch_up(conn, batch=batch) == len(rows)
+                for at, known, confidence in asked:
+                    q = Question(at, min(known, len(rows)), confidence, True)
+                    expected = _replay(rows, q)
+                    # Every subject at once (a page's query) and each subject alone.
+                    assert await answers.states(conn, SUBJECTS, q) == expected
+                    for subject in SUBJECTS[:3]:
+                        assert await answers.subject_state(conn, subject, q) == expected.get(
+                            subject
+                        )
+                    # A state walked two subjects a page at a time, all pages at one sequence.
+                    walked: dict[str, Any] = {}
+                    cursor: PageCursor | None = None
+                    while True:
+                        doc = await answers.state_document(conn, q, "", cursor, 2)
+                        assert doc["sequence"] == q.known
+                        for plural in ("parties", "plans", "meetings", "issues"):
+                            walked |= {s.id: s for s in doc[plural]}
+                        if doc["next"] is None:
+                            break
+                        cursor = decode_cursor(doc["next"], PageCursor)
+                    assert walked == expected
+                    # A diff page: what changed from `before` to `at`, as known at q.known.
+                    q_from = msgspec.structs.replace(q, at=min(before, at))
+                    doc = await answers.diff_document(conn, q_from.at, q, "", None, 100)
+                    replayed = projections.diff(_replay(rows, q_from), expected)
+                    assert doc["changes"] == msgspec.to_builtins(replayed)
+            finally:
+                await conn.close()
