@@ -77,7 +77,7 @@ async def one_subject(conn: Any, subject: str, q: Question, steps: Steps) -> Non
     steps.ms["rows: core"].append(len(core))
 
 
-async def explain(conn: Any, sql: str, *args: Any) -> None:
+async def explain(conn: Any, sql: str, args: tuple[Any, ...]) -> None:
     rows = await conn.fetch("EXPLAIN (ANALYZE, BUFFERS) " + sql, *args)
     for r in rows:
         print("    " + r[0])
@@ -103,10 +103,10 @@ async def main(url: str, subject: str, runs: int) -> None:
         steps.print(f"one subject {subject}, {label}")
     q = await ask(conn, random_at(rng).date().isoformat(), str(rng.choice(own)), "disputed")
     print(f"\nEXPLAIN facts, {subject}, at {q.at:%Y-%m-%d}, known {q.known:,}")
-    await explain(conn, model._FACTS, [subject], q.known, q.at, q.floor, model.SCAN_ROWS_PER_KEY)
+    await explain(conn, *model.facts_statement([subject], q.known, q.at, q.floor))
     q = await ask(conn, random_at(rng).date().isoformat(), None, "disputed")
     print(f"\nEXPLAIN facts, {subject}, at {q.at:%Y-%m-%d}, now ({q.known:,})")
-    await explain(conn, model._FACTS, [subject], q.known, q.at, q.floor, model.SCAN_ROWS_PER_KEY)
+    await explain(conn, *model.facts_statement([subject], q.known, q.at, q.floor))
     # A page of 100 subjects (a prefix walk), step by step.
     steps = Steps()
     for i in range(max(3, runs // 5)):
@@ -124,7 +124,7 @@ async def main(url: str, subject: str, runs: int) -> None:
         steps.ms["rows: core x100"].append(len(core))
     steps.print("a page of 100 parties (prefix party/p1)")
     print("\nEXPLAIN of that page's facts, as the service runs it")
-    await explain(conn, model._FACTS, ids, q.known, q.at, q.floor, model.SCAN_ROWS_PER_KEY)
+    await explain(conn, *model.facts_statement(ids, q.known, q.at, q.floor))
     steps = Steps()
     for _ in range(3):
         q = await ask(conn, random_at(rng).date().isoformat(), None, "disputed")

@@ -307,13 +307,19 @@ class Facts(NamedTuple):
     core: list[tuple[str, int, int]]  # (subject, sequence, version), in valid-time order
 
 
+def facts_statement(
+    subjects: list[str], known: int, at: datetime, floor: int
+) -> tuple[str, tuple[object, ...]]:
+    """The statement `facts` runs for these subjects, and its arguments."""
+    if len(subjects) == 1:
+        return _FACTS_ONE, (subjects[0], known, at, floor, SCAN_ROWS_PER_KEY)
+    return _FACTS, (subjects, known, at, floor, SCAN_ROWS_PER_KEY)
+
+
 async def facts(conn: Conn, subjects: list[str], known: int, at: datetime, floor: int) -> Facts:
     """The registers and the events to fold of these subjects, in one round trip."""
-    one = len(subjects) == 1
-    rows = await conn.fetch(
-        _FACTS_ONE if one else _FACTS, subjects[0] if one else subjects, known, at, floor,
-        SCAN_ROWS_PER_KEY,
-    )  # fmt: skip
+    sql, args = facts_statement(subjects, known, at, floor)
+    rows = await conn.fetch(sql, *args)
     registers = [(r[0], r[1], r[2]) for r in rows if r[1]]
     folded = sorted((r[0], r[5], r[3], r[4]) for r in rows if not r[1])
     return Facts(registers, [(s, seq, v) for s, _, seq, v in folded])
