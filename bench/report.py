@@ -74,8 +74,9 @@ WHY: Final = {
     "millisecond of SQL); a p99 far above its p50 is a few requests in 300 that waited for "
     'the shared cores; see "Where the read time goes" below',
     "hot_vs_cold": "the hot party's 200 register keys, two descents each as known then, "
-    "against a cold party's few; a cold answer is little more than its fixed cost (three "
-    'round trips and HTTP, ~2.4 ms); see "Where the read time goes" below',
+    "against a cold party's registers read by one scan of its rows; a cold answer is little "
+    'more than its fixed cost (three round trips and HTTP, ~2 ms); see "Where the read time '
+    'goes" below',
     "page": "a page of 100 parties holds 4,000 to 10,000 registers at 1M (by date; up to ~90 "
     "positions a party) and 1.2-1.8 MB of JSON, 7 MB where it meets the hot subjects; with "
     "the table in subject order (a rebuild) its statement takes ~17 ms for ordinary parties "
