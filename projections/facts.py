@@ -18,9 +18,10 @@ from events.vocabulary import SUBJECT_RE, PositionStated, Recorded
 from projections import State, fold_concerning, initial
 from projections.provenance import Stance, stance_of
 
-# The version of the rules in this module and in `projections.knowledge`: a read model
-# built under another version is rebuilt from the log (docs/READ_MODEL.md).
-RULES: Final = "facts-3"
+# The version of the read model's rules (this module, `projections.knowledge`, and what
+# queries/projector.py derives with them): a read model built under another version is
+# rebuilt from the log (docs/READ_MODEL.md).
+RULES: Final = "facts-4"
 CORE: Final = ""
 
 

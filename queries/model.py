@@ -57,6 +57,26 @@ class Subject(NamedTuple):
     rows: int
 
 
+class Hidden(NamedTuple):
+    """A read_hidden row: stored event `sequence` is not shown as stored from `known_from`."""
+
+    sequence: int
+    known_from: int
+    known_to: int | None
+
+
+class Restated(NamedTuple):
+    """A read_restated row: event `sequence` as correction `version` restates it."""
+
+    subject: str
+    valid_from: datetime
+    sequence: int
+    version: int
+    known_from: int
+    known_to: int | None
+    confidence: int
+
+
 _ROW_COLUMNS: Final = list(Row._fields)
 
 
@@ -106,7 +126,7 @@ async def head_and_status(conn: Conn) -> tuple[Head, str, int]:
 
 async def reset(conn: Conn, rules: str) -> None:
     """Empty the read model, to be built again from the log under `rules`."""
-    await conn.execute("TRUNCATE read_facts, read_keys, read_subjects")
+    await conn.execute("TRUNCATE read_facts, read_keys, read_subjects, read_hidden, read_restated")
     await conn.execute("UPDATE read_model SET rules = $1, checkpoint = 0", rules)
 
 
@@ -121,7 +141,9 @@ async def settle(conn: Conn, *, ordered: bool = False) -> None:
     """
     if ordered:
         await conn.execute("CLUSTER read_facts USING read_facts_valid")
-    await conn.execute("VACUUM (ANALYZE) read_facts, read_keys, read_subjects")
+    await conn.execute(
+        "VACUUM (ANALYZE) read_facts, read_keys, read_subjects, read_hidden, read_restated"
+    )
 
 
 async def advance(conn: Conn, to: int) -> None:
@@ -224,6 +246,35 @@ async def write(
             " rows = s.rows + excluded.rows",
             *(list(column) for column in zip(*subjects, strict=True)),
         )
+
+
+async def write_timeline(
+    conn: Conn,
+    hidden: list[Hidden],
+    unhidden: list[tuple[int, int]],
+    restated: list[Restated],
+    unrestated: list[tuple[int, int, int]],
+) -> None:
+    """End the timeline's intervals that ended ((sequence, at) and (sequence, version, at)
+    of intervals already in the tables), then add the new ones."""
+    if unhidden:
+        await conn.execute(
+            "UPDATE read_hidden h SET known_to = c.at"
+            " FROM unnest($1::bigint[], $2::bigint[]) AS c(sequence, at)"
+            " WHERE h.sequence = c.sequence AND h.known_to IS NULL",
+            *(list(column) for column in zip(*unhidden, strict=True)),
+        )
+    if unrestated:
+        await conn.execute(
+            "UPDATE read_restated r SET known_to = c.at"
+            " FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS c(sequence, version, at)"
+            " WHERE r.sequence = c.sequence AND r.version = c.version AND r.known_to IS NULL",
+            *(list(column) for column in zip(*unrestated, strict=True)),
+        )
+    if hidden:
+        await conn.copy_records_to_table("read_hidden", records=hidden)
+    if restated:
+        await conn.copy_records_to_table("read_restated", records=restated)
 
 
 # ---- the questions' side ----------------------------------------------------------------

@@ -15,7 +15,7 @@ from projections import concerns
 from projections.facts import RULES, facts_of
 from projections.knowledge import Version, believed
 from queries import model
-from queries.model import Close, Key, Row, Subject
+from queries.model import Close, Hidden, Key, Restated, Row, Subject
 
 log = logging.getLogger("annals.projector")
 BATCH: Final = 5_000
@@ -33,6 +33,7 @@ class Changes:
         self.rows: list[Row] = []
         self.closes: list[Close] = []
         self._open: dict[tuple[int, int], list[int]] = {}  # (sequence, version) -> row indexes
+        self.timeline = TimelineChanges()
 
     def open(self, at: int, sequence: int, v: Version, concerned: Iterable[str]) -> None:
         """Version `v` of event `sequence` is believed from sequence `at` on."""
@@ -58,6 +59,22 @@ class Changes:
             return
         for subject, key, _value in facts_of(v.event, concerns(v.event)):
             self.closes.append(Close(subject, key, v.event.time, sequence, v.version, at))
+
+    def believe(self, e: Recorded, family: list[Recorded]) -> None:
+        """Apply `e` (a retraction, a correction, or an event under an id one of them
+        names) to `family`, the events up to `e` whose belief can depend on it: close what
+        stops being believed at its sequence, open what starts."""
+        before = believed(f for f in family if f.sequence < e.sequence)
+        after = believed(family)
+        # An event recorded under an id already retracted is hidden from its own sequence.
+        recorded = set() if e.type in META_TYPES else {e.sequence}
+        for sequence in sorted(before.keys() | after.keys() | recorded):
+            b, a = before.get(sequence), after.get(sequence)
+            if b is not None and (a is None or a.version != b.version):
+                self.close(e.sequence, sequence, b)
+            if a is not None and (b is None or a.version != b.version):
+                self.open(e.sequence, sequence, a, concerns(a.event))
+            self.timeline.change(e.sequence, sequence, b, a)
 
     def bind(self, known: dict[tuple[str, str], Key]) -> tuple[list[Key], list[Subject]]:
         """Give each row its bound; return the keys and the subjects' counts to write.
@@ -96,6 +113,64 @@ class Changes:
         )
 
 
+class TimelineChanges:
+    """What one batch does to the timeline's tables: when a stored event stops or starts
+    being shown as stored, and when a correction's version of it is believed. Like
+    `Changes`, an interval opened in this batch is closed in memory, any other by UPDATE.
+    """
+
+    def __init__(self) -> None:
+        self.hidden: list[Hidden] = []
+        self.unhidden: list[tuple[int, int]] = []  # (sequence, at) of intervals in the table
+        self.restated: list[Restated] = []
+        self.unrestated: list[tuple[int, int, int]] = []  # (sequence, version, at) likewise
+        self._hidden: dict[int, int] = {}  # sequence -> index in self.hidden
+        self._restated: dict[tuple[int, int], list[int]] = {}
+
+    def change(self, at: int, sequence: int, before: Version | None, after: Version | None) -> None:
+        """Event `sequence` was believed as `before` and is believed as `after` from `at`
+        (None: not believed). An event being recorded at `at` was shown as nothing before."""
+        shown = before is not None and before.version == sequence
+        if (sequence == at or shown) and (after is None or after.version != sequence):
+            self._hide(at, sequence)
+        elif sequence < at and not shown and after is not None and after.version == sequence:
+            self._show(at, sequence)
+        was = before.version if before is not None and before.version != sequence else None
+        now = after.version if after is not None and after.version != sequence else None
+        if was is not None and was != now:
+            self._unrestate(at, sequence, was)
+        if now is not None and now != was:
+            assert after is not None
+            self._restate(at, sequence, after)
+
+    def _hide(self, at: int, sequence: int) -> None:
+        self._hidden[sequence] = len(self.hidden)
+        self.hidden.append(Hidden(sequence, at, None))
+
+    def _show(self, at: int, sequence: int) -> None:
+        i = self._hidden.pop(sequence, None)
+        if i is None:
+            self.unhidden.append((sequence, at))
+        else:
+            self.hidden[i] = self.hidden[i]._replace(known_to=at)
+
+    def _restate(self, at: int, sequence: int, v: Version) -> None:
+        e = v.event
+        placed = self._restated.setdefault((sequence, v.version), [])
+        rank = CONFIDENCE_RANK[e.confidence]
+        for subject in ["", *sorted(concerns(e))]:
+            placed.append(len(self.restated))
+            self.restated.append(Restated(subject, e.time, sequence, v.version, at, None, rank))
+
+    def _unrestate(self, at: int, sequence: int, version: int) -> None:
+        placed = self._restated.pop((sequence, version), None)
+        if placed is None:
+            self.unrestated.append((sequence, version, at))
+            return
+        for i in placed:
+            self.restated[i] = self.restated[i]._replace(known_to=at)
+
+
 async def _apply(conn: store.Conn, batch: list[tuple[Recorded, list[str]]]) -> None:
     """Apply a batch of the log (in sequence order) to the read model."""
     upto = batch[-1][0].sequence
@@ -110,18 +185,12 @@ async def _apply(conn: store.Conn, batch: list[tuple[Recorded, list[str]]]) -> N
         else:
             changes.open(e.sequence, e.sequence, Version(e.sequence, e), concerned)
             continue
-        events = await model.family(conn, root, e.sequence)
-        before = believed(f for f in events if f.sequence < e.sequence)
-        after = believed(events)
-        for sequence in sorted(before.keys() | after.keys()):
-            b, a = before.get(sequence), after.get(sequence)
-            if b is not None and (a is None or a.version != b.version):
-                changes.close(e.sequence, sequence, b)
-            if a is not None and (b is None or a.version != b.version):
-                changes.open(e.sequence, sequence, a, concerns(a.event))
+        changes.believe(e, await model.family(conn, root, e.sequence))
     known = await model.keys(conn, {(r.subject, r.key) for r in changes.rows})
     keys, subjects = changes.bind(known)
     await model.write(conn, changes.rows, changes.closes, keys, subjects)
+    t = changes.timeline
+    await model.write_timeline(conn, t.hidden, t.unhidden, t.restated, t.unrestated)
 
 
 Progress = Callable[[int, int], None]

@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 
 import projections
-from events.store import COLUMNS, Conn, row_to_recorded
-from events.vocabulary import Recorded
+from events.store import COLUMNS, Conn, row_to_recorded, row_to_stored
+from events.vocabulary import CONFIDENCE_RANK, Recorded, type_matches
+from projections.knowledge import applicable, believed
 from queries.question import Question
+from queries.timeline import Entry, Filters, entry_of
 
 
 async def load_subject(conn: Conn, subject: str, at: datetime | None, known: int) -> list[Recorded]:
@@ -65,3 +67,29 @@ async def replayed_states(conn: Conn, q: Question) -> dict[str, projections.Stat
     """Every subject's state by one full replay of the known log."""
     known = await load_all(conn, q.at, q.known)
     return projections.project_all(known, at=q.at, min_confidence=q.min_confidence)
+
+
+async def replayed_timeline(conn: Conn, f: Filters, known: int) -> list[Entry]:
+    """The whole timeline as known at `known`, by applying the belief rules to everything
+    known, in memory."""
+    rows = {
+        r["sequence"]: r
+        for r in await conn.fetch(
+            f"SELECT {COLUMNS} FROM events WHERE sequence <= $1",  # noqa: S608 - a constant
+            known,
+        )
+    }
+    recorded = {s: row_to_recorded(r) for s, r in rows.items()}
+    out = []
+    for sequence, v in believed(recorded.values()).items():
+        c = None if v.version == sequence else applicable(v.event.type, [recorded[v.version]])
+        entry = entry_of(row_to_stored(rows[sequence]), rows[sequence]["valid_from"], c)
+        if (
+            (f.subject is None or f.subject in projections.concerns(v.event))
+            and type_matches(f.type, v.event.type)
+            and CONFIDENCE_RANK[v.event.confidence] >= CONFIDENCE_RANK[f.min_confidence]
+            and (f.start is None or entry.start >= f.start)
+            and (f.end is None or entry.start <= f.end)
+        ):
+            out.append(entry)
+    return sorted(out, key=lambda e: e.key)

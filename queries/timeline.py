@@ -21,11 +21,14 @@ sequence order, see events/writer.py), so a walk sees exactly the timeline as kn
 no entry twice, none missing, however many events (backdated or not) are appended
 meanwhile. Filters are not in the cursor: the client repeats them with every page.
 
-Cost of a page: the retractions and corrections known by K (for a subject, through the
-partial index on event_concerns; for the whole log, a scan of the events that name a
-target), their targets by id, then one index range scan in (valid_from, sequence) order —
-on event_concerns (subject, valid_from, sequence) with a subject, on events_valid without.
-Corrected events are merged in from memory, so SQL never has to know corrected times.
+Cost of a page: the read model brought up to K (as for every answer), then one statement
+of two index range scans in (valid_from, sequence) order, each stopping after the page — the
+log's own (event_concerns (subject, valid_from, sequence) with a subject, events_valid
+without), probing read_hidden for each event it meets, and read_restated for events as
+corrections restate them — then the corrections it names, by sequence. The projector
+writes both tables from `knowledge.believed` (docs/READ_MODEL.md, "The timeline"); they
+hold only events a retraction or correction touched, so a page costs the same however
+many there are.
 """
 
 from __future__ import annotations
@@ -39,17 +42,11 @@ import msgspec
 from msgspec import Struct
 
 from events.envelope import BadParameter, StoredEvent
-from events.store import COLUMNS, row_to_recorded, row_to_stored
+from events.store import COLUMNS, row_to_stored
 from events.timeparse import TimeError, format_time, parse_at, parse_time
-from events.vocabulary import (
-    CONFIDENCE_RANK,
-    META_TYPES,
-    SUBJECT_RE,
-    SUBJECT_RULE,
-    references,
-    type_matches,
-)
-from projections.knowledge import Correction, applicable, corrections_by_target, retracted_ids
+from events.vocabulary import CONFIDENCE_RANK, SUBJECT_RE, SUBJECT_RULE
+from projections.knowledge import Correction, applicable
+from queries import model, projector
 from queries.question import CursorError, decode_cursor, encode_cursor
 
 MAX_LIMIT: Final = 1_000
@@ -87,24 +84,6 @@ class Filters(Struct, frozen=True, kw_only=True):
     end: datetime | None = None
     min_confidence: str = "disputed"
 
-    def confidences(self) -> list[str]:
-        """The confidence levels at or above `min_confidence`."""
-        floor = CONFIDENCE_RANK[self.min_confidence]
-        return [c for c, rank in CONFIDENCE_RANK.items() if rank >= floor]
-
-    def keeps(self, e: StoredEvent, start: datetime) -> bool:
-        """Whether an entry (of the corrected kind, filtered in memory) passes."""
-        concerned = self.subject in (None, e.subject) or self.subject in references(e.data)
-        if not concerned:
-            return False
-        if not type_matches(self.type, e.type):
-            return False
-        return (
-            CONFIDENCE_RANK[e.confidence] >= CONFIDENCE_RANK[self.min_confidence]
-            and (self.start is None or start >= self.start)
-            and (self.end is None or start <= self.end)
-        )
-
 
 class Entry(Struct, frozen=True):
     """One timeline entry: the event as believed at K, where it sorts, what corrected it."""
@@ -119,13 +98,6 @@ class Entry(Struct, frozen=True):
         return self.start, self.event.sequence
 
 
-class Belief(Struct, frozen=True):
-    """What retractions and corrections known by K do to the stored events they name."""
-
-    hidden: list[int]  # sequences SQL must skip: retracted or corrected events
-    corrected: list[Entry]  # corrected events as now believed, in timeline order
-
-
 class Page(Struct, frozen=True):
     """A page of the timeline and the cursor of the next one (None at the end)."""
 
@@ -134,45 +106,9 @@ class Page(Struct, frozen=True):
     known: int
 
 
-async def believe(conn: asyncpg.Connection, subject: str | None, known: int) -> Belief:
-    """Apply the retractions and corrections recorded by `known` (to all events, or to the
-    events concerning `subject`: every meta event acting on one of them concerns it)."""
-    if subject is None:
-        rows = await conn.fetch(
-            f"SELECT {COLUMNS} FROM events WHERE target IS NOT NULL AND sequence <= $1",  # noqa: S608
-            known,
-        )
-    else:
-        rows = await conn.fetch(
-            f"""SELECT {COLUMNS} FROM events WHERE sequence IN (
-                SELECT sequence FROM event_concerns
-                WHERE subject = $1 AND meta AND sequence <= $2)""",  # noqa: S608
-            subject,
-            known,
-        )
-    metas = [row_to_recorded(r) for r in rows]
-    if not metas:
-        return Belief([], [])
-    gone = retracted_ids(metas)
-    corrections = corrections_by_target(metas, gone)
-    targets = await conn.fetch(
-        f"SELECT {COLUMNS} FROM events WHERE id = ANY($1::text[]) AND sequence <= $2",  # noqa: S608
-        sorted(gone | corrections.keys()),
-        known,
-    )
-    hidden, corrected = [], []
-    for row in targets:
-        if row["type"] in META_TYPES:  # only by a reused id; never a timeline entry anyway
-            continue
-        hidden.append(row["sequence"])
-        if row["id"] not in gone:
-            c = applicable(row["type"], corrections[row["id"]])
-            corrected.append(_corrected(row_to_stored(row), row["valid_from"], c))
-    return Belief(sorted(hidden), sorted(corrected, key=lambda e: e.key))
-
-
-def _corrected(e: StoredEvent, start: datetime, c: Correction | None) -> Entry:
-    """`e` as correction `c` states it, in the API's shape (itself when there is none)."""
+def entry_of(e: StoredEvent, start: datetime, c: Correction | None) -> Entry:
+    """Stored event `e` (valid from `start`) as correction `c` states it, in the API's shape
+    (itself when there is none)."""
     if c is None:
         return Entry(e, start)
     changes: dict[str, Any] = {"data": c.data.data}
@@ -195,19 +131,19 @@ async def read_page(
     known: int,
     after: tuple[datetime, int] | None,
     limit: int,
-    belief: Belief | None = None,
 ) -> Page:
     """Up to `limit` entries after position `after`, as known at sequence `known`."""
-    if belief is None:
-        belief = await believe(conn, f.subject, known)
-    rows = await _scan(conn, f, known, after or (_EARLIEST, 0), limit + 1, belief.hidden)
-    found = [Entry(row_to_stored(r), r["valid_from"]) for r in rows]
-    found += [
-        e
-        for e in belief.corrected
-        if (after is None or e.key > after) and f.keeps(e.event, e.start)
-    ]
-    found.sort(key=lambda e: e.key)
+    known = await projector.ensure(conn, known, await model.status(conn))
+    rows = await conn.fetch(*_statement(f, known, after or (_EARLIEST, 0), limit + 1))
+    versions = [r["version"] for r in rows if r["version"] is not None]
+    corrections = await model.events(conn, versions) if versions else {}
+    found = []
+    for r in rows:
+        c = None
+        if r["version"] is not None:
+            c = applicable(r["type"], [corrections[r["version"]]])
+            assert c is not None, "the projector chose this correction because it applies"
+        found.append(entry_of(row_to_stored(r), r["start"], c))
     entries = found[:limit]
     nxt = None
     if len(found) > limit:
@@ -216,55 +152,67 @@ async def read_page(
     return Page(entries, nxt, known)
 
 
-async def _scan(
-    conn: asyncpg.Connection,
-    f: Filters,
-    known: int,
-    after: tuple[datetime, int],
-    limit: int,
-    hidden: list[int],
-) -> list[asyncpg.Record]:
-    """Stored events past `after` in (valid_from, sequence) order: one index range scan."""
+# The stored events a page shows: every event known by $1 past the position ($2, $3), in
+# (valid_from, sequence) order, but those hidden at $1 (retracted, or restated: they come
+# from the second part). One index range scan: events_valid for the whole log,
+# event_concerns (subject, valid_from, sequence) for a subject.
+_STORED_ALL: Final = f"""
+SELECT {_E_COLUMNS}, e.valid_from AS start, NULL::bigint AS version FROM events e
+WHERE e.sequence <= $1 AND e.target IS NULL
+  AND (e.valid_from, e.sequence) > ($2, $3) AND e.valid_from >= $4 AND e.valid_from <= $5
+  AND e.confidence = ANY($8::text[]) {{filters}}
+ORDER BY e.valid_from, e.sequence LIMIT $10"""  # noqa: S608 - constants only
+
+_STORED_SUBJECT: Final = f"""
+SELECT {_E_COLUMNS}, c.valid_from AS start, NULL::bigint AS version
+FROM event_concerns c JOIN events e ON e.sequence = c.sequence
+WHERE c.subject = $11 AND NOT c.meta AND c.sequence <= $1
+  AND (c.valid_from, c.sequence) > ($2, $3) AND c.valid_from >= $4 AND c.valid_from <= $5
+  AND e.confidence = ANY($8::text[]) {{filters}}
+ORDER BY c.valid_from, c.sequence LIMIT $10"""  # noqa: S608 - constants only
+
+_FILTERS: Final = """
+  AND ($6::text IS NULL OR e.type = $6) AND ($7::text IS NULL OR starts_with(e.type, $7))
+  AND NOT EXISTS (
+      SELECT FROM read_hidden h WHERE h.sequence = e.sequence
+        AND h.known_from <= $1 AND (h.known_to IS NULL OR h.known_to > $1))"""
+
+# The restated events a page shows: versions believed at $1 (for subject $11, or '' for the
+# whole log), placed by their restated valid time.
+_RESTATED: Final = f"""
+SELECT {_E_COLUMNS}, r.valid_from AS start, r.version
+FROM read_restated r JOIN events e ON e.sequence = r.sequence
+WHERE r.subject = $11 AND r.known_from <= $1 AND (r.known_to IS NULL OR r.known_to > $1)
+  AND (r.valid_from, r.sequence) > ($2, $3) AND r.valid_from >= $4 AND r.valid_from <= $5
+  AND r.confidence >= $9
+  AND ($6::text IS NULL OR e.type = $6) AND ($7::text IS NULL OR starts_with(e.type, $7))
+ORDER BY r.valid_from, r.sequence LIMIT $10"""  # noqa: S608 - constants only
+
+_PAGE: Final = """
+SELECT * FROM (({stored}) UNION ALL ({restated})) p ORDER BY start, sequence LIMIT $10"""
+
+
+def _statement(f: Filters, known: int, after: tuple[datetime, int], limit: int) -> tuple[Any, ...]:
+    """The page's statement and its arguments."""
+    stored = _STORED_ALL if f.subject is None else _STORED_SUBJECT
+    sql = _PAGE.format(stored=stored.format(filters=_FILTERS), restated=_RESTATED)
     type_exact = f.type if f.type is not None and not f.type.endswith(".") else None
     type_prefix = f.type if f.type is not None and f.type.endswith(".") else None
-    # $1 known, $2/$3 position, $4/$5 valid-time bounds, $6/$7 type, $8 confidences,
-    # $9 hidden sequences, $10 limit, $11 subject.
-    where = """
-        AND ($6::text IS NULL OR e.type = $6)
-        AND ($7::text IS NULL OR starts_with(e.type, $7))
-        AND e.confidence = ANY($8::text[])
-        AND NOT (e.sequence = ANY($9::bigint[]))"""
-    if f.subject is None:
-        sql = f"""
-            SELECT {_E_COLUMNS} FROM events e
-            WHERE e.sequence <= $1 AND e.target IS NULL
-              AND (e.valid_from, e.sequence) > ($2, $3)
-              AND e.valid_from >= $4 AND e.valid_from <= $5 {where}
-            ORDER BY e.valid_from, e.sequence LIMIT $10"""  # noqa: S608 - constants only
-    else:
-        sql = f"""
-            SELECT {_E_COLUMNS} FROM event_concerns c JOIN events e ON e.sequence = c.sequence
-            WHERE c.subject = $11 AND NOT c.meta AND c.sequence <= $1
-              AND (c.valid_from, c.sequence) > ($2, $3)
-              AND c.valid_from >= $4 AND c.valid_from <= $5 {where}
-            ORDER BY c.valid_from, c.sequence LIMIT $10"""  # noqa: S608 - constants only
-    args: list[Any] = [
-        known, after[0], after[1], f.start or _EARLIEST, f.end or _LATEST, type_exact,
-        type_prefix, f.confidences(), hidden, limit,
-    ]  # fmt: skip
-    if f.subject is not None:
-        args.append(f.subject)
-    return await conn.fetch(sql, *args)
+    floor = CONFIDENCE_RANK[f.min_confidence]
+    confidences = [c for c, rank in CONFIDENCE_RANK.items() if rank >= floor]
+    return (
+        sql, known, after[0], after[1], f.start or _EARLIEST, f.end or _LATEST, type_exact,
+        type_prefix, confidences, floor, limit, f.subject or "",
+    )  # fmt: skip
 
 
 async def walk(
     conn: asyncpg.Connection, f: Filters, known: int, batch: int = MAX_LIMIT
 ) -> AsyncIterator[Entry]:
     """Every entry of the timeline as known at `known`, a page at a time (for exports)."""
-    belief = await believe(conn, f.subject, known)
     after: tuple[datetime, int] | None = None
     while True:
-        page = await read_page(conn, f, known, after, batch, belief)
+        page = await read_page(conn, f, known, after, batch)
         for e in page.entries:
             yield e
         if page.next is None:

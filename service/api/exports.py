@@ -65,12 +65,9 @@ async def csv_chunks(
     """The timeline as known at `known` as CSV chunks of `rows` rows, the header first,
     holding a pooled connection only while a page is read."""
     after: tuple[datetime, int] | None = None
-    belief: tl.Belief | None = None
     while True:
         async with svc.acquire_read(known) as conn:
-            if belief is None:  # what retractions and corrections do, once for the walk
-                belief = await tl.believe(conn, filters.subject, known)
-            page = await tl.read_page(conn, filters, known, after, rows, belief)
+            page = await tl.read_page(conn, filters, known, after, rows)
         yield exports.csv_text(page.entries, header=after is None).encode()
         if page.next is None:
             return

@@ -2,8 +2,9 @@
 
 Each example writes a generated log into a fresh database, lets the projector follow it in
 batches of a drawn size, then asks random (at, known_at, min_confidence) questions of the
-read model — one subject, a state walked a page at a time, a diff page — and compares
-every answer with `projections` folding everything known at that sequence.
+read model — one subject, a state walked a page at a time, a diff page, the timeline of the
+whole log and of a subject walked a page at a time — and compares every answer with
+`projections` folding (or `knowledge.believed` applied to) everything known at that sequence.
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ import projections
 from events.timeparse import format_time
 from events.vocabulary import CONFIDENCE_RANK, is_custom
 from queries import answers, model, projector
+from queries import timeline as tl
 from queries.question import PageCursor, Question, decode_cursor
+from queries.replay import replayed_timeline
 from tests._logs import EPOCH, Row, logs
 from tests.conftest import fresh_database
 from tests.unit.test_projections_properties import UNIVERSE
@@ -59,6 +62,23 @@ async def _write(conn: asyncpg.Connection, rows: list[Row]) -> None:
             "predecessor_hash", "target", "concerns",
         ],
     )  # fmt: skip
+    await conn.execute(
+        "INSERT INTO event_concerns (subject, valid_from, sequence, meta)"
+        " SELECT unnest(concerns), valid_from, sequence, target IS NOT NULL FROM events"
+    )
+
+
+async def _timeline(conn: asyncpg.Connection, f: tl.Filters, known: int) -> list[tl.Entry]:
+    """The timeline walked three entries a page, every page at sequence `known`."""
+    walked: list[tl.Entry] = []
+    after = None
+    while True:
+        page = await tl.read_page(conn, f, known, after, 3)
+        assert page.known == known
+        walked += page.entries
+        if page.next is None:
+            return walked
+        after = page.entries[-1].key
 
 
 def _replay(rows: list[Row], q: Question) -> dict[str, projections.State]:
@@ -158,5 +178,12 @@ async def test_read_model_answers_equal_the_full_replay(
                     doc = await answers.diff_document(conn, q_from.at, q, "", None, 100)
                     replayed = projections.diff(_replay(rows, q_from), expected)
                     assert doc["changes"] == msgspec.to_builtins(replayed)
+                    # The timeline of the whole log, and of a subject from `before` on.
+                    for f in (
+                        tl.Filters(min_confidence=confidence),
+                        tl.Filters(subject=SUBJECTS[known % len(SUBJECTS)], start=before),
+                    ):
+                        expected_entries = await replayed_timeline(conn, f, q.known)
+                        assert await _timeline(conn, f, q.known) == expected_entries
             finally:
                 await conn.close()

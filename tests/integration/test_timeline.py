@@ -6,11 +6,14 @@ import base64
 import json
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 
 from events.timeparse import parse_at, parse_time
 from events.vocabulary import CONFIDENCE_RANK, references
+from queries import projector
+from queries import timeline as tl
 from service.importer import file_lines, import_lines
 from service.wiring import EXAMPLE, Services
 from tests.conftest import EXAMPLE_EVENTS
@@ -172,6 +175,56 @@ async def test_retracted_events_leave_and_corrected_ones_move(example: Client) -
     assert "pt25-030" not in ids((await page(example, subject="party/donald-trump"))["events"])
     before = await page(example, limit=1000, known_at=str(retraction["sequence"] - 1))
     assert ids(before["events"]) == expected()
+
+
+class Counting:
+    """A connection that counts the rows its queries return."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.conn, self.rows = conn, 0
+
+    async def fetch(self, *args: Any) -> list[asyncpg.Record]:
+        rows: list[asyncpg.Record] = await self.conn.fetch(*args)
+        self.rows += len(rows)
+        return rows
+
+    async def fetchrow(self, *args: Any) -> asyncpg.Record | None:
+        self.rows += 1
+        return await self.conn.fetchrow(*args)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.conn, name)
+
+
+async def test_a_page_reads_rows_for_its_entries_not_for_every_retraction(
+    services: Services, db_url: str
+) -> None:
+    """SPEC §6: a page costs the same however many retractions and corrections the log
+    holds (they are looked up in the read model per entry met, not gathered per page)."""
+    notes: list[dict[str, Any]] = [
+        {"type": "x-note", "id": f"n{n}", "subject": "party/russia",
+         "time": f"2025-11-{1 + n % 28:02d}"}
+        for n in range(400)
+    ]  # fmt: skip
+    meta: list[dict[str, Any]] = [
+        {"type": "event.retracted", "id": f"r{n}", "time": "2025-12-01",
+         "data": {"event": f"n{n}", "reason": "test"}} if n % 2 else
+        {"type": "event.corrected", "id": f"c{n}", "time": "2025-12-01",
+         "data": {"event": f"n{n}", "time": "2025-10-01", "data": {"n": n}}}
+        for n in range(300)
+    ]  # fmt: skip
+    lines = [(n, json.dumps(e).encode()) for n, e in enumerate(notes + meta, 1)]
+    assert (await import_lines(services.writer, lines)).appended == 700
+    conn = await asyncpg.connect(db_url)
+    try:
+        assert await projector.catch_up(conn) == 700
+        for f in (tl.Filters(), tl.Filters(subject="party/russia", start=parse_at("2025-11-10"))):
+            counted = Counting(conn)
+            page = await tl.read_page(counted, f, 700, None, 5)  # type: ignore[arg-type]
+            assert len(page.entries) == 5
+            assert counted.rows <= 2 * 5 + 5, f"{counted.rows} rows for a page of 5 ({f})"
+    finally:
+        await conn.close()
 
 
 async def test_custom_events_are_shown_with_a_headline(client: Client) -> None:
