@@ -152,44 +152,45 @@ async def read_page(
     return Page(entries, nxt, known)
 
 
-# The stored events a page shows: every event known by $1 past the position ($2, $3), in
+# The stored events a page shows: every event known by $1 past the position ($2, $3) (the
+# `from` bound is folded into it, so that it is where the index scan starts), in
 # (valid_from, sequence) order, but those hidden at $1 (retracted, or restated: they come
 # from the second part). One index range scan: events_valid for the whole log,
 # event_concerns (subject, valid_from, sequence) for a subject.
 _STORED_ALL: Final = f"""
 SELECT {_E_COLUMNS}, e.valid_from AS start, NULL::bigint AS version FROM events e
 WHERE e.sequence <= $1 AND e.target IS NULL
-  AND (e.valid_from, e.sequence) > ($2, $3) AND e.valid_from >= $4 AND e.valid_from <= $5
-  AND e.confidence = ANY($8::text[]) {{filters}}
-ORDER BY e.valid_from, e.sequence LIMIT $10"""  # noqa: S608 - constants only
+  AND (e.valid_from, e.sequence) > ($2, $3) AND e.valid_from <= $4
+  AND e.confidence = ANY($7::text[]) {{filters}}
+ORDER BY e.valid_from, e.sequence LIMIT $9"""  # noqa: S608 - constants only
 
 _STORED_SUBJECT: Final = f"""
 SELECT {_E_COLUMNS}, c.valid_from AS start, NULL::bigint AS version
 FROM event_concerns c JOIN events e ON e.sequence = c.sequence
-WHERE c.subject = $11 AND NOT c.meta AND c.sequence <= $1
-  AND (c.valid_from, c.sequence) > ($2, $3) AND c.valid_from >= $4 AND c.valid_from <= $5
-  AND e.confidence = ANY($8::text[]) {{filters}}
-ORDER BY c.valid_from, c.sequence LIMIT $10"""  # noqa: S608 - constants only
+WHERE c.subject = $10 AND NOT c.meta AND c.sequence <= $1
+  AND (c.valid_from, c.sequence) > ($2, $3) AND c.valid_from <= $4
+  AND e.confidence = ANY($7::text[]) {{filters}}
+ORDER BY c.valid_from, c.sequence LIMIT $9"""  # noqa: S608 - constants only
 
 _FILTERS: Final = """
-  AND ($6::text IS NULL OR e.type = $6) AND ($7::text IS NULL OR starts_with(e.type, $7))
+  AND ($5::text IS NULL OR e.type = $5) AND ($6::text IS NULL OR starts_with(e.type, $6))
   AND NOT EXISTS (
       SELECT FROM read_hidden h WHERE h.sequence = e.sequence
         AND h.known_from <= $1 AND (h.known_to IS NULL OR h.known_to > $1))"""
 
-# The restated events a page shows: versions believed at $1 (for subject $11, or '' for the
+# The restated events a page shows: versions believed at $1 (for subject $10, or '' for the
 # whole log), placed by their restated valid time.
 _RESTATED: Final = f"""
 SELECT {_E_COLUMNS}, r.valid_from AS start, r.version
 FROM read_restated r JOIN events e ON e.sequence = r.sequence
-WHERE r.subject = $11 AND r.known_from <= $1 AND (r.known_to IS NULL OR r.known_to > $1)
-  AND (r.valid_from, r.sequence) > ($2, $3) AND r.valid_from >= $4 AND r.valid_from <= $5
-  AND r.confidence >= $9
-  AND ($6::text IS NULL OR e.type = $6) AND ($7::text IS NULL OR starts_with(e.type, $7))
-ORDER BY r.valid_from, r.sequence LIMIT $10"""  # noqa: S608 - constants only
+WHERE r.subject = $10 AND r.known_from <= $1 AND (r.known_to IS NULL OR r.known_to > $1)
+  AND (r.valid_from, r.sequence) > ($2, $3) AND r.valid_from <= $4
+  AND r.confidence >= $8
+  AND ($5::text IS NULL OR e.type = $5) AND ($6::text IS NULL OR starts_with(e.type, $6))
+ORDER BY r.valid_from, r.sequence LIMIT $9"""  # noqa: S608 - constants only
 
 _PAGE: Final = """
-SELECT * FROM (({stored}) UNION ALL ({restated})) p ORDER BY start, sequence LIMIT $10"""
+SELECT * FROM (({stored}) UNION ALL ({restated})) p ORDER BY start, sequence LIMIT $9"""
 
 
 def _statement(f: Filters, known: int, after: tuple[datetime, int], limit: int) -> tuple[Any, ...]:
@@ -200,9 +201,11 @@ def _statement(f: Filters, known: int, after: tuple[datetime, int], limit: int) 
     type_prefix = f.type if f.type is not None and f.type.endswith(".") else None
     floor = CONFIDENCE_RANK[f.min_confidence]
     confidences = [c for c, rank in CONFIDENCE_RANK.items() if rank >= floor]
+    if f.start is not None and after < (f.start, 0):
+        after = (f.start, 0)  # sequences start at 1: (start, 0) is just before `start`
     return (
-        sql, known, after[0], after[1], f.start or _EARLIEST, f.end or _LATEST, type_exact,
-        type_prefix, confidences, floor, limit, f.subject or "",
+        sql, known, after[0], after[1], f.end or _LATEST, type_exact, type_prefix,
+        confidences, floor, limit, f.subject or "",
     )  # fmt: skip
 
 
