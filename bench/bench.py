@@ -12,7 +12,8 @@ three databases on it (the service's, the raw baselines', the peer's) and:
    page of `/v1/state` (the service's peak RSS),
    asks one subject's state at random dates (realistic hot, wide hot and cold parties,
    with and without `known_at`) over HTTP beside a full replay of the same questions
-   in-process, and asks `/v1/state` and `/v1/diff` pages of 100 subjects;
+   in-process, asks `/v1/state` and `/v1/diff` pages of 100 subjects and `/v1/timeline`
+   pages of 100 events (the whole log, a type prefix, the realistic party);
 3. imports the rest, runs `annals readmodel rebuild` (timed, beside the imports) and does
    the same at 1,000,000 events;
 4. raw `COPY` of the same events into a table shaped like `events` (the import baseline);
@@ -133,6 +134,7 @@ class Report:
     batch: dict[str, Any] = field(default_factory=dict)
     subject_state: list[dict[str, Any]] = field(default_factory=list)
     pages: list[dict[str, Any]] = field(default_factory=list)
+    timelines: list[dict[str, Any]] = field(default_factory=list)
     walks: list[dict[str, Any]] = field(default_factory=list)
     append: list[dict[str, Any]] = field(default_factory=list)
     sse: dict[str, Any] = field(default_factory=dict)
@@ -569,6 +571,42 @@ async def page_queries(
     return out
 
 
+TIMELINES: Final = (
+    ("whole log", ""),
+    ("type=plan.", "&type=plan."),
+    ("realistic party", f"&subject={synth.REALISTIC}"),
+)
+
+
+async def timeline_queries(
+    cfg: Config, port: int, size: int, label: str, seed: int
+) -> list[dict[str, Any]]:
+    """Pages of 100 entries of `/v1/timeline` from a random date, as known now and at a
+    random `known_at`: the whole log, one type prefix, the realistic hot party."""
+    rng = random.Random(seed)
+    conn = lean.Connection(port)
+    out: list[dict[str, Any]] = []
+    try:
+        for (name, params), known in itertools.product(TIMELINES, (False, True)):
+            requests = []
+            for _ in range(cfg.pages + cfg.pages // 10):
+                # From a date that the log as known at k reaches, so that pages are full.
+                k = rng.randrange(1, size + 1) if known else size
+                path = f"/v1/timeline?limit=100&from={synth.dates(rng, 1, k / cfg.events)[0]}"
+                if known:
+                    path += f"&known_at={k}"
+                requests.append(lean.request("GET", path + params, port))
+            row = await measure(conn, requests, cfg.pages // 10, cfg, (200,))
+            row.update(size=size, label=label, timeline=name, known_at=known)
+            out.append(row)
+            log(f"{label} /v1/timeline pages of 100, {name}, known_at={'yes' if known else 'no '}"
+                f": p50 {row['p50_ms']:.1f} ms p99 {row['p99_ms']:.1f} ms ({row['n']} req, "
+                f"{row['statuses']}, body p50 {row['body_p50']:,} B)")  # fmt: skip
+    finally:
+        await conn.close()
+    return out
+
+
 class NextOnly(msgspec.Struct):
     next: str | None = None
 
@@ -955,6 +993,12 @@ async def run(
                         partial(page_queries, cfg, svc.port, urls["service"], size, label, 9, what),
                     )
                     report.pages += rows or []
+                rows = await phase(
+                    report,
+                    f"/v1/timeline pages at {label} events",
+                    partial(timeline_queries, cfg, svc.port, size, label, 13),
+                )
+                report.timelines += rows or []
             if size < cfg.events:
                 svc.stop()  # the next import runs alone, as an operator's would
         if "copy" not in skip:

@@ -354,6 +354,23 @@ def markdown(r: dict[str, Any]) -> str:
                 f"| {x['n']} | {f(x['p50_ms'], 1)} | {f(x['p99_ms'], 1)} | {f(x['max_ms'], 1)} "
                 f"| {f(x['body_p50'])} B | {x['statuses']} | {x['starts']} |"
             )
+    timelines = r.get("timelines") or []
+    if timelines:
+        L += ["", "#### Pages of 100 events: `/v1/timeline`", "",
+              "`GET /v1/timeline?limit=100&from=…`, a random date over the span the log "
+              "covers, as known now or at a random `known_at` sequence: the whole log, one "
+              "type prefix, and the realistic hot party's events; one client, after a tenth "
+              "as many unmeasured pages.",
+              "",
+              "| events | timeline | known_at | n | p50 ms | p99 ms | max ms | answer p50 "
+              "| statuses |",
+              "|---:|---|---|---:|---:|---:|---:|---:|---|"]  # fmt: skip
+        for x in timelines:
+            L.append(
+                f"| {x['size']:,} | {x['timeline']} | {'yes' if x['known_at'] else 'no'} "
+                f"| {x['n']} | {f(x['p50_ms'], 1)} | {f(x['p99_ms'], 1)} | {f(x['max_ms'], 1)} "
+                f"| {f(x['body_p50'])} B | {x['statuses']} |"
+            )
     walks = r.get("walks") or []
     if walks:
         L += ["", "#### A whole walk of `/v1/state`", "",
