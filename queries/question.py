@@ -130,13 +130,11 @@ class PageCursor(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 async def page_cursor(conn: store.Conn, text: str | None) -> PageCursor | None:
-    """A state or diff page cursor; BadParameter naming `cursor` when it is not one."""
+    """A state or diff page cursor; CursorError when this service did not make it, or made
+    it for a longer log."""
     if text is None:
         return None
-    try:
-        c = decode_cursor(text, PageCursor)
-        if c.k < 0 or c.k > (await store.read_head(conn)).sequence:
-            raise CursorError("made for a log this service does not hold")
-    except CursorError as e:
-        raise BadParameter("cursor", str(e)) from None
+    c = decode_cursor(text, PageCursor)
+    if c.k < 0 or c.k > (await store.read_head(conn)).sequence:
+        raise CursorError("made for a log this service does not hold")
     return c

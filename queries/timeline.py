@@ -41,6 +41,7 @@ import asyncpg
 import msgspec
 from msgspec import Struct
 
+from events import store
 from events.envelope import BadParameter, StoredEvent
 from events.store import COLUMNS, row_to_stored
 from events.timeparse import TimeError, format_time, parse_at, parse_time
@@ -104,6 +105,38 @@ class Page(Struct, frozen=True):
     entries: list[Entry]
     next: str | None
     known: int
+
+
+class Walk(Struct, frozen=True):
+    """A walk pinned: what to show, as known at which sequence, from where; `pinned`: the
+    answer can never change."""
+
+    filters: Filters
+    known: int
+    pinned: bool
+    after: tuple[datetime, int] | None = None
+
+
+async def pin(
+    conn: asyncpg.Connection, filters: Filters, known_at: str | None, cursor: str | None
+) -> Walk:
+    """The cursor's known sequence and position when paging on, else `known_at` resolved;
+    CursorError for a cursor this service did not make, or made for a longer log."""
+    if cursor is None:
+        known = await store.resolve_known_at(conn, known_at)
+        return Walk(filters, known.sequence, known.pinned)
+    v, s, k = decode_timeline_cursor(cursor)
+    if k > (await store.read_head(conn)).sequence:
+        raise CursorError("made for a log this service does not hold")
+    return Walk(filters, k, True, (v, s))
+
+
+async def page(
+    conn: asyncpg.Connection, f: Filters, known_at: str | None, cursor: str | None, limit: int
+) -> tuple[Page, bool]:
+    """A page of a walk (`pin`, then `read_page`), and whether it can never change."""
+    w = await pin(conn, f, known_at, cursor)
+    return await read_page(conn, w.filters, w.known, w.after, limit), w.pinned
 
 
 def entry_of(e: StoredEvent, start: datetime, c: Correction | None) -> Entry:

@@ -13,6 +13,7 @@ from litestar.plugins.problem_details import ProblemDetailsException
 from events.envelope import BadParameter, EventTooLarge, FieldError, InvalidBody
 from events.store import Conflict
 from events.writer import Unavailable
+from queries.question import CursorError
 from service.budget import Busy
 
 log = logging.getLogger("annals.problems")
@@ -127,6 +128,13 @@ def to_problem(exc: Exception) -> Problem:
             return Problem(413, str(exc), errors=exc.errors, kind="too-large")
         case InvalidBody():
             return invalid(exc.errors)
+        case CursorError():
+            return Problem(
+                400,
+                f"bad cursor: {exc}",
+                errors=[FieldError("cursor", str(exc))],
+                kind="bad-parameter",
+            )
         case BadParameter():
             names = ", ".join(e.path for e in exc.errors)
             return Problem(422, f"bad parameter: {names}", errors=exc.errors, kind="bad-parameter")

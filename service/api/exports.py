@@ -29,13 +29,7 @@ from queries.timeline import parse_filters
 from service import exports
 from service.api.answers import AtParam, KnownAtParam, MinConfidence
 from service.api.openapi import read_responses
-from service.api.timeline import (
-    FromParam,
-    SubjectParam,
-    ToParam,
-    TypeParam,
-    resolve,
-)
+from service.api.timeline import FromParam, SubjectParam, ToParam, TypeParam
 from service.caching import cached
 from service.wiring import Services
 
@@ -135,7 +129,7 @@ class ExportsController(Controller):
         confidence, recordedtime, concerns, headline, summary (see docs/CLIENTS.md)."""
         filters = parse_filters(from_, to, subject, type_, min_confidence)
         async with svc.acquire_read(known_at) as conn:
-            w = await resolve(conn, filters, known_at, None)
+            w = await tl.pin(conn, filters, known_at, None)
         return Stream(
             await svc.heavy.streamed(csv_chunks(svc, w.filters, w.known, rows)),
             media_type="text/csv; charset=utf-8; header=present",
@@ -165,7 +159,7 @@ class ExportsController(Controller):
         filters = parse_filters(from_, to, subject, type_, min_confidence)
         async with svc.heavy.slot():  # the document is built and encoded inside it too
             async with svc.acquire_read(known_at) as conn:
-                w = await resolve(conn, filters, known_at, None)
+                w = await tl.pin(conn, filters, known_at, None)
                 entries = [e async for e in tl.walk(conn, w.filters, w.known)]
                 names = await exports.names_known_at(conn, w.known, entries)
             body = exports.timelinejs(entries, filters, w.known, names)

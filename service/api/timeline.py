@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
-import asyncpg
 import msgspec
 from litestar import Controller, Request, Response, get
 from litestar.di import NamedDependency
 from litestar.params import QueryParameter
 
-from events import store
-from events.envelope import FieldError, StoredEvent
+from events.envelope import StoredEvent
 from events.headline import headline
 from queries import question
 from queries import timeline as tl
@@ -20,7 +17,6 @@ from queries.timeline import parse_filters
 from service.api.answers import KnownAtParam, MinConfidence
 from service.api.openapi import read_responses
 from service.caching import cached
-from service.problems import Problem
 from service.wiring import Services
 
 FromParam = Annotated[
@@ -58,36 +54,9 @@ class TimelinePage(msgspec.Struct, frozen=True):
     known_at: int
 
 
-class Walk(msgspec.Struct, frozen=True):
-    """Resolved timeline parameters: what to show, as known when, from where."""
-
-    filters: tl.Filters
-    known: int
-    pinned: bool
-    after: tuple[datetime, int] | None = None
-
-
-async def resolve(
-    conn: asyncpg.Connection, filters: tl.Filters, known_at: str | None, cursor: str | None
-) -> Walk:
-    """Pin the walk: the cursor's known sequence when paging on, else `known_at` resolved."""
-    if cursor is None:
-        known = await store.resolve_known_at(conn, known_at)
-        return Walk(filters, known.sequence, known.pinned)
-    try:
-        v, s, k = tl.decode_timeline_cursor(cursor)
-        if k > (await store.read_head(conn)).sequence:
-            raise question.CursorError("made for a log this service does not hold")
-    except question.CursorError as e:
-        raise Problem(
-            400, f"bad cursor: {e}", errors=[FieldError("cursor", str(e))], kind="bad-parameter"
-        ) from None
-    return Walk(filters, k, True, (v, s))
-
-
 def pin(known_at: str | None, cursor: str | None) -> str | int | None:
     """What a page is computed as of, to choose a connection holding it (a bad cursor:
-    whatever connection, `resolve` names the problem)."""
+    whatever connection, `tl.pin` names the problem)."""
     if cursor is None:
         return known_at
     try:
@@ -133,7 +102,6 @@ class TimelineController(Controller):
         """`{events, next, known_at}`; page on with `cursor=next`, repeating the filters."""
         filters = parse_filters(from_, to, subject, type_, min_confidence)
         async with svc.acquire_read(pin(known_at, cursor)) as conn:
-            w = await resolve(conn, filters, known_at, cursor)
-            page = await tl.read_page(conn, w.filters, w.known, w.after, limit)
+            page, pinned = await tl.page(conn, filters, known_at, cursor, limit)
         body = TimelinePage([item(e) for e in page.entries], page.next, page.known)
-        return cached(request, body, w.pinned)
+        return cached(request, body, pinned)

@@ -146,6 +146,19 @@ async def test_bad_page_parameters_are_named(client: Client) -> None:
         assert name in r.text, r.text
 
 
+async def test_a_bad_cursor_is_the_same_400_on_every_paged_read(client: Client) -> None:
+    """A cursor is opaque: one this service did not make is malformed input, whichever
+    walk it is given to."""
+    diff = {"from": "2025-11-01", "to": "2025-12-01"}
+    for path, params in (("/v1/state", {}), ("/v1/diff", diff), ("/v1/timeline", {})):
+        for cursor in ("not-a-cursor", "eyJzIjoicGFydHkvYSIsImsiOjk5OTl9"):  # k past the head
+            r = await client.get(path, params={**params, "cursor": cursor})
+            assert r.status_code == 400, (path, cursor, r.text)
+            body = r.json()
+            assert body["title"] and body["detail"].startswith("bad cursor: "), body
+            assert [e["path"] for e in body["errors"]] == ["cursor"], body
+
+
 async def test_a_read_model_built_under_other_rules_is_rebuilt_from_the_log(
     client: Client, conn: asyncpg.Connection
 ) -> None:
