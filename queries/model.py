@@ -399,3 +399,29 @@ async def subjects(conn: Conn, known: int, prefix: str, after: str, limit: int) 
         limit,
     )
     return [r["subject"] for r in rows]
+
+
+async def sample_subjects(conn: Conn, n: int, seed: int) -> list[str]:
+    """Up to `n` subjects with a fact, drawn by `seed` (a hash of the id: one pass over
+    read_subjects, the same draw for the same seed); every subject when `n` is 0."""
+    rows = await conn.fetch(
+        "SELECT subject FROM read_subjects ORDER BY md5(subject || $1::text), subject"
+        " LIMIT CASE WHEN $2 > 0 THEN $2 END",
+        str(seed),
+        n,
+    )
+    return [r["subject"] for r in rows]
+
+
+async def history(conn: Conn, subject: str, limit: int) -> list[tuple[int, datetime]]:
+    """Up to `limit` (sequence, valid time) of the events concerning `subject`, spread over
+    its history (every k-th), for questions about it."""
+    rows = await conn.fetch(
+        "SELECT sequence, valid_from FROM ("
+        " SELECT sequence, valid_from, row_number() OVER (ORDER BY sequence) AS n,"
+        " count(*) OVER () AS total FROM event_concerns WHERE subject = $1) c"
+        " WHERE n % greatest(total / $2, 1) = 0",
+        subject,
+        limit,
+    )
+    return [(r["sequence"], r["valid_from"]) for r in rows]

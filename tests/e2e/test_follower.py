@@ -154,6 +154,38 @@ def test_a_rebuild_builds_the_read_model_again_and_settles_it(db_url: str) -> No
     assert len(rebuilt_facts) == len(appended)
 
 
+def test_verify_checks_the_read_model_against_the_replay_and_fails_when_they_differ(
+    db_url: str,
+) -> None:
+    def verify() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [ANNALS, "--database-url", db_url, "readmodel", "verify", "--subjects", "0"],
+            capture_output=True, text=True, timeout=300, check=False,
+        )  # fmt: skip
+
+    imported = subprocess.run(
+        [ANNALS, "--database-url", db_url, "import", str(EXAMPLE)],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert imported.returncode == 0, imported.stderr
+    sound = verify()
+    assert sound.returncode == 0, sound.stderr
+    assert "the read model equals the replay of the log" in " ".join(sound.stderr.split())
+
+    async def damage() -> None:
+        conn = await asyncpg.connect(db_url)
+        try:
+            await conn.execute("UPDATE read_facts SET value = NULL WHERE key <> ''")
+        finally:
+            await conn.close()
+
+    asyncio.run(damage())
+    damaged = verify()
+    assert damaged.returncode == 1, damaged.stderr
+    said = " ".join(damaged.stderr.split())
+    assert "differs party/" in said and "annals readmodel rebuild" in said, said
+
+
 def test_a_follower_that_dies_is_started_again(db_url: str, tmp_path: Path) -> None:
     svc = Service(["--database-url", db_url], tmp_path / "annals.log").start()
     try:
