@@ -37,10 +37,11 @@ def questions(
     head: int, history: list[tuple[int, datetime]], n: int, rng: random.Random
 ) -> list[Question]:
     """`n` questions about a subject whose events are `history` (sequence, valid time):
-    everything as known now, then questions at one of its own valid times, as known at one
-    of its own sequences, at a drawn confidence floor."""
+    everything as known at `head`, then questions at one of its own valid times, as known
+    at one of its own sequences up to `head`, at a drawn confidence floor."""
     out = [Question(_END_OF_TIME, head, "disputed", True)]
     floors = sorted(CONFIDENCE_RANK)
+    history = [h for h in history if h[0] <= head]  # the log may have grown since
     for _ in range(n - 1):
         if not history:
             break
