@@ -40,7 +40,7 @@ _TITLES = {
     409: "Conflict",
     413: "Request too large",
     415: "Unsupported media type",
-    422: "Invalid event or parameter",
+    422: "Invalid request body",
     429: "Too many requests",
     500: "Internal error",
     503: "Database unavailable",
@@ -137,7 +137,13 @@ def to_problem(exc: Exception) -> Problem:
             )
         case BadParameter():
             names = ", ".join(e.path for e in exc.errors)
-            return Problem(422, f"bad parameter: {names}", errors=exc.errors, kind="bad-parameter")
+            return Problem(
+                422,
+                f"bad parameter: {names}",
+                errors=exc.errors,
+                kind="bad-parameter",
+                title="Invalid parameter",
+            )
         case Conflict():
             return Problem(409, exc.detail, errors=exc.errors, kind="conflict")
         case Unavailable():
