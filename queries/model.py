@@ -6,6 +6,8 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Final, NamedTuple
 
+from asyncpg import Record
+
 from events.accept import Head
 from events.chain import GENESIS
 from events.store import COLUMNS, Conn, row_to_recorded
@@ -177,15 +179,16 @@ async def first_targeting(conn: Conn, ids: Sequence[str], upto: int) -> dict[str
     return {r["target"]: r["first"] for r in rows}
 
 
-async def family(conn: Conn, id_: str, upto: int) -> list[Recorded]:
-    """Every event (up to `upto`) whose belief can depend on the events with id `id_`.
+async def family(conn: Conn, ids: Iterable[str], upto: int) -> list[Recorded]:
+    """Every event (up to `upto`) whose belief can depend on the events with these ids, or
+    that theirs can depend on.
 
-    That is the closure over ids: events with the id, the retractions and corrections
-    naming it, and, again, those naming any of theirs (a retraction can be retracted).
+    That is the closure over ids: events with the ids, the retractions and corrections
+    naming them, and, again, those naming any of theirs (a retraction can be retracted).
     """
     found: dict[int, Recorded] = {}
     seen: set[str] = set()
-    frontier = {id_}
+    frontier = set(ids)
     while frontier:
         seen |= frontier
         rows = await conn.fetch(
@@ -378,11 +381,19 @@ async def facts(conn: Conn, subjects: list[str], known: int, at: datetime, floor
 
 async def events(conn: Conn, sequences: Iterable[int]) -> dict[int, Recorded]:
     """The log's events with these sequences."""
-    rows = await conn.fetch(
-        f"SELECT {COLUMNS} FROM events WHERE sequence = ANY($1::bigint[])",  # noqa: S608
-        sorted(set(sequences)),
+    return {r["sequence"]: row_to_recorded(r) for r in await log_rows(conn, sequences)}
+
+
+async def log_rows(conn: Conn, sequences: Iterable[int]) -> list[Record]:
+    """The log's rows with these sequences (COLUMNS), in sequence order."""
+    wanted = sorted(set(sequences))
+    if not wanted:
+        return []
+    return await conn.fetch(
+        f"SELECT {COLUMNS} FROM events WHERE sequence = ANY($1::bigint[])"  # noqa: S608
+        " ORDER BY sequence",
+        wanted,
     )
-    return {r["sequence"]: row_to_recorded(r) for r in rows}
 
 
 async def subjects(conn: Conn, known: int, prefix: str, after: str, limit: int) -> list[str]:

@@ -185,7 +185,7 @@ async def _apply(conn: store.Conn, batch: list[tuple[Recorded, list[str]]]) -> N
         else:
             changes.open(e.sequence, e.sequence, Version(e.sequence, e), concerned)
             continue
-        changes.believe(e, await model.family(conn, root, e.sequence))
+        changes.believe(e, await model.family(conn, [root], e.sequence))
     known = await model.keys(conn, {(r.subject, r.key) for r in changes.rows})
     keys, subjects = changes.bind(known)
     await model.write(conn, changes.rows, changes.closes, keys, subjects)

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import asyncpg
+
 import projections
 from events.store import COLUMNS, Conn, row_to_recorded, row_to_stored
 from events.vocabulary import CONFIDENCE_RANK, Recorded, type_matches
 from projections.knowledge import applicable, believed
+from queries import model
 from queries.question import Question
 from queries.timeline import Entry, Filters, entry_of
 
@@ -16,29 +19,33 @@ async def load_subject(conn: Conn, subject: str, at: datetime | None, known: int
     """Every event known by `known` that can count for `subject` at valid time `at`.
 
     That is: events concerning it up to `at` (one index range scan), every retraction and
-    correction concerning it whatever its time, and the targets of those corrections
-    (a correction may move an event's time before `at`).
+    correction concerning it whatever its time, and the family of all of those (the
+    closure over ids, `model.family`): the targets of those corrections (a correction may
+    move an event's time before `at`), and the retractions and corrections that name one
+    of its events by an id another source reused, which concern that source's subjects.
     """
+    return [row_to_recorded(r) for r in await _subject_rows(conn, subject, at, known)]
+
+
+async def _subject_rows(
+    conn: Conn, subject: str, at: datetime | None, known: int
+) -> list[asyncpg.Record]:
+    """`load_subject`'s rows of the log, in sequence order."""
     rows = await conn.fetch(
         f"""
-        WITH c AS (
+        SELECT {COLUMNS}, target FROM events WHERE sequence IN (
             SELECT sequence FROM event_concerns
-            WHERE subject = $1 AND sequence <= $3 AND (valid_from <= $2 OR meta)
-        ), t AS (
-            SELECT e.sequence FROM events e
-            WHERE e.sequence <= $3 AND e.id IN (
-                SELECT m.target FROM events m
-                WHERE m.sequence IN (SELECT sequence FROM c) AND m.target IS NOT NULL)
-        )
-        SELECT {COLUMNS} FROM events
-        WHERE sequence IN (SELECT sequence FROM c UNION SELECT sequence FROM t)
-        ORDER BY sequence
+            WHERE subject = $1 AND sequence <= $3 AND (valid_from <= $2 OR meta))
         """,  # noqa: S608 - COLUMNS is a constant
         subject,
         at if at is not None else datetime.max.replace(tzinfo=None),
         known,
     )
-    return [row_to_recorded(r) for r in rows]
+    names = {r["id"] for r in rows} | {r["target"] for r in rows if r["target"] is not None}
+    have = {r["sequence"] for r in rows}
+    more = sorted(e.sequence for e in await model.family(conn, names, known)) if names else []
+    rows += await model.log_rows(conn, [s for s in more if s not in have])
+    return sorted(rows, key=lambda r: r["sequence"])
 
 
 async def load_all(conn: Conn, at: datetime | None, known: int) -> list[Recorded]:
@@ -70,15 +77,16 @@ async def replayed_states(conn: Conn, q: Question) -> dict[str, projections.Stat
 
 
 async def replayed_timeline(conn: Conn, f: Filters, known: int) -> list[Entry]:
-    """The whole timeline as known at `known`, by applying the belief rules to everything
-    known, in memory."""
-    rows = {
-        r["sequence"]: r
-        for r in await conn.fetch(
+    """The timeline as known at `known`, by applying the belief rules in memory to what can
+    concern it: everything known, or for a subject what `load_subject` reads."""
+    if f.subject is not None:
+        found = await _subject_rows(conn, f.subject, None, known)
+    else:
+        found = await conn.fetch(
             f"SELECT {COLUMNS} FROM events WHERE sequence <= $1",  # noqa: S608 - a constant
             known,
         )
-    }
+    rows = {r["sequence"]: r for r in found}
     recorded = {s: row_to_recorded(r) for s, r in rows.items()}
     out = []
     for sequence, v in believed(recorded.values()).items():

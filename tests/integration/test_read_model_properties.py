@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 import projections
 from events.timeparse import format_time
 from events.vocabulary import CONFIDENCE_RANK, is_custom
-from queries import answers, model, projector
+from queries import answers, model, projector, replay
 from queries import timeline as tl
 from queries.question import PageCursor, Question, decode_cursor
 from queries.replay import replayed_timeline
@@ -159,6 +159,10 @@ async def test_read_model_answers_equal_the_full_replay(
                     assert await answers.states(conn, SUBJECTS, q) == expected
                     for subject in SUBJECTS[:3]:
                         assert await answers.subject_state(conn, subject, q) == expected.get(
+                            subject
+                        )
+                        # The replay of one subject (what `verify` compares with) too.
+                        assert await replay.replayed_state(conn, subject, q) == expected.get(
                             subject
                         )
                     # A state walked two subjects a page at a time, all pages at one sequence.
