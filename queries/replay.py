@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import asyncpg
-
 import projections
 from events.store import COLUMNS, Conn, row_to_recorded, row_to_stored
 from events.vocabulary import CONFIDENCE_RANK, Recorded, type_matches
@@ -24,28 +22,18 @@ async def load_subject(conn: Conn, subject: str, at: datetime | None, known: int
     move an event's time before `at`), and the retractions and corrections that name one
     of its events by an id another source reused, which concern that source's subjects.
     """
-    return [row_to_recorded(r) for r in await _subject_rows(conn, subject, at, known)]
-
-
-async def _subject_rows(
-    conn: Conn, subject: str, at: datetime | None, known: int
-) -> list[asyncpg.Record]:
-    """`load_subject`'s rows of the log, in sequence order."""
-    rows = await conn.fetch(
-        f"""
-        SELECT {COLUMNS}, target FROM events WHERE sequence IN (
+    names = await conn.fetch(
+        """
+        SELECT id, target FROM events WHERE sequence IN (
             SELECT sequence FROM event_concerns
             WHERE subject = $1 AND sequence <= $3 AND (valid_from <= $2 OR meta))
-        """,  # noqa: S608 - COLUMNS is a constant
+        """,
         subject,
         at if at is not None else datetime.max.replace(tzinfo=None),
         known,
     )
-    names = {r["id"] for r in rows} | {r["target"] for r in rows if r["target"] is not None}
-    have = {r["sequence"] for r in rows}
-    more = sorted(e.sequence for e in await model.family(conn, names, known)) if names else []
-    rows += await model.log_rows(conn, [s for s in more if s not in have])
-    return sorted(rows, key=lambda r: r["sequence"])
+    ids = {r["id"] for r in names} | {r["target"] for r in names if r["target"] is not None}
+    return await model.family(conn, ids, known) if ids else []
 
 
 async def load_all(conn: Conn, at: datetime | None, known: int) -> list[Recorded]:
@@ -80,7 +68,8 @@ async def replayed_timeline(conn: Conn, f: Filters, known: int) -> list[Entry]:
     """The timeline as known at `known`, by applying the belief rules in memory to what can
     concern it: everything known, or for a subject what `load_subject` reads."""
     if f.subject is not None:
-        found = await _subject_rows(conn, f.subject, None, known)
+        concerning = await load_subject(conn, f.subject, None, known)
+        found = await model.log_rows(conn, [e.sequence for e in concerning])
     else:
         found = await conn.fetch(
             f"SELECT {COLUMNS} FROM events WHERE sequence <= $1",  # noqa: S608 - a constant
