@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import asyncpg
@@ -83,21 +85,26 @@ async def rebuild(conn: asyncpg.Connection, *, quiet: bool = False) -> int:
     return held
 
 
-async def catch_up(conn: Any, *, quiet: bool = False, bulk: bool = False) -> int:
-    """Bring the read model up to the log's head with a progress bar; return its checkpoint.
-    After a `bulk` build (a rebuild, a large import) the new rows are settled."""
+@contextlib.contextmanager
+def _progress(label: str, quiet: bool = False) -> Iterator[Callable[[int, int], None]]:
+    """A progress bar on stderr, and the callback that moves it (done, total)."""
     with Progress(
-        TextColumn("read model"),
+        TextColumn(label),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         console=err,
         disable=quiet,
     ) as bar:
-        task = bar.add_task("rebuild", total=None)
-        held = await projector.catch_up(
-            conn, progress=lambda done, total: bar.update(task, completed=done, total=total)
-        )
+        task = bar.add_task(label, total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total)
+
+
+async def catch_up(conn: Any, *, quiet: bool = False, bulk: bool = False) -> int:
+    """Bring the read model up to the log's head with a progress bar; return its checkpoint.
+    After a `bulk` build (a rebuild, a large import) the new rows are settled."""
+    with _progress("read model", quiet) as advance:
+        held = await projector.catch_up(conn, progress=advance)
     if bulk:
         await model.settle(conn)
     return held
@@ -128,18 +135,10 @@ def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
         conn = await _connect(settings)
         try:
             held = await catch_up(conn)
-            with Progress(
-                TextColumn("verifying"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                console=err,
-            ) as bar:
-                task = bar.add_task("verify", total=None)
+            with _progress("verifying") as advance:
                 checked, found = await check.verify(
-                    conn, held, args.subjects, args.questions, args.seed,
-                    lambda done, total: bar.update(task, completed=done, total=total),
-                )  # fmt: skip
+                    conn, held, args.subjects, args.questions, args.seed, advance
+                )
         finally:
             await conn.close()
         for m in found:
