@@ -112,7 +112,8 @@ async def main(url: str, subject: str, runs: int) -> None:
     for i in range(max(3, runs // 5)):
         known = head if i % 2 == 0 else rng.randrange(1, head)
         q = await ask(conn, random_at(rng).date().isoformat(), str(known), "disputed")
-        ids = await steps.time("page ids (SQL)", model.subjects(conn, q.known, "party/p1", "", 100))
+        found = model.subjects(conn, q.known, "party/p1", "", 100)
+        ids = [s for s, _ in await steps.time("page ids (SQL)", found)]
         regs, core = await steps.time(
             "registers + core x100 (SQL)", model.facts(conn, ids, q.known, q.at, q.floor)
         )

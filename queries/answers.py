@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -30,7 +31,16 @@ async def states_at(
     """`states` for each question (a diff's two ends), the log's events read once for all."""
     if not subjects:
         return [{} for _ in questions]
-    selected = [await model.facts(conn, subjects, q.known, q.at, q.floor) for q in questions]
+    return await _states(conn, subjects, await _select(conn, subjects, questions))
+
+
+async def _select(conn: Conn, subjects: list[str], questions: list[Question]) -> list[model.Facts]:
+    return [await model.facts(conn, subjects, q.known, q.at, q.floor) for q in questions]
+
+
+async def _states(
+    conn: Conn, subjects: list[str], selected: list[model.Facts]
+) -> list[dict[str, projections.State]]:
     logged = await model.events(conn, {n for f in selected for _, s, v in f.core for n in (s, v)})
     return [_assembled(subjects, f, logged) for f in selected]
 
@@ -74,15 +84,62 @@ class Page(msgspec.Struct, frozen=True):
     next: str | None
 
 
-async def page(conn: Conn, q: Question, prefix: str, after: PageCursor | None, limit: int) -> Page:
-    """The next `limit` subject ids of a walk; the cursor pins the walk to `q.known`."""
-    start = after.s if after is not None else ""
-    found = await model.subjects(conn, q.known, prefix, start, limit + 1)
-    nxt = None
-    if len(found) > limit:
-        found = found[:limit]
-        nxt = encode_cursor(PageCursor(found[-1], q.known))
-    return Page(found, nxt)
+def fitting(facts: Iterable[int], budget: int) -> int:
+    """How many subjects, in walk order, a page of these facts per subject holds: those that
+    fit in `budget` together, and always the first (a subject is never split)."""
+    taken = total = 0
+    for n in facts:
+        if taken and total + n > budget:
+            break
+        taken, total = taken + 1, total + n
+    return taken
+
+
+async def states_page(
+    conn: Conn,
+    questions: list[Question],
+    prefix: str,
+    after: PageCursor | None,
+    limit: int,
+    budget: int,
+) -> tuple[Page, list[dict[str, projections.State]]]:
+    """The next subjects of a walk and their states at each question (a diff's two ends,
+    all at one sequence): at most `limit`, and only as many as fit in `budget` facts
+    (registers and folded events, at every end) unless the first alone is larger.
+
+    Where a page ends depends on the answer alone, so a pinned page never changes. The
+    facts are read a chunk of subjects at a time, each chunk as many as their
+    read_subjects row counts (never fewer than the facts a question selects) fit in the
+    budget: a page holds at most twice the budget's facts in memory."""
+    known = questions[0].known
+    found = await model.subjects(conn, known, prefix, after.s if after else "", limit + 1)
+    rest, more = found[:limit], len(found) > limit
+    taken: list[str] = []
+    sizes: list[int] = []
+    out: list[dict[str, projections.State]] = [{} for _ in questions]
+    while rest:
+        chunk = [s for s, _ in rest[: fitting((n * len(questions) for _, n in rest), budget)]]
+        rest = rest[len(chunk) :]
+        selected = await _select(conn, chunk, questions)
+        per = Counter(r[0] for f in selected for r in (*f.registers, *f.core))
+        fit = fitting([*sizes, *(per[s] for s in chunk)], budget) - len(taken)
+        if fit < len(chunk):
+            chunk, rest, more = chunk[:fit], [], True
+            keep = set(chunk)
+            selected = [
+                model.Facts(
+                    [r for r in f.registers if r[0] in keep], [c for c in f.core if c[0] in keep]
+                )
+                for f in selected
+            ]
+        if not chunk:
+            break
+        for whole, part in zip(out, await _states(conn, chunk, selected), strict=True):
+            whole |= part
+        taken += chunk
+        sizes += [per[s] for s in chunk]
+    nxt = encode_cursor(PageCursor(taken[-1], known)) if more and taken else None
+    return Page(taken, nxt), out
 
 
 def shape(state: projections.State, sequence: int) -> dict[str, Any]:
@@ -95,12 +152,16 @@ def shape(state: projections.State, sequence: int) -> dict[str, Any]:
 
 
 async def state_document(
-    conn: Conn, q: Question, prefix: str, after: PageCursor | None, limit: int
+    conn: Conn,
+    q: Question,
+    prefix: str,
+    after: PageCursor | None,
+    limit: int,
+    budget: int = question.PAGE_FACTS,
 ) -> dict[str, Any]:
     """A /v1/state page: {at, sequence, parties, plans, meetings, issues, next}; the states
     are left as structs, for JSON (as in `shape`)."""
-    p = await page(conn, q, prefix, after, limit)
-    found = await states(conn, p.subjects, q)
+    p, (found,) = await states_page(conn, [q], prefix, after, limit, budget)
     doc: dict[str, Any] = {
         "at": format_time(q.at),
         "known_at": q.known_at_text,
@@ -123,12 +184,12 @@ async def diff_document(
     prefix: str,
     after: PageCursor | None,
     limit: int,
+    budget: int = question.PAGE_FACTS,
 ) -> dict[str, Any]:
     """A /v1/diff page: what changed from valid time `from_at` to `q_to.at`, both ends as
     known at `q_to.known` (one prefix of the log), with `q_to`'s confidence."""
     q_from = msgspec.structs.replace(q_to, at=from_at)
-    p = await page(conn, q_to, prefix, after, limit)
-    before, now = await states_at(conn, p.subjects, [q_from, q_to])
+    p, (before, now) = await states_page(conn, [q_from, q_to], prefix, after, limit, budget)
     return {
         "from": format_time(q_from.at),
         "to": format_time(q_to.at),
@@ -143,8 +204,10 @@ async def walk(conn: Conn, q: Question, prefix: str = "") -> Any:
     """Every subject's state, a page at a time (for exports and the CLI)."""
     after: PageCursor | None = None
     while True:
-        p = await page(conn, q, prefix, after, question.DEFAULT_PAGE)
-        for sid, state in (await states(conn, p.subjects, q)).items():
+        p, (found,) = await states_page(
+            conn, [q], prefix, after, question.DEFAULT_PAGE, question.PAGE_FACTS
+        )
+        for sid, state in found.items():
             yield sid, state
         if p.next is None:
             return
@@ -189,11 +252,13 @@ async def state_answer(
     prefix: str | None = None,
     limit: int | None = None,
     cursor: str | None = None,
+    budget: int = question.PAGE_FACTS,
 ) -> Answer:
     """GET /v1/state: one page of the walk `cursor` continues (or starts)."""
     walk, size, after, known = await _walk(conn, kind, prefix, limit, cursor)
     q = await question.ask(conn, at, known_at, min_confidence, known=known)
-    return Answer(await state_document(conn, q, walk, after, size), q.pinned, format_time(q.at))
+    doc = await state_document(conn, q, walk, after, size, budget)
+    return Answer(doc, q.pinned, format_time(q.at))
 
 
 async def diff_answer(
@@ -207,10 +272,11 @@ async def diff_answer(
     prefix: str | None = None,
     limit: int | None = None,
     cursor: str | None = None,
+    budget: int = question.PAGE_FACTS,
 ) -> Answer:
     """GET /v1/diff: one page of the walk, both ends as known at one sequence."""
     walk, size, after, known = await _walk(conn, kind, prefix, limit, cursor)
     q_to = await question.ask(conn, to, known_at, min_confidence, known=known, at_name="to")
     from_at = question.parse_at_param("from", from_, q_to.at)
-    doc = await diff_document(conn, from_at, q_to, walk, after, size)
+    doc = await diff_document(conn, from_at, q_to, walk, after, size, budget)
     return Answer(doc, q_to.pinned, format_time(q_to.at))

@@ -21,6 +21,9 @@ PLURAL: Final = {"party": "parties", "plan": "plans", "meeting": "meetings", "is
 KIND_OF_COLLECTION: Final = {v: k for k, v in PLURAL.items()}
 MAX_PAGE: Final = 10_000
 DEFAULT_PAGE: Final = 1_000
+# The facts (registers and folded events) a state or diff page holds before it ends early:
+# about 4 MB of JSON, and a bounded share of memory however wide the subjects grow.
+PAGE_FACTS: Final = 20_000
 _PREFIX: Final = re.compile(r"^[a-z0-9/-]{0,80}$")
 
 

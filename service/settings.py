@@ -8,6 +8,7 @@ from typing import Annotated
 
 import msgspec
 
+from queries.question import PAGE_FACTS
 from service.access_config import Rate, Token, parse_origins, parse_rate, tokens_from_env
 
 
@@ -49,6 +50,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     heavy_queue: int = 16
     heavy_wait: float = 10.0
     page_bytes: int = 4 * 1024 * 1024  # about this many bytes of events per page or chunk
+    page_facts: Annotated[int, msgspec.Meta(ge=1)] = (
+        PAGE_FACTS  # registers and folded events per /v1/state or /v1/diff page
+    )
     # Signed heads (service/signing.py): the Ed25519 key that signs, older public keys
     # still accepted; none: a development key kept in data_dir.
     signing_key_file: str | None = None
@@ -80,6 +84,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             "heavy_queue": int(env.get("ANNALS_HEAVY_QUEUE", "16")),
             "heavy_wait": float(env.get("ANNALS_HEAVY_WAIT", "10")),
             "page_bytes": int(env.get("ANNALS_PAGE_BYTES", str(4 * 1024 * 1024))),
+            "page_facts": int(env.get("ANNALS_PAGE_FACTS", str(PAGE_FACTS))),
             "signing_key_file": env.get("ANNALS_SIGNING_KEY_FILE") or None,
             "verify_key_files": tuple(
                 p.strip() for p in env.get("ANNALS_VERIFY_KEY_FILES", "").split(",") if p.strip()

@@ -38,7 +38,11 @@ PrefixParam = Annotated[
 ]
 LimitParam = Annotated[
     int | None,
-    QueryParameter(description="subjects per page (default 1,000, at most 10,000)", ge=1),
+    QueryParameter(
+        description="subjects per page at most (default 1,000, at most 10,000); a page also"
+        " ends early when its answer grows large (follow `next`)",
+        ge=1,
+    ),
 ]
 CursorParam = Annotated[
     str | None, QueryParameter(description="the `next` of the previous page (same sequence)")
@@ -75,6 +79,7 @@ class AnswersController(Controller):
                     answer = await answers.state_answer(
                         conn, at, known_at, min_confidence,
                         kind=kind, prefix=prefix, limit=limit, cursor=cursor,
+                        budget=svc.settings.page_facts,
                     )  # fmt: skip
             return cached(request, answer.body, answer.pinned)
 
@@ -106,6 +111,7 @@ class AnswersController(Controller):
                     answer = await answers.diff_answer(
                         conn, from_, to, known_at, min_confidence,
                         kind=kind, prefix=prefix, limit=limit, cursor=cursor,
+                        budget=svc.settings.page_facts,
                     )  # fmt: skip
             return cached(request, answer.body, answer.pinned)
 

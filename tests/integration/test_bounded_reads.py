@@ -1,5 +1,6 @@
-"""Reads bounded (SPEC §6): log pages and export chunks end by bytes as well as by count, and
-heavy reads past the budget get 503 with Retry-After while health checks and writes go on."""
+"""Reads bounded (SPEC §6): log pages and export chunks end by bytes as well as by count, state
+and diff pages by facts, and heavy reads past the budget get 503 with Retry-After while
+health checks and writes go on."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from service.wiring import Services
 
 Client = httpx.AsyncClient
 PAGE_BYTES = 64 * 1024
+PAGE_FACTS = 3  # registers and folded events a /v1/state or /v1/diff page holds
 BLOB = 20_000  # characters of x- data per event: three fit in a page, four do not
 
 
@@ -29,6 +31,7 @@ def settings(db_url: str, tmp_path: Path) -> Settings:
         data_dir=tmp_path,
         db_timeout=5.0,
         page_bytes=PAGE_BYTES,
+        page_facts=PAGE_FACTS,
         heavy_reads=1,
         heavy_queue=0,
         heavy_wait=0,
@@ -147,3 +150,73 @@ async def test_a_subjects_page_ends_by_bytes_too(client: Client, conn: asyncpg.C
     assert [e.id for e in page] == ["b0", "b1", "b2"]
     page = await store.read_log(conn, 3, 500, subject="party/big", max_bytes=PAGE_BYTES)
     assert [e.id for e in page] == ["b3", "b4"]
+
+
+def stated(n: int, time: str = "2025-11-20", party: str = "party/kyiv") -> dict[str, Any]:
+    """A statement: one register fact of the party, and one of the issue it is on."""
+    return {
+        "type": "position.stated",
+        "id": f"s{n}-{party}-{time}",
+        "subject": party,
+        "time": time,
+        "data": {"on": f"issue/i{n}", "stance": "supports"},
+    }
+
+
+async def walk(client: Client, path: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+    pages, cursor = [], None
+    while True:
+        r = await client.get(path, params={**params, **({"cursor": cursor} if cursor else {})})
+        assert r.status_code == 200, r.text
+        pages.append(r.json())
+        if (cursor := pages[-1]["next"]) is None:
+            return pages
+
+
+def ids(page: dict[str, Any]) -> list[str]:
+    return [s["id"] for plural in ("issues", "parties") for s in page[plural]]
+
+
+async def test_a_state_page_ends_by_facts_and_a_subject_larger_than_a_page_comes_alone(
+    client: Client,
+) -> None:
+    assert (await client.post("/v1/events", json=[stated(n) for n in range(6)])).status_code == 201
+    pages = await walk(client, "/v1/state", {"limit": 100})
+    # Each issue holds one register; party/kyiv holds six, more than a page, so it is alone.
+    assert [ids(p) for p in pages] == [
+        ["issue/i0", "issue/i1", "issue/i2"],
+        ["issue/i3", "issue/i4", "issue/i5"],
+        ["party/kyiv"],
+    ]
+    assert len(pages[2]["parties"][0]["positions"]) == 6
+    assert {p["sequence"] for p in pages} == {6}
+    # The limit still ends a page first when it is the smaller bound.
+    assert [ids(p) for p in await walk(client, "/v1/state", {"limit": 2})][:2] == [
+        ["issue/i0", "issue/i1"],
+        ["issue/i2", "issue/i3"],
+    ]
+
+
+async def test_a_pinned_page_ends_where_it_did_however_the_subjects_grow(client: Client) -> None:
+    assert (await client.post("/v1/events", json=[stated(n) for n in range(6)])).status_code == 201
+    pinned = {"limit": 100, "at": "2025-11-30", "known_at": "6"}
+    before = await walk(client, "/v1/state", pinned)
+    # Later statements on the same issues, by other parties, at earlier and later dates.
+    later = [stated(n, t, f"party/p{n}") for n in range(3) for t in ("2025-11-01", "2025-12-05")]
+    assert (await client.post("/v1/events", json=later)).status_code == 201
+    assert await walk(client, "/v1/state", pinned) == before
+    assert ids(before[0]) == ["issue/i0", "issue/i1", "issue/i2"]
+
+
+async def test_a_diff_page_counts_the_facts_of_both_ends(client: Client) -> None:
+    early = [stated(n, "2025-11-05") for n in range(4)]
+    late = [stated(n, "2025-11-25", "party/lviv") for n in range(4)]
+    assert (await client.post("/v1/events", json=early + late)).status_code == 201
+    pages = await walk(client, "/v1/diff", {"from": "2025-11-10", "to": "2025-11-30"})
+    # An issue holds one register on 10 November and two on the 30th: three facts a page.
+    subjects = [sorted({c["subject"] for c in p["changes"]}) for p in pages]
+    assert subjects[0] == ["issue/i0"] and subjects[1] == ["issue/i1"]
+    assert sorted(s for page in subjects for s in page) == [
+        *(f"issue/i{n}" for n in range(4)),
+        "party/lviv",
+    ]
