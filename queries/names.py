@@ -1,11 +1,15 @@
-"""Display names of subjects: the name or title each was introduced with (one query)."""
+"""Display names of subjects. A live stream names the subjects of the events it sends by
+the name or title each was introduced with, read from the log (one query: a replica's read
+model may not yet hold the events it streams); an export by the name or title its state
+has, as now believed, from the read model."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Final
+from typing import Any, Final
 
 from events.store import Conn
+from queries import answers, question
 
 # Only these introduce a name; issues have none.
 NAMING: Final = ("party.registered", "plan.proposed", "meeting.scheduled")
@@ -40,3 +44,21 @@ async def display_names(conn: Conn, subjects: Iterable[str], upto: int) -> dict[
         return {}
     rows = await conn.fetch(_SQL, wanted, upto, SCAN, list(NAMING))
     return {r["subject"]: r["name"] for r in rows}
+
+
+def names_of(states: Iterable[Any]) -> dict[str, str]:
+    """Each state's display name: a party's `name`, a plan's or meeting's `title`."""
+    names: dict[str, str] = {}
+    for state in states:
+        name = getattr(state, "name", None) or getattr(state, "title", None)
+        subject = getattr(state, "id", None)
+        if isinstance(name, str) and name.strip() and isinstance(subject, str):
+            names[subject] = name
+    return names
+
+
+async def names_known_at(conn: Conn, subjects: Iterable[str], known: int) -> dict[str, str]:
+    """The display names of `subjects` as now believed, as known at sequence `known`: the
+    read model's states of those subjects only."""
+    q = await question.ask(conn, None, None, "disputed", known=known)
+    return names_of((await answers.states(conn, sorted(set(subjects)), q)).values())

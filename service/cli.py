@@ -7,7 +7,6 @@ import logging
 import signal
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
@@ -28,8 +27,7 @@ from events.envelope import InvalidEvent
 from events.heads import HeadError, SignedHead, check_signature
 from events.heads import parse as parse_head
 from events.migrate import migrate
-from queries import answers, question
-from queries import timeline as tl
+from queries import export_questions
 from queries.timeline import parse_filters
 from service import exports, heads, importer, readmodel_cli
 from service.answers_cli import add_answers_parser
@@ -241,23 +239,20 @@ async def _export(
                 bar.update(task, completed=after)
             return n
         if args.format == "timelinejs":
-            entries = []
-            async for entry in tl.walk(conn, filters, known.sequence):
-                entries.append(entry)
-                bar.update(task, completed=entry.event.sequence)
-            names = await exports.names_known_at(conn, known.sequence, entries)
-            doc = exports.timelinejs(entries, filters, known.sequence, names)
+            found = await export_questions.timeline(
+                conn, filters, args.known_at, lambda n: bar.update(task, completed=n)
+            )
+            doc = exports.timelinejs(found.entries, filters, found.walk.known, found.names)
             sink.write(msgspec.json.encode(doc))
             bar.update(task, completed=known.sequence)
-            return len(entries)
-        q = await question.ask(conn, args.at, args.known_at, args.min_confidence)
-        states = [state async for _, state in answers.walk(conn, q, "meeting/")]
-        meetings = exports.meetings_in(states, filters)
-        head = await store.read_log(conn, q.known - 1, 1) if q.known else []
-        stamp = datetime.fromisoformat(head[0].recordedtime) if head else datetime.now(UTC)
-        sink.write(exports.calendar(meetings, stamp))
+            return len(found.entries)
+        meetings = await export_questions.meetings(
+            conn, args.at, args.known_at, args.min_confidence
+        )
+        shown = exports.meetings_in(meetings.states, filters)
+        sink.write(exports.calendar(shown, meetings.stamp))
         bar.update(task, completed=known.sequence)
-        return len(meetings)
+        return len(shown)
 
 
 def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:

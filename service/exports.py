@@ -9,7 +9,6 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, Final
 
-import asyncpg
 import icalendar
 import msgspec
 from msgspec import Struct
@@ -19,7 +18,6 @@ from events.headline import headline, name_of
 from events.timeparse import TimeError, ValidTime, parse_time
 from events.vocabulary import references
 from projections import MeetingState
-from queries import answers, question
 from queries.timeline import Entry, Filters
 
 MONTHS: Final = (
@@ -179,17 +177,6 @@ def tjs_date(vt: ValidTime) -> TjsDate:
         second=s.second if p == "instant" else None,
         display_date=plain(display_date(vt)),
     )
-
-
-def display_names(states: Iterable[Any]) -> dict[str, str]:
-    """Each subject's display name: a party's `name`, a plan's or meeting's `title`."""
-    names: dict[str, str] = {}
-    for state in states:
-        name = getattr(state, "name", None) or getattr(state, "title", None)
-        subject = getattr(state, "id", None)
-        if isinstance(name, str) and name.strip() and isinstance(subject, str):
-            names[subject] = name
-    return names
 
 
 def _body(e: StoredEvent, corrected_by: str | None) -> str:
@@ -352,13 +339,3 @@ def calendar(meetings: Iterable[MeetingState], stamp: datetime) -> bytes:
             cal.add_component(_vevent(m, vt, stamp))
     out: bytes = cal.to_ical()
     return out
-
-
-async def names_known_at(
-    conn: asyncpg.Connection, known: int, entries: Iterable[Entry]
-) -> dict[str, str]:
-    """The display names of the entries' subjects (the slides' groups) as now believed, as
-    known at sequence `known`: the read model's states of those subjects only."""
-    subjects = sorted({e.event.subject for e in entries if e.event.subject is not None})
-    q = await question.ask(conn, None, None, "disputed", known=known)
-    return display_names((await answers.states(conn, subjects, q)).values())

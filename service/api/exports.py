@@ -13,17 +13,16 @@ subset would not; filtered views are what /v1/timeline and the TimelineJS export
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, Final
 
-import asyncpg
 from litestar import Controller, Request, Response, get
 from litestar.di import NamedDependency
 from litestar.params import QueryParameter
 from litestar.response import Stream
 
 from events import store
-from queries import answers, question
+from queries import export_questions
 from queries import timeline as tl
 from queries.timeline import parse_filters
 from service import exports
@@ -66,16 +65,6 @@ async def csv_chunks(
         if page.next is None:
             return
         after = page.entries[-1].key
-
-
-async def stamp_of(conn: asyncpg.Connection, known: int) -> datetime:
-    """The recorded time of sequence `known` (the epoch for an empty log)."""
-    newest = await store.read_log(conn, known - 1, 1) if known > 0 else []
-    return (
-        datetime.fromisoformat(newest[0].recordedtime)
-        if newest
-        else datetime(1970, 1, 1, tzinfo=UTC)
-    )
 
 
 class ExportsController(Controller):
@@ -159,11 +148,9 @@ class ExportsController(Controller):
         filters = parse_filters(from_, to, subject, type_, min_confidence)
         async with svc.heavy.slot():  # the document is built and encoded inside it too
             async with svc.acquire_read(known_at) as conn:
-                w = await tl.pin(conn, filters, known_at, None)
-                entries = [e async for e in tl.walk(conn, w.filters, w.known)]
-                names = await exports.names_known_at(conn, w.known, entries)
-            body = exports.timelinejs(entries, filters, w.known, names)
-            return cached(request, body, w.pinned)
+                found = await export_questions.timeline(conn, filters, known_at)
+            body = exports.timelinejs(found.entries, filters, found.walk.known, found.names)
+            return cached(request, body, found.walk.pinned)
 
     @get(
         "/meetings.ics",
@@ -185,8 +172,6 @@ class ExportsController(Controller):
         filters = parse_filters(from_, to, subject, None, min_confidence)
         async with svc.heavy.slot():
             async with svc.acquire_read(known_at) as conn:
-                q = await question.ask(conn, at, known_at, min_confidence)
-                states = [state async for _, state in answers.walk(conn, q, "meeting/")]
-                stamp = await stamp_of(conn, q.known)
-            body = exports.calendar(exports.meetings_in(states, filters), stamp)
+                found = await export_questions.meetings(conn, at, known_at, min_confidence)
+            body = exports.calendar(exports.meetings_in(found.states, filters), found.stamp)
         return Response(body, media_type="text/calendar; charset=utf-8")

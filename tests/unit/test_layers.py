@@ -27,7 +27,8 @@ def test_the_cli_does_not_load_the_http_layer() -> None:
 
 
 def test_the_read_side_and_the_log_do_not_import_the_service() -> None:
-    for module in ("queries.answers", "queries.projector", "events.writer", "projections.facts"):
+    read_side = ("queries.answers", "queries.export_questions", "queries.projector")
+    for module in (*read_side, "events.writer", "projections.facts"):
         assert not loads(module, "service"), module
 
 
