@@ -83,6 +83,23 @@ def row_to_recorded(row: asyncpg.Record) -> Recorded:
     )
 
 
+class LogPage(Struct, frozen=True):
+    """A page of the log; `next` is the `after` of the following page, null when caught up."""
+
+    events: list[StoredEvent]
+    next: str | None
+    last_sequence: int
+
+
+async def log_page(conn: Conn, after: int, limit: int, max_bytes: int) -> LogPage:
+    """GET /v1/events: `read_log`'s page after `after`, the head it was read against, and
+    where the next page starts (none once the page reaches the head)."""
+    page = await read_log(conn, after, limit, max_bytes=max_bytes)
+    head = await read_head(conn)
+    nxt = str(page[-1].sequence) if page and page[-1].sequence < head.sequence else None
+    return LogPage(page, nxt, head.sequence)
+
+
 async def links(conn: Conn, sequences: list[int]) -> dict[int, tuple[str, str]]:
     """The hash and predecessor hash stored at each of these sequences (those there are)."""
     rows = await conn.fetch(

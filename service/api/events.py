@@ -24,14 +24,6 @@ from service.problems import Problem
 from service.wiring import Services
 
 
-class LogPage(msgspec.Struct, frozen=True):
-    """A page of the log; `next` is the `after` of the following page, null when caught up."""
-
-    events: list[StoredEvent]
-    next: str | None
-    last_sequence: int
-
-
 class AppendAnswer(msgspec.Struct, frozen=True):
     """What POST /v1/events answers: 201 or 200, the event or the batch, and where a
     single event can be read back."""
@@ -124,15 +116,12 @@ class EventsController(Controller):
         svc: NamedDependency[Services],
         after: After = 0,
         limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
-    ) -> LogPage:
+    ) -> store.LogPage:
         """Events with sequence > after, oldest first: `limit` of them, or fewer when they
         would pass ANNALS_PAGE_BYTES (at least one); `next` is null once caught up."""
         # A reader asking for what follows `after` knows `after` exists: a replica must hold it.
         async with svc.heavy.slot(), svc.acquire_read(after or None) as conn:
-            page = await store.read_log(conn, after, limit, max_bytes=svc.settings.page_bytes)
-            head = await store.read_head(conn)
-        nxt = str(page[-1].sequence) if page and page[-1].sequence < head.sequence else None
-        return LogPage(page, nxt, head.sequence)
+            return await store.log_page(conn, after, limit, svc.settings.page_bytes)
 
     @get(
         "/{event_id:path}",
