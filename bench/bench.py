@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import bisect
 import contextlib
 import gc
 import itertools
@@ -419,10 +420,16 @@ async def history(db: asyncpg.Connection, subject: str, size: int) -> list[int]:
 
 
 async def measure(
-    conn: lean.Connection, requests: list[bytes], warm: int, cfg: Config, ok: tuple[int, ...]
+    conn: lean.Connection,
+    requests: list[bytes],
+    warm: int,
+    cfg: Config,
+    ok: tuple[int, ...],
+    seen: Callable[[int, bytes], None] | None = None,
 ) -> dict[str, Any]:
     """Send `requests` in order on one connection (the first `warm` unmeasured): latencies
-    of the answers with a status in `ok`, their body sizes, statuses, errors."""
+    of the answers with a status in `ok`, their body sizes, statuses, errors. `seen` gets
+    each such answer's body with its request's index, after the clock stops."""
     for raw in requests[:warm]:  # unmeasured: connections, PostgreSQL's caches
         with contextlib.suppress(*REQUEST_ERRORS):
             await timed_get(conn, raw, cfg.http_timeout_s)
@@ -432,7 +439,7 @@ async def measure(
     errors: Counter[str] = Counter()
     measured = requests[warm:]
     deadline = time.perf_counter() + cfg.query_cap_s
-    for raw in measured:
+    for i, raw in enumerate(measured, start=warm):
         if time.perf_counter() > deadline:
             break
         try:
@@ -446,6 +453,8 @@ async def measure(
         if status in ok:
             lat.append(dt)
             sizes.append(len(body))
+            if seen is not None:
+                seen(i, body)
         elif len(errors) < 5:
             errors[f"HTTP {status}: {body[:160].decode(errors='replace')}"] += 1
     out = summary(lat, statuses={str(k): v for k, v in statuses.items()})
@@ -532,12 +541,16 @@ async def page_queries(
 ) -> list[dict[str, Any]]:
     """Pages of 100 subjects of `/v1/state` or `/v1/diff` (`what`), at random dates, as
     known now and at a random `known_at`, each starting at a random cursor or prefix."""
-    from queries.question import PageCursor, encode_cursor
+    from queries.question import PageCursor, decode_cursor, encode_cursor
 
     rng = random.Random(seed)
     db = await asyncpg.connect(url)
     try:
-        ids = [r["subject"] for r in await db.fetch("SELECT subject FROM read_subjects")]
+        # In the walk's order (read_subjects.subject is COLLATE "C", as Python sorts), with
+        # the sequence that first knew each, to count what a page went through.
+        rows = await db.fetch("SELECT subject, first_known FROM read_subjects ORDER BY subject")
+        ids = [r["subject"] for r in rows]
+        first_known = [r["first_known"] for r in rows]
     finally:
         await db.close()
     conn = lean.Connection(port)
@@ -546,6 +559,7 @@ async def page_queries(
         for known in (False, True):
             requests = []
             starts: Counter[str] = Counter()
+            begins: list[tuple[int, int]] = []  # each page's first place in `ids`, its known
             for _ in range(cfg.pages + cfg.pages // 10):
                 a, b = sorted(synth.dates(rng, 2, size / cfg.events))
                 params = f"at={b}" if what == "state" else f"from={a}&to={b}"
@@ -556,12 +570,30 @@ async def page_queries(
                 if rng.random() < 0.5:  # a cursor carries its own known (the walk's)
                     starts["cursor"] += 1
                     params += "&cursor=" + encode_cursor(PageCursor(start, k))
+                    begins.append((bisect.bisect_right(ids, start), k))
                 else:  # e.g. party/p1: every party whose slug starts with p1
                     starts["prefix"] += 1
                     params += "&prefix=" + start[: start.index("/") + 3]
+                    begins.append((bisect.bisect_left(ids, start[: start.index("/") + 3]), k))
                 requests.append(lean.request("GET", f"/v1/{what}?limit=100&{params}", port))
-            row = await measure(conn, requests, cfg.pages // 10, cfg, (200,))
+            # How many subjects each page went through, where it names a next one: 100 unless
+            # its facts ended it early (READ_MODEL.md, "Pages").
+            held: list[int] = []
+
+            def count(i: int, body: bytes, held: list[int] = held, begins: Any = begins) -> None:
+                nxt = msgspec.json.decode(body).get("next")
+                if nxt is not None:
+                    lo, k = begins[i]
+                    hi = bisect.bisect_right(ids, decode_cursor(nxt, PageCursor).s)
+                    held.append(sum(1 for n in first_known[lo:hi] if n <= k))
+
+            row = await measure(conn, requests, cfg.pages // 10, cfg, (200,), count)
+            held.sort()
             row.update(size=size, label=label, what=what, known_at=known, starts=dict(starts))
+            early = sum(1 for n in held if n < 100)
+            row.update(held_p50=held[len(held) // 2] if held else None,
+                       held_min=held[0] if held else None,
+                       ended_early=early, continued=len(held))  # fmt: skip
             out.append(row)
             log(f"{label} /v1/{what} pages of 100, known_at={'yes' if known else 'no '}: p50 "
                 f"{row['p50_ms']:.1f} ms p99 {row['p99_ms']:.1f} ms ({row['n']} req, "

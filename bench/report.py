@@ -349,16 +349,21 @@ def markdown(r: dict[str, Any]) -> str:
               "`GET /v1/state?limit=100&at=…` and `GET /v1/diff?limit=100&from=…&to=…`, random "
               "dates over the span the log covers, as known now or at a random `known_at` "
               "sequence, each starting at a random subject (a made cursor) or at a random "
-              "prefix such as `party/p1`; one client, after a tenth as many unmeasured pages.",
+              "prefix such as `party/p1`; one client, after a tenth as many unmeasured pages. "
+              "A page also ends early by its facts (`ANNALS_PAGE_FACTS`, READ_MODEL.md "
+              "\"Pages\"): \"subjects a page\" counts the subjects each page that names a "
+              "`next` went through (p50 / fewest), and how many of those pages ended before 100.",
               "",
               "| events | page | known_at | n | p50 ms | p99 ms | max ms | answer p50 "
-              "| statuses | starts |",
-              "|---:|---|---|---:|---:|---:|---:|---:|---|---|"]  # fmt: skip
+              "| subjects a page | ended early | statuses | starts |",
+              "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|"]  # fmt: skip
         for x in pages:
+            held = f"{x['held_p50']} / {x['held_min']}" if x.get("held_p50") is not None else "-"
+            early = f"{x['ended_early']} of {x['continued']}" if "continued" in x else "-"
             L.append(
                 f"| {x['size']:,} | `/v1/{x['what']}` | {'yes' if x['known_at'] else 'no'} "
                 f"| {x['n']} | {f(x['p50_ms'], 1)} | {f(x['p99_ms'], 1)} | {f(x['max_ms'], 1)} "
-                f"| {f(x['body_p50'])} B | {x['statuses']} | {x['starts']} |"
+                f"| {f(x['body_p50'])} B | {held} | {early} | {x['statuses']} | {x['starts']} |"
             )
     timelines = r.get("timelines") or []
     if timelines:
