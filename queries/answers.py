@@ -232,12 +232,12 @@ async def subject_answer(
     return Answer(body, q.pinned, format_time(q.at))
 
 
-async def _walk(
-    conn: Conn, kind: str | None, prefix: str | None, limit: int | None, cursor: str | None
+def _walk(
+    kind: str | None, prefix: str | None, limit: int | None, cursor: str | None
 ) -> tuple[str, int, PageCursor | None, int | None]:
     """A page's parameters: the id prefix walked, the page size, where the walk stands and
     the sequence it is pinned to (None on its first page)."""
-    after = await question.page_cursor(conn, cursor)
+    after = question.page_cursor(cursor)
     known = after.k if after is not None else None
     return question.page_prefix(kind, prefix), question.page_limit(limit), after, known
 
@@ -255,7 +255,7 @@ async def state_answer(
     budget: int = question.PAGE_FACTS,
 ) -> Answer:
     """GET /v1/state: one page of the walk `cursor` continues (or starts)."""
-    walk, size, after, known = await _walk(conn, kind, prefix, limit, cursor)
+    walk, size, after, known = _walk(kind, prefix, limit, cursor)
     q = await question.ask(conn, at, known_at, min_confidence, known=known)
     doc = await state_document(conn, q, walk, after, size, budget)
     return Answer(doc, q.pinned, format_time(q.at))
@@ -275,7 +275,7 @@ async def diff_answer(
     budget: int = question.PAGE_FACTS,
 ) -> Answer:
     """GET /v1/diff: one page of the walk, both ends as known at one sequence."""
-    walk, size, after, known = await _walk(conn, kind, prefix, limit, cursor)
+    walk, size, after, known = _walk(kind, prefix, limit, cursor)
     q_to = await question.ask(conn, to, known_at, min_confidence, known=known, at_name="to")
     from_at = question.parse_at_param("from", from_, q_to.at)
     doc = await diff_document(conn, from_at, q_to, walk, after, size, budget)

@@ -64,7 +64,8 @@ async def ask(
 ) -> Question:
     """Resolve the parameters every answer takes, with the read model holding `known`.
 
-    `known` (a cursor's sequence) overrides `known_at`. An answer is immutable only when
+    `known` (a cursor's sequence) overrides `known_at`; CursorError when the log does not
+    reach it (the cursor was made for another log). An answer is immutable only when
     both times are fixed: `known_at` pinned to a recorded prefix of the log, and `at` given
     (a default `at` of now moves with the clock, and future-dated events start to count).
     `at_name` is the parameter a bad `at` is reported as (a diff's `to`).
@@ -76,6 +77,8 @@ async def ask(
     if known is None:
         resolved = await store.resolve_known_at(conn, known_at, head)
         known, pinned = resolved.sequence, resolved.pinned
+    elif not 0 <= known <= head.sequence:
+        raise CursorError("made for a log this service does not hold")
     else:
         pinned = True
     known = await projector.ensure(conn, known, (rules, held))
@@ -132,12 +135,9 @@ class PageCursor(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     k: int
 
 
-async def page_cursor(conn: store.Conn, text: str | None) -> PageCursor | None:
-    """A state or diff page cursor; CursorError when this service did not make it, or made
-    it for a longer log."""
+def page_cursor(text: str | None) -> PageCursor | None:
+    """A state or diff page cursor; CursorError when this service did not make it (`ask`
+    checks that the log reaches its sequence)."""
     if text is None:
         return None
-    c = decode_cursor(text, PageCursor)
-    if c.k < 0 or c.k > (await store.read_head(conn)).sequence:
-        raise CursorError("made for a log this service does not hold")
-    return c
+    return decode_cursor(text, PageCursor)
