@@ -26,11 +26,10 @@ class Timeline(NamedTuple):
 
 
 class Meetings(NamedTuple):
-    """Every meeting's state (with the other states the walk met) and the calendar's stamp."""
+    """Every meeting's state, and the stamp of a calendar of them."""
 
     states: list[State]
     stamp: datetime
-    known: int
 
 
 async def timeline(
@@ -65,4 +64,4 @@ async def meetings(
         if newest
         else datetime(1970, 1, 1, tzinfo=UTC)
     )
-    return Meetings(states, stamp, q.known)
+    return Meetings(states, stamp)
