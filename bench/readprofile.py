@@ -66,7 +66,7 @@ async def one_subject(conn: Any, subject: str, q: Question, steps: Steps) -> Non
     )
     seqs = {s for _, s, _ in core} | {v for _, _, v in core}
     logged = await steps.time("events (SQL)", model.events(conn, seqs))
-    folded = [answers._as_believed(logged, s, v) for _, s, v in core]
+    folded = [answers._as_believed(subject, logged, s, v) for _, s, v in core]
     values = {k: v for _, k, v in regs}
     state = steps.sync("assemble (Python)", lambda: assemble(subject, folded, values))
     if state is not None:

@@ -50,25 +50,35 @@ def _assembled(
 ) -> dict[str, projections.State]:
     folded: dict[str, list[Recorded]] = defaultdict(list)
     for subject, sequence, version in selected.core:
-        folded[subject].append(_as_believed(logged, sequence, version))
+        folded[subject].append(_as_believed(subject, logged, sequence, version))
     values: dict[str, dict[str, bytes]] = defaultdict(dict)
     for subject, key, value in selected.registers:
+        if not isinstance(value, bytes):
+            raise model.Damaged(subject, f"the register {key} holds no stance")
         values[subject][key] = value
     out: dict[str, projections.State] = {}
     for subject in subjects:
-        state = assemble(subject, folded.get(subject, ()), values.get(subject, {}))
+        try:
+            state = assemble(subject, folded.get(subject, ()), values.get(subject, {}))
+        except msgspec.DecodeError as e:  # a stance the projector did not encode
+            raise model.Damaged(subject, f"a register holds no stance ({e})") from e
         if state is not None:
             out[subject] = state
     return out
 
 
-def _as_believed(logged: dict[int, Recorded], sequence: int, version: int) -> Recorded:
+def _as_believed(
+    subject: str, logged: dict[int, Recorded], sequence: int, version: int
+) -> Recorded:
     """Event `sequence` as its version states it (the event itself, or its correction)."""
+    if sequence not in logged or version not in logged:
+        raise model.Damaged(subject, f"event {sequence} (version {version}) is not in the log")
     event = logged[sequence]
     if version == sequence:
         return event
     c = applicable(event.type, [logged[version]])
-    assert c is not None, "the projector chose this correction because it applies"
+    if c is None:
+        raise model.Damaged(subject, f"event {version} does not correct event {sequence}")
     return restated(event, c)
 
 

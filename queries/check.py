@@ -7,8 +7,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Final, NamedTuple
 
-import msgspec
-
 from events.store import Conn
 from events.vocabulary import CONFIDENCE_RANK
 from queries import answers, model, replay
@@ -16,9 +14,6 @@ from queries.question import Question
 
 # "now" as a question's valid time: every event counts, future-dated ones too.
 _END_OF_TIME: Final = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
-# What reading a damaged row raises (a value gone, or not a stance); the database's own
-# errors are not damage and end the check.
-_DAMAGE: Final = (TypeError, ValueError, KeyError, AssertionError, msgspec.MsgspecError)
 _HISTORY: Final = 64  # a subject's events that its questions' coordinates are drawn from
 
 
@@ -58,7 +53,7 @@ async def mismatches(conn: Conn, subject: str, asked: list[Question]) -> list[Mi
     for q in asked:
         try:
             answer = await answers.subject_state(conn, subject, q)
-        except _DAMAGE as e:  # a damaged row: the check goes on to name every other
+        except model.Damaged as e:  # the check goes on to name every other
             out.append(Mismatch(subject, q.at, q.known, q.min_confidence, repr(e)))
             continue
         if answer != await replay.replayed_state(conn, subject, q):

@@ -354,6 +354,15 @@ assert _FACTS_ONE.count("= $1::text") == 3, "each part of _FACTS names its subje
 SCAN_ROWS_PER_KEY: Final = 8
 
 
+class Damaged(Exception):
+    """A read-model row that is not what the projector writes (a register without a stance,
+    an event the log does not hold): the remedy is `annals readmodel rebuild`."""
+
+    def __init__(self, subject: str, what: str) -> None:
+        super().__init__(f"{subject}: {what}")
+        self.subject = subject
+
+
 class Facts(NamedTuple):
     """What a question selects: the event holding each register, and the events to fold."""
 

@@ -13,6 +13,7 @@ from litestar.plugins.problem_details import ProblemDetailsException
 from events.envelope import BadParameter, EventTooLarge, FieldError, InvalidBody
 from events.store import Conflict
 from events.writer import Unavailable
+from queries.model import Damaged
 from queries.question import CursorError
 from service.budget import Busy
 
@@ -128,6 +129,16 @@ def to_problem(exc: Exception) -> Problem:
             return Problem(413, str(exc), errors=exc.errors, kind="too-large")
         case InvalidBody():
             return invalid(exc.errors)
+        case Damaged():
+            # The service's own derived data, not the request: said plainly, with the remedy.
+            log.error("the read model is damaged: %s", exc)
+            return Problem(
+                500,
+                f"the read model cannot answer this: {exc}. An operator runs `annals readmodel"
+                " verify`, then `annals readmodel rebuild` (docs/OPERATIONS.md)",
+                kind="read-model-damaged",
+                title="Read model damaged",
+            )
         case CursorError():
             return Problem(
                 400,

@@ -171,3 +171,28 @@ async def test_a_read_model_built_under_other_rules_is_rebuilt_from_the_log(
     after = (await client.get("/v1/parties/kyiv")).json()
     assert after == before
     assert await conn.fetchval("SELECT rules FROM read_model") == RULES
+
+
+async def test_a_damaged_read_model_is_a_500_that_names_the_remedy(
+    client: Client, conn: asyncpg.Connection
+) -> None:
+    """The read model is the service's own derived data: damage there is not the client's
+    fault, and the problem says what an operator does about it."""
+    await post(client, stated("s1", "2025-11-10", "supports"))
+    assert (await client.get("/v1/parties/kyiv")).status_code == 200  # the read model holds it
+    await conn.execute("UPDATE read_facts SET value = NULL WHERE subject = 'party/kyiv'")
+    for path in ("/v1/parties/kyiv", "/v1/state"):
+        r = await client.get(path)
+        assert r.status_code == 500, r.text
+        assert r.headers["content-type"] == "application/problem+json"
+        body = r.json()
+        assert body["type"] == "urn:annals:problem:read-model-damaged", body
+        assert "party/kyiv" in body["detail"] and "annals readmodel rebuild" in body["detail"]
+    # A folded event the log does not hold.
+    await post(client, {"type": "party.registered", "subject": "party/lviv", "time": "2025-11-01",
+                        "data": {"name": "Lviv", "kind": "other"}})  # fmt: skip
+    assert (await client.get("/v1/parties/lviv")).status_code == 200
+    await conn.execute("UPDATE read_facts SET sequence = 10000 WHERE subject = 'party/lviv'")
+    body = (await client.get("/v1/parties/lviv")).json()
+    assert body["type"] == "urn:annals:problem:read-model-damaged", body
+    assert "event 10000" in body["detail"], body
