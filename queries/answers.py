@@ -22,16 +22,9 @@ from queries.question import PLURAL, PageCursor, Question, encode_cursor
 async def states(conn: Conn, subjects: list[str], q: Question) -> dict[str, projections.State]:
     """The state of each of `subjects` that something counts for, in two queries: the
     registers and the events to fold, then those events from the log."""
-    return (await states_at(conn, subjects, [q]))[0]
-
-
-async def states_at(
-    conn: Conn, subjects: list[str], questions: list[Question]
-) -> list[dict[str, projections.State]]:
-    """`states` for each question (a diff's two ends), the log's events read once for all."""
     if not subjects:
-        return [{} for _ in questions]
-    return await _states(conn, subjects, await _select(conn, subjects, questions))
+        return {}
+    return (await _states(conn, subjects, await _select(conn, subjects, [q])))[0]
 
 
 async def _select(conn: Conn, subjects: list[str], questions: list[Question]) -> list[model.Facts]:
@@ -125,14 +118,16 @@ async def states_page(
     found = await model.subjects(conn, known, prefix, after.s if after else "", limit + 1)
     rest, more = found[:limit], len(found) > limit
     taken: list[str] = []
-    sizes: list[int] = []
+    used = 0  # the facts of the subjects taken
     out: list[dict[str, projections.State]] = [{} for _ in questions]
     while rest:
         chunk = [s for s, _ in rest[: fitting((n * len(questions) for _, n in rest), budget)]]
         rest = rest[len(chunk) :]
         selected = await _select(conn, chunk, questions)
         per = Counter(r[0] for f in selected for r in (*f.registers, *f.core))
-        fit = fitting([*sizes, *(per[s] for s in chunk)], budget) - len(taken)
+        counts = [per[s] for s in chunk]
+        # What the page holds already comes first, and always stays.
+        fit = fitting([used, *counts], budget) - 1 if taken else fitting(counts, budget)
         if fit < len(chunk):
             chunk, rest, more = chunk[:fit], [], True
             keep = set(chunk)
@@ -147,7 +142,7 @@ async def states_page(
         for whole, part in zip(out, await _states(conn, chunk, selected), strict=True):
             whole |= part
         taken += chunk
-        sizes += [per[s] for s in chunk]
+        used += sum(counts[: len(chunk)])
     nxt = encode_cursor(PageCursor(taken[-1], known)) if more and taken else None
     return Page(taken, nxt), out
 
