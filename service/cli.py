@@ -15,7 +15,6 @@ from rich.console import Console
 from rich.progress import (
     BarColumn,
     DownloadColumn,
-    MofNCompleteColumn,
     Progress,
     TextColumn,
     TimeElapsedColumn,
@@ -218,14 +217,8 @@ async def _export(
     conn: Any, args: argparse.Namespace, filters: Any, sink: Any, page_bytes: int
 ) -> int:
     known = await store.resolve_known_at(conn, args.known_at)
-    with Progress(
-        TextColumn(f"exporting {args.format}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-    ) as bar:
-        task = bar.add_task("export", total=known.sequence)
+    with readmodel_cli.progress(f"exporting {args.format}") as advance:
+        advance(0, known.sequence)
         if args.format == "ndjson":
             n, after = 0, 0
             while after < known.sequence:
@@ -236,22 +229,22 @@ async def _export(
                     break
                 sink.write(exports.ndjson(page))
                 n, after = n + len(page), page[-1].sequence
-                bar.update(task, completed=after)
+                advance(after, known.sequence)
             return n
         if args.format == "timelinejs":
             found = await export_questions.timeline(
-                conn, filters, args.known_at, lambda n: bar.update(task, completed=n)
+                conn, filters, args.known_at, lambda n: advance(n, known.sequence)
             )
             doc = exports.timelinejs(found.entries, filters, found.walk.known, found.names)
             sink.write(msgspec.json.encode(doc))
-            bar.update(task, completed=known.sequence)
+            advance(known.sequence, known.sequence)
             return len(found.entries)
         meetings = await export_questions.meetings(
             conn, args.at, args.known_at, args.min_confidence
         )
         shown = exports.meetings_in(meetings.states, filters)
         sink.write(exports.calendar(shown, meetings.stamp))
-        bar.update(task, completed=known.sequence)
+        advance(known.sequence, known.sequence)
         return len(shown)
 
 

@@ -86,7 +86,7 @@ async def rebuild(conn: asyncpg.Connection, *, quiet: bool = False) -> int:
 
 
 @contextlib.contextmanager
-def _progress(label: str, quiet: bool = False) -> Iterator[Callable[[int, int], None]]:
+def progress(label: str, quiet: bool = False) -> Iterator[Callable[[int, int], None]]:
     """A progress bar on stderr, and the callback that moves it (done, total)."""
     with Progress(
         TextColumn(label),
@@ -103,7 +103,7 @@ def _progress(label: str, quiet: bool = False) -> Iterator[Callable[[int, int], 
 async def catch_up(conn: Any, *, quiet: bool = False, bulk: bool = False) -> int:
     """Bring the read model up to the log's head with a progress bar; return its checkpoint.
     After a `bulk` build (a rebuild, a large import) the new rows are settled."""
-    with _progress("read model", quiet) as advance:
+    with progress("read model", quiet) as advance:
         held = await projector.catch_up(conn, progress=advance)
     if bulk:
         await model.settle(conn)
@@ -135,7 +135,7 @@ def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
         conn = await _connect(settings)
         try:
             held = await catch_up(conn)
-            with _progress("verifying") as advance:
+            with progress("verifying") as advance:
                 checked, found = await check.verify(
                     conn, held, args.subjects, args.questions, args.seed, advance
                 )
