@@ -573,8 +573,9 @@ async def page_queries(
                     begins.append((bisect.bisect_right(ids, start), k))
                 else:  # e.g. party/p1: every party whose slug starts with p1
                     starts["prefix"] += 1
-                    params += "&prefix=" + start[: start.index("/") + 3]
-                    begins.append((bisect.bisect_left(ids, start[: start.index("/") + 3]), k))
+                    prefix = start[: start.index("/") + 3]
+                    params += "&prefix=" + prefix
+                    begins.append((bisect.bisect_left(ids, prefix), k))
                 requests.append(lean.request("GET", f"/v1/{what}?limit=100&{params}", port))
             # How many subjects each page went through, where it names a next one: 100 unless
             # its facts ended it early (READ_MODEL.md, "Pages").
