@@ -345,7 +345,14 @@ async def run_rebuild(url: str, workdir: Path, size: int, cap_s: float) -> dict[
             "read_facts_rows": sizes["read_facts_rows"]}  # fmt: skip
 
 
-READ_TABLES: Final = ("read_facts", "read_keys", "read_subjects", "read_hidden", "read_restated")
+READ_TABLES: Final = (
+    "read_facts",
+    "read_keys",
+    "read_subjects",
+    "read_bounds",
+    "read_hidden",
+    "read_restated",
+)
 LOG_TABLES: Final = ("events", "event_concerns")
 
 

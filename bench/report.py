@@ -66,14 +66,14 @@ WHY: Final = {
     "import_rss": "something per event kept for the whole import",
     "sse": "the one service process saturates: each event costs it the append, the "
     'projector\'s work and the stream message; see "Where the read time goes" below',
-    "subject": "one index descent per register key in `model.facts` (200 for the "
-    "realistic party, 500 rows a key; ~20 µs each from shared buffers on these cores), a "
-    "second one per key for its bound as known then with `known_at`, and three round trips "
+    "subject": "one index-only descent per register key in `model.facts` (200 for the "
+    "realistic party, 500 rows a key; ~15 µs each from shared buffers on these cores), one "
+    "more per subject for its bound as known then with `known_at`, and three round trips "
     'a question (head and status, facts, events); see "Where the read time goes" below',
     "subject_cold": "a cold question is three round trips and little else (in-process: under a "
     "millisecond of SQL); a p99 far above its p50 is a few requests in 300 that waited for "
     'the shared cores; see "Where the read time goes" below',
-    "hot_vs_cold": "the hot party's 200 register keys, two descents each as known then, "
+    "hot_vs_cold": "the hot party's 200 register keys, a descent each, "
     "against a cold party's registers read by one scan of its rows; a cold answer is little "
     'more than its fixed cost (three round trips and HTTP, ~2 ms); see "Where the read time '
     'goes" below',
@@ -266,7 +266,8 @@ def markdown(r: dict[str, Any]) -> str:
         L += ["", "#### The read model on disk beside the log", "",
               "`pg_total_relation_size` (table, indexes, TOAST) after the import and rebuild.",
               "",
-              "| events | read_facts | read_keys | read_subjects | read_hidden + read_restated "
+              "| events | read_facts | read_keys | read_subjects + read_bounds "
+              "| read_hidden + read_restated "
               "| read model | events | event_concerns | log | read model / log | fact rows |",
               "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
         for z in sizes:
@@ -276,7 +277,8 @@ def markdown(r: dict[str, Any]) -> str:
             )
             L.append(
                 f"| {z['events']:,} | {_mb(b['read_facts'])} | {_mb(b['read_keys'])} "
-                f"| {_mb(b['read_subjects'])} | {timeline} | **{_mb(z['read_model_bytes'])}** "
+                f"| {_mb(b['read_subjects'] + b.get('read_bounds', 0))} | {timeline} "
+                f"| **{_mb(z['read_model_bytes'])}** "
                 f"| {_mb(b['events'])} | {_mb(b['event_concerns'])} | **{_mb(z['log_bytes'])}** "
                 f"| **{f(z['ratio'], 2)}x** | {z['read_facts_rows']:,} |"
             )

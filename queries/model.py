@@ -25,7 +25,6 @@ class Row(NamedTuple):
     known_from: int
     known_to: int | None
     confidence: int
-    bound: datetime
     value: bytes | None
 
 
@@ -47,16 +46,26 @@ class Key(NamedTuple):
     key: str
     first_known: int
     last_known: int
-    bound: datetime
 
 
 class Subject(NamedTuple):
-    """What a batch adds to a read_subjects row: first known, new register keys, new rows."""
+    """What a batch adds to a read_subjects row: first known, new register keys, new rows,
+    and the subject's bound after it (None: it has no register row yet)."""
 
     subject: str
     first_known: int
     registers: int
     rows: int
+    bound: datetime | None
+
+
+class Bound(NamedTuple):
+    """A read_bounds row: the greatest valid_from of the subject's register rows known by
+    `known_from`."""
+
+    subject: str
+    known_from: int
+    bound: datetime
 
 
 class Hidden(NamedTuple):
@@ -128,13 +137,16 @@ async def head_and_status(conn: Conn) -> tuple[Head, str, int]:
 
 async def reset(conn: Conn, rules: str) -> None:
     """Empty the read model, to be built again from the log under `rules`."""
-    await conn.execute("TRUNCATE read_facts, read_keys, read_subjects, read_hidden, read_restated")
+    await conn.execute(
+        "TRUNCATE read_facts, read_keys, read_subjects, read_bounds, read_hidden, read_restated"
+    )
     await conn.execute("UPDATE read_model SET rules = $1, checkpoint = 0", rules)
 
 
 async def settle(conn: Conn, *, ordered: bool = False) -> None:
-    """After a bulk build: mark the new rows all-visible, so that the bound lookups stay
-    index-only scans, and refresh the planner's statistics (autovacuum would, later).
+    """After a bulk build: mark the new rows all-visible, so that the register and bound
+    lookups stay index-only scans, and refresh the planner's statistics (autovacuum would,
+    later).
 
     `ordered` first rewrites read_facts in subject and key order, so that a page's
     registers come from a few heap pages per subject, not one page per row. It locks the
@@ -144,7 +156,8 @@ async def settle(conn: Conn, *, ordered: bool = False) -> None:
     if ordered:
         await conn.execute("CLUSTER read_facts USING read_facts_valid")
     await conn.execute(
-        "VACUUM (ANALYZE) read_facts, read_keys, read_subjects, read_hidden, read_restated"
+        "VACUUM (ANALYZE)"
+        " read_facts, read_keys, read_subjects, read_bounds, read_hidden, read_restated"
     )
 
 
@@ -204,24 +217,39 @@ async def family(conn: Conn, ids: Iterable[str], upto: int) -> list[Recorded]:
     return [found[s] for s in sorted(found)]
 
 
-async def keys(conn: Conn, pairs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Key]:
-    """The read_keys rows of these (subject, key) pairs."""
+async def keys(conn: Conn, pairs: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Which of these (subject, key) pairs read_keys already holds."""
     pairs = list(pairs)
     subjects, names = zip(*pairs, strict=True) if pairs else ((), ())
     rows = await conn.fetch(
-        "SELECT k.* FROM read_keys k"
+        "SELECT k.subject, k.key FROM read_keys k"
         " JOIN unnest($1::text[], $2::text[]) AS p(subject, key)"
         " ON k.subject = p.subject AND k.key = p.key",
         list(subjects),
         list(names),
     )
-    return {(r["subject"], r["key"]): Key(*r.values()) for r in rows}
+    return {(r["subject"], r["key"]) for r in rows}
+
+
+async def bounds(conn: Conn, subjects: Iterable[str]) -> dict[str, datetime]:
+    """The bound so far of each of these subjects that has one."""
+    rows = await conn.fetch(
+        "SELECT subject, bound FROM read_subjects"
+        " WHERE subject = ANY($1::text[]) AND bound IS NOT NULL",
+        list(subjects),
+    )
+    return {r["subject"]: r["bound"] for r in rows}
 
 
 async def write(
-    conn: Conn, rows: list[Row], closes: list[Close], keys_: list[Key], subjects: list[Subject]
+    conn: Conn,
+    rows: list[Row],
+    closes: list[Close],
+    keys_: list[Key],
+    subjects: list[Subject],
+    bounds_: list[Bound],
 ) -> None:
-    """Close the beliefs that ended, then add the new rows, keys and subjects."""
+    """Close the beliefs that ended, then add the new rows, keys, subjects and bounds."""
     if closes:
         await conn.execute(
             "UPDATE read_facts f SET known_to = c.at FROM unnest("
@@ -236,19 +264,20 @@ async def write(
     if keys_:
         await conn.execute(
             "INSERT INTO read_keys SELECT * FROM unnest("
-            " $1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::timestamptz[])"
-            " ON CONFLICT (subject, key) DO UPDATE"
-            " SET last_known = excluded.last_known, bound = excluded.bound",
+            " $1::text[], $2::text[], $3::bigint[], $4::bigint[])"
+            " ON CONFLICT (subject, key) DO UPDATE SET last_known = excluded.last_known",
             *(list(column) for column in zip(*keys_, strict=True)),
         )
     if subjects:
         await conn.execute(
             "INSERT INTO read_subjects AS s SELECT * FROM unnest("
-            " $1::text[], $2::bigint[], $3::bigint[], $4::bigint[])"
+            " $1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::timestamptz[])"
             " ON CONFLICT (subject) DO UPDATE SET registers = s.registers + excluded.registers,"
-            " rows = s.rows + excluded.rows",
+            " rows = s.rows + excluded.rows, bound = greatest(s.bound, excluded.bound)",
             *(list(column) for column in zip(*subjects, strict=True)),
         )
+    if bounds_:
+        await conn.copy_records_to_table("read_bounds", records=bounds_)
 
 
 async def write_timeline(
@@ -289,27 +318,29 @@ async def write_timeline(
 _PROBED: Final = "s.rows > $5 * greatest(s.registers, 1)"
 
 # The register of each key: the row latest in valid time among those believed at $2, at
-# or before $3, confident enough. The scan starts at the key's bound as known at $2 (no
-# row known by then lies later in valid time), so rows recorded after $2 are rarely seen.
+# or before $3, confident enough. A key with rows recorded after $2 is scanned from the
+# subject's bound as known at $2 (no row known by then lies later in valid time, so rows
+# recorded after $2 are rarely seen); the bound is one descent per subject, not per key.
 _REGISTERS: Final = f"""
 SELECT k.subject, k.key, f.value
-FROM read_subjects s
+FROM (
+    SELECT s.subject, (
+        SELECT b.bound FROM read_bounds b WHERE b.subject = s.subject AND b.known_from <= $2
+        ORDER BY b.known_from DESC LIMIT 1) AS bound
+    FROM read_subjects s
+    WHERE s.subject = ANY($1::text[]) AND {_PROBED}
+    OFFSET 0  -- a fence: the bound is read once per subject, not once per key joined
+) s
 JOIN read_keys k ON k.subject = s.subject
 CROSS JOIN LATERAL (
-    SELECT CASE WHEN k.last_known <= $2 THEN k.bound ELSE (
-        SELECT p.bound FROM read_facts p
-        WHERE p.subject = k.subject AND p.key = k.key AND p.known_from <= $2
-        ORDER BY p.known_from DESC LIMIT 1) END AS bound
-) b
-CROSS JOIN LATERAL (
     SELECT f.value FROM read_facts f
-    WHERE f.subject = k.subject AND f.key = k.key AND f.valid_from <= least($3, b.bound)
+    WHERE f.subject = k.subject AND f.key = k.key
+      AND f.valid_from <= CASE WHEN k.last_known <= $2 THEN $3 ELSE least($3, s.bound) END
       AND f.known_from <= $2 AND (f.known_to IS NULL OR f.known_to > $2)
       AND f.confidence >= $4
     ORDER BY f.valid_from DESC, f.sequence DESC LIMIT 1
 ) f
-WHERE s.subject = ANY($1::text[]) AND {_PROBED}
-  AND k.key <> '' AND k.first_known <= $2
+WHERE k.key <> '' AND k.first_known <= $2
 """  # noqa: S608 - constants only
 
 # The same registers by one range scan of each subject's rows, in key order, so that the

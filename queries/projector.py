@@ -15,7 +15,7 @@ from projections import concerns
 from projections.facts import RULES, facts_of
 from projections.knowledge import Version, believed
 from queries import model
-from queries.model import Close, Hidden, Key, Restated, Row, Subject
+from queries.model import Bound, Close, Hidden, Key, Restated, Row, Subject
 
 log = logging.getLogger("annals.projector")
 BATCH: Final = 5_000
@@ -44,9 +44,7 @@ class Changes:
         rank = CONFIDENCE_RANK[e.confidence]
         for subject, key, value in facts_of(e, concerned):
             placed.append(len(self.rows))
-            self.rows.append(
-                Row(subject, key, e.time, sequence, v.version, at, None, rank, e.time, value)
-            )
+            self.rows.append(Row(subject, key, e.time, sequence, v.version, at, None, rank, value))
 
     def close(self, at: int, sequence: int, v: Version) -> None:
         """Version `v` of event `sequence` stops being believed at sequence `at`."""
@@ -76,40 +74,45 @@ class Changes:
                 self.open(e.sequence, sequence, a, concerns(a.event))
             self.timeline.change(e.sequence, sequence, b, a)
 
-    def bind(self, known: dict[tuple[str, str], Key]) -> tuple[list[Key], list[Subject]]:
-        """Give each row its bound; return the keys and the subjects' counts to write.
+    def bind(
+        self, known: set[tuple[str, str]], bounds: dict[str, datetime]
+    ) -> tuple[list[Key], list[Subject], list[Bound]]:
+        """The keys, the subjects' counts and the bounds that this batch's rows make.
 
-        A row's bound counts every row of its key known from the same sequence, so the
-        rows a question finds for "the last known_from <= K" all carry the same bound.
+        `known` are the (subject, key) pairs and `bounds` the subjects' bounds the read
+        model already holds. A bound counts every register row of its subject known from
+        the same sequence.
         """
-        # Per key (first_known, bound) and per subject [first_known, registers, rows], kept
-        # as plain values while the rows stream past (a batch holds thousands of rows).
-        keys = {pair: (k.first_known, k.bound) for pair, k in known.items()}
+        # Per key its first sequence, per subject [first_known, registers, rows], kept as
+        # plain values while the rows stream past (a batch holds thousands of rows).
+        first_known: dict[tuple[str, str], int] = {}
         last: dict[tuple[str, str], int] = {}
-        final: dict[tuple[str, str, int], datetime] = {}
+        bounds = dict(bounds)
+        at: dict[tuple[str, int], datetime] = {}
         counts: dict[str, list[int]] = {}
         for r in self.rows:
             pair = (r.subject, r.key)
-            k = keys.get(pair)
             c = counts.get(r.subject)
             if c is None:
                 c = counts[r.subject] = [r.known_from, 0, 0]
-            if r.key:
-                c[1] += k is None
-                c[2] += 1
-            first, bound = k if k is not None else (r.known_from, r.valid_from)
-            if r.valid_from > bound:
-                bound = r.valid_from
-            keys[pair] = (first, bound)
+            if pair not in first_known:
+                first_known[pair] = r.known_from
+                c[1] += bool(r.key) and pair not in known
             last[pair] = r.known_from
-            final[(r.subject, r.key, r.known_from)] = bound
-        make = Row._make
-        self.rows = [
-            make((*r[:8], final[(r.subject, r.key, r.known_from)], r.value)) for r in self.rows
-        ]
+            if not r.key:
+                continue
+            c[2] += 1
+            bound = bounds.get(r.subject)
+            if bound is None or r.valid_from > bound:
+                bounds[r.subject] = bound = r.valid_from
+            at[(r.subject, r.known_from)] = bound
         return (
-            [Key(*pair, keys[pair][0], last[pair], keys[pair][1]) for pair in sorted(last)],
-            [Subject(s, *counts[s]) for s in sorted(counts)],
+            [Key(*pair, first_known[pair], last[pair]) for pair in sorted(last)],
+            [
+                Subject(s, first, registers, rows, bounds.get(s))
+                for s, (first, registers, rows) in sorted(counts.items())
+            ],
+            [Bound(s, k, b) for (s, k), b in sorted(at.items())],
         )
 
 
@@ -187,8 +190,9 @@ async def _apply(conn: store.Conn, batch: list[tuple[Recorded, list[str]]]) -> N
             continue
         changes.believe(e, await model.family(conn, [root], e.sequence))
     known = await model.keys(conn, {(r.subject, r.key) for r in changes.rows})
-    keys, subjects = changes.bind(known)
-    await model.write(conn, changes.rows, changes.closes, keys, subjects)
+    bounds = await model.bounds(conn, {r.subject for r in changes.rows})
+    keys, subjects, bounds_ = changes.bind(known, bounds)
+    await model.write(conn, changes.rows, changes.closes, keys, subjects, bounds_)
     t = changes.timeline
     await model.write_timeline(conn, t.hidden, t.unhidden, t.restated, t.unrestated)
 
@@ -233,8 +237,7 @@ async def ensure(conn: store.Conn, known: int, status: tuple[str, int]) -> int:
 
     `status` is the read model's (rules, checkpoint), read by the caller together with the
     log's head (`model.head_and_status`). A read model built under other rules is rebuilt
-    first. A streaming replica cannot
-    write: there the read model is what the primary's
+    first. A streaming replica cannot write: there the read model is what the primary's
     projector wrote, and the answer is as known at its checkpoint when that is older
     (the caller chose the replica only when it holds every pinned question's sequence).
     """

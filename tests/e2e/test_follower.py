@@ -106,7 +106,7 @@ def settled(db_url: str) -> bool:
             return bool(
                 await conn.fetchval(
                     "SELECT bool_and(last_vacuum IS NOT NULL) FROM pg_stat_user_tables"
-                    " WHERE relname IN ('read_facts', 'read_keys', 'read_subjects')"
+                    " WHERE relname IN ('read_facts', 'read_keys', 'read_subjects', 'read_bounds')"
                 )
             )
         finally:
@@ -131,8 +131,8 @@ def facts_in_heap_order(db_url: str) -> list[tuple[str, str]]:
 
 def test_a_rebuild_builds_the_read_model_again_and_settles_it(db_url: str) -> None:
     """`annals readmodel rebuild` empties the read model, builds it from the whole log with
-    a progress bar, vacuums the new rows so that the bound lookups of `known_at` questions
-    stay index-only scans, and leaves the facts in subject order for pages."""
+    a progress bar, vacuums the new rows so that the register and bound lookups stay
+    index-only scans, and leaves the facts in subject order for pages."""
     imported = subprocess.run(
         [ANNALS, "--database-url", db_url, "import", str(EXAMPLE)],
         capture_output=True, text=True, timeout=120, check=False,

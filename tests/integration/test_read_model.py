@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
 import httpx
 
 from projections.facts import RULES
+from queries import model
 
 Client = httpx.AsyncClient
 
@@ -196,3 +199,26 @@ async def test_a_damaged_read_model_is_a_500_that_names_the_remedy(
     body = (await client.get("/v1/parties/lviv")).json()
     assert body["type"] == "urn:annals:problem:read-model-damaged", body
     assert "event 10000" in body["detail"], body
+
+
+def _plan_nodes(node: dict[str, Any]) -> list[dict[str, Any]]:
+    return [node] + [n for child in node.get("Plans", ()) for n in _plan_nodes(child)]
+
+
+async def test_a_busy_subjects_facts_are_read_from_the_index_alone(
+    client: Client, conn: asyncpg.Connection
+) -> None:
+    """The lookups of registers and folded events read the index, not the table: the
+    version, the value and the belief columns are in the index (docs/READ_MODEL.md)."""
+    await post(client, *(stated(f"s{i}", f"2025-10-{i + 1:02}", "supports") for i in range(20)))
+    assert (await client.get("/v1/parties/kyiv")).status_code == 200  # the read model holds it
+    await model.settle(conn)  # what a rebuild or an import ends with: rows all-visible
+    head = await conn.fetchval("SELECT max(sequence) FROM events")
+    at = datetime(2025, 10, 15, tzinfo=UTC)
+    sql, args = model.facts_statement(["party/kyiv"], head - 5, at, 0)
+    async with conn.transaction():  # the table is tiny: make the planner use its indexes
+        await conn.execute("SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off")
+        [plan] = json.loads(await conn.fetchval("EXPLAIN (ANALYZE, FORMAT JSON) " + sql, *args))
+    lookups = [n for n in _plan_nodes(plan["Plan"]) if n.get("Index Name") == "read_facts_valid"]
+    assert any(n["Actual Loops"] for n in lookups), plan  # the probed path ran
+    assert {(n["Node Type"], n.get("Heap Fetches")) for n in lookups} == {("Index Only Scan", 0)}
