@@ -77,12 +77,11 @@ WHY: Final = {
     "against a cold party's registers read by one scan of its rows; a cold answer is little "
     'more than its fixed cost (three round trips and HTTP, ~2 ms); see "Where the read time '
     'goes" below',
-    "page": "a page of 100 parties holds 4,000 to 10,000 registers at 1M (by date; up to ~90 "
-    "positions a party) and 1.2-1.8 MB of JSON, 7 MB where it meets the hot subjects; with "
-    "the table in subject order (a rebuild) its statement takes ~17 ms for ordinary parties "
-    "and ~45 ms where it meets a hot one, the folded events' rows ~20 ms, then Python "
-    "decodes, folds and assembles them (~45 ms: a stance a register) and encodes the JSON; "
-    'see "Where the read time goes" below',
+    "page": "a page of 100 holds 1.7 MB of JSON at the median at 1M, up to ~4 MB (the facts "
+    "bound). In-process, 100 issues (28,158 registers) take ~160 ms in their statement and "
+    "~95 ms of Python (a stance decoded a register); 100 parties ~65 ms, ~35 ms for their "
+    "folded events' log rows and 50-95 ms of Python; 100 plans over a second folding their "
+    '19,734 events; see "Where the read time goes" below',
     "size": 'see "Where the read time goes" below',
     "rebuild": 'see "Where the read time goes" below',
 }

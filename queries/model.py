@@ -148,8 +148,9 @@ async def settle(conn: Conn, *, ordered: bool = False) -> None:
     lookups stay index-only scans, and refresh the planner's statistics (autovacuum would,
     later).
 
-    `ordered` first rewrites read_facts in subject and key order, so that a page's
-    registers come from a few heap pages per subject, not one page per row. It locks the
+    `ordered` first rewrites read_facts in subject and key order, so that the rows a lookup
+    still reads from the table (those not all-visible: appended or closed since the last
+    VACUUM) lie on a few pages per subject, not one page per row. It locks the
     table against questions while it runs (seconds per million events), so only a rebuild,
     which the questions wait for anyway, asks for it.
     """

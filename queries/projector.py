@@ -81,7 +81,8 @@ class Changes:
 
         `known` are the (subject, key) pairs and `bounds` the subjects' bounds the read
         model already holds. A bound counts every register row of its subject known from
-        the same sequence.
+        the same sequence. It is written only where it grows: a question reads the latest
+        bound written at or before its sequence, which is the bound then.
         """
         # Per key its first sequence, per subject [first_known, registers, rows], kept as
         # plain values while the rows stream past (a batch holds thousands of rows).
@@ -104,8 +105,7 @@ class Changes:
             c[2] += 1
             bound = bounds.get(r.subject)
             if bound is None or r.valid_from > bound:
-                bounds[r.subject] = bound = r.valid_from
-            at[(r.subject, r.known_from)] = bound
+                bounds[r.subject] = at[(r.subject, r.known_from)] = r.valid_from
         return (
             [Key(*pair, first_known[pair], last[pair]) for pair in sorted(last)],
             [

@@ -15,9 +15,9 @@ CREATE INDEX read_facts_valid ON read_facts (subject, key, valid_from DESC, sequ
 ALTER TABLE read_facts DROP COLUMN bound;
 ALTER TABLE read_keys DROP COLUMN bound;
 
--- A subject's bound as known at each sequence that gave it register rows: the greatest
--- valid_from of its register rows known by then. A question as known at K reads it once
--- per subject rather than once per key.
+-- A subject's bound from each sequence at which it grew: the greatest valid_from of its
+-- register rows known by then. A question as known at K reads the latest at or before K,
+-- once per subject rather than once per key.
 CREATE TABLE read_bounds (
     subject    text COLLATE "C" NOT NULL,
     known_from bigint NOT NULL,
