@@ -80,9 +80,9 @@ class Changes:
         """The keys, the subjects' counts and the bounds that this batch's rows make.
 
         `known` are the (subject, key) pairs and `bounds` the subjects' bounds the read
-        model already holds. A bound counts every register row of its subject known from
-        the same sequence. It is written only where it grows: a question reads the latest
-        bound written at or before its sequence, which is the bound then.
+        model already holds. A subject's bound at sequence S is the greatest valid_from of
+        its register rows known by S. It is written only where it grows: a question reads
+        the latest bound written at or before its sequence, which is the bound then.
         """
         # Per key its first sequence, per subject [first_known, registers, rows], kept as
         # plain values while the rows stream past (a batch holds thousands of rows).
