@@ -25,7 +25,8 @@ class Row(NamedTuple):
     known_from: int
     known_to: int | None
     confidence: int
-    value: bytes | None
+    value: bytes | None  # a register's stance (JSON) when it fits an index entry ...
+    long_value: bytes | None  # ... else here, beside the index
 
 
 class Close(NamedTuple):
@@ -89,6 +90,17 @@ class Restated(NamedTuple):
 
 
 _ROW_COLUMNS: Final = list(Row._fields)
+
+# A btree entry holds at most 2,704 bytes, of which a subject and a key take at most ~170:
+# a longer stance is kept out of read_facts_valid, in read_facts.long_value.
+INDEXED_VALUE_BYTES: Final = 2_000
+
+
+def stored_value(value: bytes | None) -> tuple[bytes | None, bytes | None]:
+    """A register's value as (value, long_value): in the index if it fits, else beside it."""
+    if value is None or len(value) <= INDEXED_VALUE_BYTES:
+        return value, None
+    return None, value
 
 
 # ---- the projector's side ---------------------------------------------------------------
@@ -318,12 +330,20 @@ async def write_timeline(
 # rows lie between the answers (docs/READ_MODEL.md, "Pages").
 _PROBED: Final = "s.rows > $5 * greatest(s.registers, 1)"
 
+# A register's value from the row `{f}` found in the index: its value there, or for a stance
+# too long for an index entry (NULL there) the same row's long_value from the table.
+_VALUE: Final = """coalesce({f}.value, (
+    SELECT l.long_value FROM read_facts l
+    WHERE l.subject = {subject} AND l.key = {f}.key AND l.valid_from = {f}.valid_from
+      AND l.sequence = {f}.sequence AND l.version = {f}.version
+      AND l.known_from = {f}.known_from))"""
+
 # The register of each key: the row latest in valid time among those believed at $2, at
 # or before $3, confident enough. A key with rows recorded after $2 is scanned from the
 # subject's bound as known at $2 (no row known by then lies later in valid time, so rows
 # recorded after $2 are rarely seen); the bound is one descent per subject, not per key.
 _REGISTERS: Final = f"""
-SELECT k.subject, k.key, f.value
+SELECT k.subject, k.key, {_VALUE.format(f="f", subject="k.subject")} AS value
 FROM (
     SELECT s.subject, (
         SELECT b.bound FROM read_bounds b WHERE b.subject = s.subject AND b.known_from <= $2
@@ -334,7 +354,7 @@ FROM (
 ) s
 JOIN read_keys k ON k.subject = s.subject
 CROSS JOIN LATERAL (
-    SELECT f.value FROM read_facts f
+    SELECT f.key, f.valid_from, f.sequence, f.version, f.known_from, f.value FROM read_facts f
     WHERE f.subject = k.subject AND f.key = k.key
       AND f.valid_from <= CASE WHEN k.last_known <= $2 THEN $3 ELSE least($3, s.bound) END
       AND f.known_from <= $2 AND (f.known_to IS NULL OR f.known_to > $2)
@@ -347,10 +367,11 @@ WHERE k.key <> '' AND k.first_known <= $2
 # The same registers by one range scan of each subject's rows, in key order, so that the
 # sort for DISTINCT ON holds one subject's rows at a time.
 _REGISTERS_SCANNED: Final = f"""
-SELECT s.subject, r.key, r.value
+SELECT s.subject, r.key, {_VALUE.format(f="r", subject="s.subject")} AS value
 FROM read_subjects s
 CROSS JOIN LATERAL (
-    SELECT DISTINCT ON (f.key) f.key, f.value FROM read_facts f
+    SELECT DISTINCT ON (f.key) f.key, f.valid_from, f.sequence, f.version, f.known_from, f.value
+    FROM read_facts f
     WHERE f.subject = s.subject AND f.key > '' AND f.valid_from <= $3
       AND f.known_from <= $2 AND (f.known_to IS NULL OR f.known_to > $2) AND f.confidence >= $4
     ORDER BY f.key, f.valid_from DESC, f.sequence DESC

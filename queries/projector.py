@@ -15,7 +15,7 @@ from projections import concerns
 from projections.facts import RULES, facts_of
 from projections.knowledge import Version, believed
 from queries import model
-from queries.model import Bound, Close, Hidden, Key, Restated, Row, Subject
+from queries.model import Bound, Close, Hidden, Key, Restated, Row, Subject, stored_value
 
 log = logging.getLogger("annals.projector")
 BATCH: Final = 5_000
@@ -44,7 +44,10 @@ class Changes:
         rank = CONFIDENCE_RANK[e.confidence]
         for subject, key, value in facts_of(e, concerned):
             placed.append(len(self.rows))
-            self.rows.append(Row(subject, key, e.time, sequence, v.version, at, None, rank, value))
+            short, long = stored_value(value)
+            self.rows.append(
+                Row(subject, key, e.time, sequence, v.version, at, None, rank, short, long)
+            )
 
     def close(self, at: int, sequence: int, v: Version) -> None:
         """Version `v` of event `sequence` stops being believed at sequence `at`."""

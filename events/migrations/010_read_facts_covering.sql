@@ -13,6 +13,9 @@ DROP INDEX read_facts_known;
 CREATE INDEX read_facts_valid ON read_facts (subject, key, valid_from DESC, sequence DESC)
     INCLUDE (version, known_from, known_to, confidence, value);
 ALTER TABLE read_facts DROP COLUMN bound;
+-- A btree entry holds at most 2,704 bytes: a stance longer than queries.model's
+-- INDEXED_VALUE_BYTES is kept here, beside the index, and value is NULL.
+ALTER TABLE read_facts ADD COLUMN long_value bytea;
 ALTER TABLE read_keys DROP COLUMN bound;
 
 -- A subject's bound from each sequence at which it grew: the greatest valid_from of its

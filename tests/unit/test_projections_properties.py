@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+import string
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
@@ -29,6 +31,9 @@ party = st.sampled_from(PARTIES)
 plan = st.sampled_from(PLANS)
 parties = st.lists(party, max_size=3, unique=True)
 text = st.sampled_from(("alpha", "beta", "gamma"))
+# Letters at random, nothing to compress: a stance holding it is too long for an index entry
+# of the read model (queries/model.py, INDEXED_VALUE_BYTES), which keeps it beside the index.
+LONG_TEXT = "".join(random.Random(1).choice(string.ascii_letters) for _ in range(3_000))
 maybe_text = st.none() | text
 provisions = st.lists(
     st.fixed_dictionaries(
@@ -92,7 +97,11 @@ SHAPES: dict[str, tuple[tuple[str, ...], st.SearchStrategy[dict[str, Any]]]] = {
                 "on": st.sampled_from(PLANS + ISSUES),
                 "stance": st.sampled_from(("supports", "rejects")),
             },
-            optional={"summary": text, "speaker": party, "conditions": st.lists(text, max_size=2)},
+            optional={
+                "summary": text | st.just(LONG_TEXT),
+                "speaker": party,
+                "conditions": st.lists(text, max_size=2),
+            },
         ),
     ),
     "meeting.scheduled": (
