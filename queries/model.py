@@ -162,7 +162,8 @@ async def settle(conn: Conn, *, ordered: bool = False) -> None:
 
     `ordered` first rewrites read_facts in subject and key order, so that the rows a lookup
     still reads from the table (those not all-visible: appended or closed since the last
-    VACUUM) lie on a few pages per subject, not one page per row. It locks the
+    VACUUM) lie on a few pages per subject, not one page per row, and its index is built
+    afresh, compact and in key order (docs/READ_MODEL.md). It locks the
     table against questions while it runs (seconds per million events), so only a rebuild,
     which the questions wait for anyway, asks for it.
     """
