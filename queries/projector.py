@@ -14,8 +14,8 @@ from events.vocabulary import CONFIDENCE_RANK, META_TYPES, Recorded, is_custom
 from projections import concerns
 from projections.facts import RULES, facts_of
 from projections.knowledge import Version, believed
-from queries import model
-from queries.model import Bound, Close, Hidden, Key, Restated, Row, Subject, stored_value
+from queries import model, model_writes
+from queries.model_writes import Bound, Close, Hidden, Key, Restated, Row, Subject, stored_value
 
 log = logging.getLogger("annals.projector")
 BATCH: Final = 5_000
@@ -111,10 +111,7 @@ class Changes:
                 bounds[r.subject] = at[(r.subject, r.known_from)] = r.valid_from
         return (
             [Key(*pair, first_known[pair], last[pair]) for pair in sorted(last)],
-            [
-                Subject(s, first, registers, rows, bounds.get(s))
-                for s, (first, registers, rows) in sorted(counts.items())
-            ],
+            [Subject(s, *counts[s]) for s in sorted(counts)],
             [Bound(s, k, b) for (s, k), b in sorted(at.items())],
         )
 
@@ -181,7 +178,7 @@ async def _apply(conn: store.Conn, batch: list[tuple[Recorded, list[str]]]) -> N
     """Apply a batch of the log (in sequence order) to the read model."""
     upto = batch[-1][0].sequence
     plain = [e.id for e, _ in batch if e.type not in META_TYPES]
-    targeted = await model.first_targeting(conn, plain, upto) if plain else {}
+    targeted = await model_writes.first_targeting(conn, plain, upto) if plain else {}
     changes = Changes()
     for e, concerned in batch:
         if e.type in META_TYPES:
@@ -192,12 +189,12 @@ async def _apply(conn: store.Conn, batch: list[tuple[Recorded, list[str]]]) -> N
             changes.open(e.sequence, e.sequence, Version(e.sequence, e), concerned)
             continue
         changes.believe(e, await model.family(conn, [root], e.sequence))
-    known = await model.keys(conn, {(r.subject, r.key) for r in changes.rows})
-    bounds = await model.bounds(conn, {r.subject for r in changes.rows})
+    known = await model_writes.keys(conn, {(r.subject, r.key) for r in changes.rows})
+    bounds = await model_writes.bounds(conn, {r.subject for r in changes.rows})
     keys, subjects, bounds_ = changes.bind(known, bounds)
-    await model.write(conn, changes.rows, changes.closes, keys, subjects, bounds_)
+    await model_writes.write(conn, changes.rows, changes.closes, keys, subjects, bounds_)
     t = changes.timeline
-    await model.write_timeline(conn, t.hidden, t.unhidden, t.restated, t.unrestated)
+    await model_writes.write_timeline(conn, t.hidden, t.unhidden, t.restated, t.unrestated)
 
 
 Progress = Callable[[int, int], None]
@@ -218,19 +215,19 @@ async def catch_up(
     """
     while True:
         async with conn.transaction():
-            rules, done = await model.lock(conn)
+            rules, done = await model_writes.lock(conn)
             if rules != RULES:
-                await model.reset(conn, RULES)
+                await model_writes.reset(conn, RULES)
                 done = 0
             target = upto if upto is not None else (await store.read_head(conn)).sequence
             if done >= target:
                 return done
-            events = await model.log_after(conn, done, target, batch)
+            events = await model_writes.log_after(conn, done, target, batch)
             if not events:
                 return done
             await _apply(conn, events)
             done = events[-1][0].sequence
-            await model.advance(conn, done)
+            await model_writes.advance(conn, done)
         if progress is not None:
             progress(done, target)
 

@@ -16,7 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from events import store
 from projections.facts import RULES
-from queries import check, model, projector
+from queries import check, model, model_writes, projector
 from service.database import connect
 from service.settings import Settings
 from service.wiring import database_url
@@ -78,10 +78,10 @@ async def rebuild(conn: asyncpg.Connection, *, quiet: bool = False) -> int:
     """Rebuild the read model from the log with a progress bar, then settle it in subject
     order; return its checkpoint."""
     async with conn.transaction():
-        await model.lock(conn)
-        await model.reset(conn, RULES)
+        await model_writes.lock(conn)
+        await model_writes.reset(conn, RULES)
     held = await catch_up(conn, quiet=quiet)
-    await model.settle(conn, ordered=True)
+    await model_writes.settle(conn, ordered=True)
     return held
 
 
@@ -106,7 +106,7 @@ async def catch_up(conn: Any, *, quiet: bool = False, bulk: bool = False) -> int
     with progress("read model", quiet) as advance:
         held = await projector.catch_up(conn, progress=advance)
     if bulk:
-        await model.settle(conn)
+        await model_writes.settle(conn)
     return held
 
 

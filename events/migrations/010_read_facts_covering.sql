@@ -13,7 +13,7 @@ DROP INDEX read_facts_known;
 CREATE INDEX read_facts_valid ON read_facts (subject, key, valid_from DESC, sequence DESC)
     INCLUDE (version, known_from, known_to, confidence, value);
 ALTER TABLE read_facts DROP COLUMN bound;
--- A btree entry holds at most 2,704 bytes: a stance longer than queries.model's
+-- A btree entry holds at most 2,704 bytes: a stance longer than queries.model_writes'
 -- INDEXED_VALUE_BYTES is kept here, beside the index, and value is NULL.
 ALTER TABLE read_facts ADD COLUMN long_value bytea;
 ALTER TABLE read_keys DROP COLUMN bound;
@@ -27,5 +27,3 @@ CREATE TABLE read_bounds (
     bound      timestamptz NOT NULL,
     PRIMARY KEY (subject, known_from) INCLUDE (bound)
 );
--- The bound so far, where the projector's next batch goes on from.
-ALTER TABLE read_subjects ADD COLUMN bound timestamptz;

@@ -12,7 +12,7 @@ import asyncpg
 import httpx
 
 from projections.facts import RULES
-from queries import model
+from queries import model, model_writes
 
 Client = httpx.AsyncClient
 
@@ -214,7 +214,7 @@ async def test_a_busy_subjects_facts_are_read_from_the_index_alone(
     version, the value and the belief columns are in the index (docs/READ_MODEL.md)."""
     await post(client, *(stated(f"s{i}", f"2025-10-{i + 1:02}", "supports") for i in range(20)))
     assert (await client.get("/v1/parties/kyiv")).status_code == 200  # the read model holds it
-    await model.settle(conn)  # what a rebuild or an import ends with: rows all-visible
+    await model_writes.settle(conn)  # what a rebuild or an import ends with: rows all-visible
     head = await conn.fetchval("SELECT max(sequence) FROM events")
     at = datetime(2025, 10, 15, tzinfo=UTC)
     sql, args = model.facts_statement(["party/kyiv"], head - 5, at, 0)

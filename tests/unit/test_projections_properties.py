@@ -32,7 +32,7 @@ plan = st.sampled_from(PLANS)
 parties = st.lists(party, max_size=3, unique=True)
 text = st.sampled_from(("alpha", "beta", "gamma"))
 # Letters at random, nothing to compress: a stance holding it is too long for an index entry
-# of the read model (queries/model.py, INDEXED_VALUE_BYTES), which keeps it beside the index.
+# of the read model (queries/model_writes.py, INDEXED_VALUE_BYTES), which keeps it beside the index.
 LONG_TEXT = "".join(random.Random(1).choice(string.ascii_letters) for _ in range(3_000))
 maybe_text = st.none() | text
 provisions = st.lists(

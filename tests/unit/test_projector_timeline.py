@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from events.timeparse import parse_time
 from events.vocabulary import CONFIDENCE_RANK
-from queries.model import Hidden, Restated
+from queries.model_writes import Hidden, Restated
 from queries.projector import Changes
 from tests.unit._builders import Log
 
