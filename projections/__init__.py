@@ -13,7 +13,7 @@ from projections.knowledge import effective
 from projections.meeting import MeetingState, Reschedule
 from projections.party import PartyState
 from projections.plan import PlanState, ProvisionEntry, Revision
-from projections.provenance import Fact, Stance
+from projections.provenance import Fact, Stance, growing_in_place
 
 __all__ = [
     "Change",
@@ -103,25 +103,27 @@ def fold_concerning(
 ) -> State | None:
     """`fold` of events already known to concern the subject (the read model selected them
     by subject), without finding each one's subjects again."""
-    for event in events:
-        if _folds(event):
-            state = evolve(state if state is not None else initial(subject_id), event)
+    with growing_in_place():
+        for event in events:
+            if _folds(event):
+                state = evolve(state if state is not None else initial(subject_id), event)
     return state
 
 
 def fold_all(events: Iterable[Recorded]) -> dict[str, State]:
     """Fold effective, valid-time-ordered events into every subject they concern, in one pass."""
     states: dict[str, State] = {}
-    for event in events:
-        if not _folds(event):
-            continue
-        for subject_id in concerns(event):
-            if not SUBJECT_RE.match(subject_id):
+    with growing_in_place():
+        for event in events:
+            if not _folds(event):
                 continue
-            current = states.get(subject_id)
-            states[subject_id] = evolve(
-                current if current is not None else initial(subject_id), event
-            )
+            for subject_id in concerns(event):
+                if not SUBJECT_RE.match(subject_id):
+                    continue
+                current = states.get(subject_id)
+                states[subject_id] = evolve(
+                    current if current is not None else initial(subject_id), event
+                )
     return dict(sorted(states.items()))
 
 

@@ -24,7 +24,8 @@ def initial(subject_id: str) -> IssueState:
 
 
 def evolve(state: IssueState, event: Recorded) -> IssueState:
-    """The issue after `event`, one of the events concerning it; `state` is left untouched."""
+    """The issue after `event`, one of the events concerning it; `state` is left untouched
+    (in a fold, a list the fold made grows in place: provenance.growing_in_place)."""
     other = event.subject
     if other is None:
         return state
@@ -34,9 +35,12 @@ def evolve(state: IssueState, event: Recorded) -> IssueState:
         case PlanProposed(provisions=provisions) | PlanRevised(provisions_added=provisions):
             # A plan stays listed once it addressed the issue, even if the provision is
             # later removed: the list answers "which plans took this issue up".
-            if other not in state.plans and _addresses(provisions, state.id):
+            if _addresses(provisions, state.id):
+                had = len(state.plans)
                 plans = appended(state.plans, other)
-                return replace(state, plans=plans, facts=with_facts(state.facts, event, ["plans"]))
+                if len(plans) > had:
+                    facts = with_facts(state.facts, event, ["plans"])
+                    return replace(state, plans=plans, facts=facts)
     return state
 
 

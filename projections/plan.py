@@ -19,7 +19,7 @@ from events.vocabulary import (
     Provision,
     Recorded,
 )
-from projections.provenance import Fact, Stance, appended, stance_of, with_facts
+from projections.provenance import Fact, Stance, appended, pushed, stance_of, with_facts
 
 
 class ProvisionEntry(Struct, frozen=True, kw_only=True):
@@ -82,7 +82,8 @@ def initial(subject_id: str) -> PlanState:
 
 
 def evolve(state: PlanState, event: Recorded) -> PlanState:
-    """The plan after `event`, one of the events concerning it; `state` is left untouched."""
+    """The plan after `event`, one of the events concerning it; `state` is left untouched
+    (in a fold, a list the fold made grows in place: provenance.growing_in_place)."""
     me, other = state.id, event.subject
     if other is None:
         return state
@@ -146,7 +147,7 @@ def _proposed(state: PlanState, event: Recorded, d: PlanProposed) -> PlanState:
         summary=d.summary,
         based_on=d.based_on,
         provisions=list(provisions),
-        history=[*state.history, step],
+        history=pushed(state.history, step),
     )
 
 
@@ -177,7 +178,7 @@ def _revised(state: PlanState, event: Recorded, d: PlanRevised) -> PlanState:
         provisions_added=added,
         provisions_removed=list(d.provisions_removed),
     )
-    changes["history"] = [*state.history, step]
+    changes["history"] = pushed(state.history, step)
     return _set(state, event, **changes)
 
 

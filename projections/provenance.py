@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any, TypeVar
 
 from msgspec import Struct
 
@@ -56,10 +59,58 @@ def with_facts(
     return {**facts, **dict.fromkeys(fields, fact)}
 
 
-def appended(items: list[str], *new: str) -> list[str]:
-    """A copy of `items` with each of `new` appended unless already present (order kept)."""
+T = TypeVar("T")
+
+# The lists the running fold made, by id: each with its items as a set (None for a list that
+# may hold an item twice). Held here, so no id is reused while the fold runs.
+_grown: ContextVar[dict[int, tuple[list[Any], set[Any] | None]] | None] = ContextVar(
+    "grown", default=None
+)
+
+
+@contextmanager
+def growing_in_place() -> Iterator[None]:
+    """Within a fold: a list the fold itself made grows in place.
+
+    A fold keeps only its last state, so copying a list to grow it by one item (what a pure
+    step does) only makes a fold quadratic: 10,000 revisions of one plan cost seconds. A
+    list the fold did not make (the initial state's, a caller's state's) is copied the
+    first time it grows, so nothing outside the fold ever changes.
+    """
+    token = _grown.set({})
+    try:
+        yield
+    finally:
+        _grown.reset(token)
+
+
+def _own(items: list[T], distinct: bool) -> tuple[list[T], set[T] | None]:
+    grown = _grown.get()
+    if grown is not None:
+        held = grown.get(id(items))
+        if held is not None and held[0] is items:
+            return held
     out = list(items)
+    seen = set(out) if distinct else None
+    if grown is not None:
+        grown[id(out)] = (out, seen)
+    return out, seen
+
+
+def pushed(items: list[T], *new: T) -> list[T]:
+    """`items` with `new` appended (a copy, but for a list the running fold made)."""
+    out, _ = _own(items, distinct=False)
+    out.extend(new)
+    return out
+
+
+def appended(items: list[str], *new: str) -> list[str]:
+    """`items` with each of `new` appended unless already present, order kept (a copy, but
+    for a list the running fold made)."""
+    out, seen = _own(items, distinct=True)
+    assert seen is not None
     for item in new:
-        if item not in out:
+        if item not in seen:
+            seen.add(item)
             out.append(item)
     return out

@@ -230,6 +230,8 @@ def test_folding_a_prefix_then_the_rest_equals_folding_everything(
         head = fold(subject, events[:cut])
         assert fold(subject, events[cut:], head) == fold(subject, events)
         assert fold(subject, events) == everything.get(subject)
+        # The fold grew its own lists in place, never the given state's.
+        assert head == fold(subject, events[:cut])
 
 
 @PROPERTY
