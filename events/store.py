@@ -30,6 +30,11 @@ COLUMNS: Final = (
     "sequence, id, source, type, subject, time_given, valid_from, time_precision,"
     " time_qualifier, confidence, data::text AS data, recorded_at, hash, predecessor_hash"
 )
+# What `row_to_recorded` reads: a fold needs neither the chain's hashes nor the time as given.
+RECORDED_COLUMNS: Final = (
+    "sequence, id, source, type, subject, valid_from, time_precision,"
+    " time_qualifier, confidence, data::text AS data, recorded_at"
+)
 _decoders: Final[dict[type[Payload], msgspec.json.Decoder[Any]]] = {
     cls: msgspec.json.Decoder(cls) for cls, _ in VOCABULARY.values()
 }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Final, Literal
@@ -118,6 +119,7 @@ def parse_at(text: str) -> datetime:
         return _LAST_INSTANT
 
 
+@functools.lru_cache(maxsize=4096)
 def format_time(dt: datetime) -> str:
     """RFC 3339 in UTC with a Z, microseconds only when present."""
     dt = dt.astimezone(UTC)

@@ -12,7 +12,7 @@ from asyncpg import Record
 
 from events.accept import Head
 from events.chain import GENESIS
-from events.store import COLUMNS, Conn, row_to_recorded
+from events.store import COLUMNS, RECORDED_COLUMNS, Conn, row_to_recorded
 from events.vocabulary import Recorded
 
 
@@ -62,7 +62,7 @@ async def family(conn: Conn, ids: Iterable[str], upto: int) -> list[Recorded]:
     while frontier:
         seen |= frontier
         rows = await conn.fetch(
-            f"SELECT {COLUMNS}, target FROM events"  # noqa: S608
+            f"SELECT {RECORDED_COLUMNS}, target FROM events"  # noqa: S608
             " WHERE (id = ANY($1::text[]) OR target = ANY($1::text[])) AND sequence <= $2",
             sorted(frontier),
             upto,
@@ -193,16 +193,17 @@ async def facts(conn: Conn, subjects: list[str], known: int, at: datetime, floor
 
 async def events(conn: Conn, sequences: Iterable[int]) -> dict[int, Recorded]:
     """The log's events with these sequences."""
-    return {r["sequence"]: row_to_recorded(r) for r in await log_rows(conn, sequences)}
+    rows = await log_rows(conn, sequences, RECORDED_COLUMNS)
+    return {r["sequence"]: row_to_recorded(r) for r in rows}
 
 
-async def log_rows(conn: Conn, sequences: Iterable[int]) -> list[Record]:
-    """The log's rows with these sequences (COLUMNS), in sequence order."""
+async def log_rows(conn: Conn, sequences: Iterable[int], columns: str = COLUMNS) -> list[Record]:
+    """The log's rows with these sequences (`columns`, a constant), in sequence order."""
     wanted = sorted(set(sequences))
     if not wanted:
         return []
     return await conn.fetch(
-        f"SELECT {COLUMNS} FROM events WHERE sequence = ANY($1::bigint[])"  # noqa: S608
+        f"SELECT {columns} FROM events WHERE sequence = ANY($1::bigint[])"  # noqa: S608
         " ORDER BY sequence",
         wanted,
     )
