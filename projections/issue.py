@@ -9,7 +9,7 @@ from events.vocabulary import PlanProposed, PlanRevised, PositionStated, Provisi
 from projections.provenance import Fact, Stance, appended, stance_of, with_facts
 
 
-class IssueState(Struct, frozen=True, kw_only=True):
+class IssueState(Struct, frozen=True, kw_only=True, gc=False):
     """An issue (`issue/donbas`): issues need no registration, only mentions."""
 
     id: str

@@ -19,7 +19,7 @@ from events.vocabulary import (
 from projections.provenance import Fact, appended, pushed, with_facts
 
 
-class Reschedule(Struct, frozen=True, kw_only=True):
+class Reschedule(Struct, frozen=True, kw_only=True, gc=False):
     """One move of a meeting: its new start (as given) and place, and the event saying so."""
 
     starts: str
@@ -28,7 +28,7 @@ class Reschedule(Struct, frozen=True, kw_only=True):
     time: str
 
 
-class MeetingState(Struct, frozen=True, kw_only=True):
+class MeetingState(Struct, frozen=True, kw_only=True, gc=False):
     """A meeting as of some valid and transaction time."""
 
     id: str

@@ -18,7 +18,7 @@ from events.vocabulary import (
 from projections.provenance import Fact, Stance, appended, stance_of, with_facts
 
 
-class PartyState(Struct, frozen=True, kw_only=True):
+class PartyState(Struct, frozen=True, kw_only=True, gc=False):
     """A state, organisation, person or outlet as of some valid and transaction time."""
 
     id: str

@@ -22,7 +22,7 @@ from events.vocabulary import (
 from projections.provenance import Fact, Stance, appended, pushed, stance_of, with_facts
 
 
-class ProvisionEntry(Struct, frozen=True, kw_only=True):
+class ProvisionEntry(Struct, frozen=True, kw_only=True, gc=False):
     """One point of a plan as it stands."""
 
     id: str
@@ -30,7 +30,7 @@ class ProvisionEntry(Struct, frozen=True, kw_only=True):
     issues: list[str]
 
 
-class Revision(Struct, frozen=True, kw_only=True):
+class Revision(Struct, frozen=True, kw_only=True, gc=False):
     """One step of a plan's history: the proposal (revision 0) or a revision.
 
     `points`, `title` and `summary` are the plan's values once this step applied;
@@ -49,7 +49,7 @@ class Revision(Struct, frozen=True, kw_only=True):
     provisions_removed: list[str]
 
 
-class PlanState(Struct, frozen=True, kw_only=True):
+class PlanState(Struct, frozen=True, kw_only=True, gc=False):
     """A plan as of some valid and transaction time."""
 
     id: str

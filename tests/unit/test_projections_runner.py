@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 import pytest
 
 from projections import (
@@ -134,3 +136,11 @@ def test_project_all_at_min_confidence() -> None:
 
     assert project_all(log.events, at=None, min_confidence="reported") == {}
     assert list(project_all(log.events, at=None)) == ["party/a"]
+
+
+def test_a_state_is_left_out_of_the_cyclic_garbage_collector() -> None:
+    # A tree of values: nothing in it can be part of a cycle, and a page holds many.
+    for state in fold_all(effective(story().events, at=None)).values():
+        assert not gc.is_tracked(state)
+        for entry in [*state.facts.values(), *getattr(state, "positions", {}).values()]:
+            assert not gc.is_tracked(entry)
