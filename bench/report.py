@@ -78,10 +78,11 @@ WHY: Final = {
     'more than its fixed cost (three round trips and HTTP, ~2 ms); see "Where the read time '
     'goes" below',
     "page": "a page of 100 holds 1.7 MB of JSON at the median at 1M, up to ~4 MB (the facts "
-    "bound). In-process, 100 issues (28,158 registers) take ~160 ms in their statement and "
-    "~95 ms of Python (a stance decoded a register); 100 parties ~65 ms, ~35 ms for their "
-    "folded events' log rows and 50-95 ms of Python; 100 plans over a second folding their "
-    '19,734 events; see "Where the read time goes" below',
+    "bound). In-process, 100 issues (28,700 registers) take 115-150 ms in their statement "
+    "and 80-120 ms of Python (a stance decoded a register); 100 parties 60-110 ms, ~30 ms for "
+    "their folded events' log rows and ~50 ms of Python; a page holding the hot plan (10,421 "
+    "revisions) or the hot meeting (10,703 moves) folds over 20,000 events, ~15 µs of log "
+    'row and ~15 µs of Python each; see "Where the read time goes" below',
     "size": 'see "Where the read time goes" below',
     "rebuild": 'see "Where the read time goes" below',
 }
