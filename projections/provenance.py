@@ -93,6 +93,8 @@ def _own(items: list[T], distinct: bool) -> tuple[list[T], set[T] | None]:
     if grown is not None:
         held = grown.get(id(items))
         if held is not None and held[0] is items:
+            if distinct and held[1] is None:  # grown by `pushed` so far
+                held = grown[id(items)] = (items, set(items))
             return held
     out = list(items)
     seen = set(out) if distinct else None
@@ -103,8 +105,10 @@ def _own(items: list[T], distinct: bool) -> tuple[list[T], set[T] | None]:
 
 def pushed(items: list[T], *new: T) -> list[T]:
     """`items` with `new` appended (a copy, but for a list the running fold made)."""
-    out, _ = _own(items, distinct=False)
+    out, seen = _own(items, distinct=False)
     out.extend(new)
+    if seen is not None:  # grown by `appended` too
+        seen.update(new)
     return out
 
 

@@ -37,3 +37,12 @@ def test_each_item_is_appended_once_even_when_given_twice() -> None:
     with growing_in_place():
         grown = appended([], "party/a", "party/a")
         assert appended(grown, "party/a") == ["party/a"]
+
+
+def test_a_list_grown_both_ways_still_appends_each_item_once() -> None:
+    with growing_in_place():
+        grown = pushed([], "party/a")
+        grown = appended(grown, "party/a", "party/b")
+        grown = pushed(grown, "party/c")
+        grown = appended(grown, "party/c", "party/d")
+    assert grown == ["party/a", "party/b", "party/c", "party/d"]
