@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Final, NamedTuple
 
-from events.store import COLUMNS, Conn, row_to_recorded
+from events.store import RECORDED_COLUMNS, Conn, row_to_recorded
 from events.vocabulary import Recorded
 
 
@@ -144,7 +144,7 @@ async def log_after(
     """The log's events after `after`, up to `upto`, at most `limit`, in sequence order,
     each with the subjects it concerns as stored."""
     rows = await conn.fetch(
-        f"SELECT {COLUMNS}, concerns FROM events"  # noqa: S608
+        f"SELECT {RECORDED_COLUMNS}, concerns FROM events"  # noqa: S608
         " WHERE sequence > $1 AND sequence <= $2 ORDER BY sequence LIMIT $3",
         after,
         upto,
