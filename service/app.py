@@ -14,7 +14,7 @@ from litestar.middleware.base import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin, YamlRenderPlugin
 
-from service import collector
+from service import runtime
 from service.api import append_route
 from service.api.answers import AnswersController
 from service.api.events import EventsController
@@ -62,7 +62,7 @@ def create_app(settings: Settings | None = None, svc: Services | None = None) ->
         async with services(settings, serve=True) as opened:
             await asyncio.to_thread(signing_keys, opened)  # a bad key stops the start
             app.state.services = opened
-            collector.settle()
+            runtime.settle()
             yield
 
     middleware = app_middleware(settings, access)

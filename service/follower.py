@@ -18,7 +18,7 @@ from typing import Final
 import asyncpg
 
 from queries import projector
-from service import collector
+from service import runtime
 from service.database import create_pool
 from service.listener import Listener
 from service.supervised import die_with
@@ -103,7 +103,6 @@ def main() -> int:
     """`python -m service.follower`, started by a service process (`running`)."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     die_with(int(os.environ[PARENT_ENV]))
-    collector.settle()
 
     async def go() -> None:
         task = asyncio.current_task()
@@ -112,7 +111,7 @@ def main() -> int:
         with contextlib.suppress(asyncio.CancelledError):
             await follow(os.environ[URL_ENV])
 
-    asyncio.run(go())
+    runtime.run(go())
     return 0
 
 

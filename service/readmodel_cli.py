@@ -17,6 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from events import store
 from projections.facts import RULES
 from queries import check, model, model_writes, projector
+from service import runtime
 from service.database import connect
 from service.settings import Settings
 from service.wiring import database_url
@@ -71,7 +72,7 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
         print(f"read model at sequence {held} of {head}; rules {rules or '-'} ({state})")
         return 0
 
-    return asyncio.run(go())
+    return runtime.run(go())
 
 
 async def rebuild(conn: asyncpg.Connection, *, quiet: bool = False) -> int:
@@ -122,7 +123,7 @@ def cmd_rebuild(args: argparse.Namespace, settings: Settings) -> int:
         err.print(f"read model rebuilt: {held} events under rules {RULES}")
         return 0
 
-    return asyncio.run(go())
+    return runtime.run(go())
 
 
 def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
@@ -164,4 +165,4 @@ def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
         )
         return 0
 
-    return asyncio.run(go())
+    return runtime.run(go())

@@ -18,7 +18,7 @@ from events import store
 from events.timeparse import TimeError, parse_at
 from events.writer import Writer
 from queries import model
-from service import collector, follower
+from service import follower, runtime
 from service.budget import Budget
 from service.database import create_pool
 from service.embedded import embedded_url, release_embedded
@@ -259,7 +259,6 @@ def run(
 
     async def main() -> int:
         async with services(settings, follow=follow) as svc:
-            collector.settle()
             return await coro(svc)
 
-    return asyncio.run(main())
+    return runtime.run(main())

@@ -11,6 +11,7 @@ from typing import Any
 import msgspec
 
 from events.store import Conflict
+from service import runtime
 from service.database import connect
 from service.settings import Settings
 from service.webhooks import subscriptions as subs
@@ -48,7 +49,7 @@ def _with_conn(settings: Settings, go: Callable[[Any], Awaitable[int]]) -> int:
         finally:
             await conn.close()
 
-    return asyncio.run(main())
+    return runtime.run(main())
 
 
 def _json(value: object) -> str:

@@ -1,9 +1,14 @@
-"""Python's cyclic garbage collector, set for a long-running process once it has started."""
+"""How a process of Annals runs: on uvloop, with the garbage collector settled after start-up."""
 
 from __future__ import annotations
 
 import gc
-from typing import Final
+from collections.abc import Coroutine
+from typing import Any, Final, TypeVar
+
+import uvloop
+
+T = TypeVar("T")
 
 # Allocations between two collections of the youngest generation (Python's default: 700).
 # A request makes a few hundred objects and frees nearly all of them by reference counting,
@@ -17,11 +22,19 @@ def settle() -> None:
     collection from now on, and collect the young generation less often.
 
     Every full collection otherwise walks the whole start-up heap (hundreds of thousands of
-    objects that live as long as the process), and appends at 64 clients ran one every
-    second or so. What starts later is still collected; cycles wait at most YOUNG_THRESHOLD
-    allocations longer.
+    objects that live as long as the process), and 64 appending clients bring one about
+    every second. What starts later is still collected; cycles wait at most
+    YOUNG_THRESHOLD allocations longer.
     """
     gc.collect()
     gc.freeze()
     _, older, oldest = gc.get_threshold()
     gc.set_threshold(YOUNG_THRESHOLD, older, oldest)
+
+
+def run(main: Coroutine[Any, Any, T]) -> T:
+    """Run a command's or the follower's `main` to its end: the collector settled (what is
+    imported is what start-up built), then on a new uvloop event loop, the loop uvicorn and
+    granian serve on, whose sockets and callbacks cost less than asyncio's own loop's."""
+    settle()
+    return uvloop.run(main)

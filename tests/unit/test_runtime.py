@@ -8,7 +8,7 @@ import subprocess
 import sys
 import textwrap
 
-from service import collector
+from service import runtime
 
 
 def _run(code: str) -> str:
@@ -26,9 +26,9 @@ def test_what_start_up_built_is_left_out_of_every_collection_and_what_follows_is
     out = _run(
         """
         import gc
-        from service import collector
+        from service import runtime
         built = [[n] for n in range(1000)]  # lists: objects the collector tracks
-        collector.settle()
+        runtime.settle()
         later = [[n] for n in range(1000)]
         tracked = {id(o) for o in gc.get_objects()}
         print(id(built[0]) in tracked, id(later[0]) in tracked, gc.get_freeze_count() >= 1000)
@@ -41,11 +41,11 @@ def test_the_young_generation_is_collected_less_often_and_the_older_ones_as_befo
     out = _run(
         """
         import gc
-        from service import collector
+        from service import runtime
         before = gc.get_threshold()
-        collector.settle()
+        runtime.settle()
         after = gc.get_threshold()
         print(after[0], after[1:] == before[1:])
         """
     )
-    assert out == f"{collector.YOUNG_THRESHOLD} True"
+    assert out == f"{runtime.YOUNG_THRESHOLD} True"
