@@ -40,14 +40,15 @@ APPEND64_BEFORE: Final = 0.37
 # Why a target is missed and what would close it (from profiles of the service; see the
 # closing notes of issues 5 and 10). Keyed as in targets().
 WHY: Final = {
-    "append64_raw": "one event loop does the HTTP, the validation and hashing, and each "
-    "group's acceptance under the lock; at 64 clients it is ~90 % busy and commits a group "
-    "of ~31 events about every 20 ms, while the baseline is a bare INSERT on "
-    "PostgreSQL's own connections. In place: the lean append path, the read model's "
-    "follower in a process of its own. A second worker process does not help on two cores "
-    "(the writers take turns at the one lock and their groups halve; SCALING.md). Would "
-    "close it: a pipelined writer (a group's acceptance while the one before commits), or "
-    "more cores",
+    "append64_raw": "the one service process is busy: ~250 µs of a core per request "
+    "(uvicorn and the ASGI path ~40 %, the group commit ~30 %, the event loop ~10 %), "
+    "against ~160 µs of PostgreSQL's for a bare INSERT on its own connection. In place: "
+    "the lean append path, the follower in a process of its own, the garbage collector "
+    "settled after start-up (service/runtime.py). Measured and not kept: two groups in "
+    "flight per process (slower: the groups halve, the core stays busy), the writer on a "
+    "thread of its own (no faster), a second worker process (the writers take turns at the "
+    "one lock and their groups halve; SCALING.md). Would close it: less Python per request "
+    "than an ASGI stack's, or more cores",
     "append64_before": "the raw baseline moves more between runs than the service does "
     "(compare both rates with the run before's); within one run bench/append.py measures "
     "the code before the read model at the same ratio to raw as today's "
