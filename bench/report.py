@@ -68,9 +68,12 @@ WHY: Final = {
     "sse": "the one service process saturates: each event costs it the append, the "
     'projector\'s work and the stream message; see "Where the read time goes" below',
     "subject": "one index-only descent per register key in `model.facts` (200 for the "
-    "realistic party, 500 rows a key; ~15 µs each from shared buffers on these cores), one "
-    "more per subject for its bound as known then with `known_at`, and three round trips "
-    'a question (head and status, facts, events); see "Where the read time goes" below',
+    "realistic party, 500 rows a key; 7-15 µs each from shared buffers, as busy as the "
+    "shared cores are), one more per subject for its bound as known then with `known_at`, "
+    "three round trips a question (head and status, facts, events) and ~0.7 ms of HTTP. "
+    "Asked in turn on one service, the same party as known now and as known then take the "
+    "same time (p50 3.8 and 4.0 ms); between runs the p50 moves with the machine; see "
+    '"Where the read time goes" below',
     "subject_cold": "a cold question is three round trips and little else (in-process: under a "
     "millisecond of SQL); a p99 far above its p50 is a few requests in 300 that waited for "
     'the shared cores; see "Where the read time goes" below',
