@@ -109,26 +109,29 @@ class Page(Struct, frozen=True):
 
 class Walk(Struct, frozen=True):
     """A walk pinned: what to show, as known at which sequence, from where; `pinned`: the
-    answer can never change."""
+    answer can never change; `status`: the read model's (rules, checkpoint) when pinned."""
 
     filters: Filters
     known: int
     pinned: bool
     after: tuple[datetime, int] | None = None
+    status: tuple[str, int] | None = None
 
 
 async def pin(
     conn: asyncpg.Connection, filters: Filters, known_at: str | None, cursor: str | None
 ) -> Walk:
     """The cursor's known sequence and position when paging on, else `known_at` resolved;
-    CursorError for a cursor this service did not make, or made for a longer log."""
+    CursorError for a cursor this service did not make, or made for a longer log. The
+    log's head and the read model's status come in one round trip."""
+    head, rules, held = await model.head_and_status(conn)
     if cursor is None:
-        known = await store.resolve_known_at(conn, known_at)
-        return Walk(filters, known.sequence, known.pinned)
+        known = await store.resolve_known_at(conn, known_at, head)
+        return Walk(filters, known.sequence, known.pinned, status=(rules, held))
     v, s, k = decode_timeline_cursor(cursor)
-    if k > (await store.read_head(conn)).sequence:
+    if k > head.sequence:
         raise CursorError("made for a log this service does not hold")
-    return Walk(filters, k, True, (v, s))
+    return Walk(filters, k, True, (v, s), (rules, held))
 
 
 async def page(
@@ -136,7 +139,7 @@ async def page(
 ) -> tuple[Page, bool]:
     """A page of a walk (`pin`, then `read_page`), and whether it can never change."""
     w = await pin(conn, f, known_at, cursor)
-    return await read_page(conn, w.filters, w.known, w.after, limit), w.pinned
+    return await read_page(conn, w.filters, w.known, w.after, limit, w.status), w.pinned
 
 
 def entry_of(e: StoredEvent, start: datetime, c: Correction | None) -> Entry:
@@ -164,9 +167,11 @@ async def read_page(
     known: int,
     after: tuple[datetime, int] | None,
     limit: int,
+    status: tuple[str, int] | None = None,
 ) -> Page:
-    """Up to `limit` entries after position `after`, as known at sequence `known`."""
-    known = await projector.ensure(conn, known, await model.status(conn))
+    """Up to `limit` entries after position `after`, as known at sequence `known`;
+    `status` is the read model's, when the caller has just read it."""
+    known = await projector.ensure(conn, known, status or await model.status(conn))
     rows = await conn.fetch(*_statement(f, known, after or (_EARLIEST, 0), limit + 1))
     versions = [r["version"] for r in rows if r["version"] is not None]
     corrections = await model.events(conn, versions) if versions else {}

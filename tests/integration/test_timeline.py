@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from typing import Any
@@ -223,6 +224,27 @@ async def test_a_page_reads_rows_for_its_entries_not_for_every_retraction(
             page = await tl.read_page(counted, f, 700, None, 5)  # type: ignore[arg-type]
             assert len(page.entries) == 5
             assert counted.rows <= 2 * 5 + 5, f"{counted.rows} rows for a page of 5 ({f})"
+    finally:
+        await conn.close()
+
+
+async def test_a_page_is_two_round_trips_the_first_of_a_walk_too(
+    example: Client, db_url: str
+) -> None:
+    """The log's head and the read model's status in one round trip, then the page's
+    statement (no correction is on these pages, so nothing more is read)."""
+    conn = await asyncpg.connect(db_url)
+    sent: list[str] = []
+    try:
+        await projector.catch_up(conn)
+        conn.add_query_logger(lambda q: sent.append(q.query))
+        first, _ = await tl.page(conn, tl.Filters(), None, None, 3)
+        await asyncio.sleep(0)  # asyncpg hands each query to its loggers with call_soon
+        assert len(sent) == 2, sent
+        sent.clear()
+        await tl.page(conn, tl.Filters(), "5", first.next, 3)
+        await asyncio.sleep(0)
+        assert len(sent) == 2, sent
     finally:
         await conn.close()
 
