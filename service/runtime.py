@@ -10,10 +10,11 @@ import uvloop
 
 T = TypeVar("T")
 
-# Allocations between two collections of the youngest generation (Python's default: 700).
-# A request makes a few hundred objects and frees nearly all of them by reference counting,
-# so a collection every 700 allocations mostly finds the objects of requests still running
-# and moves them into older generations, which are then collected in turn.
+# How many more objects may be made than freed before the youngest generation is collected
+# (Python's default: 700). A request frees nearly every object it makes by reference
+# counting, but 64 requests in flight hold thousands at once: at 700 a collection mostly
+# finds the objects of requests still running and moves them into older generations, which
+# are then collected in turn.
 YOUNG_THRESHOLD: Final = 20_000
 
 
@@ -23,8 +24,8 @@ def settle() -> None:
 
     Every full collection otherwise walks the whole start-up heap (hundreds of thousands of
     objects that live as long as the process), and 64 appending clients bring one about
-    every second. What starts later is still collected; cycles wait at most
-    YOUNG_THRESHOLD allocations longer.
+    every second. What is made later is still collected; a cycle of garbage waits for at
+    most YOUNG_THRESHOLD more objects.
     """
     gc.collect()
     gc.freeze()
