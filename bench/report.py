@@ -46,9 +46,10 @@ WHY: Final = {
     "the lean append path, the follower in a process of its own, the garbage collector "
     "settled after start-up (service/runtime.py). Measured and not kept: two groups in "
     "flight per process (slower: the groups halve, the core stays busy), the writer on a "
-    "thread of its own (no faster), a second worker process (the writers take turns at the "
-    "one lock and their groups halve; SCALING.md). Would close it: less Python per request "
-    "than an ASGI stack's, or more cores",
+    "thread of its own (no faster), a commit delay gathering small groups (no faster), a "
+    "second worker process (the writers take turns at the one lock and their groups halve; "
+    "SCALING.md). Would close it: less Python per request than an ASGI stack's, or more "
+    "cores",
     "append64_before": "the raw baseline moves more between runs than the service does "
     "(compare both rates with the run before's); within one run bench/append.py measures "
     "the code before the read model at the same ratio to raw as today's "
