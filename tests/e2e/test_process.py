@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -16,6 +15,7 @@ from service.embedded import MB, memory_settings, ram_bytes
 from service.wiring import EXAMPLE
 from tests.conftest import EXAMPLE_EVENTS
 from tests.e2e.conftest import ANNALS, Service
+from tests.prometheus import samples, value
 
 
 def annals(*args: str) -> subprocess.CompletedProcess[str]:
@@ -89,10 +89,12 @@ def _bytes(text: str) -> int:
 def _young_collections(url: str) -> float:
     """The service process's collections of the youngest generation so far (/metrics:
     prometheus_client's python_gc_collections_total)."""
-    text = httpx.get(f"{url}/metrics", timeout=10).text
-    found = re.search(r'^python_gc_collections_total\{generation="0"\} (\S+)$', text, re.M)
-    assert found is not None, "python_gc_collections_total is not in /metrics"
-    return float(found.group(1))
+    r = httpx.get(f"{url}/metrics", timeout=10)
+    assert r.status_code == 200, r.text
+    found = samples(r.text)
+    name, labels = "python_gc_collections_total", {"generation": "0"}
+    assert (name, frozenset(labels.items())) in found, f"{name} is not in /metrics"
+    return value(found, name, **labels)
 
 
 def test_a_service_process_settles_its_garbage_collector(db_url: str, tmp_path: Path) -> None:

@@ -23,6 +23,7 @@ from service.access_config import Token, hash_token
 from service.app import create_app
 from service.metrics import counted_stream_client
 from service.wiring import Services
+from tests.prometheus import Samples, samples, value
 
 Client = httpx.AsyncClient
 ADMIN, WRITE = "metrics-admin-7a6b5c", "metrics-writer-4d3e2f"
@@ -45,19 +46,11 @@ def party(n: int) -> dict[str, Any]:
     }
 
 
-async def scrape(client: Client, **headers: str) -> dict[tuple[str, frozenset[Any]], float]:
+async def scrape(client: Client, **headers: str) -> Samples:
     """GET /metrics, parsed: {(sample name, labels): value}."""
     r = await client.get("/metrics", headers=headers)
     assert r.status_code == 200, r.text
-    return {
-        (s.name, frozenset(s.labels.items())): s.value
-        for family in text_string_to_metric_families(r.text)
-        for s in family.samples
-    }
-
-
-def value(samples: dict[tuple[str, frozenset[Any]], float], name: str, **labels: str) -> float:
-    return samples.get((name, frozenset(labels.items())), 0.0)
+    return samples(r.text)
 
 
 async def test_metrics_is_prometheus_text_with_the_annals_figures(client: Client) -> None:
