@@ -10,8 +10,8 @@ from typing import Any
 
 class Receiver:
     """A webhook receiver that answers `script` statuses in turn (then 204), recording every
-    request and when it arrived; with `hold`, it answers nothing until the test sets `held`;
-    each answer takes `delay` seconds."""
+    whole request and when it arrived (one cut short by its sender is no delivery); with
+    `hold`, it answers nothing until the test sets `held`; each answer takes `delay` seconds."""
 
     def __init__(
         self, script: list[int] | None = None, hold: bool = False, delay: float = 0.0
@@ -30,7 +30,11 @@ class Receiver:
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["content-length"]))
+                length = int(self.headers["content-length"])
+                body = self.rfile.read(length)
+                if len(body) < length:  # the sender died mid-request: nothing was delivered
+                    self.close_connection = True
+                    return
                 with receiver.lock:
                     receiver.arrived.append(time.monotonic())
                     receiver.in_flight += 1
