@@ -22,7 +22,6 @@ from typing import Any
 import asyncpg
 import msgspec
 
-from projections.facts import assemble
 from queries import answers, model
 from queries.question import Question, ask
 from queries.replay import replayed_state
@@ -64,11 +63,9 @@ async def one_subject(conn: Any, subject: str, q: Question, steps: Steps) -> Non
     regs, core = await steps.time(
         "registers + core (SQL)", model.facts(conn, [subject], known, at, floor)
     )
-    seqs = {s for _, s, _ in core} | {v for _, _, v in core}
-    logged = await steps.time("events (SQL)", model.events(conn, seqs))
-    folded = [answers._as_believed(subject, logged, s, v) for _, s, v in core]
-    values = {k: v for _, k, v in regs}
-    state = steps.sync("assemble (Python)", lambda: assemble(subject, folded, values))
+    state = steps.sync(
+        "assemble (Python)", lambda: answers._assembled([subject], model.Facts(regs, core))
+    ).get(subject)
     if state is not None:
         steps.sync(
             "shape + JSON (Python)", lambda: msgspec.json.encode(answers.shape(state, known))
@@ -117,8 +114,6 @@ async def main(url: str, subject: str, runs: int) -> None:
         regs, core = await steps.time(
             "registers + core x100 (SQL)", model.facts(conn, ids, q.known, q.at, q.floor)
         )
-        seqs = {s for _, s, _ in core} | {v for _, _, v in core}
-        await steps.time("events x100 (SQL)", model.events(conn, seqs))
         found = await steps.time("states x100 (all)", answers.states(conn, ids, q))
         steps.sync("JSON x100 (Python)", partial(msgspec.json.encode, list(found.values())))
         steps.ms["rows: registers x100"].append(len(regs))

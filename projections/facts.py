@@ -3,25 +3,35 @@
 A fact has a key. A register key (`positions/issue/crimea` of a party, `stances/party/x` of
 a plan or an issue) holds one value, and the fact latest in valid time wins: the read model
 finds it by an index lookup, with its value (the stance) stored beside it. Every
-other fact has the key CORE: those events are folded in valid-time order by the subject's
-own projection, as the reference replay folds them.
+other fact has the key CORE and holds the event itself, as believed: those events are
+folded in valid-time order by the subject's own projection, as the reference replay folds
+them, without reading the log again.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Final
+from datetime import datetime
+from typing import Any, Final
 
 import msgspec
 
-from events.vocabulary import SUBJECT_RE, PositionStated, Recorded
+from events.vocabulary import (
+    SUBJECT_RE,
+    VOCABULARY,
+    Confidence,
+    PositionStated,
+    Precision,
+    Qualifier,
+    Recorded,
+)
 from projections import State, fold_concerning, initial
 from projections.provenance import Stance, stance_of
 
 # The version of the read model's rules (this module, `projections.knowledge`, and what
 # queries/projector.py derives with them): a read model built under another version is
 # rebuilt from the log (docs/READ_MODEL.md).
-RULES: Final = "facts-4"
+RULES: Final = "facts-5"
 CORE: Final = ""
 
 
@@ -29,16 +39,82 @@ _stance_encoder: Final = msgspec.json.Encoder()
 _stance_decoder: Final = msgspec.json.Decoder(Stance)
 
 
-def facts_of(event: Recorded, subjects: Iterable[str]) -> list[tuple[str, str, bytes | None]]:
-    """The (subject, key, value) facts `event` (believed, counting) asserts about each of
+class _Folded(msgspec.Struct, frozen=True, array_like=True):
+    """A CORE fact's value: the event as believed (`Recorded`'s fields, in MessagePack),
+    its payload encoded apart and decoded by its type's Struct."""
+
+    sequence: int
+    id: str
+    source: str
+    type: str
+    subject: str | None
+    time: datetime
+    timeprecision: Precision
+    timequalifier: Qualifier | None
+    confidence: Confidence
+    recordedtime: datetime
+    data: msgspec.Raw
+
+
+_folded_encoder: Final = msgspec.msgpack.Encoder()
+_folded_decoder: Final = msgspec.msgpack.Decoder(_Folded)
+_payload_decoders: Final[dict[str, msgspec.msgpack.Decoder[Any]]] = {
+    type_: msgspec.msgpack.Decoder(cls) for type_, (cls, _) in VOCABULARY.items()
+}
+
+
+def folded_value(event: Recorded) -> bytes:
+    """The value of a CORE fact of `event` (believed: corrected, if a correction applies)."""
+    data = msgspec.Raw(_folded_encoder.encode(event.data))
+    return _folded_encoder.encode(
+        _Folded(
+            event.sequence,
+            event.id,
+            event.source,
+            event.type,
+            event.subject,
+            event.time,
+            event.timeprecision,
+            event.timequalifier,
+            event.confidence,
+            event.recordedtime,
+            data,
+        )
+    )
+
+
+def folded_event(value: bytes) -> Recorded:
+    """The event a CORE fact's value holds (msgspec.DecodeError if it holds none)."""
+    f = _folded_decoder.decode(value)
+    decoder = _payload_decoders.get(f.type)
+    if decoder is None:
+        raise msgspec.DecodeError(f"a folded event of type {f.type!r}, which no projection folds")
+    return Recorded(
+        sequence=f.sequence,
+        id=f.id,
+        source=f.source,
+        type=f.type,
+        subject=f.subject,
+        time=f.time,
+        timeprecision=f.timeprecision,
+        timequalifier=f.timequalifier,
+        confidence=f.confidence,
+        recordedtime=f.recordedtime,
+        data=decoder.decode(f.data),
+    )
+
+
+def facts_of(event: Recorded, subjects: Iterable[str]) -> list[tuple[str, str, bytes]]:
+    """The (subject, key, value) facts `event` (believed, not custom) asserts about each of
     `subjects` (those it concerns; anything not shaped like a subject id is left out): a
-    register's value is the stance the event states (JSON, encoded once for both of its
-    subjects), a CORE fact has none. Each subject gets one fact: a subject exists as soon
-    as one event concerning it counts.
+    register's value is the stance the event states (JSON), a CORE fact's the event itself
+    (`folded_value`), each encoded once for all its subjects. Each subject gets one fact: a
+    subject exists as soon as one event concerning it counts.
     """
     d = event.data
     stance: bytes | None = None
-    out: list[tuple[str, str, bytes | None]] = []
+    folded: bytes | None = None
+    out: list[tuple[str, str, bytes]] = []
     for subject in sorted(subjects):
         if not SUBJECT_RE.match(subject):
             continue
@@ -49,7 +125,9 @@ def facts_of(event: Recorded, subjects: Iterable[str]) -> list[tuple[str, str, b
             elif subject == d.on:
                 key = f"stances/{event.subject}"
         if key == CORE:
-            out.append((subject, CORE, None))
+            if folded is None:
+                folded = folded_value(event)
+            out.append((subject, CORE, folded))
             continue
         if stance is None:
             stance = _stance_encoder.encode(stance_of(event, d))

@@ -13,37 +13,27 @@ import projections
 from events.store import Conn
 from events.timeparse import format_time
 from events.vocabulary import Recorded
-from projections.facts import assemble
-from projections.knowledge import applicable, restated
+from projections.facts import assemble, folded_event
 from queries import model, question
 from queries.question import PLURAL, PageCursor, Question, encode_cursor
 
 
 async def states(conn: Conn, subjects: list[str], q: Question) -> dict[str, projections.State]:
-    """The state of each of `subjects` that something counts for, in two queries: the
-    registers and the events to fold, then those events from the log."""
+    """The state of each of `subjects` that something counts for, in one query: the
+    registers' values and the events to fold, as the read model holds them."""
     if not subjects:
         return {}
-    return (await _states(conn, subjects, await _select(conn, subjects, [q])))[0]
+    return _assembled(subjects, (await _select(conn, subjects, [q]))[0])
 
 
 async def _select(conn: Conn, subjects: list[str], questions: list[Question]) -> list[model.Facts]:
     return [await model.facts(conn, subjects, q.known, q.at, q.floor) for q in questions]
 
 
-async def _states(
-    conn: Conn, subjects: list[str], selected: list[model.Facts]
-) -> list[dict[str, projections.State]]:
-    logged = await model.events(conn, {n for f in selected for _, s, v in f.core for n in (s, v)})
-    return [_assembled(subjects, f, logged) for f in selected]
-
-
-def _assembled(
-    subjects: list[str], selected: model.Facts, logged: dict[int, Recorded]
-) -> dict[str, projections.State]:
+def _assembled(subjects: list[str], selected: model.Facts) -> dict[str, projections.State]:
     folded: dict[str, list[Recorded]] = defaultdict(list)
-    for subject, sequence, version in selected.core:
-        folded[subject].append(_as_believed(subject, logged, sequence, version))
+    for subject, value in selected.core:
+        folded[subject].append(_folded(subject, value))
     values: dict[str, dict[str, bytes]] = defaultdict(dict)
     for subject, key, value in selected.registers:
         if not isinstance(value, bytes):
@@ -51,8 +41,10 @@ def _assembled(
         values[subject][key] = value
     out: dict[str, projections.State] = {}
     for subject in subjects:
+        events = folded.get(subject, [])
+        events.sort(key=_valid_order)
         try:
-            state = assemble(subject, folded.get(subject, ()), values.get(subject, {}))
+            state = assemble(subject, events, values.get(subject, {}))
         except msgspec.DecodeError as e:  # a stance the projector did not encode
             raise model.Damaged(subject, f"a register holds no stance ({e})") from e
         if state is not None:
@@ -60,19 +52,18 @@ def _assembled(
     return out
 
 
-def _as_believed(
-    subject: str, logged: dict[int, Recorded], sequence: int, version: int
-) -> Recorded:
-    """Event `sequence` as its version states it (the event itself, or its correction)."""
-    if sequence not in logged or version not in logged:
-        raise model.Damaged(subject, f"event {sequence} (version {version}) is not in the log")
-    event = logged[sequence]
-    if version == sequence:
-        return event
-    c = applicable(event.type, [logged[version]])
-    if c is None:
-        raise model.Damaged(subject, f"event {version} does not correct event {sequence}")
-    return restated(event, c)
+def _valid_order(event: Recorded) -> tuple[datetime, int]:
+    return event.time, event.sequence
+
+
+def _folded(subject: str, value: bytes | None) -> Recorded:
+    """The event a CORE fact of `subject` holds."""
+    try:
+        if value is None:
+            raise msgspec.DecodeError("no value")
+        return folded_event(value)
+    except msgspec.DecodeError as e:  # ValidationError is one too
+        raise model.Damaged(subject, f"a folded fact holds no event ({e})") from e
 
 
 async def subject_state(conn: Conn, subject: str, q: Question) -> projections.State | None:
@@ -139,8 +130,8 @@ async def states_page(
             ]
         if not chunk:
             break
-        for whole, part in zip(out, await _states(conn, chunk, selected), strict=True):
-            whole |= part
+        for whole, f in zip(out, selected, strict=True):
+            whole |= _assembled(chunk, f)
         taken += chunk
         used += sum(counts[: len(chunk)])
     nxt = encode_cursor(PageCursor(taken[-1], known)) if more and taken else None

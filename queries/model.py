@@ -80,8 +80,8 @@ async def family(conn: Conn, ids: Iterable[str], upto: int) -> list[Recorded]:
 # rows lie between the answers (docs/READ_MODEL.md, "Pages").
 _PROBED: Final = "s.rows > $5 * greatest(s.registers, 1)"
 
-# A register's value from the row `{f}` found in the index: its value there, or for a stance
-# too long for an index entry (NULL there) the same row's long_value from the table.
+# A fact's value from the row `{f}` found in the index: its value there, or for a value too
+# long for an index entry (NULL there) the same row's long_value from the table.
 _VALUE: Final = """coalesce({f}.value, (
     SELECT l.long_value FROM read_facts l
     WHERE l.subject = {subject} AND l.key = {f}.key AND l.valid_from = {f}.valid_from
@@ -129,22 +129,23 @@ CROSS JOIN LATERAL (
 WHERE s.subject = ANY($1::text[]) AND NOT ({_PROBED})
 """  # noqa: S608 - constants only
 
-# The events folded in order: every believed '' row at or before $3 (sorted by the caller).
-_CORE: Final = """
-SELECT f.subject, f.sequence, f.version, f.valid_from FROM read_facts f
+# The events to fold, each as believed (its value): every believed '' row at or before $3
+# (put in valid-time order by the caller).
+_CORE: Final = f"""
+SELECT f.subject, f.key, {_VALUE.format(f="f", subject="f.subject")} AS value
+FROM read_facts f
 WHERE f.subject = ANY($1::text[]) AND f.key = ''
   AND f.valid_from <= $3
   AND f.known_from <= $2 AND (f.known_to IS NULL OR f.known_to > $2) AND f.confidence >= $4
-"""
+"""  # noqa: S608 - constants only
 
 _FACTS: Final = f"""
-SELECT subject, key, value, NULL::bigint AS sequence, NULL::bigint AS version,
-       NULL::timestamptz AS valid_from FROM ({_REGISTERS}) r
+{_REGISTERS}
 UNION ALL
-SELECT subject, key, value, NULL, NULL, NULL FROM ({_REGISTERS_SCANNED}) s
+{_REGISTERS_SCANNED}
 UNION ALL
-SELECT subject, '' AS key, NULL, sequence, version, valid_from FROM ({_CORE}) c
-"""  # noqa: S608 - constants only
+{_CORE}
+"""
 
 # One subject's question compares with `= $1`: PostgreSQL guesses an array parameter holds
 # ten values, so for `= ANY($1)` with one it found a fresh plan cheaper every time and
@@ -159,7 +160,7 @@ SCAN_ROWS_PER_KEY: Final = 8
 
 class Damaged(Exception):
     """A read-model row that is not what the projector writes (a register without a stance,
-    an event the log does not hold): the remedy is `annals readmodel rebuild`."""
+    a CORE fact without its event): the remedy is `annals readmodel rebuild`."""
 
     def __init__(self, subject: str, what: str) -> None:
         super().__init__(f"{subject}: {what}")
@@ -167,10 +168,11 @@ class Damaged(Exception):
 
 
 class Facts(NamedTuple):
-    """What a question selects: the event holding each register, and the events to fold."""
+    """What a question selects: each register's value, and the events to fold (each CORE
+    fact's value, `projections.facts.folded_event`), in no order."""
 
-    registers: list[tuple[str, str, bytes]]  # (subject, key, value)
-    core: list[tuple[str, int, int]]  # (subject, sequence, version), in valid-time order
+    registers: list[tuple[str, str, bytes | None]]  # (subject, key, value)
+    core: list[tuple[str, bytes | None]]  # (subject, value)
 
 
 def facts_statement(
@@ -186,9 +188,9 @@ async def facts(conn: Conn, subjects: list[str], known: int, at: datetime, floor
     """The registers and the events to fold of these subjects, in one round trip."""
     sql, args = facts_statement(subjects, known, at, floor)
     rows = await conn.fetch(sql, *args)
-    registers = [(r[0], r[1], r[2]) for r in rows if r[1]]
-    folded = sorted((r[0], r[5], r[3], r[4]) for r in rows if not r[1])
-    return Facts(registers, [(s, seq, v) for s, _, seq, v in folded])
+    return Facts(
+        [(r[0], r[1], r[2]) for r in rows if r[1]], [(r[0], r[2]) for r in rows if not r[1]]
+    )
 
 
 async def events(conn: Conn, sequences: Iterable[int]) -> dict[int, Recorded]:

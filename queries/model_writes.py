@@ -21,7 +21,7 @@ class Row(NamedTuple):
     known_from: int
     known_to: int | None
     confidence: int
-    value: bytes | None  # a register's stance (JSON) when it fits an index entry ...
+    value: bytes | None  # the fact's value (facts.facts_of) when it fits an index entry ...
     long_value: bytes | None  # ... else here, beside the index
 
 
@@ -86,12 +86,12 @@ class Restated(NamedTuple):
 _ROW_COLUMNS: Final = list(Row._fields)
 
 # A btree entry holds at most 2,704 bytes, of which a subject and a key take at most ~170:
-# a longer stance is kept out of read_facts_valid, in read_facts.long_value.
+# a longer value is kept out of read_facts_valid, in read_facts.long_value.
 INDEXED_VALUE_BYTES: Final = 2_000
 
 
 def stored_value(value: bytes | None) -> tuple[bytes | None, bytes | None]:
-    """A register's value as (value, long_value): in the index if it fits, else beside it."""
+    """A fact's value as (value, long_value): in the index if it fits, else beside it."""
     if value is None or len(value) <= INDEXED_VALUE_BYTES:
         return value, None
     return None, value

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 import string
@@ -12,7 +13,7 @@ import asyncpg
 import httpx
 
 from projections.facts import RULES
-from queries import model, model_writes
+from queries import answers, model, model_writes, projector
 
 Client = httpx.AsyncClient
 
@@ -193,14 +194,60 @@ async def test_a_damaged_read_model_is_a_500_that_names_the_remedy(
         body = r.json()
         assert body["type"] == "urn:annals:problem:read-model-damaged", body
         assert "party/kyiv" in body["detail"] and "annals readmodel rebuild" in body["detail"]
-    # A folded event the log does not hold.
+    # A folded fact whose value is not an event.
     await post(client, {"type": "party.registered", "subject": "party/lviv", "time": "2025-11-01",
                         "data": {"name": "Lviv", "kind": "other"}})  # fmt: skip
     assert (await client.get("/v1/parties/lviv")).status_code == 200
-    await conn.execute("UPDATE read_facts SET sequence = 10000 WHERE subject = 'party/lviv'")
+    await conn.execute("UPDATE read_facts SET value = '\\x93'::bytea WHERE subject = 'party/lviv'")
     body = (await client.get("/v1/parties/lviv")).json()
     assert body["type"] == "urn:annals:problem:read-model-damaged", body
-    assert "event 10000" in body["detail"], body
+    assert "party/lviv" in body["detail"] and "holds no event" in body["detail"], body
+
+
+async def test_an_answer_is_two_statements_and_reads_no_event_from_the_log(
+    client: Client, conn: asyncpg.Connection
+) -> None:
+    """The log's head with the read model's status, then the facts: a folded fact holds
+    its event as believed (here a corrected one), so neither one subject nor a page reads
+    the log's events."""
+    await post(
+        client,
+        {"id": "r1", "type": "party.registered", "subject": "party/lviv", "time": "2025-11-01",
+         "data": {"name": "Lvov", "kind": "other"}},
+        {"type": "event.corrected", "time": "2025-11-02",
+         "data": {"event": "r1", "data": {"name": "Lviv", "kind": "state"}}},
+        stated("s1", "2025-11-03", "supports"),
+    )  # fmt: skip
+    await projector.catch_up(conn)
+    sent: list[str] = []
+    conn.add_query_logger(lambda q: sent.append(q.query))
+    one = await answers.subject_answer(conn, "party/lviv", None, None, "disputed")
+    await asyncio.sleep(0)  # asyncpg hands each query to its loggers with call_soon
+    assert one.body is not None and (one.body["name"], one.body["kind"]) == ("Lviv", "state")
+    assert len(sent) == 2, sent
+    sent.clear()
+    page = await answers.state_answer(conn, None, None, "disputed")
+    await asyncio.sleep(0)
+    assert page.body is not None and [p.name for p in page.body["parties"]] == [None, "Lviv"]
+    assert len(sent) == 3, sent  # the head and status, the page's subjects, their facts
+    assert not [q for q in sent if "FROM events WHERE" in q], sent
+
+
+async def test_a_folded_event_too_long_for_the_index_is_read_from_beside_it(
+    client: Client, conn: asyncpg.Connection
+) -> None:
+    summary = "x" * (model_writes.INDEXED_VALUE_BYTES + 500)
+    data = {"title": "Long", "sponsor": "party/kyiv", "summary": summary}
+    await post(client, {"type": "plan.proposed", "subject": "plan/long", "time": "2025-11-01",
+                        "data": data})  # fmt: skip
+    r = await client.get("/v1/plans/long")
+    assert r.status_code == 200, r.text
+    assert r.json()["summary"] == summary
+    stored = await conn.fetchrow(
+        "SELECT value, long_value FROM read_facts WHERE subject = 'plan/long' AND key = ''"
+    )
+    assert stored is not None
+    assert stored["value"] is None and len(stored["long_value"]) > len(summary)
 
 
 def _plan_nodes(node: dict[str, Any]) -> list[dict[str, Any]]:

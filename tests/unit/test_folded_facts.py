@@ -1,0 +1,56 @@
+"""A CORE fact holds its event: what `facts_of` stores decodes to the event it was made of."""
+
+from __future__ import annotations
+
+import msgspec
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from events.vocabulary import Recorded
+from projections import concerns
+from projections.facts import CORE, facts_of, folded_event
+from tests.unit._builders import Log
+from tests.unit.test_projections_properties import CONFIDENCES, PROPERTY, SHAPES
+
+TIMES = ("0001-01-01", "1969-12-31T23:59:59.999999Z", "2025-11", "2025", "9999-12-31T23:59:59Z")
+
+
+@st.composite
+def events(draw: st.DrawFn) -> Recorded:
+    type_ = draw(st.sampled_from(sorted(SHAPES)))
+    subjects, data = SHAPES[type_]
+    log = Log()
+    return log.add(
+        type_,
+        draw(st.sampled_from(subjects)),
+        draw(st.sampled_from(TIMES)),
+        draw(data),
+        confidence=draw(st.sampled_from(CONFIDENCES)),
+    )
+
+
+@PROPERTY
+@given(events())
+def test_every_core_fact_holds_its_event_as_recorded(event: Recorded) -> None:
+    core = [value for _, key, value in facts_of(event, concerns(event)) if key == CORE]
+    for value in core:
+        assert folded_event(value) == event
+    if event.type != "position.stated":  # whose facts about its two subjects are registers
+        assert core, event
+
+
+def test_a_corrected_event_is_held_as_its_correction_states_it() -> None:
+    log = Log()
+    event = log.add("party.registered", "party/a", "2025-11-01", {"name": "A", "kind": "state"})
+    restated = msgspec.structs.replace(
+        event, data=msgspec.structs.replace(event.data, name="B"), confidence="disputed"
+    )
+    [(_, _, value)] = facts_of(restated, ["party/a"])
+    assert folded_event(value) == restated
+
+
+@pytest.mark.parametrize("value", [b"\x93", b"\xc0", b""])  # cut short, nil, nothing
+def test_a_value_that_holds_no_event_is_a_decode_error(value: bytes) -> None:
+    with pytest.raises(msgspec.DecodeError):
+        folded_event(value)
