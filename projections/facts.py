@@ -11,20 +11,11 @@ them, without reading the log again.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import datetime
 from typing import Any, Final
 
 import msgspec
 
-from events.vocabulary import (
-    SUBJECT_RE,
-    VOCABULARY,
-    Confidence,
-    PositionStated,
-    Precision,
-    Qualifier,
-    Recorded,
-)
+from events.vocabulary import SUBJECT_RE, VOCABULARY, PositionStated, Recorded
 from projections import State, fold_concerning, initial
 from projections.provenance import Stance, stance_of
 
@@ -39,69 +30,38 @@ _stance_encoder: Final = msgspec.json.Encoder()
 _stance_decoder: Final = msgspec.json.Decoder(Stance)
 
 
-class _Folded(msgspec.Struct, frozen=True, array_like=True):
-    """A CORE fact's value: the event as believed (`Recorded`'s fields, in MessagePack),
-    its payload encoded apart and decoded by its type's Struct."""
-
-    sequence: int
-    id: str
-    source: str
-    type: str
-    subject: str | None
-    time: datetime
-    timeprecision: Precision
-    timequalifier: Qualifier | None
-    confidence: Confidence
-    recordedtime: datetime
-    data: msgspec.Raw
-
-
+# A CORE fact's value is the event as believed, in MessagePack: `Recorded` with its payload
+# in an extension of this code holding [type, payload], so that one decode gives the event
+# with its payload typed by its type's Struct.
+_PAYLOAD: Final = 1
 _folded_encoder: Final = msgspec.msgpack.Encoder()
-_folded_decoder: Final = msgspec.msgpack.Decoder(_Folded)
+_typed: Final = msgspec.msgpack.Decoder(tuple[str, msgspec.Raw])
 _payload_decoders: Final[dict[str, msgspec.msgpack.Decoder[Any]]] = {
     type_: msgspec.msgpack.Decoder(cls) for type_, (cls, _) in VOCABULARY.items()
 }
 
 
+def _payload(code: int, raw: memoryview) -> Any:
+    type_, data = _typed.decode(raw)
+    decoder = _payload_decoders.get(type_)
+    if code != _PAYLOAD or decoder is None:
+        raise msgspec.DecodeError(f"a folded event of type {type_!r}, which no projection folds")
+    return decoder.decode(data)
+
+
+_folded_decoder: Final = msgspec.msgpack.Decoder(Recorded, ext_hook=_payload)
+
+
 def folded_value(event: Recorded) -> bytes:
     """The value of a CORE fact of `event` (believed: corrected, if a correction applies)."""
-    data = msgspec.Raw(_folded_encoder.encode(event.data))
-    return _folded_encoder.encode(
-        _Folded(
-            event.sequence,
-            event.id,
-            event.source,
-            event.type,
-            event.subject,
-            event.time,
-            event.timeprecision,
-            event.timequalifier,
-            event.confidence,
-            event.recordedtime,
-            data,
-        )
-    )
+    typed = _folded_encoder.encode((event.type, msgspec.Raw(_folded_encoder.encode(event.data))))
+    payload = msgspec.msgpack.Ext(_PAYLOAD, typed)
+    return _folded_encoder.encode(msgspec.structs.replace(event, data=payload))
 
 
 def folded_event(value: bytes) -> Recorded:
     """The event a CORE fact's value holds (msgspec.DecodeError if it holds none)."""
-    f = _folded_decoder.decode(value)
-    decoder = _payload_decoders.get(f.type)
-    if decoder is None:
-        raise msgspec.DecodeError(f"a folded event of type {f.type!r}, which no projection folds")
-    return Recorded(
-        sequence=f.sequence,
-        id=f.id,
-        source=f.source,
-        type=f.type,
-        subject=f.subject,
-        time=f.time,
-        timeprecision=f.timeprecision,
-        timequalifier=f.timequalifier,
-        confidence=f.confidence,
-        recordedtime=f.recordedtime,
-        data=decoder.decode(f.data),
-    )
+    return _folded_decoder.decode(value)
 
 
 def facts_of(event: Recorded, subjects: Iterable[str]) -> list[tuple[str, str, bytes]]:

@@ -50,7 +50,29 @@ def test_a_corrected_event_is_held_as_its_correction_states_it() -> None:
     assert folded_event(value) == restated
 
 
-@pytest.mark.parametrize("value", [b"\x93", b"\xc0", b""])  # cut short, nil, nothing
+def _with_payload(code: int, type_: str) -> bytes:
+    """A folded party.registered whose payload extension has this code and names this type."""
+    event = Log().add("party.registered", "party/a", "2025-11-01", {"name": "A", "kind": "state"})
+    enc = msgspec.msgpack.Encoder()
+    typed = enc.encode((type_, msgspec.Raw(enc.encode(event.data))))
+    return enc.encode(msgspec.structs.replace(event, data=msgspec.msgpack.Ext(code, typed)))
+
+
+def test_the_payload_is_decoded_by_the_type_it_names() -> None:
+    assert folded_event(_with_payload(1, "party.registered")).data.name == "A"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        b"\x93",  # cut short
+        b"\xc0",  # nil
+        b"",
+        _with_payload(2, "party.registered"),  # another extension
+        _with_payload(1, "x-note"),  # a type no projection folds
+        _with_payload(1, "plan.proposed"),  # a payload that is not that type's
+    ],
+)
 def test_a_value_that_holds_no_event_is_a_decode_error(value: bytes) -> None:
     with pytest.raises(msgspec.DecodeError):
         folded_event(value)
