@@ -63,8 +63,9 @@ async def one_subject(conn: Any, subject: str, q: Question, steps: Steps) -> Non
     regs, core = await steps.time(
         "registers + core (SQL)", model.facts(conn, [subject], known, at, floor)
     )
+    selected = answers._Selected([regs], core)
     state = steps.sync(
-        "assemble (Python)", lambda: answers._assembled([subject], model.Facts(regs, core))
+        "assemble (Python)", lambda: answers._assembled([subject], selected, [at])[0]
     ).get(subject)
     if state is not None:
         steps.sync(

@@ -10,7 +10,9 @@ them, without reading the log again.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import bisect
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import Any, Final
 
 import msgspec
@@ -96,12 +98,34 @@ def facts_of(event: Recorded, subjects: Iterable[str]) -> list[tuple[str, str, b
 
 
 def assemble(
-    subject: str, core: Iterable[Recorded], registers: Mapping[str, bytes]
-) -> State | None:
-    """A subject's state from its CORE events (in valid-time order, each concerning it) and
-    its registers' values. None when there is neither: nothing concerning the subject counts.
+    subject: str,
+    core: Sequence[Recorded],
+    ends: Sequence[tuple[datetime, Mapping[str, bytes]]],
+) -> list[State | None]:
+    """A subject's state at each of `ends` (valid times in ascending order, each with its
+    registers' values), from its CORE events (in valid-time order, each concerning it, none
+    after the last end). One fold serves every end: the events at or before an end's time
+    make its state, and the fold goes on from there to the next end. None where there is
+    neither event nor register: nothing concerning the subject counts then.
     """
-    state = fold_concerning(subject, core)
+    out: list[State | None] = []
+    state: State | None = None
+    done = 0
+    for at, registers in ends:
+        upto = bisect.bisect_right(core, at, lo=done, key=_valid_time)
+        state = fold_concerning(subject, core[done:upto], state)
+        done = upto
+        out.append(_with_registers(subject, state, registers))
+    return out
+
+
+def _valid_time(event: Recorded) -> datetime:
+    return event.time
+
+
+def _with_registers(
+    subject: str, state: State | None, registers: Mapping[str, bytes]
+) -> State | None:
     if not registers:
         return state
     if state is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 
@@ -23,32 +23,70 @@ async def states(conn: Conn, subjects: list[str], q: Question) -> dict[str, proj
     registers' values and the events to fold, as the read model holds them."""
     if not subjects:
         return {}
-    return _assembled(subjects, (await _select(conn, subjects, [q]))[0])
+    return _assembled(subjects, await _select(conn, subjects, q, [q.at]), [q.at])[0]
 
 
-async def _select(conn: Conn, subjects: list[str], questions: list[Question]) -> list[model.Facts]:
-    return [await model.facts(conn, subjects, q.known, q.at, q.floor) for q in questions]
+class _Selected(NamedTuple):
+    """What the subjects of a page select for its ends (valid times at one sequence and
+    confidence): each end's registers, and the events to fold up to the latest end."""
+
+    registers: list[list[tuple[str, str, bytes | None]]]  # per end: (subject, key, value)
+    core: list[tuple[str, bytes | None]]  # (subject, value)
+
+    def per_subject(self) -> Counter[str]:
+        """The facts of each subject: its registers at every end, its events to fold once."""
+        per = Counter(r[0] for end in self.registers for r in end)
+        per.update(c[0] for c in self.core)
+        return per
+
+    def only(self, subjects: set[str]) -> _Selected:
+        return _Selected(
+            [[r for r in end if r[0] in subjects] for end in self.registers],
+            [c for c in self.core if c[0] in subjects],
+        )
 
 
-def _assembled(subjects: list[str], selected: model.Facts) -> dict[str, projections.State]:
+async def _select(conn: Conn, subjects: list[str], q: Question, ends: list[datetime]) -> _Selected:
+    """One statement for the latest end, and one for the registers of each earlier end: the
+    events an earlier end folds are those of the latest up to its time."""
+    latest = max(ends)
+    facts = await model.facts(conn, subjects, q.known, latest, q.floor)
+    registers = [
+        facts.registers
+        if at == latest
+        else await model.registers(conn, subjects, q.known, at, q.floor)
+        for at in ends
+    ]
+    return _Selected(registers, facts.core)
+
+
+def _assembled(
+    subjects: list[str], selected: _Selected, ends: list[datetime]
+) -> list[dict[str, projections.State]]:
+    """Each end's states of `subjects` from what they selected (`ends` in any order)."""
     folded: dict[str, list[Recorded]] = defaultdict(list)
     for subject, value in selected.core:
         folded[subject].append(_folded(subject, value))
-    values: dict[str, dict[str, bytes]] = defaultdict(dict)
-    for subject, key, value in selected.registers:
-        if not isinstance(value, bytes):
-            raise model.Damaged(subject, f"the register {key} holds no stance")
-        values[subject][key] = value
-    out: dict[str, projections.State] = {}
+    values: list[dict[str, dict[str, bytes]]] = [defaultdict(dict) for _ in ends]
+    for per_subject, registers in zip(values, selected.registers, strict=True):
+        for subject, key, value in registers:
+            if not isinstance(value, bytes):
+                raise model.Damaged(subject, f"the register {key} holds no stance")
+            per_subject[subject][key] = value
+    order = sorted(range(len(ends)), key=ends.__getitem__)
+    out: list[dict[str, projections.State]] = [{} for _ in ends]
     for subject in subjects:
         events = folded.get(subject, [])
         events.sort(key=_valid_order)
         try:
-            state = assemble(subject, events, values.get(subject, {}))
+            found = assemble(
+                subject, events, [(ends[i], values[i].get(subject, {})) for i in order]
+            )
         except msgspec.DecodeError as e:  # a stance the projector did not encode
             raise model.Damaged(subject, f"a register holds no stance ({e})") from e
-        if state is not None:
-            out[subject] = state
+        for i, state in zip(order, found, strict=True):
+            if state is not None:
+                out[i][subject] = state
     return out
 
 
@@ -91,50 +129,45 @@ def fitting(facts: Iterable[int], budget: int) -> int:
 
 async def states_page(
     conn: Conn,
-    questions: list[Question],
+    q: Question,
+    ends: list[datetime],
     prefix: str,
     after: PageCursor | None,
     limit: int,
     budget: int,
 ) -> tuple[Page, list[dict[str, projections.State]]]:
-    """The next subjects of a walk and their states at each question (a diff's two ends,
-    all at one sequence): at most `limit`, and only as many as fit in `budget` facts
-    (registers and folded events, at every end) unless the first alone is larger.
+    """The next subjects of a walk and their states at each of `ends` (valid times: a
+    diff's two ends; all at `q`'s sequence and confidence): at most `limit`, and only as
+    many as fit in `budget` facts (registers at every end, events to fold once) unless the
+    first alone is larger.
 
     Where a page ends depends on the answer alone, so a pinned page never changes. The
     facts are read a chunk of subjects at a time, each chunk as many as their
     read_subjects row counts (never fewer than the facts a question selects) fit in the
     budget: a page holds at most twice the budget's facts in memory."""
-    known = questions[0].known
-    found = await model.subjects(conn, known, prefix, after.s if after else "", limit + 1)
+    found = await model.subjects(conn, q.known, prefix, after.s if after else "", limit + 1)
     rest, more = found[:limit], len(found) > limit
     taken: list[str] = []
     used = 0  # the facts of the subjects taken
-    out: list[dict[str, projections.State]] = [{} for _ in questions]
+    out: list[dict[str, projections.State]] = [{} for _ in ends]
     while rest:
-        chunk = [s for s, _ in rest[: fitting((n * len(questions) for _, n in rest), budget)]]
+        chunk = [s for s, _ in rest[: fitting((n * len(ends) for _, n in rest), budget)]]
         rest = rest[len(chunk) :]
-        selected = await _select(conn, chunk, questions)
-        per = Counter(r[0] for f in selected for r in (*f.registers, *f.core))
+        selected = await _select(conn, chunk, q, ends)
+        per = selected.per_subject()
         counts = [per[s] for s in chunk]
         # What the page holds already comes first, and always stays.
         fit = fitting([used, *counts], budget) - 1 if taken else fitting(counts, budget)
         if fit < len(chunk):
             chunk, rest, more = chunk[:fit], [], True
-            keep = set(chunk)
-            selected = [
-                model.Facts(
-                    [r for r in f.registers if r[0] in keep], [c for c in f.core if c[0] in keep]
-                )
-                for f in selected
-            ]
+            selected = selected.only(set(chunk))
         if not chunk:
             break
-        for whole, f in zip(out, selected, strict=True):
-            whole |= _assembled(chunk, f)
+        for whole, part in zip(out, _assembled(chunk, selected, ends), strict=True):
+            whole |= part
         taken += chunk
         used += sum(counts[: len(chunk)])
-    nxt = encode_cursor(PageCursor(taken[-1], known)) if more and taken else None
+    nxt = encode_cursor(PageCursor(taken[-1], q.known)) if more and taken else None
     return Page(taken, nxt), out
 
 
@@ -157,7 +190,7 @@ async def state_document(
 ) -> dict[str, Any]:
     """A /v1/state page: {at, sequence, parties, plans, meetings, issues, next}; the states
     are left as structs, for JSON (as in `shape`)."""
-    p, (found,) = await states_page(conn, [q], prefix, after, limit, budget)
+    p, (found,) = await states_page(conn, q, [q.at], prefix, after, limit, budget)
     doc: dict[str, Any] = {
         "at": format_time(q.at),
         "known_at": q.known_at_text,
@@ -184,10 +217,10 @@ async def diff_document(
 ) -> dict[str, Any]:
     """A /v1/diff page: what changed from valid time `from_at` to `q_to.at`, both ends as
     known at `q_to.known` (one prefix of the log), with `q_to`'s confidence."""
-    q_from = msgspec.structs.replace(q_to, at=from_at)
-    p, (before, now) = await states_page(conn, [q_from, q_to], prefix, after, limit, budget)
+    ends = [from_at, q_to.at]
+    p, (before, now) = await states_page(conn, q_to, ends, prefix, after, limit, budget)
     return {
-        "from": format_time(q_from.at),
+        "from": format_time(from_at),
         "to": format_time(q_to.at),
         "known_at": q_to.known_at_text,
         "sequence": q_to.known,
@@ -201,7 +234,7 @@ async def walk(conn: Conn, q: Question, prefix: str = "") -> Any:
     after: PageCursor | None = None
     while True:
         p, (found,) = await states_page(
-            conn, [q], prefix, after, question.DEFAULT_PAGE, question.PAGE_FACTS
+            conn, q, [q.at], prefix, after, question.DEFAULT_PAGE, question.PAGE_FACTS
         )
         for sid, state in found.items():
             yield sid, state

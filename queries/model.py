@@ -139,10 +139,14 @@ WHERE f.subject = ANY($1::text[]) AND f.key = ''
   AND f.known_from <= $2 AND (f.known_to IS NULL OR f.known_to > $2) AND f.confidence >= $4
 """  # noqa: S608 - constants only
 
-_FACTS: Final = f"""
+_REGISTERS_ALL: Final = f"""
 {_REGISTERS}
 UNION ALL
 {_REGISTERS_SCANNED}
+"""
+
+_FACTS: Final = f"""
+{_REGISTERS_ALL}
 UNION ALL
 {_CORE}
 """
@@ -191,6 +195,14 @@ async def facts(conn: Conn, subjects: list[str], known: int, at: datetime, floor
     return Facts(
         [(r[0], r[1], r[2]) for r in rows if r[1]], [(r[0], r[2]) for r in rows if not r[1]]
     )
+
+
+async def registers(
+    conn: Conn, subjects: list[str], known: int, at: datetime, floor: int
+) -> list[tuple[str, str, bytes | None]]:
+    """The registers alone of these subjects (`facts` without the events to fold)."""
+    rows = await conn.fetch(_REGISTERS_ALL, subjects, known, at, floor, SCAN_ROWS_PER_KEY)
+    return [(r[0], r[1], r[2]) for r in rows]
 
 
 async def events(conn: Conn, sequences: Iterable[int]) -> dict[int, Recorded]:

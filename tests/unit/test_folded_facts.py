@@ -1,4 +1,5 @@
-"""A CORE fact holds its event: what `facts_of` stores decodes to the event it was made of."""
+"""A CORE fact holds its event: what `facts_of` stores decodes to the event it was made of,
+and `assemble` folds those events into a state at each end of a question."""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from events.vocabulary import Recorded
-from projections import concerns
-from projections.facts import CORE, facts_of, folded_event
-from tests.unit._builders import Log
+from projections import MeetingState, concerns, fold
+from projections.facts import CORE, assemble, facts_of, folded_event
+from tests.unit._builders import Log, until
 from tests.unit.test_projections_properties import CONFIDENCES, PROPERTY, SHAPES
 
 TIMES = ("0001-01-01", "1969-12-31T23:59:59.999999Z", "2025-11", "2025", "9999-12-31T23:59:59Z")
@@ -76,3 +77,24 @@ def test_the_payload_is_decoded_by_the_type_it_names() -> None:
 def test_a_value_that_holds_no_event_is_a_decode_error(value: bytes) -> None:
     with pytest.raises(msgspec.DecodeError):
         folded_event(value)
+
+
+def test_one_fold_gives_each_end_the_state_of_its_own_prefix() -> None:
+    """The fold goes on from an earlier end's state and leaves it as it was: a list the
+    earlier fold made is copied, not grown in place, by the fold that goes on."""
+    log = Log()
+    log.add(
+        "meeting.scheduled",
+        "meeting/m",
+        "2025-11-01",
+        {"title": "M", "starts": "2025-12", "participants": []},
+    )
+    log.add("meeting.rescheduled", "meeting/m", "2025-11-02", {"starts": "2025-12-02"})
+    log.add("meeting.rescheduled", "meeting/m", "2025-11-05", {"starts": "2025-12-05"})
+    log.add("meeting.held", "meeting/m", "2025-11-09", {"outcome": "talks"})
+    events = log.events
+    ends = [until(day) for day in ("2025-10-30", "2025-11-02", "2025-11-06", "2025-11-30")]
+    got = assemble("meeting/m", events, [(at, {}) for at in ends])
+    assert got == [fold("meeting/m", [e for e in events if e.time <= at]) for at in ends]
+    assert got[0] is None
+    assert [len(s.reschedules) for s in got[1:] if isinstance(s, MeetingState)] == [1, 2, 2]
