@@ -71,23 +71,24 @@ WHY: Final = {
     "subject": "one index-only descent per register key in `model.facts` (200 for the "
     "realistic party, 500 rows a key; 7-15 µs each from shared buffers, as busy as the "
     "shared cores are), one more per subject for its bound as known then with `known_at`, "
-    "three round trips a question (head and status, facts, events) and ~0.7 ms of HTTP. "
-    "Asked in turn on one service, the same party as known now and as known then take the "
-    "same time (p50 3.8 and 4.0 ms); between runs the p50 moves with the machine; see "
-    '"Where the read time goes" below',
-    "subject_cold": "a cold question is three round trips and little else (in-process: under a "
+    "two round trips a question (head and status; the facts, folded events with them) and "
+    "~0.7 ms of HTTP. Asked in turn on one service, the same party as known now and as "
+    "known then take the same time (p50 3.8 and 4.0 ms); between runs the p50 moves with "
+    'the machine; see "Where the read time goes" below',
+    "subject_cold": "a cold question is two round trips and little else (in-process: under a "
     "millisecond of SQL); a p99 far above its p50 is a few requests in 300 that waited for "
     'the shared cores; see "Where the read time goes" below',
     "hot_vs_cold": "the hot party's 200 register keys, a descent each, "
     "against a cold party's registers read by one scan of its rows; a cold answer is little "
-    'more than its fixed cost (three round trips and HTTP, ~2 ms); see "Where the read time '
+    'more than its fixed cost (two round trips and HTTP, ~1.5 ms); see "Where the read time '
     'goes" below',
-    "page": "a page of 100 holds 1.7 MB of JSON at the median at 1M, up to ~4 MB (the facts "
-    "bound). In-process, 100 issues (28,700 registers) take 115-150 ms in their statement "
-    "and 80-120 ms of Python (a stance decoded a register); 100 parties 60-110 ms, ~30 ms for "
-    "their folded events' log rows and ~50 ms of Python; a page holding the hot plan (10,421 "
-    "revisions) or the hot meeting (10,703 moves) folds over 20,000 events, ~15 µs of log "
-    'row and ~15 µs of Python each; see "Where the read time goes" below',
+    "page": "a page of 100 holds 1.4 MB of JSON at the median at 1M, up to ~4 MB (the facts "
+    "bound), and Python is most of its time. In-process on the 1M log, the first 100 issues "
+    "(24,000 registers): ~30 ms of statement, ~30 ms to receive its rows, ~30 ms to decode "
+    "the stances; the first 100 plans (15,700 registers, 16,400 folded events, 10,421 of "
+    "them the hot plan's revisions): ~30 ms of statement and ~260 ms to fold (a plan keeps "
+    "each revision in its history); the first 100 meetings (6,600 folded events): ~6 ms of "
+    'rows and ~50 ms to fold; see "Where the read time goes" below',
     "size": 'see "Where the read time goes" below',
     "rebuild": 'see "Where the read time goes" below',
 }
