@@ -437,38 +437,67 @@ async def measure(
     """Send `requests` in order on one connection (the first `warm` unmeasured): latencies
     of the answers with a status in `ok`, their body sizes, statuses, errors. `seen` gets
     each such answer's body with its request's index, after the clock stops."""
-    for raw in requests[:warm]:  # unmeasured: connections, PostgreSQL's caches
+    return (await measure_together(conn, {"": requests}, warm, cfg, ok, seen))[""]
+
+
+async def measure_together(
+    conn: lean.Connection,
+    groups: dict[str, list[bytes]],
+    warm: int,
+    cfg: Config,
+    ok: tuple[int, ...],
+    seen: Callable[[int, bytes], None] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """`measure` for several groups of requests at once, their requests taking turns (the
+    first group first in one round, the second in the next...), so that what the machine
+    does meanwhile falls on every group alike: each group's figures, as `measure` gives."""
+    names = list(groups)
+
+    def turns(lo: int, hi: int) -> list[tuple[str, int]]:
+        out = []
+        for i in range(lo, hi):
+            for k in range(len(names)):
+                name = names[(i + k) % len(names)]
+                if i < len(groups[name]):
+                    out.append((name, i))
+        return out
+
+    longest = max((len(r) for r in groups.values()), default=0)
+    for name, i in turns(0, warm):  # unmeasured: connections, PostgreSQL's caches
         with contextlib.suppress(*REQUEST_ERRORS):
-            await timed_get(conn, raw, cfg.http_timeout_s)
-    lat: list[float] = []
-    sizes: list[int] = []
-    statuses: Counter[int] = Counter()
-    errors: Counter[str] = Counter()
-    measured = requests[warm:]
-    deadline = time.perf_counter() + cfg.query_cap_s
-    for i, raw in enumerate(measured, start=warm):
+            await timed_get(conn, groups[name][i], cfg.http_timeout_s)
+    lat: dict[str, list[float]] = {n: [] for n in names}
+    sizes: dict[str, list[int]] = {n: [] for n in names}
+    statuses: dict[str, Counter[int]] = {n: Counter() for n in names}
+    errors: dict[str, Counter[str]] = {n: Counter() for n in names}
+    deadline = time.perf_counter() + cfg.query_cap_s * len(names)
+    for name, i in turns(warm, longest):
         if time.perf_counter() > deadline:
             break
         try:
-            dt, status, body = await timed_get(conn, raw, cfg.http_timeout_s)
+            dt, status, body = await timed_get(conn, groups[name][i], cfg.http_timeout_s)
         except REQUEST_ERRORS as e:  # counted (-1 in statuses), never fatal
-            statuses[-1] += 1
-            errors[f"{type(e).__name__}: {e}"[:160]] += 1
+            statuses[name][-1] += 1
+            errors[name][f"{type(e).__name__}: {e}"[:160]] += 1
             await conn.close()
             continue
-        statuses[status] += 1
+        statuses[name][status] += 1
         if status in ok:
-            lat.append(dt)
-            sizes.append(len(body))
+            lat[name].append(dt)
+            sizes[name].append(len(body))
             if seen is not None:
                 seen(i, body)
-        elif len(errors) < 5:
-            errors[f"HTTP {status}: {body[:160].decode(errors='replace')}"] += 1
-    out = summary(lat, statuses={str(k): v for k, v in statuses.items()})
-    out["body_p50"] = sorted(sizes)[len(sizes) // 2] if sizes else 0
-    out["body_max"] = max(sizes, default=0)
-    out["capped"] = len(lat) + statuses.get(-1, 0) < len(measured)
-    out["errors"] = dict(errors)
+        elif len(errors[name]) < 5:
+            errors[name][f"HTTP {status}: {body[:160].decode(errors='replace')}"] += 1
+    out: dict[str, dict[str, Any]] = {}
+    for name in names:
+        row = summary(lat[name], statuses={str(k): v for k, v in statuses[name].items()})
+        row["body_p50"] = sorted(sizes[name])[len(sizes[name]) // 2] if sizes[name] else 0
+        row["body_max"] = max(sizes[name], default=0)
+        measured = max(len(groups[name]) - warm, 0)
+        row["capped"] = len(lat[name]) + statuses[name].get(-1, 0) < measured
+        row["errors"] = dict(errors[name])
+        out[name] = row
     return out
 
 
@@ -480,7 +509,9 @@ async def subject_queries(
 ) -> list[dict[str, Any]]:
     """One subject's state at random dates, over HTTP and by a full replay in-process:
     the realistic hot party, the wide hot party and cold parties, each as known now and
-    at a random `known_at` inside its own history."""
+    at a random `known_at` inside its own history. The HTTP questions of all six take
+    turns (`measure_together`), so that the machine's drift falls on each alike; the
+    replays follow."""
     from queries import question, replay  # the service's own code, for the full replay
 
     rng = random.Random(seed)
@@ -494,26 +525,30 @@ async def subject_queries(
     out: list[dict[str, Any]] = []
     try:
         own = {s: await history(db, s, size) for ss in pick.values() for s in ss}
+        asked: dict[str, list[tuple[str, str, str | None]]] = {}
         for temp, known in itertools.product(SHAPES, (False, True)):
-            n = cfg.queries + cfg.queries // 10
-            questions = []
-            for _ in range(n):
+            questions = asked[f"{temp} {known}"] = []
+            for _ in range(cfg.queries + cfg.queries // 10):
                 subject = rng.choice(pick[temp])
                 at = synth.dates(rng, 1, size / cfg.events)[0]
                 known_at = str(rng.choice(own[subject])) if known and own[subject] else None
                 questions.append((subject, at, known_at))
 
-            def req(q: tuple[str, str, str | None]) -> bytes:
-                kind, slug = q[0].split("/", 1)
-                path = f"/v1/{question.PLURAL[kind]}/{slug}?at={q[1]}"
-                return lean.request("GET", path + (f"&known_at={q[2]}" if q[2] else ""), port)
+        def req(q: tuple[str, str, str | None]) -> bytes:
+            kind, slug = q[0].split("/", 1)
+            path = f"/v1/{question.PLURAL[kind]}/{slug}?at={q[1]}"
+            return lean.request("GET", path + (f"&known_at={q[2]}" if q[2] else ""), port)
 
-            warm = cfg.queries // 10
-            http = await measure(conn, [req(q) for q in questions], warm, cfg, (200, 404))
+        warm = cfg.queries // 10
+        requests = {name: [req(q) for q in questions] for name, questions in asked.items()}
+        measured = await measure_together(conn, requests, warm, cfg, (200, 404))
+        for temp, known in itertools.product(SHAPES, (False, True)):
+            name = f"{temp} {known}"
+            http = measured[name]
             replayed: list[float] = []
             deadline = time.perf_counter() + cfg.replay_cap_s
             gc.collect()
-            for subject, at, known_at in questions[warm : warm + cfg.replays]:
+            for subject, at, known_at in asked[name][warm : warm + cfg.replays]:
                 t0 = time.perf_counter()
                 q = await question.ask(db, at, known_at, "disputed")
                 await replay.replayed_state(db, subject, q)

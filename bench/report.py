@@ -329,7 +329,10 @@ def markdown(r: dict[str, Any]) -> str:
     if rows:
         L += ["", "#### One subject's state at random dates", "",
               "HTTP: `GET /v1/parties/{slug}?at=…[&known_at=<sequence>]`, one client, after "
-              f"{cfg['queries'] // 10} unmeasured questions; `known_at` is a random sequence "
+              f"{cfg['queries'] // 10} unmeasured questions of each row, the six rows' "
+              "questions taking turns (so that the machine's drift falls on each alike, and "
+              "the hot/cold ratios compare answers of the same minutes); `known_at` is a "
+              "random sequence "
               "of the subject's own history (an event concerning it); 404 (nothing counts yet "
               "at that date) is an answer. Realistic: the hot party with a tenth of the log on "
               "at most 200 issues; wide: the hot party with positions on thousands of topics; "
