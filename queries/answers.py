@@ -229,12 +229,13 @@ async def diff_document(
     }
 
 
-async def walk(conn: Conn, q: Question, prefix: str = "") -> Any:
-    """Every subject's state, a page at a time (for exports and the CLI)."""
+async def walk(conn: Conn, q: Question, prefix: str, budget: int) -> Any:
+    """Every subject's state, a page at a time, each page of at most `budget` facts (the
+    service's ANNALS_PAGE_FACTS), for exports and the CLI."""
     after: PageCursor | None = None
     while True:
         p, (found,) = await states_page(
-            conn, q, [q.at], prefix, after, question.DEFAULT_PAGE, question.PAGE_FACTS
+            conn, q, [q.at], prefix, after, question.DEFAULT_PAGE, budget
         )
         for sid, state in found.items():
             yield sid, state

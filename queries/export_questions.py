@@ -51,13 +51,14 @@ async def timeline(
 
 
 async def meetings(
-    conn: Conn, at: str | None, known_at: str | None, min_confidence: str
+    conn: Conn, at: str | None, known_at: str | None, min_confidence: str, page_facts: int
 ) -> Meetings:
-    """Every meeting's state at `at` as known at `known_at`, and the stamp of a calendar of
-    them: when the newest event it knows was recorded (the epoch for an empty log), so the
-    same question always gives the same calendar."""
+    """Every meeting's state at `at` as known at `known_at`, read in pages of at most
+    `page_facts` facts, and the stamp of a calendar of them: when the newest event it knows
+    was recorded (the epoch for an empty log), so the same question always gives the same
+    calendar."""
     q = await question.ask(conn, at, known_at, min_confidence)
-    states = [state async for _, state in answers.walk(conn, q, "meeting/")]
+    states = [state async for _, state in answers.walk(conn, q, "meeting/", page_facts)]
     newest = await store.read_log(conn, q.known - 1, 1) if q.known > 0 else []
     stamp = (
         datetime.fromisoformat(newest[0].recordedtime)

@@ -201,7 +201,7 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
         sink = open(args.output, "wb") if args.output else sys.stdout.buffer  # noqa: SIM115
         try:
             async with svc.pool.acquire() as conn:
-                n = await _export(conn, args, filters, sink, svc.settings.page_bytes)
+                n = await _export(conn, args, filters, sink, svc.settings)
         finally:
             if args.output:
                 sink.close()
@@ -214,7 +214,7 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _export(
-    conn: Any, args: argparse.Namespace, filters: Any, sink: Any, page_bytes: int
+    conn: Any, args: argparse.Namespace, filters: Any, sink: Any, settings: Settings
 ) -> int:
     known = await store.resolve_known_at(conn, args.known_at)
     with readmodel_cli.progress(f"exporting {args.format}") as advance:
@@ -223,7 +223,7 @@ async def _export(
             n, after = 0, 0
             while after < known.sequence:
                 page = await store.read_log(
-                    conn, after, min(5_000, known.sequence - after), max_bytes=page_bytes
+                    conn, after, min(5_000, known.sequence - after), max_bytes=settings.page_bytes
                 )
                 if not page:
                     break
@@ -240,7 +240,7 @@ async def _export(
             advance(known.sequence, known.sequence)
             return len(found.entries)
         meetings = await export_questions.meetings(
-            conn, args.at, args.known_at, args.min_confidence
+            conn, args.at, args.known_at, args.min_confidence, settings.page_facts
         )
         shown = exports.meetings_in(meetings.states, filters)
         sink.write(exports.calendar(shown, meetings.stamp))

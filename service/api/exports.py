@@ -172,6 +172,8 @@ class ExportsController(Controller):
         filters = parse_filters(from_, to, subject, None, min_confidence)
         async with svc.heavy.slot():
             async with svc.acquire_read(known_at) as conn:
-                found = await export_questions.meetings(conn, at, known_at, min_confidence)
+                found = await export_questions.meetings(
+                    conn, at, known_at, min_confidence, svc.settings.page_facts
+                )
             body = exports.calendar(exports.meetings_in(found.states, filters), found.stamp)
         return Response(body, media_type="text/calendar; charset=utf-8")

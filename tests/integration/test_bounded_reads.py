@@ -7,12 +7,14 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import asyncpg
 import httpx
 import pytest
 
 from events import store
+from queries import answers
 from service.settings import Settings
 from service.stream import follow
 from service.wiring import Services
@@ -220,3 +222,25 @@ async def test_a_diff_page_counts_the_facts_of_both_ends(client: Client) -> None
         *(f"issue/i{n}" for n in range(4)),
         "party/lviv",
     ]
+
+
+async def test_the_meetings_export_walks_pages_of_the_configured_facts(client: Client) -> None:
+    """ANNALS_PAGE_FACTS bounds every walk of states, the calendar's as well as /v1/state's."""
+    meetings = [
+        {"type": "meeting.scheduled", "subject": f"meeting/m{n}", "time": "2025-11-20",
+         "data": {"title": f"M{n}", "starts": "2025-12-01", "participants": []}}
+        for n in range(5)
+    ]  # fmt: skip
+    assert (await client.post("/v1/events", json=meetings)).status_code == 201
+    budgets: list[int] = []
+    walked = answers.states_page
+
+    async def states_page(*args: Any) -> Any:
+        budgets.append(args[-1])
+        return await walked(*args)
+
+    with mock.patch.object(answers, "states_page", states_page):
+        r = await client.get("/v1/export/meetings.ics")
+    assert r.status_code == 200, r.text
+    assert r.text.count("BEGIN:VEVENT") == 5
+    assert budgets and set(budgets) == {PAGE_FACTS}, budgets
