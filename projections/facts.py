@@ -19,6 +19,7 @@ import msgspec
 
 from events.vocabulary import SUBJECT_RE, VOCABULARY, PositionStated, Recorded
 from projections import State, fold_concerning, initial
+from projections.knowledge import valid_order
 from projections.provenance import Stance, stance_of
 
 # The version of the read model's rules (this module, `projections.knowledge`, and what
@@ -99,15 +100,17 @@ def facts_of(event: Recorded, subjects: Iterable[str]) -> list[tuple[str, str, b
 
 def assemble(
     subject: str,
-    core: Sequence[Recorded],
+    core: Iterable[Recorded],
     ends: Sequence[tuple[datetime, Mapping[str, bytes]]],
 ) -> list[State | None]:
     """A subject's state at each of `ends` (valid times in ascending order, each with its
-    registers' values), from its CORE events (in valid-time order, each concerning it, none
-    after the last end). One fold serves every end: the events at or before an end's time
-    make its state, and the fold goes on from there to the next end. None where there is
-    neither event nor register: nothing concerning the subject counts then.
+    registers' values), from its CORE events (each concerning it, none after the last end,
+    in any order: they are folded in `valid_order`). One fold serves every end: the events
+    at or before an end's time make its state, and the fold goes on from there to the next
+    end. None where there is neither event nor register: nothing concerning the subject
+    counts then.
     """
+    core = sorted(core, key=valid_order)
     out: list[State | None] = []
     state: State | None = None
     done = 0

@@ -132,6 +132,12 @@ def counts(event: Recorded, *, at: datetime | None, floor: int) -> bool:
     )
 
 
+def valid_order(event: Recorded) -> tuple[datetime, int]:
+    """The order of a fold: valid time, then sequence (of events recorded for one instant,
+    the later-recorded comes later)."""
+    return event.time, event.sequence
+
+
 def effective(
     events: Iterable[Recorded], *, at: datetime | None, min_confidence: str = "disputed"
 ) -> list[Recorded]:
@@ -144,5 +150,5 @@ def effective(
         raise ValueError(f"unknown confidence {min_confidence!r}")
     floor = CONFIDENCE_RANK[min_confidence]
     out = [v.event for v in believed(events).values() if counts(v.event, at=at, floor=floor)]
-    out.sort(key=lambda e: (e.time, e.sequence))
+    out.sort(key=valid_order)
     return out

@@ -76,22 +76,15 @@ def _assembled(
     order = sorted(range(len(ends)), key=ends.__getitem__)
     out: list[dict[str, projections.State]] = [{} for _ in ends]
     for subject in subjects:
-        events = folded.get(subject, [])
-        events.sort(key=_valid_order)
+        at_ends = [(ends[i], values[i].get(subject, {})) for i in order]
         try:
-            found = assemble(
-                subject, events, [(ends[i], values[i].get(subject, {})) for i in order]
-            )
+            found = assemble(subject, folded.get(subject, ()), at_ends)
         except msgspec.DecodeError as e:  # a stance the projector did not encode
             raise model.Damaged(subject, f"a register holds no stance ({e})") from e
         for i, state in zip(order, found, strict=True):
             if state is not None:
                 out[i][subject] = state
     return out
-
-
-def _valid_order(event: Recorded) -> tuple[datetime, int]:
-    return event.time, event.sequence
 
 
 def _folded(subject: str, value: bytes | None) -> Recorded:
