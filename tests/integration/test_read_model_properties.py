@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 import projections
 from events.timeparse import format_time
-from events.vocabulary import CONFIDENCE_RANK, is_custom
+from events.vocabulary import CONFIDENCE_RANK, is_custom, references
 from queries import answers, model, projector, replay
 from queries import timeline as tl
 from queries.question import PLURAL, PageCursor, Question, decode_cursor
@@ -97,6 +97,14 @@ def _classify(rows: list[Row]) -> None:
             event("a correction that moves time")
         if r.event.type == "event.corrected" and getattr(data, "confidence", None) is not None:
             event("a correction that re-grades confidence")
+        if (
+            r.event.type == "event.corrected"
+            and r.target in ids
+            and references(data.data) != references(ids[r.target].event.data)
+        ):
+            event("a correction that moves subjects")
+        if r.event.timeprecision != "instant":
+            event("reduced precision")
         if r.event.source != "urn:annals:test":
             event("an id reused by another source")
         if r.event.type.startswith("x-"):
