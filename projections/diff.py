@@ -5,12 +5,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import msgspec
 from msgspec import Struct
+
+from projections.provenance import Fact, Stance
 
 
 class Change(Struct, frozen=True, kw_only=True):
-    """One field of one subject that differs, and the provenance of its new value."""
+    """One field of one subject that differs, and the provenance of its new value.
+
+    `before` and `after` are the field's values as the states hold them (structs, lists,
+    strings); `msgspec.to_builtins` makes them plain data for a document.
+    """
 
     subject: str
     field: str
@@ -39,27 +44,29 @@ def diff(before: Mapping[str, Struct], after: Mapping[str, Struct]) -> list[Chan
 
 
 def _subject_changes(subject: str, b: Struct | None, a: Struct | None) -> list[Change]:
-    old = _plain(b)
-    new = _plain(a)
     # A subject absent on one side is compared with a blank state of its own kind (every
     # state class is built from an id alone), so that empty lists and a False flag do not
-    # show up as changes from None.
+    # show up as changes from None. Values are compared as the states hold them: the two
+    # ends of one fold share their unchanged structs, so equal values mostly compare by
+    # identity, and only the values that changed are ever turned into plain data.
     template = a if a is not None else b
     if template is None:
         return []
-    blank = _plain(type(template)(id=subject))
-    facts: dict[str, Any] = new.get("facts", {})
+    blank = type(template)(id=subject)
+    old, new = b if b is not None else blank, a if a is not None else blank
+    facts: dict[str, Fact] = getattr(a, "facts", {})
     out: list[Change] = []
-    for name in blank:
+    for name in template.__struct_fields__:
         if name in _SKIP:
             continue
-        was, now = old.get(name, blank[name]), new.get(name, blank[name])
-        if isinstance(was, dict) or isinstance(now, dict):
+        was, now = getattr(old, name), getattr(new, name)
+        if was is now:
+            continue
+        if isinstance(was, dict):
             for key in sorted(was.keys() | now.keys()):
                 entry_was, entry_now = was.get(key), now.get(key)
                 if entry_was != entry_now:
-                    prov = entry_now if isinstance(entry_now, dict) else None
-                    out.append(_change(subject, f"{name}.{key}", entry_was, entry_now, prov))
+                    out.append(_change(subject, f"{name}.{key}", entry_was, entry_now, entry_now))
         elif was != now:
             out.append(
                 _change(
@@ -73,21 +80,20 @@ def _subject_changes(subject: str, b: Struct | None, a: Struct | None) -> list[C
     return sorted(out, key=lambda c: c.field)
 
 
-def _plain(state: Struct | None) -> dict[str, Any]:
-    return {} if state is None else dict(msgspec.to_builtins(state))
-
-
 def _change(
-    subject: str, field: str, before: Any, after: Any, prov: dict[str, Any] | None
+    subject: str, field: str, before: Any, after: Any, prov: Fact | Stance | None
 ) -> Change:
-    prov = prov or {}
+    # A Fact says `time`; a stance entry carries its own provenance as `since`.
+    if isinstance(prov, Fact):
+        time: str | None = prov.time
+    else:
+        time = prov.since if isinstance(prov, Stance) else None
     return Change(
         subject=subject,
         field=field,
         before=before,
         after=after,
-        event=prov.get("event"),
-        # A Fact says `time`; a stance entry carries its own provenance as `since`.
-        time=prov.get("time", prov.get("since")),
-        confidence=prov.get("confidence"),
+        event=None if prov is None else prov.event,
+        time=time,
+        confidence=None if prov is None else prov.confidence,
     )

@@ -209,7 +209,8 @@ async def diff_document(
     budget: int = question.PAGE_FACTS,
 ) -> dict[str, Any]:
     """A /v1/diff page: what changed from valid time `from_at` to `q_to.at`, both ends as
-    known at `q_to.known` (one prefix of the log), with `q_to`'s confidence."""
+    known at `q_to.known` (one prefix of the log), with `q_to`'s confidence; the changes
+    are left as structs, for JSON (as in `shape`)."""
     ends = [from_at, q_to.at]
     p, (before, now) = await states_page(conn, q_to, ends, prefix, after, limit, budget)
     return {
@@ -217,7 +218,7 @@ async def diff_document(
         "to": format_time(q_to.at),
         "known_at": q_to.known_at_text,
         "sequence": q_to.known,
-        "changes": msgspec.to_builtins(projections.diff(before, now)),
+        "changes": projections.diff(before, now),
         "next": p.next,
     }
 

@@ -165,6 +165,7 @@ def _print_diff_page(args: argparse.Namespace, doc: dict[str, Any]) -> None:
     if args.json:
         sys.stdout.buffer.write(msgspec.json.encode(doc) + b"\n")
         return
+    doc = msgspec.to_builtins(doc)  # the tables read plain values
     rows = [
         {**c, "before": _short(c["before"]), "after": _short(c["after"])} for c in doc["changes"]
     ]

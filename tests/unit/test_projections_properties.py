@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from events.timeparse import format_time, parse_time
 from events.vocabulary import META_TYPES, Recorded, decode_payload
-from projections import State, effective, evolve, fold, fold_all, initial, project_all
+from projections import State, diff, effective, evolve, fold, fold_all, initial, project_all
 
 PARTIES = ("party/a", "party/b", "party/c")
 PLANS = ("plan/x", "plan/y")
@@ -278,3 +278,45 @@ def test_evolve_never_mutates_its_input_state(specs: list[Spec]) -> None:
             seen.append((state, before))
     # Nor does any later step reach back into an earlier state through a shared list.
     assert all(msgspec.to_builtins(state) == before for state, before in seen)
+
+
+@PROPERTY
+@given(histories(), st.data())
+def test_a_diff_names_exactly_the_fields_whose_plain_values_differ(
+    specs: list[Spec], data: st.DataObject
+) -> None:
+    log = in_order(specs)
+    ends = [data.draw(st.sampled_from([None, *(EPOCH + timedelta(days=d) for d in (5, 30, 90))]))]
+    ends.append(data.draw(st.sampled_from([*ends, EPOCH + timedelta(days=10)])))
+    before, after = (project_all(log, at=at) for at in ends)
+    # Sometimes a subject is on one side only, or on neither.
+    for subject in data.draw(st.lists(st.sampled_from(UNIVERSE), max_size=3)):
+        data.draw(st.sampled_from((before, after))).pop(subject, None)
+
+    changes = msgspec.to_builtins(diff(before, after))
+
+    expected = []
+    for subject in sorted(before.keys() | after.keys()):
+        b, a = before.get(subject), after.get(subject)
+        template = a if a is not None else b
+        assert template is not None
+        blank = msgspec.to_builtins(type(template)(id=subject))
+        old = msgspec.to_builtins(b) if b is not None else blank
+        new = msgspec.to_builtins(a) if a is not None else blank
+        facts = new["facts"] if a is not None else {}
+        for name in sorted(set(blank) - {"id", "facts"}):
+            if isinstance(blank[name], dict):
+                for key in sorted(old[name].keys() | new[name].keys()):
+                    w, n = old[name].get(key), new[name].get(key)
+                    if w != n:
+                        prov = n or {}
+                        expected.append((subject, f"{name}.{key}", w, n, prov.get("event"),
+                                         prov.get("since"), prov.get("confidence")))  # fmt: skip
+            elif old[name] != new[name]:
+                prov = facts.get(name) or {}
+                expected.append((subject, name, old[name] if b is not None else None,
+                                 new[name] if a is not None else None, prov.get("event"),
+                                 prov.get("time"), prov.get("confidence")))  # fmt: skip
+    got = [tuple(c.values()) for c in changes]
+    assert sorted(got, key=lambda c: (c[0], c[1])) == got
+    assert sorted(got, key=lambda c: (c[0], c[1])) == sorted(expected, key=lambda c: (c[0], c[1]))
