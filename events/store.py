@@ -185,7 +185,8 @@ async def resolve_known_at(conn: Conn, text: str | None, head: Head | None = Non
 # What one event weighs in a page, in bytes, as the database already knows it (the length
 # of a toasted value is read without fetching it): its text fields, and a fixed allowance
 # for the envelope's keys, hashes and times.
-_EVENT_BYTES: Final = (
+# About the bytes an event takes in a page, from its columns (a SQL expression).
+EVENT_BYTES: Final = (
     "octet_length(coalesce(data::text, '')) + octet_length(id) + octet_length(source)"
     " + octet_length(type) + octet_length(coalesce(subject, '')) + octet_length(time_given)"
     " + 400"
@@ -202,7 +203,7 @@ async def read_log(
 ) -> list[StoredEvent]:
     """The log in sequence order, after a sequence number (only events concerning
     `subject`, when given). With `max_bytes`, the page also ends before the event that
-    would take it past about that many bytes (see _EVENT_BYTES); its first event is always
+    would take it past about that many bytes (see EVENT_BYTES); its first event is always
     in it, whatever its size. The database chooses the rows, so no more is fetched."""
     if max_bytes is not None:
         picked = (
@@ -218,14 +219,14 @@ async def read_log(
                        sum(size) OVER (ORDER BY sequence) AS upto,
                        row_number() OVER (ORDER BY sequence) AS n
                 FROM (
-                    SELECT sequence, {_EVENT_BYTES} AS size FROM events
+                    SELECT sequence, {EVENT_BYTES} AS size FROM events
                     WHERE sequence IN ({picked})
                 ) AS e
             )
             SELECT {COLUMNS} FROM events
             WHERE sequence IN (SELECT sequence FROM page WHERE upto <= $3 OR n = 1)
             ORDER BY sequence
-            """,  # noqa: S608 - COLUMNS, _EVENT_BYTES and both choices of `picked` are constants
+            """,  # noqa: S608 - COLUMNS, EVENT_BYTES and both choices of `picked` are constants
             after,
             limit,
             max_bytes,
@@ -256,6 +257,18 @@ async def find_by_id(conn: Conn, id_: str) -> list[StoredEvent]:
         id_,
     )
     return [row_to_stored(r) for r in rows]
+
+
+async def shared_ids(conn: Conn, ids: list[str], known: int) -> set[str]:
+    """Which of `ids` more than one event up to sequence `known` has (sources each have
+    their own ids, so two sources may pick the same)."""
+    rows = await conn.fetch(
+        "SELECT id FROM events WHERE id = ANY($1::text[]) AND sequence <= $2"
+        " GROUP BY id HAVING count(*) > 1",
+        ids,
+        known,
+    )
+    return {r["id"] for r in rows}
 
 
 class Broken(Struct, frozen=True):

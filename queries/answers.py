@@ -223,16 +223,17 @@ async def diff_document(
     }
 
 
-async def walk(conn: Conn, q: Question, prefix: str, budget: int) -> Any:
-    """Every subject's state, a page at a time, each page of at most `budget` facts (the
-    service's ANNALS_PAGE_FACTS), for exports and the CLI."""
+async def walk(acquire: Any, q: Question, prefix: str, budget: int) -> Any:
+    """Every state of the subjects under `prefix`, a page (a list of states) at a time, each
+    page of at most `budget` facts (the service's ANNALS_PAGE_FACTS) read on a connection
+    of its own from `acquire` (an async context manager's factory): for exports."""
     after: PageCursor | None = None
     while True:
-        p, (found,) = await states_page(
-            conn, q, [q.at], prefix, after, question.DEFAULT_PAGE, budget
-        )
-        for sid, state in found.items():
-            yield sid, state
+        async with acquire() as conn:
+            p, (found,) = await states_page(
+                conn, q, [q.at], prefix, after, question.DEFAULT_PAGE, budget
+            )
+        yield [found[s] for s in p.subjects if s in found]
         if p.next is None:
             return
         after = PageCursor(p.subjects[-1], q.known)

@@ -1,68 +1,72 @@
-"""What the exports hold, asked once for the HTTP exports and `annals export`: the whole
-timeline with the names of its subjects, and every meeting with the calendar's stamp."""
+"""What the exports hold, a page at a time, for the HTTP exports and `annals export`: the
+timeline with the names of its subjects, and the meetings with the calendar's stamp."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
-from typing import NamedTuple
-
-import asyncpg
+from typing import Any, NamedTuple
 
 from events import store
 from events.store import Conn
-from projections import State
-from queries import answers, question
+from queries import question
 from queries import timeline as tl
 from queries.names import names_known_at
+from queries.question import Question
+
+# A connection for one page: the HTTP exports hold a pooled one only while a page is read
+# (never while a slow client takes the chunk), `annals export` passes its own.
+Acquire = Callable[[], AbstractAsyncContextManager[Any]]
 
 
-class Timeline(NamedTuple):
-    """The timeline whole, as known at one sequence, and its subjects' display names."""
+class TimelinePage(NamedTuple):
+    """A page of the timeline, the display names of its entries' subjects and of the walk's
+    `subject` filter, and the ids of its entries that other events known then share."""
 
-    walk: tl.Walk
     entries: list[tl.Entry]
     names: dict[str, str]
+    shared: set[str]
 
 
-class Meetings(NamedTuple):
-    """Every meeting's state, and the stamp of a calendar of them."""
+async def timeline_pages(
+    acquire: Acquire, f: tl.Filters, known: int, max_bytes: int, rows: int = tl.MAX_LIMIT
+) -> AsyncIterator[TimelinePage]:
+    """The timeline through `f` as known at `known`, pages of `rows` entries and about
+    `max_bytes` bytes."""
+    after: tuple[datetime, int] | None = None
+    while True:
+        async with acquire() as conn:
+            page = await tl.read_page(conn, f, known, after, rows, max_bytes=max_bytes)
+            subjects = {e.event.subject for e in page.entries if e.event.subject is not None}
+            if f.subject is not None:
+                subjects.add(f.subject)
+            names = await names_known_at(conn, subjects, known)
+            shared = await store.shared_ids(conn, [e.event.id for e in page.entries], known)
+        yield TimelinePage(page.entries, names, shared)
+        if page.next is None:
+            return
+        after = page.entries[-1].key
 
-    states: list[State]
+
+class Calendar(NamedTuple):
+    """The question a calendar of meetings answers, and its stamp: when the newest event
+    it knows was recorded (the epoch for an empty log), so the same question always gives
+    the same calendar."""
+
+    q: Question
     stamp: datetime
 
 
-async def timeline(
-    conn: asyncpg.Connection,
-    filters: tl.Filters,
-    known_at: str | None,
-    progress: Callable[[int], None] | None = None,
-) -> Timeline:
-    """Every timeline entry through `filters` as known at `known_at`, and the names of the
-    entries' subjects; `progress` hears the sequence of each entry read."""
-    w = await tl.pin(conn, filters, known_at, None)
-    entries: list[tl.Entry] = []
-    async for entry in tl.walk(conn, w.filters, w.known):
-        entries.append(entry)
-        if progress is not None:
-            progress(entry.event.sequence)
-    subjects = {e.event.subject for e in entries if e.event.subject is not None}
-    return Timeline(w, entries, await names_known_at(conn, subjects, w.known))
-
-
-async def meetings(
-    conn: Conn, at: str | None, known_at: str | None, min_confidence: str, page_facts: int
-) -> Meetings:
-    """Every meeting's state at `at` as known at `known_at`, read in pages of at most
-    `page_facts` facts, and the stamp of a calendar of them: when the newest event it knows
-    was recorded (the epoch for an empty log), so the same question always gives the same
-    calendar."""
+async def calendar(
+    conn: Conn, at: str | None, known_at: str | None, min_confidence: str
+) -> Calendar:
+    """The meetings' question at `at` as known at `known_at`, and the calendar's stamp."""
     q = await question.ask(conn, at, known_at, min_confidence)
-    states = [state async for _, state in answers.walk(conn, q, "meeting/", page_facts)]
     newest = await store.read_log(conn, q.known - 1, 1) if q.known > 0 else []
     stamp = (
         datetime.fromisoformat(newest[0].recordedtime)
         if newest
         else datetime(1970, 1, 1, tzinfo=UTC)
     )
-    return Meetings(states, stamp)
+    return Calendar(q, stamp)

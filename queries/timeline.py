@@ -33,7 +33,6 @@ many there are.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any, Final
 
@@ -135,11 +134,17 @@ async def pin(
 
 
 async def page(
-    conn: asyncpg.Connection, f: Filters, known_at: str | None, cursor: str | None, limit: int
+    conn: asyncpg.Connection,
+    f: Filters,
+    known_at: str | None,
+    cursor: str | None,
+    limit: int,
+    max_bytes: int | None = None,
 ) -> tuple[Page, bool]:
     """A page of a walk (`pin`, then `read_page`), and whether it can never change."""
     w = await pin(conn, f, known_at, cursor)
-    return await read_page(conn, w.filters, w.known, w.after, limit, w.status), w.pinned
+    page = await read_page(conn, w.filters, w.known, w.after, limit, w.status, max_bytes=max_bytes)
+    return page, w.pinned
 
 
 def entry_of(e: StoredEvent, start: datetime, c: Correction | None) -> Entry:
@@ -168,11 +173,17 @@ async def read_page(
     after: tuple[datetime, int] | None,
     limit: int,
     status: tuple[str, int] | None = None,
+    *,
+    max_bytes: int | None = None,
 ) -> Page:
-    """Up to `limit` entries after position `after`, as known at sequence `known`;
-    `status` is the read model's, when the caller has just read it."""
+    """Up to `limit` entries after position `after`, as known at sequence `known`, ending
+    before the entry that would take the page past about `max_bytes` bytes (its first
+    entry always comes, whatever its size: store.EVENT_BYTES); `status` is the read
+    model's, when the caller has just read it. The database drops what does not fit, so
+    no more is fetched."""
     known = await projector.ensure(conn, known, status or await model.status(conn))
-    rows = await conn.fetch(*_statement(f, known, after or (_EARLIEST, 0), limit + 1))
+    statement = _statement(f, known, after or (_EARLIEST, 0), limit + 1)
+    rows = await conn.fetch(*statement, max_bytes or _NO_BOUND)
     versions = [r["version"] for r in rows if r["version"] is not None]
     corrections = await model.events(conn, versions) if versions else {}
     found = []
@@ -184,7 +195,7 @@ async def read_page(
         found.append(entry_of(row_to_stored(r), r["start"], c))
     entries = found[:limit]
     nxt = None
-    if len(found) > limit:
+    if rows and rows[0]["candidates"] > len(entries):
         last = entries[-1]
         nxt = encode_cursor(Cursor(format_time(last.start), last.event.sequence, known))
     return Page(entries, nxt, known)
@@ -227,14 +238,27 @@ WHERE r.subject = $10 AND r.known_from <= $1 AND (r.known_to IS NULL OR r.known_
   AND ($5::text IS NULL OR e.type = $5) AND ($6::text IS NULL OR starts_with(e.type, $6))
 ORDER BY r.valid_from, r.sequence LIMIT $9"""  # noqa: S608 - constants only
 
+# The page: the first $9 entries of both parts, of which those that fit in $11 bytes (the
+# first always), each row with the count of entries there were to choose from.
 _PAGE: Final = """
-SELECT * FROM (({stored}) UNION ALL ({restated})) p ORDER BY start, sequence LIMIT $9"""
+SELECT * FROM (
+    SELECT p.*, sum({size}) OVER w AS upto, row_number() OVER w AS n,
+           count(*) OVER () AS candidates
+    FROM (SELECT * FROM (({stored}) UNION ALL ({restated})) u
+          ORDER BY start, sequence LIMIT $9) p
+    WINDOW w AS (ORDER BY start, sequence)
+) q
+WHERE upto <= $11 OR n = 1
+ORDER BY start, sequence"""
+_NO_BOUND: Final = 2**62
 
 
 def _statement(f: Filters, known: int, after: tuple[datetime, int], limit: int) -> tuple[Any, ...]:
     """The page's statement and its arguments."""
     stored = _STORED_ALL if f.subject is None else _STORED_SUBJECT
-    sql = _PAGE.format(stored=stored.format(filters=_FILTERS), restated=_RESTATED)
+    sql = _PAGE.format(
+        size=store.EVENT_BYTES, stored=stored.format(filters=_FILTERS), restated=_RESTATED
+    )
     type_exact = f.type if f.type is not None and not f.type.endswith(".") else None
     type_prefix = f.type if f.type is not None and f.type.endswith(".") else None
     floor = CONFIDENCE_RANK[f.min_confidence]
@@ -245,20 +269,6 @@ def _statement(f: Filters, known: int, after: tuple[datetime, int], limit: int) 
         sql, known, after[0], after[1], f.end or _LATEST, type_exact, type_prefix,
         confidences, floor, limit, f.subject or "",
     )  # fmt: skip
-
-
-async def walk(
-    conn: asyncpg.Connection, f: Filters, known: int, batch: int = MAX_LIMIT
-) -> AsyncIterator[Entry]:
-    """Every entry of the timeline as known at `known`, a page at a time (for exports)."""
-    after: tuple[datetime, int] | None = None
-    while True:
-        page = await read_page(conn, f, known, after, batch)
-        for e in page.entries:
-            yield e
-        if page.next is None:
-            return
-        after = page.entries[-1].key
 
 
 def parse_filters(

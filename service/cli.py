@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
 import logging
 import signal
 import sys
@@ -10,7 +12,6 @@ import time
 from pathlib import Path
 from typing import Any, Final
 
-import msgspec
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -26,7 +27,8 @@ from events.envelope import InvalidEvent
 from events.heads import HeadError, SignedHead, check_signature
 from events.heads import parse as parse_head
 from events.migrate import migrate
-from queries import export_questions
+from queries import answers, export_questions
+from queries import timeline as tl
 from queries.timeline import parse_filters
 from service import exports, heads, importer, readmodel_cli
 from service.answers_cli import add_answers_parser
@@ -231,21 +233,24 @@ async def _export(
                 n, after = n + len(page), page[-1].sequence
                 advance(after, known.sequence)
             return n
+        own = functools.partial(contextlib.nullcontext, conn)
+        counted = [0]
+
+        def shown(n: int) -> None:
+            counted[0] = n
+            advance(n, None)
+
         if args.format == "timelinejs":
-            found = await export_questions.timeline(
-                conn, filters, args.known_at, lambda n: advance(n, known.sequence)
-            )
-            doc = exports.timelinejs(found.entries, filters, found.walk.known, found.names)
-            sink.write(msgspec.json.encode(doc))
-            advance(known.sequence, known.sequence)
-            return len(found.entries)
-        meetings = await export_questions.meetings(
-            conn, args.at, args.known_at, args.min_confidence, settings.page_facts
-        )
-        shown = exports.meetings_in(meetings.states, filters)
-        sink.write(exports.calendar(shown, meetings.stamp))
-        advance(known.sequence, known.sequence)
-        return len(shown)
+            w = await tl.pin(conn, filters, args.known_at, None)
+            pages = export_questions.timeline_pages(own, w.filters, w.known, settings.page_bytes)
+            chunks = exports.timelinejs(pages, w.filters, w.known, shown)
+        else:
+            cal = await export_questions.calendar(conn, args.at, args.known_at, args.min_confidence)
+            pages = answers.walk(own, cal.q, "meeting/", settings.page_facts)
+            chunks = exports.calendar(pages, filters, cal.stamp, shown)
+        async for chunk in chunks:
+            sink.write(chunk)
+        return counted[0]
 
 
 def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:

@@ -1,11 +1,12 @@
-"""Pure export builders: CloudEvents NDJSON, CSV, TimelineJS3 JSON, iCalendar of meetings."""
+"""Export builders: CloudEvents NDJSON, CSV, TimelineJS3 JSON, iCalendar of meetings; the
+last two built a page at a time from the pages they are given, never whole in memory."""
 
 from __future__ import annotations
 
 import csv
 import html
 import io
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Set
 from datetime import datetime
 from typing import Any, Final
 
@@ -18,6 +19,7 @@ from events.headline import headline, name_of
 from events.timeparse import TimeError, ValidTime, parse_time
 from events.vocabulary import references
 from projections import MeetingState
+from queries.export_questions import TimelinePage
 from queries.timeline import Entry, Filters
 
 MONTHS: Final = (
@@ -140,13 +142,6 @@ class TjsTitle(Struct, frozen=True):
     text: TjsText
 
 
-class TimelineJs(Struct, frozen=True):
-    """A TimelineJS3 document (https://timeline.knightlab.com/docs/json-format.html)."""
-
-    title: TjsTitle
-    events: list[TjsEvent]
-
-
 def display_date(vt: ValidTime) -> str:
     """`27 November 2025`, `c. November 2025` (approximate), `2025?` (uncertain)."""
     s = vt.start
@@ -215,40 +210,53 @@ def _credit(s: dict[str, Any]) -> str:
     return outlet if s.get("outlet") else ""
 
 
-def timelinejs(
-    entries: Iterable[Entry], f: Filters, known: int, names: dict[str, str]
-) -> TimelineJs:
-    """A TimelineJS3 document of timeline entries, one slide each.
+_tjs: Final = msgspec.json.Encoder()
 
-    `unique_id` is the event id (`id~sequence` should two sources share an id); `group`
-    the display name of the event's subject (`names`, else one made from its slug), so
-    TimelineJS lays out one row per subject. Every text follows the escaping rule above.
+
+def slide(entry: Entry, names: Mapping[str, str], shared: Set[str]) -> TjsEvent:
+    """A timeline entry as a TimelineJS3 slide.
+
+    `unique_id` is the event id, or `id~sequence` for an id that several events share (two
+    sources may pick the same), so a slide's id is the same in every export that holds it;
+    `group` the display name of the event's subject (`names`, else one made from its slug),
+    so TimelineJS lays out one row per subject. Every text follows the escaping rule above.
     """
+    e = entry.event
+    vt = ValidTime(entry.start, e.timeprecision, e.timequalifier)
+    return TjsEvent(
+        start_date=tjs_date(vt),
+        text=TjsText(escaped(headline(e.type, e.subject, e.data)), _body(e, entry.corrected_by)),
+        unique_id=f"{e.id}~{e.sequence}" if e.id in shared else e.id,
+        display_date=plain(display_date(vt)),
+        group=plain(names.get(e.subject) or name_of(e.subject)) if e.subject else None,
+    )
 
-    def name(subject: str) -> str:
-        return names.get(subject) or name_of(subject)
 
-    events: list[TjsEvent] = []
-    seen: set[str] = set()
-    for entry in entries:
-        e = entry.event
-        vt = ValidTime(entry.start, e.timeprecision, e.timequalifier)
-        uid = e.id if e.id not in seen else f"{e.id}~{e.sequence}"
-        seen.add(uid)
-        events.append(
-            TjsEvent(
-                start_date=tjs_date(vt),
-                text=TjsText(
-                    escaped(headline(e.type, e.subject, e.data)), _body(e, entry.corrected_by)
-                ),
-                unique_id=uid,
-                display_date=plain(display_date(vt)),
-                group=plain(name(e.subject)) if e.subject else None,
-            )
-        )
-    about = name(f.subject) if f.subject else "Annals"
-    text = f"{len(events)} events, as known at sequence {known}."
-    return TimelineJs(TjsTitle(TjsText(escaped(f"{about}: timeline"), escaped(text))), events)
+async def timelinejs(
+    pages: AsyncIterator[TimelinePage],
+    f: Filters,
+    known: int,
+    progress: Callable[[int], None] | None = None,
+) -> AsyncIterator[bytes]:
+    """A TimelineJS3 document (https://timeline.knightlab.com/docs/json-format.html) of the
+    timeline's pages, a chunk a page: `{"events": [slides], "title": slide}`, the title
+    last because it counts the slides. `progress` hears the count after each page."""
+    count = 0
+    about = None
+    yield b'{"events":['
+    async for page in pages:
+        slides = [_tjs.encode(slide(e, page.names, page.shared)) for e in page.entries]
+        if slides:
+            yield (b"," if count else b"") + b",".join(slides)
+        count += len(slides)
+        if f.subject is not None:
+            about = page.names.get(f.subject)
+        if progress is not None:
+            progress(count)
+    name = (about or name_of(f.subject)) if f.subject else "Annals"
+    text = f"{count} events, as known at sequence {known}."
+    title = TjsTitle(TjsText(escaped(f"{name}: timeline"), escaped(text)))
+    yield b'],"title":' + _tjs.encode(title) + b"}"
 
 
 # --- iCalendar ------------------------------------------------------------------------
@@ -321,21 +329,47 @@ def _vevent(m: MeetingState, vt: ValidTime, stamp: datetime) -> icalendar.Event:
     return ev
 
 
-def calendar(meetings: Iterable[MeetingState], stamp: datetime) -> bytes:
-    """An iCalendar (RFC 5545) with one VEVENT per meeting; UID = meeting id + `@annals`.
+_CALENDAR_END: Final = b"END:VCALENDAR\r\n"
+
+
+def _calendar_start() -> bytes:
+    cal = icalendar.Calendar()
+    cal.add("prodid", "-//Annals//Annals meetings//EN")
+    cal.add("version", "2.0")
+    cal.add("x-wr-calname", "Annals meetings")
+    whole: bytes = cal.to_ical()
+    return whole.removesuffix(_CALENDAR_END)
+
+
+def vevents(meetings: Iterable[MeetingState], stamp: datetime) -> bytes:
+    """One VEVENT of iCalendar text per meeting with a start."""
+    return b"".join(
+        _vevent(m, vt, stamp).to_ical() for m in meetings if (vt := _when(m)) is not None
+    )
+
+
+async def calendar(
+    pages: AsyncIterator[list[Any]],
+    f: Filters,
+    stamp: datetime,
+    progress: Callable[[int], None] | None = None,
+) -> AsyncIterator[bytes]:
+    """An iCalendar (RFC 5545) of the meetings in `pages` that pass the filters
+    (`meetings_in`), a chunk a page, one VEVENT per meeting; UID = meeting id + `@annals`.
 
     A meeting dated to the day is an all-day event; to the month or year, an all-day span
     over that interval marked TENTATIVE; an approximate, uncertain or not confirmed date is
     TENTATIVE too; a cancelled meeting is CANCELLED. `stamp` (DTSTAMP) is the recorded time
     of the newest event counted, so the same question always gives the same calendar.
+    `progress` hears the count of meetings after each page.
     """
-    cal = icalendar.Calendar()
-    cal.add("prodid", "-//Annals//Annals meetings//EN")
-    cal.add("version", "2.0")
-    cal.add("x-wr-calname", "Annals meetings")
-    for m in meetings:
-        vt = _when(m)
-        if vt is not None:
-            cal.add_component(_vevent(m, vt, stamp))
-    out: bytes = cal.to_ical()
-    return out
+    count = 0
+    yield _calendar_start()
+    async for page in pages:
+        shown = meetings_in(page, f)
+        if shown:
+            yield vevents(shown, stamp)
+        count += len(shown)
+        if progress is not None:
+            progress(count)
+    yield _CALENDAR_END

@@ -87,8 +87,9 @@ async def rebuild(conn: asyncpg.Connection, *, quiet: bool = False) -> int:
 
 
 @contextlib.contextmanager
-def progress(label: str, quiet: bool = False) -> Iterator[Callable[[int, int], None]]:
-    """A progress bar on stderr, and the callback that moves it (done, total)."""
+def progress(label: str, quiet: bool = False) -> Iterator[Callable[[int, int | None], None]]:
+    """A progress bar on stderr, and the callback that moves it (done, total: None while the
+    total is not known)."""
     with Progress(
         TextColumn(label),
         BarColumn(),

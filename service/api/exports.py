@@ -14,22 +14,22 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import datetime
-from typing import Annotated, Any, Final
+from typing import Annotated, Final
 
-from litestar import Controller, Request, Response, get
+from litestar import Controller, get
 from litestar.di import NamedDependency
 from litestar.params import QueryParameter
 from litestar.response import Stream
 
 from events import store
-from queries import export_questions
+from queries import answers, export_questions
 from queries import timeline as tl
 from queries.timeline import parse_filters
 from service import exports
 from service.api.answers import AtParam, KnownAtParam, MinConfidence
 from service.api.openapi import read_responses
 from service.api.timeline import FromParam, SubjectParam, ToParam, TypeParam
-from service.caching import cached
+from service.caching import IMMUTABLE
 from service.wiring import Services
 
 BATCH: Final = 1_000  # events per database round trip (and per chunk) of the NDJSON stream
@@ -60,7 +60,9 @@ async def csv_chunks(
     after: tuple[datetime, int] | None = None
     while True:
         async with svc.acquire_read(known) as conn:
-            page = await tl.read_page(conn, filters, known, after, rows)
+            page = await tl.read_page(
+                conn, filters, known, after, rows, max_bytes=svc.settings.page_bytes
+            )
         yield exports.csv_text(page.entries, header=after is None).encode()
         if page.next is None:
             return
@@ -131,11 +133,11 @@ class ExportsController(Controller):
     @get(
         "/timelinejs",
         summary="The timeline as a TimelineJS3 document",
-        responses=read_responses(cached=True),
+        media_type="application/json",
+        responses=read_responses(),
     )
     async def timelinejs(
         self,
-        request: Request[Any, Any, Any],
         svc: NamedDependency[Services],
         from_: FromParam = None,
         to: ToParam = None,
@@ -143,14 +145,23 @@ class ExportsController(Controller):
         type_: TypeParam = None,
         known_at: KnownAtParam = None,
         min_confidence: MinConfidence = "disputed",
-    ) -> Response[Any]:
-        """`{title, events: [{start_date, display_date, text, unique_id, group}]}`."""
+    ) -> Stream:
+        """`{events: [{start_date, display_date, text, unique_id, group}], title}`, streamed a
+        page of the timeline at a time."""
         filters = parse_filters(from_, to, subject, type_, min_confidence)
-        async with svc.heavy.slot():  # the document is built and encoded inside it too
-            async with svc.acquire_read(known_at) as conn:
-                found = await export_questions.timeline(conn, filters, known_at)
-            body = exports.timelinejs(found.entries, filters, found.walk.known, found.names)
-            return cached(request, body, found.walk.pinned)
+        async with svc.acquire_read(known_at) as conn:
+            w = await tl.pin(conn, filters, known_at, None)
+        pages = export_questions.timeline_pages(
+            lambda: svc.acquire_read(w.known), w.filters, w.known, svc.settings.page_bytes
+        )
+        return Stream(
+            await svc.heavy.streamed(exports.timelinejs(pages, w.filters, w.known)),
+            media_type="application/json",
+            headers={
+                "Cache-Control": IMMUTABLE if w.pinned else "no-cache",
+                "Annals-Known-At": str(w.known),
+            },
+        )
 
     @get(
         "/meetings.ics",
@@ -167,13 +178,17 @@ class ExportsController(Controller):
         at: AtParam = None,
         known_at: KnownAtParam = None,
         min_confidence: MinConfidence = "disputed",
-    ) -> Response[bytes]:
-        """Each meeting's state at `at` (default now), as known at `known_at`."""
+    ) -> Stream:
+        """Each meeting's state at `at` (default now), as known at `known_at`, streamed a
+        page of meetings at a time."""
         filters = parse_filters(from_, to, subject, None, min_confidence)
-        async with svc.heavy.slot():
-            async with svc.acquire_read(known_at) as conn:
-                found = await export_questions.meetings(
-                    conn, at, known_at, min_confidence, svc.settings.page_facts
-                )
-            body = exports.calendar(exports.meetings_in(found.states, filters), found.stamp)
-        return Response(body, media_type="text/calendar; charset=utf-8")
+        async with svc.acquire_read(known_at) as conn:
+            cal = await export_questions.calendar(conn, at, known_at, min_confidence)
+        pages = answers.walk(
+            lambda: svc.acquire_read(cal.q.known), cal.q, "meeting/", svc.settings.page_facts
+        )
+        return Stream(
+            await svc.heavy.streamed(exports.calendar(pages, filters, cal.stamp)),
+            media_type="text/calendar; charset=utf-8",
+            headers={"Annals-Known-At": str(cal.q.known)},
+        )

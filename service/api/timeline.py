@@ -102,6 +102,8 @@ class TimelineController(Controller):
         """`{events, next, known_at}`; page on with `cursor=next`, repeating the filters."""
         filters = parse_filters(from_, to, subject, type_, min_confidence)
         async with svc.acquire_read(pin(known_at, cursor)) as conn:
-            page, pinned = await tl.page(conn, filters, known_at, cursor, limit)
+            page, pinned = await tl.page(
+                conn, filters, known_at, cursor, limit, svc.settings.page_bytes
+            )
         body = TimelinePage([item(e) for e in page.entries], page.next, page.known)
         return cached(request, body, pinned)

@@ -11,10 +11,12 @@ from unittest import mock
 
 import asyncpg
 import httpx
+import icalendar
 import pytest
 
 from events import store
 from queries import answers
+from queries import timeline as tl
 from service.settings import Settings
 from service.stream import follow
 from service.wiring import Services
@@ -244,3 +246,62 @@ async def test_the_meetings_export_walks_pages_of_the_configured_facts(client: C
     assert r.status_code == 200, r.text
     assert r.text.count("BEGIN:VEVENT") == 5
     assert budgets and set(budgets) == {PAGE_FACTS}, budgets
+
+
+async def test_a_timeline_page_ends_by_bytes_too(client: Client) -> None:
+    assert (await client.post("/v1/events", json=[blob(n) for n in range(10)])).status_code == 201
+    first = await client.get("/v1/timeline", params={"limit": 1000})
+    assert [e["id"] for e in first.json()["events"]] == ["b0", "b1", "b2"]
+    assert len(first.content) < PAGE_BYTES + 4096
+    seen, cursor = [], None
+    while True:
+        params: dict[str, Any] = {"limit": 1000} | ({"cursor": cursor} if cursor else {})
+        page = (await client.get("/v1/timeline", params=params)).json()
+        seen += [e["id"] for e in page["events"]]
+        cursor = page["next"]
+        if cursor is None:
+            break
+    assert seen == [f"b{n}" for n in range(10)]
+    big = blob(10, size=3 * PAGE_BYTES // 2)  # larger than a page: it comes alone
+    assert (await client.post("/v1/events", json={**big, "time": "2025-11-28"})).status_code == 201
+    alone = await client.get("/v1/timeline", params={"from": "2025-11-28"})
+    assert [e["id"] for e in alone.json()["events"]] == ["b10"]
+
+
+async def test_the_timelinejs_export_is_streamed_a_page_of_bytes_at_a_time(client: Client) -> None:
+    """The document is never built whole (SPEC §6): each page of the timeline, bounded by
+    ANNALS_PAGE_BYTES, is turned into slides and sent before the next is read."""
+    assert (await client.post("/v1/events", json=[blob(n) for n in range(10)])).status_code == 201
+    pages: list[int] = []
+    read = tl.read_page
+
+    async def read_page(*args: Any, **kwargs: Any) -> Any:
+        assert kwargs["max_bytes"] == PAGE_BYTES
+        page = await read(*args, **kwargs)
+        pages.append(len(page.entries))
+        return page
+
+    with mock.patch.object(tl, "read_page", read_page):
+        r = await client.get("/v1/export/timelinejs")
+    assert r.status_code == 200, r.text
+    assert "content-length" not in r.headers  # streamed
+    assert r.headers["annals-known-at"] == "10"
+    assert pages == [3, 3, 3, 1]
+    doc = r.json()
+    assert [e["unique_id"] for e in doc["events"]] == [f"b{n}" for n in range(10)]
+    assert doc["title"]["text"]["text"] == "10 events, as known at sequence 10."
+
+
+async def test_the_calendar_is_streamed_a_page_of_meetings_at_a_time(client: Client) -> None:
+    meetings = [
+        {"type": "meeting.scheduled", "subject": f"meeting/m{n}", "time": "2025-11-20",
+         "data": {"title": f"M{n}", "starts": f"2025-12-0{n + 1}", "participants": []}}
+        for n in range(5)
+    ]  # fmt: skip
+    assert (await client.post("/v1/events", json=meetings)).status_code == 201
+    r = await client.get("/v1/export/meetings.ics")
+    assert r.status_code == 200, r.text
+    assert "content-length" not in r.headers  # streamed
+    assert r.headers["annals-known-at"] == "5"
+    cal = icalendar.Calendar.from_ical(r.content)
+    assert [str(e["uid"]) for e in cal.walk("VEVENT")] == [f"meeting/m{n}@annals" for n in range(5)]

@@ -140,6 +140,35 @@ async def test_timelinejs_takes_the_timeline_filters(example: Client) -> None:
     assert bad.status_code == 422 and bad.json()["errors"][0]["path"] == "from"
 
 
+async def test_timelinejs_slides_of_an_id_two_sources_share_name_their_sequence(
+    example: Client,
+) -> None:
+    """A slide's unique_id is the event's id, unless several events share it: then each is
+    `id~sequence`, the same in every export that holds it, whatever the filters."""
+    for source in ("urn:annals:test:one", "urn:annals:test:two"):
+        await post(example, {"type": "x-note", "id": "shared-1", "source": source,
+                             "subject": "party/russia", "time": "2025-11-30"})  # fmt: skip
+    head = EXAMPLE_EVENTS + 2
+    want = {f"shared-1~{head - 1}", f"shared-1~{head}"}
+    ids = [e["unique_id"] for e in (await example.get("/v1/export/timelinejs")).json()["events"]]
+    assert want <= set(ids) and "shared-1" not in ids and "pt25-001" in ids
+    assert len(ids) == len(set(ids)) == head
+    only = await example.get("/v1/export/timelinejs", params={"type": "x-note"})
+    assert {e["unique_id"] for e in only.json()["events"]} == want
+    before = await example.get("/v1/export/timelinejs", params={"known_at": str(head - 1)})
+    assert "shared-1" in {e["unique_id"] for e in before.json()["events"]}
+
+
+async def test_timelinejs_of_nothing_is_a_document_with_its_title(example: Client) -> None:
+    r = await example.get("/v1/export/timelinejs", params={"type": "x-none", "known_at": "5"})
+    assert r.status_code == 200 and r.headers["cache-control"].endswith("immutable")
+    assert r.json() == {
+        "events": [],
+        "title": {"text": {"headline": "Annals: timeline",
+                           "text": "0 events, as known at sequence 5."}},
+    }  # fmt: skip
+
+
 def vevents(body: bytes) -> dict[str, Any]:
     cal = icalendar.Calendar.from_ical(body)
     return {str(e["uid"]): e for e in cal.walk("VEVENT")}
