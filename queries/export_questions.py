@@ -21,8 +21,9 @@ Acquire = Callable[[], AbstractAsyncContextManager[Any]]
 
 
 class TimelinePage(NamedTuple):
-    """A page of the timeline, the display names of its entries' subjects and of the walk's
-    `subject` filter, and the ids of its entries that other events known then share."""
+    """A page of the timeline, the display names of the subjects the walk has shown so far
+    (and of its `subject` filter), and the ids of its entries that other events known then
+    share."""
 
     entries: list[tl.Entry]
     names: dict[str, str]
@@ -33,15 +34,21 @@ async def timeline_pages(
     acquire: Acquire, f: tl.Filters, known: int, max_bytes: int, rows: int = tl.MAX_LIMIT
 ) -> AsyncIterator[TimelinePage]:
     """The timeline through `f` as known at `known`, pages of `rows` entries and about
-    `max_bytes` bytes."""
+    `max_bytes` bytes. A subject's name is asked once a walk (a name is its state's, and a
+    busy plan's state folds thousands of events): the names held grow with the subjects
+    shown, not with the events."""
     after: tuple[datetime, int] | None = None
+    names: dict[str, str] = {}
+    asked: set[str] = set()
     while True:
         async with acquire() as conn:
             page = await tl.read_page(conn, f, known, after, rows, max_bytes=max_bytes)
             subjects = {e.event.subject for e in page.entries if e.event.subject is not None}
             if f.subject is not None:
                 subjects.add(f.subject)
-            names = await names_known_at(conn, subjects, known)
+            if subjects - asked:
+                names |= await names_known_at(conn, subjects - asked, known)
+                asked |= subjects
             shared = await store.shared_ids(conn, [e.event.id for e in page.entries], known)
         yield TimelinePage(page.entries, names, shared)
         if page.next is None:

@@ -17,6 +17,8 @@ NAMING: Final = ("party.registered", "plan.proposed", "meeting.scheduled")
 # first in practice, and the bound keeps a subject never introduced from costing a scan of
 # everything that concerns it.
 SCAN: Final = 1_000
+# How many subjects' states an export holds at once to read their names.
+CHUNK: Final = 100
 
 _SQL: Final = """
 SELECT s.subject, n.name
@@ -39,7 +41,7 @@ async def display_names(conn: Conn, subjects: Iterable[str], upto: int) -> dict[
     """The name each party, plan or meeting in `subjects` was introduced with, among events
     up to sequence `upto`; subjects without one (issues, subjects only referred to) are
     left out."""
-    wanted = sorted({s for s in subjects if not s.startswith("issue/")})
+    wanted = _named(subjects)
     if not wanted:
         return {}
     rows = await conn.fetch(_SQL, wanted, upto, SCAN, list(NAMING))
@@ -57,8 +59,17 @@ def names_of(states: Iterable[Any]) -> dict[str, str]:
     return names
 
 
+def _named(subjects: Iterable[str]) -> list[str]:
+    """The subjects that may have a name (issues have none), sorted."""
+    return sorted({s for s in subjects if not s.startswith("issue/")})
+
+
 async def names_known_at(conn: Conn, subjects: Iterable[str], known: int) -> dict[str, str]:
     """The display names of `subjects` as now believed, as known at sequence `known`: the
-    read model's states of those subjects only."""
+    read model's states of those subjects, CHUNK at a time (a busy plan's state is large)."""
     q = await question.ask(conn, None, None, "disputed", known=known)
-    return names_of((await answers.states(conn, sorted(set(subjects)), q)).values())
+    wanted = _named(subjects)
+    names: dict[str, str] = {}
+    for i in range(0, len(wanted), CHUNK):
+        names |= names_of((await answers.states(conn, wanted[i : i + CHUNK], q)).values())
+    return names

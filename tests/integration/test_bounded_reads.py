@@ -15,7 +15,7 @@ import icalendar
 import pytest
 
 from events import store
-from queries import answers
+from queries import answers, names
 from queries import timeline as tl
 from service.settings import Settings
 from service.stream import follow
@@ -305,3 +305,33 @@ async def test_the_calendar_is_streamed_a_page_of_meetings_at_a_time(client: Cli
     assert r.headers["annals-known-at"] == "5"
     cal = icalendar.Calendar.from_ical(r.content)
     assert [str(e["uid"]) for e in cal.walk("VEVENT")] == [f"meeting/m{n}@annals" for n in range(5)]
+
+
+async def test_the_timelinejs_export_asks_each_name_once_a_few_subjects_at_a_time(
+    client: Client,
+) -> None:
+    """A name is its subject's state, which may be large: an export reads the states of
+    NAMES_CHUNK subjects at a time, and each subject's once however many pages show it."""
+    parties = [
+        {"type": "party.registered", "subject": f"party/p{n}", "time": "2025-11-01",
+         "data": {"name": f"P{n}", "kind": "state"}}
+        for n in range(5)
+    ]  # fmt: skip
+    notes = [{**blob(n), "subject": f"party/p{n % 5}"} for n in range(10)]
+    assert (await client.post("/v1/events", json=parties + notes)).status_code == 201
+    asked: list[list[str]] = []
+    states = answers.states
+
+    async def counted(conn: Any, subjects: list[str], q: Any) -> Any:
+        asked.append(subjects)
+        return await states(conn, subjects, q)
+
+    with (
+        mock.patch.object(names, "CHUNK", 2, create=True),
+        mock.patch.object(answers, "states", counted),
+    ):
+        r = await client.get("/v1/export/timelinejs")
+    assert r.status_code == 200, r.text
+    assert {e["group"] for e in r.json()["events"]} == {f"P{n}" for n in range(5)}
+    assert all(len(chunk) <= 2 for chunk in asked), asked
+    assert sorted(s for chunk in asked for s in chunk) == [f"party/p{n}" for n in range(5)]
