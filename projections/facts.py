@@ -74,10 +74,26 @@ def facts_of(event: Recorded, subjects: Iterable[str]) -> list[tuple[str, str, b
     (`folded_value`), each encoded once for all its subjects. Each subject gets one fact: a
     subject exists as soon as one event concerning it counts.
     """
-    d = event.data
     stance: bytes | None = None
     folded: bytes | None = None
     out: list[tuple[str, str, bytes]] = []
+    for subject, key in fact_keys(event, subjects):
+        if key == CORE:
+            if folded is None:
+                folded = folded_value(event)
+            out.append((subject, CORE, folded))
+            continue
+        if stance is None:
+            assert isinstance(event.data, PositionStated)  # only a stance makes a register
+            stance = _stance_encoder.encode(stance_of(event, event.data))
+        out.append((subject, key, stance))
+    return out
+
+
+def fact_keys(event: Recorded, subjects: Iterable[str]) -> list[tuple[str, str]]:
+    """The (subject, key) of each fact `facts_of` makes of `event`, without their values."""
+    d = event.data
+    out: list[tuple[str, str]] = []
     for subject in sorted(subjects):
         if not SUBJECT_RE.match(subject):
             continue
@@ -87,14 +103,7 @@ def facts_of(event: Recorded, subjects: Iterable[str]) -> list[tuple[str, str, b
                 key = f"positions/{d.on}"
             elif subject == d.on:
                 key = f"stances/{event.subject}"
-        if key == CORE:
-            if folded is None:
-                folded = folded_value(event)
-            out.append((subject, CORE, folded))
-            continue
-        if stance is None:
-            stance = _stance_encoder.encode(stance_of(event, d))
-        out.append((subject, key, stance))
+        out.append((subject, key))
     return out
 
 

@@ -12,7 +12,7 @@ from typing import Any, Final
 from events import store
 from events.vocabulary import CONFIDENCE_RANK, META_TYPES, Recorded, is_custom
 from projections import concerns
-from projections.facts import RULES, facts_of
+from projections.facts import RULES, fact_keys, facts_of
 from projections.knowledge import Version, believed
 from queries import model, model_writes
 from queries.model_writes import Bound, Close, Hidden, Key, Restated, Row, Subject, stored_value
@@ -58,7 +58,7 @@ class Changes:
             return
         if is_custom(v.event.type):
             return
-        for subject, key, _value in facts_of(v.event, concerns(v.event)):
+        for subject, key in fact_keys(v.event, concerns(v.event)):
             self.closes.append(Close(subject, key, v.event.time, sequence, v.version, at))
 
     def believe(self, e: Recorded, family: list[Recorded]) -> None:

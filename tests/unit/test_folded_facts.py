@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from events.vocabulary import Recorded
 from projections import MeetingState, concerns, fold
-from projections.facts import CORE, assemble, facts_of, folded_event
+from projections.facts import CORE, assemble, fact_keys, facts_of, folded_event
 from tests.unit._builders import Log, until
 from tests.unit.test_projections_properties import CONFIDENCES, PROPERTY, SHAPES
 
@@ -39,6 +39,14 @@ def test_every_core_fact_holds_its_event_as_recorded(event: Recorded) -> None:
         assert folded_event(value) == event
     if event.type != "position.stated":  # whose facts about its two subjects are registers
         assert core, event
+
+
+@PROPERTY
+@given(events())
+def test_the_keys_of_the_facts_are_known_without_their_values(event: Recorded) -> None:
+    subjects = [*concerns(event), "not a subject"]
+    made = facts_of(event, subjects)
+    assert fact_keys(event, subjects) == [(s, k) for s, k, _ in made]
 
 
 def test_a_corrected_event_is_held_as_its_correction_states_it() -> None:
