@@ -262,6 +262,8 @@ async def find_by_id(conn: Conn, id_: str) -> list[StoredEvent]:
 async def shared_ids(conn: Conn, ids: list[str], known: int) -> set[str]:
     """Which of `ids` more than one event up to sequence `known` has (sources each have
     their own ids, so two sources may pick the same)."""
+    if not ids:
+        return set()
     rows = await conn.fetch(
         "SELECT id FROM events WHERE id = ANY($1::text[]) AND sequence <= $2"
         " GROUP BY id HAVING count(*) > 1",

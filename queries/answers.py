@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -223,10 +224,17 @@ async def diff_document(
     }
 
 
-async def walk(acquire: Any, q: Question, prefix: str, budget: int) -> Any:
+# A connection for one page of a walk: the HTTP exports hold a pooled one only while a page
+# is read (never while a slow client takes the chunk), `annals export` passes its own.
+Acquire = Callable[[], AbstractAsyncContextManager[Any]]
+
+
+async def walk(
+    acquire: Acquire, q: Question, prefix: str, budget: int
+) -> AsyncIterator[list[projections.State]]:
     """Every state of the subjects under `prefix`, a page (a list of states) at a time, each
     page of at most `budget` facts (the service's ANNALS_PAGE_FACTS) read on a connection
-    of its own from `acquire` (an async context manager's factory): for exports."""
+    of its own from `acquire`: for exports."""
     after: PageCursor | None = None
     while True:
         async with acquire() as conn:

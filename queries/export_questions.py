@@ -3,21 +3,17 @@ timeline with the names of its subjects, and the meetings with the calendar's st
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from events import store
 from events.store import Conn
 from queries import question
 from queries import timeline as tl
+from queries.answers import Acquire
 from queries.names import names_known_at
 from queries.question import Question
-
-# A connection for one page: the HTTP exports hold a pooled one only while a page is read
-# (never while a slow client takes the chunk), `annals export` passes its own.
-Acquire = Callable[[], AbstractAsyncContextManager[Any]]
 
 
 class TimelinePage(NamedTuple):

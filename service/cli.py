@@ -242,12 +242,12 @@ async def _export(
 
         if args.format == "timelinejs":
             w = await tl.pin(conn, filters, args.known_at, None)
-            pages = export_questions.timeline_pages(own, w.filters, w.known, settings.page_bytes)
-            chunks = exports.timelinejs(pages, w.filters, w.known, shown)
+            entries = export_questions.timeline_pages(own, w.filters, w.known, settings.page_bytes)
+            chunks = exports.timelinejs(entries, w.filters, w.known, shown)
         else:
             cal = await export_questions.calendar(conn, args.at, args.known_at, args.min_confidence)
-            pages = answers.walk(own, cal.q, "meeting/", settings.page_facts)
-            chunks = exports.calendar(pages, filters, cal.stamp, shown)
+            meetings = answers.walk(own, cal.q, "meeting/", settings.page_facts)
+            chunks = exports.calendar(meetings, filters, cal.stamp, shown)
         async for chunk in chunks:
             sink.write(chunk)
         return counted[0]
