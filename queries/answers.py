@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import AbstractAsyncContextManager
@@ -103,6 +105,11 @@ async def subject_state(conn: Conn, subject: str, q: Question) -> projections.St
     return (await states(conn, [subject], q)).get(subject)
 
 
+# A page's facts are read in pieces of about budget / PIECES facts, each piece's statement
+# running in the database while the piece before it is assembled.
+PIECES = 4
+
+
 class Page(msgspec.Struct, frozen=True):
     """The subjects of one page and the cursor of the next."""
 
@@ -136,31 +143,52 @@ async def states_page(
     first alone is larger.
 
     Where a page ends depends on the answer alone, so a pinned page never changes. The
-    facts are read a chunk of subjects at a time, each chunk as many as their
-    read_subjects row counts (never fewer than the facts a question selects) fit in the
-    budget: a page holds at most twice the budget's facts in memory."""
+    facts are read a piece of subjects at a time, each piece as many as their
+    read_subjects row counts (never fewer than the facts a question selects) fit in
+    budget / PIECES, and the next piece's statement runs in the database while the piece
+    before is assembled: a page holds at most about twice the budget's facts in memory."""
     found = await model.subjects(conn, q.known, prefix, after.s if after else "", limit + 1)
     rest, more = found[:limit], len(found) > limit
     taken: list[str] = []
     used = 0  # the facts of the subjects taken
     out: list[dict[str, projections.State]] = [{} for _ in ends]
-    while rest:
-        chunk = [s for s, _ in rest[: fitting((n * len(ends) for _, n in rest), budget)]]
-        rest = rest[len(chunk) :]
-        selected = await _select(conn, chunk, q, ends)
-        per = selected.per_subject()
-        counts = [per[s] for s in chunk]
-        # What the page holds already comes first, and always stays.
-        fit = fitting([used, *counts], budget) - 1 if taken else fitting(counts, budget)
-        if fit < len(chunk):
-            chunk, rest, more = chunk[:fit], [], True
-            selected = selected.only(set(chunk))
-        if not chunk:
-            break
-        for whole, part in zip(out, _assembled(chunk, selected, ends), strict=True):
-            whole |= part
-        taken += chunk
-        used += sum(counts[: len(chunk)])
+
+    def piece() -> list[str]:
+        nonlocal rest
+        n = fitting((rows * len(ends) for _, rows in rest), budget // PIECES)
+        taking, rest = [s for s, _ in rest[:n]], rest[n:]
+        return taking
+
+    chunk = piece()
+    pending = asyncio.ensure_future(_select(conn, chunk, q, ends)) if chunk else None
+    try:
+        while pending is not None:
+            selected = await pending
+            pending = None
+            per = selected.per_subject()
+            counts = [per[s] for s in chunk]
+            # What the page holds already comes first, and always stays.
+            fit = fitting([used, *counts], budget) - 1 if taken else fitting(counts, budget)
+            if fit < len(chunk):
+                chunk, rest, more = chunk[:fit], [], True
+                selected = selected.only(set(chunk))
+            if not chunk:
+                break
+            if rest:  # the next piece's statement runs while this one is assembled
+                following = piece()
+                pending = asyncio.ensure_future(_select(conn, following, q, ends))
+                await asyncio.sleep(0)
+            for whole, part in zip(out, _assembled(chunk, selected, ends), strict=True):
+                whole |= part
+            taken += chunk
+            used += sum(counts[: len(chunk)])
+            if pending is not None:
+                chunk = following
+    finally:
+        if pending is not None:
+            pending.cancel()
+            with contextlib.suppress(BaseException):
+                await pending
     nxt = encode_cursor(PageCursor(taken[-1], q.known)) if more and taken else None
     return Page(taken, nxt), out
 

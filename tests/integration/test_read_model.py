@@ -13,7 +13,7 @@ import asyncpg
 import httpx
 
 from projections.facts import RULES
-from queries import answers, model, model_writes, projector
+from queries import answers, model, model_writes, projector, question
 
 Client = httpx.AsyncClient
 
@@ -319,3 +319,59 @@ async def test_a_stance_too_long_for_an_index_entry_is_answered_whole(client: Cl
     assert now["issue/donbas"]["stance"] == "supports"
     page = (await client.get("/v1/state", params={"prefix": "party/"})).json()
     assert page["parties"][0]["positions"]["issue/crimea"]["summary"] == summary
+
+
+def stance_of(n: int) -> dict[str, Any]:
+    return {"type": "position.stated", "subject": f"party/p{n}", "time": "2025-11-01",
+            "data": {"on": "issue/crimea", "stance": "supports"}}  # fmt: skip
+
+
+async def test_a_pages_next_piece_is_read_while_the_one_before_is_assembled(
+    client: Client, conn: asyncpg.Connection, monkeypatch: Any
+) -> None:
+    """A page reads its facts in pieces of about a quarter of its budget, and asks for a
+    piece's facts before it assembles the piece before: the database works while Python
+    does. Where the page ends does not depend on the pieces."""
+    await post(client, *(stance_of(n) for n in range(6)))
+    await projector.catch_up(conn)
+    q = await question.ask(conn, None, None, "disputed")
+    steps: list[tuple[str, list[str]]] = []
+    select, assembled = answers._select, answers._assembled
+
+    async def selecting(conn: Any, subjects: list[str], *args: Any) -> Any:
+        steps.append(("select", subjects))
+        return await select(conn, subjects, *args)
+
+    def assembling(subjects: list[str], *args: Any) -> Any:
+        steps.append(("assemble", subjects))
+        return assembled(subjects, *args)
+
+    monkeypatch.setattr(answers, "_select", selecting)
+    monkeypatch.setattr(answers, "_assembled", assembling)
+    page, (found,) = await answers.states_page(conn, q, [q.at], "party/", None, 100, 8)
+    assert page.subjects == [f"party/p{n}" for n in range(6)] and page.next is None
+    pieces = [subjects for step, subjects in steps if step == "select"]
+    assert len(pieces) > 1 and [s for p in pieces for s in p] == page.subjects, steps
+    for i in range(1, len(pieces)):  # piece i is asked for before piece i - 1 is assembled
+        assert steps.index(("select", pieces[i])) < steps.index(("assemble", pieces[i - 1]))
+    assert [list(getattr(s, "positions", ())) for s in found.values()] == [["issue/crimea"]] * 6
+    # The same page whole, in one piece: the same subjects, the same states.
+    monkeypatch.setattr(answers, "PIECES", 1)
+    whole, (same,) = await answers.states_page(conn, q, [q.at], "party/", None, 100, 8)
+    assert (whole, same) == (page, found)
+
+
+async def test_a_piece_being_read_when_assembly_fails_leaves_the_connection_usable(
+    client: Client, conn: asyncpg.Connection
+) -> None:
+    await post(client, *(stance_of(n) for n in range(6)))
+    await projector.catch_up(conn)
+    await conn.execute("UPDATE read_facts SET value = NULL WHERE subject = 'party/p0'")
+    q = await question.ask(conn, None, None, "disputed")
+    try:
+        await answers.states_page(conn, q, [q.at], "party/", None, 100, 8)
+    except model.Damaged as e:
+        assert "party/p0" in str(e)
+    else:
+        raise AssertionError("a damaged folded fact must fail the page")
+    assert await conn.fetchval("SELECT count(*) FROM read_subjects") == 7  # still answers
