@@ -237,10 +237,11 @@ async def subjects(
     conn: Conn, known: int, prefix: str, after: str, limit: int
 ) -> list[tuple[str, int]]:
     """Up to `limit` subjects after `after` that start with `prefix` and have a fact known
-    by `known`, in id order, each with its read_subjects row count (never fewer than the
-    facts a question of it selects). Ids are ASCII below `~`, so `prefix~` bounds the range."""
+    by `known`, in id order, each with its read_subjects rows, registers' and folded events'
+    (never fewer than the facts a question of it selects). Ids are ASCII below `~`, so
+    `prefix~` bounds the range."""
     rows = await conn.fetch(
-        "SELECT subject, rows FROM read_subjects"
+        "SELECT subject, rows + folded AS rows FROM read_subjects"
         " WHERE subject > $1 AND subject >= $2 AND subject < $3 AND first_known <= $4"
         " ORDER BY subject LIMIT $5",
         after,

@@ -46,12 +46,14 @@ class Key(NamedTuple):
 
 
 class Subject(NamedTuple):
-    """What a batch adds to a read_subjects row: first known, new register keys, new rows."""
+    """What a batch adds to a read_subjects row: first known, new register keys, new
+    register rows, new folded-event rows."""
 
     subject: str
     first_known: int
     registers: int
     rows: int
+    folded: int
 
 
 class Bound(NamedTuple):
@@ -219,9 +221,9 @@ async def write(
     if subjects:
         await conn.execute(
             "INSERT INTO read_subjects AS s SELECT * FROM unnest("
-            " $1::text[], $2::bigint[], $3::bigint[], $4::bigint[])"
+            " $1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[])"
             " ON CONFLICT (subject) DO UPDATE SET registers = s.registers + excluded.registers,"
-            " rows = s.rows + excluded.rows",
+            " rows = s.rows + excluded.rows, folded = s.folded + excluded.folded",
             *(list(column) for column in zip(*subjects, strict=True)),
         )
     if bounds_:

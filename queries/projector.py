@@ -87,8 +87,9 @@ class Changes:
         its register rows known by S. It is written only where it grows: a question reads
         the latest bound written at or before its sequence, which is the bound then.
         """
-        # Per key its first sequence, per subject [first_known, registers, rows], kept as
-        # plain values while the rows stream past (a batch holds thousands of rows).
+        # Per key its first sequence, per subject [first_known, registers, register rows,
+        # folded rows], kept as plain values while the rows stream past (a batch holds
+        # thousands of rows).
         first_known: dict[tuple[str, str], int] = {}
         last: dict[tuple[str, str], int] = {}
         bounds = dict(bounds)
@@ -98,12 +99,13 @@ class Changes:
             pair = (r.subject, r.key)
             c = counts.get(r.subject)
             if c is None:
-                c = counts[r.subject] = [r.known_from, 0, 0]
+                c = counts[r.subject] = [r.known_from, 0, 0, 0]
             if pair not in first_known:
                 first_known[pair] = r.known_from
                 c[1] += bool(r.key) and pair not in known
             last[pair] = r.known_from
             if not r.key:
+                c[3] += 1
                 continue
             c[2] += 1
             bound = bounds.get(r.subject)

@@ -12,6 +12,7 @@ from typing import Any
 import asyncpg
 import httpx
 
+from events import migrate
 from projections.facts import RULES
 from queries import answers, model, model_writes, projector, question
 
@@ -375,3 +376,40 @@ async def test_a_piece_being_read_when_assembly_fails_leaves_the_connection_usab
     else:
         raise AssertionError("a damaged folded fact must fail the page")
     assert await conn.fetchval("SELECT count(*) FROM read_subjects") == 7  # still answers
+
+
+async def test_a_page_of_subjects_that_fold_many_events_reads_them_a_budget_at_a_time(
+    client: Client, conn: asyncpg.Connection, monkeypatch: Any
+) -> None:
+    """Events to fold count in a page's budget as registers do, and a piece of a page is
+    chosen by read_subjects' counts of both: a page of meetings (folded events only) reads
+    a few of them at a time, not every meeting of `limit` at once."""
+    events = [
+        {"type": "meeting.scheduled" if k == 0 else "meeting.rescheduled",
+         "subject": f"meeting/m{n}", "time": f"2025-11-0{k + 1}",
+         "data": {"title": f"M{n}", "starts": "2025-12-01", "participants": []} if k == 0
+         else {"starts": f"2025-12-0{k + 1}"}}
+        for n in range(6) for k in range(4)
+    ]  # fmt: skip
+    await post(client, *events)
+    await projector.catch_up(conn)
+    counted = "SELECT rows + folded FROM read_subjects WHERE subject = 'meeting/m0'"
+    assert await conn.fetchval(counted) == 4
+    # A read model built before the count is counted by its migration.
+    (sql,) = [sql for _, name, sql in migrate.migrations() if "read_subjects_folded" in name]
+    await conn.execute("UPDATE read_subjects SET folded = 0")
+    await conn.execute(sql.split(";\n", 1)[1])  # its statements after ADD COLUMN
+    assert await conn.fetchval(counted) == 4
+    q = await question.ask(conn, None, None, "disputed")
+    read: list[int] = []
+    select = answers._select
+
+    async def selecting(conn: Any, subjects: list[str], *args: Any) -> Any:
+        selected = await select(conn, subjects, *args)
+        read.append(sum(selected.per_subject().values()))
+        return selected
+
+    monkeypatch.setattr(answers, "_select", selecting)
+    page, _ = await answers.states_page(conn, q, [q.at], "meeting/", None, 100, 8)
+    assert page.subjects == ["meeting/m0", "meeting/m1"] and page.next is not None
+    assert read and max(read) <= 8, read  # never more than the page's budget in one piece

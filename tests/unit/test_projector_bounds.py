@@ -38,7 +38,7 @@ def test_a_subjects_bound_is_the_latest_valid_time_of_its_registers_known_so_far
         Bound("party/a", s4.sequence, s4.time),
     ]
     assert [b for b in bounds if b.subject == "issue/y"] == [Bound("issue/y", 3, s3.time)]
-    assert Subject("party/a", 1, 2, 3) in subjects
+    assert Subject("party/a", 1, 2, 3, 1) in subjects  # two keys, three stances, one folded
     assert Key("party/a", "positions/issue/x", 2, 4) in keys
     assert Key("party/a", "", 1, 1) in keys
 
@@ -51,8 +51,8 @@ def test_a_batch_goes_on_from_the_bound_and_keys_the_read_model_holds() -> None:
     _, subjects, bounds = opened(log).bind({("party/a", "positions/issue/x")}, {"party/a": held})
     assert [b.subject for b in bounds] == ["issue/x", "issue/y"]  # party/a's held bound stays
     # One new register key (issue/y), two new register rows.
-    assert Subject("party/a", 1, 1, 2) in subjects
-    assert Subject("issue/x", 1, 1, 1) in subjects
+    assert Subject("party/a", 1, 1, 2, 0) in subjects
+    assert Subject("issue/x", 1, 1, 1, 0) in subjects
     assert Bound("issue/x", s1.sequence, s1.time) in bounds
 
 
@@ -60,4 +60,4 @@ def test_a_subject_with_only_folded_rows_has_no_bound() -> None:
     log = Log()
     log.add("party.registered", "party/a", "2025-12-01", {"name": "A", "kind": "state"})
     _, subjects, bounds = opened(log).bind(set(), {})
-    assert bounds == [] and subjects == [Subject("party/a", 1, 0, 0)]
+    assert bounds == [] and subjects == [Subject("party/a", 1, 0, 0, 1)]
