@@ -341,7 +341,7 @@ def _calendar_start() -> bytes:
     return whole.removesuffix(_CALENDAR_END)
 
 
-def vevents(meetings: Iterable[MeetingState], stamp: datetime) -> bytes:
+def _vevents(meetings: Iterable[MeetingState], stamp: datetime) -> bytes:
     """One VEVENT of iCalendar text per meeting with a start."""
     return b"".join(
         _vevent(m, vt, stamp).to_ical() for m in meetings if (vt := _when(m)) is not None
@@ -368,7 +368,7 @@ async def calendar(
     async for page in pages:
         shown = meetings_in(page, f)
         if shown:
-            yield vevents(shown, stamp)
+            yield _vevents(shown, stamp)
         count += len(shown)
         if progress is not None:
             progress(count)
