@@ -374,7 +374,7 @@ async def test_a_piece_being_read_when_assembly_fails_leaves_the_connection_usab
     except model.Damaged as e:
         assert "party/p0" in str(e)
     else:
-        raise AssertionError("a damaged folded fact must fail the page")
+        raise AssertionError("a register that holds no stance must fail the page")
     assert await conn.fetchval("SELECT count(*) FROM read_subjects") == 7  # still answers
 
 
