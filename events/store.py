@@ -4,7 +4,8 @@ events/append.py, its decisions events/accept.py)."""
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Any, Final, TypeAlias
 
 import asyncpg
@@ -25,6 +26,9 @@ from events.vocabulary import (
 
 # A connection, or one lent by a pool: every query here takes either.
 Conn: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
+# A connection for one page of a walk: the HTTP exports hold a pooled one only while a page
+# is read (never while a slow client takes the chunk), `annals export` passes its own.
+Acquire: TypeAlias = "Callable[[], AbstractAsyncContextManager[Any]]"
 
 COLUMNS: Final = (
     "sequence, id, source, type, subject, time_given, valid_from, time_precision,"

@@ -5,15 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import Counter, defaultdict
-from collections.abc import AsyncIterator, Callable, Iterable
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Iterable
 from datetime import datetime
 from typing import Any, NamedTuple
 
 import msgspec
 
 import projections
-from events.store import Conn
+from events.store import Acquire, Conn
 from events.timeparse import format_time
 from events.vocabulary import Recorded
 from projections.facts import assemble, folded_event
@@ -250,11 +249,6 @@ async def diff_document(
         "changes": projections.diff(before, now),
         "next": p.next,
     }
-
-
-# A connection for one page of a walk: the HTTP exports hold a pooled one only while a page
-# is read (never while a slow client takes the chunk), `annals export` passes its own.
-Acquire = Callable[[], AbstractAsyncContextManager[Any]]
 
 
 async def walk(

@@ -8,10 +8,9 @@ from datetime import UTC, datetime
 from typing import NamedTuple
 
 from events import store
-from events.store import Conn
+from events.store import Acquire, Conn
 from queries import question
 from queries import timeline as tl
-from queries.answers import Acquire
 from queries.names import names_known_at
 from queries.question import Question
 
@@ -29,27 +28,22 @@ class TimelinePage(NamedTuple):
 async def timeline_pages(
     acquire: Acquire, f: tl.Filters, known: int, max_bytes: int, rows: int = tl.MAX_LIMIT
 ) -> AsyncIterator[TimelinePage]:
-    """The timeline through `f` as known at `known`, pages of `rows` entries and about
-    `max_bytes` bytes. A subject's name is asked once a walk (a name is its state's, and a
-    busy plan's state folds thousands of events): the names held grow with the subjects
+    """The timeline through `f` as known at `known` (`tl.pages`), with the names and shared
+    ids its slides need. A subject's name is asked once a walk (a name is its state's, and
+    a busy plan's state folds thousands of events): the names held grow with the subjects
     shown, not with the events."""
-    after: tuple[datetime, int] | None = None
     names: dict[str, str] = {}
     asked: set[str] = set()
-    while True:
+    async for page in tl.pages(acquire, f, known, rows, max_bytes):
+        subjects = {e.event.subject for e in page.entries if e.event.subject is not None}
+        if f.subject is not None:
+            subjects.add(f.subject)
         async with acquire() as conn:
-            page = await tl.read_page(conn, f, known, after, rows, max_bytes=max_bytes)
-            subjects = {e.event.subject for e in page.entries if e.event.subject is not None}
-            if f.subject is not None:
-                subjects.add(f.subject)
             if subjects - asked:
                 names |= await names_known_at(conn, subjects - asked, known)
                 asked |= subjects
             shared = await store.shared_ids(conn, [e.event.id for e in page.entries], known)
         yield TimelinePage(page.entries, names, shared)
-        if page.next is None:
-            return
-        after = page.entries[-1].key
 
 
 class Calendar(NamedTuple):

@@ -33,6 +33,7 @@ many there are.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any, Final
 
@@ -269,6 +270,22 @@ def _statement(f: Filters, known: int, after: tuple[datetime, int], limit: int) 
         sql, known, after[0], after[1], f.end or _LATEST, type_exact, type_prefix,
         confidences, floor, limit, f.subject or "",
     )  # fmt: skip
+
+
+async def pages(
+    acquire: store.Acquire, f: Filters, known: int, rows: int, max_bytes: int
+) -> AsyncIterator[Page]:
+    """Every page of the timeline through `f` as known at `known` (`read_page`'s, of `rows`
+    entries and about `max_bytes` bytes), each read on a connection of its own from
+    `acquire`: for exports."""
+    after: tuple[datetime, int] | None = None
+    while True:
+        async with acquire() as conn:
+            page = await read_page(conn, f, known, after, rows, max_bytes=max_bytes)
+        yield page
+        if page.next is None:
+            return
+        after = page.entries[-1].key
 
 
 def parse_filters(

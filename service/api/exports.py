@@ -13,7 +13,6 @@ subset would not; filtered views are what /v1/timeline and the TimelineJS export
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import datetime
 from typing import Annotated, Final
 
 from litestar import Controller, get
@@ -57,16 +56,11 @@ async def csv_chunks(
 ) -> AsyncIterator[bytes]:
     """The timeline as known at `known` as CSV chunks of `rows` rows, the header first,
     holding a pooled connection only while a page is read."""
-    after: tuple[datetime, int] | None = None
-    while True:
-        async with svc.acquire_read(known) as conn:
-            page = await tl.read_page(
-                conn, filters, known, after, rows, max_bytes=svc.settings.page_bytes
-            )
-        yield exports.csv_text(page.entries, header=after is None).encode()
-        if page.next is None:
-            return
-        after = page.entries[-1].key
+    first = True
+    pages = tl.pages(lambda: svc.acquire_read(known), filters, known, rows, svc.settings.page_bytes)
+    async for page in pages:
+        yield exports.csv_text(page.entries, header=first).encode()
+        first = False
 
 
 class ExportsController(Controller):
