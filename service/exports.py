@@ -271,9 +271,10 @@ def _when(m: MeetingState) -> ValidTime | None:
         return None
 
 
-def meetings_in(states: Iterable[Any], f: Filters) -> list[MeetingState]:
-    """The meetings with a start that pass the filters: `subject` (the meeting, a participant
-    or an agenda item), and `from`/`to` (the meeting's date interval overlaps them)."""
+def _shown(states: Iterable[Any], f: Filters) -> list[tuple[MeetingState, ValidTime]]:
+    """The meetings with a start that pass the filters, each with its start: `subject` (the
+    meeting, a participant or an agenda item), and `from`/`to` (the meeting's date interval
+    overlaps them)."""
     out = []
     for m in states:
         vt = _when(m) if isinstance(m, MeetingState) else None
@@ -285,7 +286,7 @@ def meetings_in(states: Iterable[Any], f: Filters) -> list[MeetingState]:
             f.end is not None and vt.start > f.end
         ):
             continue
-        out.append(m)
+        out.append((m, vt))
     return out
 
 
@@ -341,11 +342,9 @@ def _calendar_start() -> bytes:
     return whole.removesuffix(_CALENDAR_END)
 
 
-def _vevents(meetings: Iterable[MeetingState], stamp: datetime) -> bytes:
-    """One VEVENT of iCalendar text per meeting with a start."""
-    return b"".join(
-        _vevent(m, vt, stamp).to_ical() for m in meetings if (vt := _when(m)) is not None
-    )
+def _vevents(meetings: Iterable[tuple[MeetingState, ValidTime]], stamp: datetime) -> bytes:
+    """One VEVENT of iCalendar text per meeting, with its start."""
+    return b"".join(_vevent(m, vt, stamp).to_ical() for m, vt in meetings)
 
 
 async def calendar(
@@ -355,7 +354,7 @@ async def calendar(
     progress: Callable[[int], None] | None = None,
 ) -> AsyncIterator[bytes]:
     """An iCalendar (RFC 5545) of the meetings in `pages` that pass the filters
-    (`meetings_in`), a chunk a page, one VEVENT per meeting; UID = meeting id + `@annals`.
+    (`_shown`), a chunk a page, one VEVENT per meeting; UID = meeting id + `@annals`.
 
     A meeting dated to the day is an all-day event; to the month or year, an all-day span
     over that interval marked TENTATIVE; an approximate, uncertain or not confirmed date is
@@ -366,7 +365,7 @@ async def calendar(
     count = 0
     yield _calendar_start()
     async for page in pages:
-        shown = meetings_in(page, f)
+        shown = _shown(page, f)
         if shown:
             yield _vevents(shown, stamp)
         count += len(shown)
