@@ -254,6 +254,21 @@ async def read_log(
     return [row_to_stored(r) for r in rows]
 
 
+async def log_pages(
+    acquire: Acquire, known: int, batch: int, max_bytes: int
+) -> AsyncIterator[list[StoredEvent]]:
+    """The log up to sequence `known` in pages (`read_log`'s, of `batch` events and about
+    `max_bytes` bytes), each read on a connection of its own from `acquire`: for exports."""
+    after = 0
+    while after < known:  # sequences have no gaps, so `known - after` rows remain
+        async with acquire() as conn:
+            page = await read_log(conn, after, min(batch, known - after), max_bytes=max_bytes)
+        if not page:
+            return
+        yield page
+        after = page[-1].sequence
+
+
 async def find_by_id(conn: Conn, id_: str) -> list[StoredEvent]:
     """Every event with this id (one per source)."""
     rows = await conn.fetch(

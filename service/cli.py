@@ -221,19 +221,14 @@ async def _export(
     known = await store.resolve_known_at(conn, args.known_at)
     with readmodel_cli.progress(f"exporting {args.format}") as advance:
         advance(0, known.sequence)
-        if args.format == "ndjson":
-            n, after = 0, 0
-            while after < known.sequence:
-                page = await store.read_log(
-                    conn, after, min(5_000, known.sequence - after), max_bytes=settings.page_bytes
-                )
-                if not page:
-                    break
-                sink.write(exports.ndjson(page))
-                n, after = n + len(page), page[-1].sequence
-                advance(after, known.sequence)
-            return n
         own = functools.partial(contextlib.nullcontext, conn)
+        if args.format == "ndjson":
+            n = 0
+            async for page in store.log_pages(own, known.sequence, 5_000, settings.page_bytes):
+                sink.write(exports.ndjson(page))
+                n += len(page)
+                advance(page[-1].sequence, known.sequence)
+            return n
         counted = [0]
 
         def shown(n: int) -> None:

@@ -39,16 +39,9 @@ RowsParam = Annotated[int, QueryParameter(ge=1, le=tl.MAX_LIMIT, description="ro
 async def log_chunks(svc: Services, known: int, batch: int) -> AsyncIterator[bytes]:
     """The log up to sequence `known` as NDJSON chunks, holding a pooled connection only
     while a batch is read (never while a slow client takes it)."""
-    after = 0
-    while after < known:  # sequences have no gaps, so `known - after` rows remain
-        async with svc.acquire_read(known) as conn:
-            page = await store.read_log(
-                conn, after, min(batch, known - after), max_bytes=svc.settings.page_bytes
-            )
-        if not page:
-            return
+    pages = store.log_pages(lambda: svc.acquire_read(known), known, batch, svc.settings.page_bytes)
+    async for page in pages:
         yield exports.ndjson(page)
-        after = page[-1].sequence
 
 
 async def csv_chunks(
