@@ -26,9 +26,11 @@ from events.vocabulary import (
 
 # A connection, or one lent by a pool: every query here takes either.
 Conn: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
-# A connection for one page of a walk: the HTTP exports hold a pooled one only while a page
-# is read (never while a slow client takes the chunk), `annals export` passes its own.
-Acquire: TypeAlias = "Callable[[], AbstractAsyncContextManager[Any]]"
+# A connection that holds what is known at a pin (a sequence, a `known_at` text, or None for
+# the head), for a question or one page of an export's walk: the HTTP exports pass
+# Services.acquire_read (a pooled connection, held only while a page is read, never while a
+# slow client takes the chunk), `annals export` its own connection.
+Acquire: TypeAlias = "Callable[[int | str | None], AbstractAsyncContextManager[Any]]"
 
 COLUMNS: Final = (
     "sequence, id, source, type, subject, time_given, valid_from, time_precision,"
@@ -261,7 +263,7 @@ async def log_pages(
     `max_bytes` bytes), each read on a connection of its own from `acquire`: for exports."""
     after = 0
     while after < known:  # sequences have no gaps, so `known - after` rows remain
-        async with acquire() as conn:
+        async with acquire(known) as conn:
             page = await read_log(conn, after, min(batch, known - after), max_bytes=max_bytes)
         if not page:
             return

@@ -259,7 +259,7 @@ async def walk(
     of its own from `acquire`: for exports."""
     after: PageCursor | None = None
     while True:
-        async with acquire() as conn:
+        async with acquire(q.known) as conn:
             p, (found,) = await states_page(
                 conn, q, [q.at], prefix, after, question.DEFAULT_PAGE, budget
             )

@@ -8,8 +8,9 @@ from datetime import UTC, datetime
 from typing import NamedTuple
 
 from events import store
-from events.store import Acquire, Conn
-from queries import question
+from events.store import Acquire
+from projections import State
+from queries import answers, question
 from queries import timeline as tl
 from queries.names import names_known_at
 from queries.question import Question
@@ -25,6 +26,28 @@ class TimelinePage(NamedTuple):
     shared: set[str]
 
 
+async def timeline_entries(
+    acquire: Acquire, f: tl.Filters, known_at: str | None, max_bytes: int, rows: int
+) -> tuple[tl.Walk, AsyncIterator[tl.Page]]:
+    """The timeline through `f` pinned to `known_at`, and its pages (`tl.pages`): the CSV."""
+    w = await _pinned(acquire, f, known_at)
+    return w, tl.pages(acquire, w.filters, w.known, rows, max_bytes)
+
+
+async def timeline(
+    acquire: Acquire, f: tl.Filters, known_at: str | None, max_bytes: int
+) -> tuple[tl.Walk, AsyncIterator[TimelinePage]]:
+    """The timeline through `f` pinned to `known_at`, and its pages with the names and
+    shared ids their slides need (`timeline_pages`): the TimelineJS document."""
+    w = await _pinned(acquire, f, known_at)
+    return w, timeline_pages(acquire, w.filters, w.known, max_bytes)
+
+
+async def _pinned(acquire: Acquire, f: tl.Filters, known_at: str | None) -> tl.Walk:
+    async with acquire(known_at) as conn:
+        return await tl.pin(conn, f, known_at, None)
+
+
 async def timeline_pages(
     acquire: Acquire, f: tl.Filters, known: int, max_bytes: int, rows: int = tl.MAX_LIMIT
 ) -> AsyncIterator[TimelinePage]:
@@ -38,7 +61,7 @@ async def timeline_pages(
         subjects = {e.event.subject for e in page.entries if e.event.subject is not None}
         if f.subject is not None:
             subjects.add(f.subject)
-        async with acquire() as conn:
+        async with acquire(known) as conn:
             if subjects - asked:
                 names |= await names_known_at(conn, subjects - asked, known)
                 asked |= subjects
@@ -47,23 +70,25 @@ async def timeline_pages(
 
 
 class Calendar(NamedTuple):
-    """The question a calendar of meetings answers, and its stamp: when the newest event
-    it knows was recorded (the epoch for an empty log), so the same question always gives
-    the same calendar."""
+    """The question a calendar of meetings answers, its stamp (when the newest event it
+    knows was recorded, the epoch for an empty log, so the same question always gives the
+    same calendar), and the meetings' states, a page at a time (`answers.walk`)."""
 
     q: Question
     stamp: datetime
+    meetings: AsyncIterator[list[State]]
 
 
 async def calendar(
-    conn: Conn, at: str | None, known_at: str | None, min_confidence: str
+    acquire: Acquire, at: str | None, known_at: str | None, min_confidence: str, page_facts: int
 ) -> Calendar:
-    """The meetings' question at `at` as known at `known_at`, and the calendar's stamp."""
-    q = await question.ask(conn, at, known_at, min_confidence)
-    newest = await store.read_log(conn, q.known - 1, 1) if q.known > 0 else []
+    """The meetings at `at` as known at `known_at`, in pages of at most `page_facts` facts."""
+    async with acquire(known_at) as conn:
+        q = await question.ask(conn, at, known_at, min_confidence)
+        newest = await store.read_log(conn, q.known - 1, 1) if q.known > 0 else []
     stamp = (
         datetime.fromisoformat(newest[0].recordedtime)
         if newest
         else datetime(1970, 1, 1, tzinfo=UTC)
     )
-    return Calendar(q, stamp)
+    return Calendar(q, stamp, answers.walk(acquire, q, "meeting/", page_facts))

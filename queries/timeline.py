@@ -280,7 +280,7 @@ async def pages(
     `acquire`: for exports."""
     after: tuple[datetime, int] | None = None
     while True:
-        async with acquire() as conn:
+        async with acquire(known) as conn:
             page = await read_page(conn, f, known, after, rows, max_bytes=max_bytes)
         yield page
         if page.next is None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import functools
 import logging
 import signal
 import sys
@@ -27,8 +26,7 @@ from events.envelope import InvalidEvent
 from events.heads import HeadError, SignedHead, check_signature
 from events.heads import parse as parse_head
 from events.migrate import migrate
-from queries import answers, export_questions
-from queries import timeline as tl
+from queries import export_questions
 from queries.timeline import parse_filters
 from service import exports, heads, importer, readmodel_cli
 from service.answers_cli import add_answers_parser
@@ -221,7 +219,10 @@ async def _export(
     known = await store.resolve_known_at(conn, args.known_at)
     with readmodel_cli.progress(f"exporting {args.format}") as advance:
         advance(0, known.sequence)
-        own = functools.partial(contextlib.nullcontext, conn)
+
+        def own(_pin: int | str | None) -> contextlib.nullcontext[Any]:
+            return contextlib.nullcontext(conn)
+
         if args.format == "ndjson":
             n = 0
             async for page in store.log_pages(own, known.sequence, 5_000, settings.page_bytes):
@@ -236,13 +237,15 @@ async def _export(
             advance(n, None)
 
         if args.format == "timelinejs":
-            w = await tl.pin(conn, filters, args.known_at, None)
-            entries = export_questions.timeline_pages(own, w.filters, w.known, settings.page_bytes)
+            w, entries = await export_questions.timeline(
+                own, filters, args.known_at, settings.page_bytes
+            )
             chunks = exports.timelinejs(entries, w.filters, w.known, shown)
         else:
-            cal = await export_questions.calendar(conn, args.at, args.known_at, args.min_confidence)
-            meetings = answers.walk(own, cal.q, "meeting/", settings.page_facts)
-            chunks = exports.calendar(meetings, filters, cal.stamp, shown)
+            cal = await export_questions.calendar(
+                own, args.at, args.known_at, args.min_confidence, settings.page_facts
+            )
+            chunks = exports.calendar(cal.meetings, filters, cal.stamp, shown)
         async for chunk in chunks:
             sink.write(chunk)
         return counted[0]

@@ -21,7 +21,7 @@ from litestar.params import QueryParameter
 from litestar.response import Stream
 
 from events import store
-from queries import answers, export_questions
+from queries import export_questions
 from queries import timeline as tl
 from queries.timeline import parse_filters
 from service import exports
@@ -39,18 +39,13 @@ RowsParam = Annotated[int, QueryParameter(ge=1, le=tl.MAX_LIMIT, description="ro
 async def log_chunks(svc: Services, known: int, batch: int) -> AsyncIterator[bytes]:
     """The log up to sequence `known` as NDJSON chunks, holding a pooled connection only
     while a batch is read (never while a slow client takes it)."""
-    pages = store.log_pages(lambda: svc.acquire_read(known), known, batch, svc.settings.page_bytes)
-    async for page in pages:
+    async for page in store.log_pages(svc.acquire_read, known, batch, svc.settings.page_bytes):
         yield exports.ndjson(page)
 
 
-async def csv_chunks(
-    svc: Services, filters: tl.Filters, known: int, rows: int
-) -> AsyncIterator[bytes]:
-    """The timeline as known at `known` as CSV chunks of `rows` rows, the header first,
-    holding a pooled connection only while a page is read."""
+async def csv_chunks(pages: AsyncIterator[tl.Page]) -> AsyncIterator[bytes]:
+    """The timeline's pages as CSV chunks, the header first."""
     first = True
-    pages = tl.pages(lambda: svc.acquire_read(known), filters, known, rows, svc.settings.page_bytes)
     async for page in pages:
         yield exports.csv_text(page.entries, header=first).encode()
         first = False
@@ -106,10 +101,11 @@ class ExportsController(Controller):
         """Columns: sequence, id, source, type, subject, time, timeprecision, timequalifier,
         confidence, recordedtime, concerns, headline, summary (see docs/CLIENTS.md)."""
         filters = parse_filters(from_, to, subject, type_, min_confidence)
-        async with svc.acquire_read(known_at) as conn:
-            w = await tl.pin(conn, filters, known_at, None)
+        w, pages = await export_questions.timeline_entries(
+            svc.acquire_read, filters, known_at, svc.settings.page_bytes, rows
+        )
         return Stream(
-            await svc.heavy.streamed(csv_chunks(svc, w.filters, w.known, rows)),
+            await svc.heavy.streamed(csv_chunks(pages)),
             media_type="text/csv; charset=utf-8; header=present",
             headers={
                 "Content-Disposition": 'attachment; filename="annals-events.csv"',
@@ -136,10 +132,8 @@ class ExportsController(Controller):
         """`{events: [{start_date, display_date, text, unique_id, group}], title}`, streamed a
         page of the timeline at a time."""
         filters = parse_filters(from_, to, subject, type_, min_confidence)
-        async with svc.acquire_read(known_at) as conn:
-            w = await tl.pin(conn, filters, known_at, None)
-        pages = export_questions.timeline_pages(
-            lambda: svc.acquire_read(w.known), w.filters, w.known, svc.settings.page_bytes
+        w, pages = await export_questions.timeline(
+            svc.acquire_read, filters, known_at, svc.settings.page_bytes
         )
         return Stream(
             await svc.heavy.streamed(exports.timelinejs(pages, w.filters, w.known)),
@@ -169,13 +163,11 @@ class ExportsController(Controller):
         """Each meeting's state at `at` (default now), as known at `known_at`, streamed a
         page of meetings at a time."""
         filters = parse_filters(from_, to, subject, None, min_confidence)
-        async with svc.acquire_read(known_at) as conn:
-            cal = await export_questions.calendar(conn, at, known_at, min_confidence)
-        pages = answers.walk(
-            lambda: svc.acquire_read(cal.q.known), cal.q, "meeting/", svc.settings.page_facts
+        cal = await export_questions.calendar(
+            svc.acquire_read, at, known_at, min_confidence, svc.settings.page_facts
         )
         return Stream(
-            await svc.heavy.streamed(exports.calendar(pages, filters, cal.stamp)),
+            await svc.heavy.streamed(exports.calendar(cal.meetings, filters, cal.stamp)),
             media_type="text/calendar; charset=utf-8",
             headers={"Annals-Known-At": str(cal.q.known)},
         )
