@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import re
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Final, Literal
@@ -119,13 +118,14 @@ def parse_at(text: str) -> datetime:
         return _LAST_INSTANT
 
 
-@functools.lru_cache(maxsize=4096)
+_TIME_ENCODER: Final = msgspec.json.Encoder()
+
+
 def format_time(dt: datetime) -> str:
-    """RFC 3339 in UTC with a Z, microseconds only when present."""
-    dt = dt.astimezone(UTC)
-    return dt.isoformat(timespec="microseconds" if dt.microsecond else "seconds").replace(
-        "+00:00", "Z"
-    )
+    """RFC 3339 in UTC with a Z, microseconds only when present: msgspec's JSON form of a
+    UTC datetime, without its quotes (a fifth of `isoformat`'s cost, and a fold formats a
+    time for each event)."""
+    return _TIME_ENCODER.encode(dt.astimezone(UTC))[1:-1].decode()
 
 
 def day_end(d: date) -> datetime:

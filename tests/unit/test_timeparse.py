@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from typing import cast
 
 import edtf
@@ -11,7 +11,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from events.timeparse import Precision, Qualifier, TimeError, ValidTime, parse_at, parse_time
+from events.timeparse import (
+    Precision,
+    Qualifier,
+    TimeError,
+    ValidTime,
+    format_time,
+    parse_at,
+    parse_time,
+)
 
 
 def utc(year: int, month: int, day: int, *hms_us: int) -> datetime:
@@ -203,3 +211,24 @@ def test_reading_dates_is_cheap_enough_for_10_000_event_batches() -> None:
         for month in range(1, 13):
             parse_time(f"2025-{month:02d}-{day:02d}~")
     assert time.perf_counter() - started < 1.0  # 336 dates; edtf's grammar took ~2 s
+
+
+@settings(max_examples=500)
+@given(
+    st.datetimes(
+        min_value=datetime(1, 1, 2),
+        max_value=datetime(9999, 12, 30),
+        timezones=st.sampled_from(
+            [UTC, timezone(timedelta(hours=3)), timezone(-timedelta(hours=5, minutes=30))]
+        ),
+    )
+)
+def test_a_time_is_formatted_as_rfc_3339_in_utc(dt: datetime) -> None:
+    """UTC with a Z, and microseconds exactly when the instant has them."""
+    utc = dt.astimezone(UTC)
+    seconds = utc.strftime("%Y-%m-%dT%H:%M:%S")
+    if len(seconds) < 19:  # strftime does not pad years before 1000 on every platform
+        seconds = f"{utc.year:04d}" + seconds[seconds.index("-") :]
+    expected = seconds + (f".{utc.microsecond:06d}" if utc.microsecond else "") + "Z"
+    assert format_time(dt) == expected
+    assert datetime.fromisoformat(format_time(dt)) == dt
