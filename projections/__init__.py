@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
+from typing import Any, Final
 
 from events.vocabulary import META_TYPES, SUBJECT_RE, Recorded, is_custom, references
 from projections import issue, meeting, party, plan
@@ -63,17 +64,18 @@ def initial(subject_id: str) -> State:
             return issue.initial(subject_id)
 
 
+# Each kind's step, by the type of its state.
+_EVOLVE: Final[dict[type[State], Callable[[Any, Recorded], State]]] = {
+    PartyState: party.evolve,
+    PlanState: plan.evolve,
+    MeetingState: meeting.evolve,
+    IssueState: issue.evolve,
+}
+
+
 def evolve(state: State, event: Recorded) -> State:
     """One step of the fold: the subject's state after an event concerning it."""
-    match state:
-        case PartyState():
-            return party.evolve(state, event)
-        case PlanState():
-            return plan.evolve(state, event)
-        case MeetingState():
-            return meeting.evolve(state, event)
-        case IssueState():
-            return issue.evolve(state, event)
+    return _EVOLVE[type(state)](state, event)
 
 
 def concerns(event: Recorded) -> set[str]:
@@ -103,10 +105,15 @@ def fold_concerning(
 ) -> State | None:
     """`fold` of events already known to concern the subject (the read model selected them
     by subject), without finding each one's subjects again."""
+    folded = [event for event in events if _folds(event)]
+    if not folded:
+        return state
+    if state is None:
+        state = initial(subject_id)
+    step = _EVOLVE[type(state)]  # one subject, one kind: its step, looked up once
     with growing_in_place():
-        for event in events:
-            if _folds(event):
-                state = evolve(state if state is not None else initial(subject_id), event)
+        for event in folded:
+            state = step(state, event)
     return state
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, Final, Union
 
 import msgspec
 
@@ -38,18 +38,38 @@ _stance_decoder: Final = msgspec.json.Decoder(Stance)
 # with its payload typed by its type's Struct.
 _PAYLOAD: Final = 1
 _folded_encoder: Final = msgspec.msgpack.Encoder()
-_typed: Final = msgspec.msgpack.Decoder(tuple[str, msgspec.Raw])
-_payload_decoders: Final[dict[str, msgspec.msgpack.Decoder[Any]]] = {
-    type_: msgspec.msgpack.Decoder(cls) for type_, (cls, _) in VOCABULARY.items()
-}
+
+
+class _TypedPayload(msgspec.Struct, frozen=True, array_like=True, forbid_unknown_fields=True):
+    """The extension's [type, payload]: one subclass a type, the type its tag."""
+
+    data: Any
+
+
+# Each type's subclass types the payload by the type's Struct: one decode of their union
+# reads the type, then the payload as that Struct (not a decode for each of the two).
+_TYPED_PAYLOADS: Final = tuple(
+    msgspec.defstruct(f"_Typed_{type_}", [("data", cls)], bases=(_TypedPayload,), tag=type_)
+    for type_, (cls, _) in VOCABULARY.items()
+)
+_typed_payload: Final[msgspec.msgpack.Decoder[_TypedPayload]] = msgspec.msgpack.Decoder(
+    Union[_TYPED_PAYLOADS]  # noqa: UP007 (a union of types made at run time has no `|` spelling)
+)
 
 
 def _payload(code: int, raw: memoryview) -> Any:
-    type_, data = _typed.decode(raw)
-    decoder = _payload_decoders.get(type_)
-    if code != _PAYLOAD or decoder is None:
-        raise msgspec.DecodeError(f"a folded event of type {type_!r}, which no projection folds")
-    return decoder.decode(data)
+    if code != _PAYLOAD:
+        raise msgspec.DecodeError(f"an extension of code {code}, not a folded event's payload")
+    try:
+        return _typed_payload.decode(raw).data
+    except msgspec.ValidationError:
+        # Name the type when no projection folds it; any other fault speaks for itself.
+        type_, _ = msgspec.msgpack.decode(raw, type=tuple[str, msgspec.Raw])
+        if type_ not in VOCABULARY:
+            raise msgspec.DecodeError(
+                f"a folded event of type {type_!r}, which no projection folds"
+            ) from None
+        raise
 
 
 _folded_decoder: Final = msgspec.msgpack.Decoder(Recorded, ext_hook=_payload)

@@ -7,7 +7,6 @@ from typing import Any
 from msgspec import Struct
 from msgspec.structs import replace
 
-from events.timeparse import format_time
 from events.vocabulary import (
     MeetingCancelled,
     MeetingHeld,
@@ -16,7 +15,7 @@ from events.vocabulary import (
     PlanPresented,
     Recorded,
 )
-from projections.provenance import Fact, appended, pushed, with_facts
+from projections.provenance import Fact, appended, fact_of, pushed, with_facts
 
 
 class Reschedule(Struct, frozen=True, kw_only=True, gc=False):
@@ -58,18 +57,19 @@ def evolve(state: MeetingState, event: Recorded) -> MeetingState:
         case MeetingScheduled() as d if mine:
             return _set(
                 state,
-                event,
-                title=d.title,
-                starts=d.starts,
-                location=d.location,
-                participants=list(d.participants),
-                agenda=list(d.agenda),
-                status="scheduled",
+                fact_of(event),
+                {
+                    "title": d.title,
+                    "starts": d.starts,
+                    "location": d.location,
+                    "participants": list(d.participants),
+                    "agenda": list(d.agenda),
+                    "status": "scheduled",
+                },
             )
         case MeetingRescheduled() as d if mine:
-            moved = Reschedule(
-                starts=d.starts, location=d.location, event=event.id, time=format_time(event.time)
-            )
+            fact = fact_of(event)
+            moved = Reschedule(starts=d.starts, location=d.location, event=event.id, time=fact.time)
             changes: dict[str, Any] = {
                 "starts": d.starts,
                 "reschedules": pushed(state.reschedules, moved),
@@ -79,23 +79,24 @@ def evolve(state: MeetingState, event: Recorded) -> MeetingState:
                 changes["location"] = d.location
             if state.status is None:
                 changes["status"] = "scheduled"
-            return _set(state, event, **changes)
+            return _set(state, fact, changes)
         case MeetingHeld() as d if mine:
             changes = {"status": "held"}
             if d.outcome is not None:
                 changes["outcome"] = d.outcome
             if d.participants is not None:
                 changes["participants"] = list(d.participants)
-            return _set(state, event, **changes)
+            return _set(state, fact_of(event), changes)
         case MeetingCancelled() as d if mine:
-            return _set(state, event, status="cancelled", cancel_reason=d.reason)
+            return _set(state, fact_of(event), {"status": "cancelled", "cancel_reason": d.reason})
         case PlanPresented(meeting=meeting) if meeting == state.id and event.subject:
             had = len(state.plans_presented)
             presented = appended(state.plans_presented, event.subject)
             if len(presented) > had:
-                return _set(state, event, plans_presented=presented)
+                return _set(state, fact_of(event), {"plans_presented": presented})
     return state
 
 
-def _set(state: MeetingState, event: Recorded, **changes: Any) -> MeetingState:
-    return replace(state, facts=with_facts(state.facts, event, changes), **changes)
+def _set(state: MeetingState, fact: Fact, changes: dict[str, Any]) -> MeetingState:
+    # `changes` comes as one dict: as keyword arguments it would be copied once more.
+    return replace(state, facts=with_facts(state.facts, fact, changes), **changes)

@@ -15,7 +15,7 @@ from events.vocabulary import (
     PositionStated,
     Recorded,
 )
-from projections.provenance import Fact, Stance, appended, stance_of, with_facts
+from projections.provenance import Fact, Stance, appended, fact_of, stance_of, with_facts
 
 
 class PartyState(Struct, frozen=True, kw_only=True, gc=False):
@@ -50,28 +50,35 @@ def evolve(state: PartyState, event: Recorded) -> PartyState:
             if other == me:
                 state = _set(
                     state,
-                    event,
-                    name=d.name,
-                    kind=d.kind,
-                    member_of=d.member_of,
-                    role=d.role,
-                    aliases=list(d.aliases),
+                    fact_of(event),
+                    {
+                        "name": d.name,
+                        "kind": d.kind,
+                        "member_of": d.member_of,
+                        "role": d.role,
+                        "aliases": list(d.aliases),
+                    },
                 )
             if d.member_of == me and other != me and other not in state.members:
-                state = _set(state, event, members=sorted(appended(state.members, other)))
+                state = _set(
+                    state, fact_of(event), {"members": sorted(appended(state.members, other))}
+                )
         case PositionStated() as d if other == me:
             # Events arrive in valid-time order, so the latest statement on a subject wins.
             return replace(state, positions={**state.positions, d.on: stance_of(event, d)})
         case PlanProposed(sponsor=sponsor) if sponsor == me:
-            return _set(state, event, sponsored_plans=appended(state.sponsored_plans, other))
+            return _set(
+                state, fact_of(event), {"sponsored_plans": appended(state.sponsored_plans, other)}
+            )
         case MeetingScheduled(participants=people) | MeetingHeld(participants=people):
             if people and me in people:
                 had = len(state.meetings)
                 meetings = appended(state.meetings, other)
                 if len(meetings) > had:
-                    return _set(state, event, meetings=meetings)
+                    return _set(state, fact_of(event), {"meetings": meetings})
     return state
 
 
-def _set(state: PartyState, event: Recorded, **changes: Any) -> PartyState:
-    return replace(state, facts=with_facts(state.facts, event, changes), **changes)
+def _set(state: PartyState, fact: Fact, changes: dict[str, Any]) -> PartyState:
+    # `changes` comes as one dict: as keyword arguments it would be copied once more.
+    return replace(state, facts=with_facts(state.facts, fact, changes), **changes)

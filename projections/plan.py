@@ -7,7 +7,6 @@ from typing import Any
 from msgspec import Struct
 from msgspec.structs import replace
 
-from events.timeparse import format_time
 from events.vocabulary import (
     PlanClassified,
     PlanDeclassified,
@@ -19,7 +18,15 @@ from events.vocabulary import (
     Provision,
     Recorded,
 )
-from projections.provenance import Fact, Stance, appended, pushed, stance_of, with_facts
+from projections.provenance import (
+    Fact,
+    Stance,
+    appended,
+    fact_of,
+    pushed,
+    stance_of,
+    with_facts,
+)
 
 
 class ProvisionEntry(Struct, frozen=True, kw_only=True, gc=False):
@@ -93,27 +100,33 @@ def evolve(state: PlanState, event: Recorded) -> PlanState:
             if mine:
                 state = _proposed(state, event, d)
             if d.based_on == me and not mine:
-                state = _set(state, event, derived=appended(state.derived, other))
+                state = _set(state, fact_of(event), {"derived": appended(state.derived, other)})
         case PlanRevised() as d if mine:
             return _revised(state, event, d)
         case PlanClassified() as d if mine:
             return _set(
                 state,
-                event,
-                classified=True,
-                classified_by=d.ordered_by,
-                withheld_from=list(d.withheld_from),
+                fact_of(event),
+                {
+                    "classified": True,
+                    "classified_by": d.ordered_by,
+                    "withheld_from": list(d.withheld_from),
+                },
             )
         case PlanDeclassified() if mine:
             # classified_by stays: it still names who ordered the last classification.
-            return _set(state, event, classified=False, withheld_from=[])
+            return _set(state, fact_of(event), {"classified": False, "withheld_from": []})
         case PlanPresented() as d if mine:
             return _presented(state, event, d)
         case PlanSuperseded(by_plan=by_plan):
             if mine:
-                state = _set(state, event, status="superseded", superseded_by=by_plan)
+                state = _set(
+                    state, fact_of(event), {"status": "superseded", "superseded_by": by_plan}
+                )
             if by_plan == me and not mine:
-                state = _set(state, event, supersedes=appended(state.supersedes, other))
+                state = _set(
+                    state, fact_of(event), {"supersedes": appended(state.supersedes, other)}
+                )
         case PositionStated() as d if d.on == me:
             return replace(state, stances={**state.stances, other: stance_of(event, d)})
     return state
@@ -124,10 +137,11 @@ def _proposed(state: PlanState, event: Recorded, d: PlanProposed) -> PlanState:
     # ones and it joins the history at the current revision number; a plan already
     # presented or superseded keeps that status.
     provisions = [_entry(p) for p in d.provisions]
+    fact = fact_of(event)
     step = Revision(
         revision=state.revision,
         event=event.id,
-        time=format_time(event.time),
+        time=fact.time,
         confidence=event.confidence,
         points=d.points,
         title=d.title,
@@ -138,16 +152,18 @@ def _proposed(state: PlanState, event: Recorded, d: PlanProposed) -> PlanState:
     )
     return _set(
         state,
-        event,
-        title=d.title,
-        kind=d.kind,
-        sponsor=d.sponsor,
-        status=state.status or "proposed",
-        points=d.points,
-        summary=d.summary,
-        based_on=d.based_on,
-        provisions=list(provisions),
-        history=pushed(state.history, step),
+        fact,
+        {
+            "title": d.title,
+            "kind": d.kind,
+            "sponsor": d.sponsor,
+            "status": state.status or "proposed",
+            "points": d.points,
+            "summary": d.summary,
+            "based_on": d.based_on,
+            "provisions": list(provisions),
+            "history": pushed(state.history, step),
+        },
     )
 
 
@@ -159,17 +175,19 @@ def _revised(state: PlanState, event: Recorded, d: PlanRevised) -> PlanState:
         changes["title"] = d.title
     if d.summary is not None:
         changes["summary"] = d.summary
-    added = [_entry(p) for p in d.provisions_added]
-    if added or d.provisions_removed:
+    added: list[ProvisionEntry] = []
+    if d.provisions_added or d.provisions_removed:
         # An added provision reusing an id replaces the old one in place.
+        added = [_entry(p) for p in d.provisions_added]
         replacing = {p.id: p for p in added}
         removed = set(d.provisions_removed)
         kept = [replacing.pop(p.id, p) for p in state.provisions if p.id not in removed]
         changes["provisions"] = [*kept, *replacing.values()]
+    fact = fact_of(event)
     step = Revision(
         revision=state.revision + 1,
         event=event.id,
-        time=format_time(event.time),
+        time=fact.time,
         confidence=event.confidence,
         points=changes.get("points", state.points),
         title=changes.get("title", state.title),
@@ -179,7 +197,7 @@ def _revised(state: PlanState, event: Recorded, d: PlanRevised) -> PlanState:
         provisions_removed=list(d.provisions_removed),
     )
     changes["history"] = pushed(state.history, step)
-    return _set(state, event, **changes)
+    return _set(state, fact, changes)
 
 
 def _presented(state: PlanState, event: Recorded, d: PlanPresented) -> PlanState:
@@ -191,12 +209,13 @@ def _presented(state: PlanState, event: Recorded, d: PlanPresented) -> PlanState
         changes["presented_at"] = appended(state.presented_at, d.meeting)
     if state.status != "superseded":
         changes["status"] = "presented"
-    return _set(state, event, **changes)
+    return _set(state, fact_of(event), changes)
 
 
 def _entry(p: Provision) -> ProvisionEntry:
     return ProvisionEntry(id=p.id, text=p.text, issues=list(p.issues))
 
 
-def _set(state: PlanState, event: Recorded, **changes: Any) -> PlanState:
-    return replace(state, facts=with_facts(state.facts, event, changes), **changes)
+def _set(state: PlanState, fact: Fact, changes: dict[str, Any]) -> PlanState:
+    # `changes` comes as one dict: as keyword arguments it would be copied once more.
+    return replace(state, facts=with_facts(state.facts, fact, changes), **changes)

@@ -55,12 +55,12 @@ def stance_of(event: Recorded, data: PositionStated) -> Stance:
     )
 
 
-def with_facts(
-    facts: Mapping[str, Fact], event: Recorded, fields: Iterable[str]
-) -> dict[str, Fact]:
-    """A copy of `facts` where each of `fields` is now set by `event`."""
-    fact = fact_of(event)
-    return {**facts, **dict.fromkeys(fields, fact)}
+def with_facts(facts: Mapping[str, Fact], fact: Fact, fields: Iterable[str]) -> dict[str, Fact]:
+    """A copy of `facts` where each of `fields` is now set by the event of `fact`."""
+    out = dict(facts)  # set field by field: cheaper than merging a dict made of `fields`
+    for field in fields:
+        out[field] = fact
+    return out
 
 
 T = TypeVar("T")

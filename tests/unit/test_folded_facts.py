@@ -59,11 +59,12 @@ def test_a_corrected_event_is_held_as_its_correction_states_it() -> None:
     assert folded_event(value) == restated
 
 
-def _with_payload(code: int, type_: str) -> bytes:
-    """A folded party.registered whose payload extension has this code and names this type."""
+def _with_payload(code: int, type_: str, *more: object) -> bytes:
+    """A folded party.registered whose payload extension has this code and names this type
+    (followed by `more` items, if any)."""
     event = Log().add("party.registered", "party/a", "2025-11-01", {"name": "A", "kind": "state"})
     enc = msgspec.msgpack.Encoder()
-    typed = enc.encode((type_, msgspec.Raw(enc.encode(event.data))))
+    typed = enc.encode((type_, msgspec.Raw(enc.encode(event.data)), *more))
     return enc.encode(msgspec.structs.replace(event, data=msgspec.msgpack.Ext(code, typed)))
 
 
@@ -80,6 +81,7 @@ def test_the_payload_is_decoded_by_the_type_it_names() -> None:
         _with_payload(2, "party.registered"),  # another extension
         _with_payload(1, "x-note"),  # a type no projection folds
         _with_payload(1, "plan.proposed"),  # a payload that is not that type's
+        _with_payload(1, "party.registered", 1),  # more than [type, payload]
     ],
 )
 def test_a_value_that_holds_no_event_is_a_decode_error(value: bytes) -> None:
