@@ -48,8 +48,10 @@ WHY: Final = {
     "flight per process (slower: the groups halve, the core stays busy), the writer on a "
     "thread of its own (no faster), a commit delay gathering small groups (no faster), a "
     "second worker process (the writers take turns at the one lock and their groups halve; "
-    "SCALING.md). Would close it: less Python per request than an ASGI stack's, or more "
-    "cores",
+    "SCALING.md). The service path at raw inserts' rate would keep more cores busy than "
+    "the machine has (the cores row below): raw inserts need the client and PostgreSQL "
+    "only, a request adds HTTP, validation and the hash chain on top of the log's "
+    "indexes. Would close it: more cores, or less Python per request than an ASGI stack's",
     "append64_before": "the raw baseline moves more between runs than the service does "
     "(compare both rates with the run before's); within one run bench/append.py measures "
     "the code before the read model at the same ratio to raw as today's "
@@ -61,8 +63,10 @@ WHY: Final = {
     "(~90 ms), profiled with PostgreSQL's default buffers; the database's part alone then "
     "capped an import near 11,000 events/s, about 0.2x of the baseline, which lacks those "
     "indexes and rows (the embedded server's larger buffers took the import from 3,100 to "
-    "4,400 events/s). Would close most of the rest: a pipelined writer; past that only "
-    "fewer indexes",
+    "4,400 events/s). The database alone, taking finished rows into the log's own "
+    "tables with no service in front, reaches the ratio of the last row below: a bulk "
+    "path cannot pass it, so the target needs fewer indexes on `events` (each one answers "
+    "a read: ids, valid time, recorded time, targets) or a faster machine",
     "import": "as for batch append (an import's event loop waits on the database 57 % of "
     "its time), plus the read model's catch-up the import ends with",
     "import_rss": "something per event kept for the whole import",
@@ -83,17 +87,17 @@ WHY: Final = {
     'more than its fixed cost (two round trips and HTTP, ~1.5 ms); see "Where the read time '
     'goes" below',
     "page": "a page of 100 holds 1.4 MB of JSON at the median at 1M, up to ~4 MB (the facts "
-    "bound), and Python is most of its time. In-process on the 1M log, the first 100 issues "
-    "(24,000 registers): ~30 ms of statement, ~30 ms to receive its rows, ~30 ms to decode "
-    "the stances; the first 100 plans (15,700 registers, 16,400 folded events, 10,421 of "
-    "them the hot plan's revisions): ~30 ms of statement and ~260 ms to fold (a plan keeps "
-    "each revision in its history); the first 100 meetings (6,600 folded events): ~6 ms of "
-    "rows and ~50 ms to fold. A page reads its facts in pieces, the next piece's statement "
-    "running while Python assembles the one before, so only the larger of the two parts "
-    "shows. A diff page folds its events once for both ends and compares "
-    "the two states' fields as the fold left them, only what changed becoming plain data, "
-    "so it costs about what a state page does; the facts budget stays 20,000, as pages "
-    "ended after fewer subjects would meet the figure without meeting the target; "
+    "bound), and Python is most of its time. In-process on the 1M log (2026-12-02), the "
+    "slowest pages hold ordinary plans, ~40 KB of state each (the history of their "
+    "revisions and a stance a party): 100 plans from `plan/l1413`, 6,000 folded events and "
+    "16,000 registers, take 27-45 ms of statement and rows, ~11 ms to decode the events, "
+    "~30 ms to fold them, ~10 ms to decode the stances and 7 ms of JSON; 100 issues "
+    "(22,000 registers) 41-49 ms of statement and rows and ~13 ms of stances; 100 meetings "
+    "(7,500 folded events) 12 ms of SQL and ~45 ms to decode and fold. A page reads its "
+    "facts in pieces, the next piece's statement running while Python assembles the one "
+    "before, so only the larger part shows; a diff page folds once for both ends and costs "
+    "about what a state page does. The facts budget stays 20,000, as pages ended after "
+    "fewer subjects would meet the figure without meeting the target; "
     'see "Where the read time goes" below',
     "size": 'see "Where the read time goes" below',
     "rebuild": 'see "Where the read time goes" below',
@@ -180,14 +184,40 @@ def write_targets(r: dict[str, Any]) -> list[Target]:
     v = ratio(svc64, peer4)
     _add(out, "single append, 64 clients / peer 4 threads", v, 3.0, f"{f(v, 2)}x",
          "append64_peer", False)  # fmt: skip
+    cores = cores_at(r, 64)
+    if cores is not None:
+        out.append((
+            "single append, 64 clients: cores the service path (client, service and "
+            "PostgreSQL) keeps busy at raw inserts' rate",
+            f"{f(cores, 1)} of {r['machine']['nproc']}", "-", None, "-",
+        ))  # fmt: skip
     v = ratio(batch, copy)
     _add(out, "batch append / raw COPY", v, 0.5, f"{f(v, 2)}x", "batch", False)
     v = ratio(imp_rate, copy)
     _add(out, "annals import / raw COPY", v, 0.5, f"{f(v, 2)}x", "import", False)
+    floor = ratio((r.get("copy") or {}).get("log_tables", {}).get("events_per_s"), copy)
+    if not math.isnan(floor):
+        out.append((
+            "the database alone: finished rows COPYed into the log's own tables / raw COPY",
+            f"{f(floor, 2)}x", "-", None, "-",
+        ))  # fmt: skip
     _add(out, "annals import peak RSS, MB", rss, 300, f"{f(rss)} MB", "import_rss", True)
     sse = (r.get("sse") or {}).get("vs_recordedtime", {}).get("p99_ms", math.nan)
     _add(out, "SSE lag p99, ms", sse, 100, f"{f(sse, 1)} ms", "sse", True)
     return out
+
+
+def cores_at(r: dict[str, Any], clients: int) -> float | None:
+    """How many cores single appends through the service at `clients` would keep busy at
+    raw inserts' rate: the CPU the phase used (client, service and PostgreSQL, in cores)
+    per event, times raw's events/s. None when the run has no such phases."""
+    app = r.get("append") or []
+    raw = _by(app, kind="raw", concurrency=clients)
+    svc = _by(app, kind="service", concurrency=clients)
+    if not raw or not svc or not svc.get("events_per_s"):
+        return None
+    busy = (svc["cpu_client_pct"] + svc["cpu_service_pct"] + svc["cpu_postgres_pct"]) / 100
+    return float(busy / svc["events_per_s"] * raw["events_per_s"])
 
 
 def _target_table(title: str, targets: list[Target]) -> list[str]:
@@ -271,6 +301,15 @@ def markdown(r: dict[str, Any]) -> str:
         L.append(
             f"| raw `COPY` (10,000 rows a COPY) | {copy['events']:,} | {copy['copy_seconds']:.1f} "
             f"| {f(copy['events_per_s'])} | 1.00 | baseline; only the COPY calls timed |"
+        )
+    floor = copy.get("log_tables")
+    if floor:
+        L.append(
+            f"| the same rows into the log's own tables | {copy['events']:,} "
+            f"| {floor['seconds']:.1f} | {f(floor['events_per_s'])} "
+            f"| {f(ratio(floor['events_per_s'], copy['events_per_s']), 2)} "
+            "| `events` with its indexes, `event_concerns` derived in SQL, a transaction a "
+            "chunk: the database's share of any append path, no service |"
         )
 
     sizes = r.get("sizes") or []
