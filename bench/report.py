@@ -64,9 +64,9 @@ WHY: Final = {
     "capped an import near 11,000 events/s, about 0.2x of the baseline, which lacks those "
     "indexes and rows (the embedded server's larger buffers took the import from 3,100 to "
     "4,400 events/s). The database alone, taking finished rows into the log's own "
-    "tables with no service in front, reaches the ratio of the last row below: a bulk "
-    "path cannot pass it, so the target needs fewer indexes on `events` (each one answers "
-    "a read: ids, valid time, recorded time, targets) or a faster machine",
+    'tables with no service in front, reaches the ratio of the row "the database alone" '
+    "below: a bulk path cannot pass it, so the target needs fewer indexes on `events` "
+    "(each one answers a read: ids, valid time, recorded time, targets) or a faster machine",
     "import": "as for batch append (an import's event loop waits on the database 57 % of "
     "its time), plus the read model's catch-up the import ends with",
     "import_rss": "something per event kept for the whole import",
