@@ -1,5 +1,6 @@
 """What the exports hold, a page at a time, for the HTTP exports and `annals export`: the
-timeline with the names of its subjects, and the meetings with the calendar's stamp."""
+log, the timeline with the names of its subjects, and the meetings with the calendar's
+stamp."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from datetime import UTC, datetime
 from typing import NamedTuple
 
 from events import store
+from events.envelope import StoredEvent
 from events.store import Acquire
 from projections import State
 from queries import answers, question
@@ -24,6 +26,16 @@ class TimelinePage(NamedTuple):
     entries: list[tl.Entry]
     names: dict[str, str]
     shared: set[str]
+
+
+async def log(
+    acquire: Acquire, known_at: str | None, batch: int, max_bytes: int
+) -> tuple[int, AsyncIterator[list[StoredEvent]]]:
+    """The sequence `known_at` resolves to, and the log up to it in pages
+    (`store.log_pages`): the NDJSON export."""
+    async with acquire(known_at) as conn:
+        known = (await store.resolve_known_at(conn, known_at)).sequence
+    return known, store.log_pages(acquire, known, batch, max_bytes)
 
 
 async def timeline_entries(

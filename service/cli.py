@@ -21,7 +21,6 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from events import store
 from events.envelope import InvalidEvent
 from events.heads import HeadError, SignedHead, check_signature
 from events.heads import parse as parse_head
@@ -216,19 +215,18 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
 async def _export(
     conn: Any, args: argparse.Namespace, filters: Any, sink: Any, settings: Settings
 ) -> int:
-    known = await store.resolve_known_at(conn, args.known_at)
+    def own(_pin: int | str | None) -> contextlib.nullcontext[Any]:
+        return contextlib.nullcontext(conn)
+
+    known, log = await export_questions.log(own, args.known_at, 5_000, settings.page_bytes)
     with readmodel_cli.progress(f"exporting {args.format}") as advance:
-        advance(0, known.sequence)
-
-        def own(_pin: int | str | None) -> contextlib.nullcontext[Any]:
-            return contextlib.nullcontext(conn)
-
+        advance(0, known)
         if args.format == "ndjson":
             n = 0
-            async for page in store.log_pages(own, known.sequence, 5_000, settings.page_bytes):
+            async for page in log:
                 sink.write(exports.ndjson(page))
                 n += len(page)
-                advance(page[-1].sequence, known.sequence)
+                advance(page[-1].sequence, known)
             return n
         counted = [0]
 

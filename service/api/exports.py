@@ -20,7 +20,7 @@ from litestar.di import NamedDependency
 from litestar.params import QueryParameter
 from litestar.response import Stream
 
-from events import store
+from events.envelope import StoredEvent
 from queries import export_questions
 from queries import timeline as tl
 from queries.timeline import parse_filters
@@ -36,10 +36,10 @@ BatchParam = Annotated[int, QueryParameter(ge=1, le=10_000, description="events 
 RowsParam = Annotated[int, QueryParameter(ge=1, le=tl.MAX_LIMIT, description="rows per chunk")]
 
 
-async def log_chunks(svc: Services, known: int, batch: int) -> AsyncIterator[bytes]:
-    """The log up to sequence `known` as NDJSON chunks, holding a pooled connection only
-    while a batch is read (never while a slow client takes it)."""
-    async for page in store.log_pages(svc.acquire_read, known, batch, svc.settings.page_bytes):
+async def ndjson_chunks(pages: AsyncIterator[list[StoredEvent]]) -> AsyncIterator[bytes]:
+    """The log's pages as NDJSON chunks (each page read on a pooled connection held only
+    while it is read, never while a slow client takes it)."""
+    async for page in pages:
         yield exports.ndjson(page)
 
 
@@ -70,14 +70,15 @@ class ExportsController(Controller):
         batch: BatchParam = BATCH,
     ) -> Stream:
         """Every event recorded by `known_at`, in sequence order, streamed in batches."""
-        async with svc.acquire_read(known_at) as conn:
-            known = await store.resolve_known_at(conn, known_at)
+        known, pages = await export_questions.log(
+            svc.acquire_read, known_at, batch, svc.settings.page_bytes
+        )
         return Stream(
-            await svc.heavy.streamed(log_chunks(svc, known.sequence, batch)),
+            await svc.heavy.streamed(ndjson_chunks(pages)),
             media_type="application/x-ndjson",
             headers={
                 "Content-Disposition": 'attachment; filename="annals-events.ndjson"',
-                "Annals-Known-At": str(known.sequence),
+                "Annals-Known-At": str(known),
             },
         )
 

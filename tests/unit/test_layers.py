@@ -54,3 +54,23 @@ def test_sql_lives_with_the_store_or_the_read_model() -> None:
     modules += [root / "service" / "importer.py", root / "service" / "wiring.py"]
     found = {p.name: s for p in modules if (s := sql_in(p))}
     assert not found, found
+
+
+def imports_of(path: Path) -> set[str]:
+    """The modules (and `from` modules' names) a module imports."""
+    out: set[str] = set()
+    for n in ast.walk(ast.parse(path.read_text())):
+        if isinstance(n, ast.Import):
+            out |= {a.name for a in n.names}
+        elif isinstance(n, ast.ImportFrom) and n.module:
+            out |= {n.module, *(f"{n.module}.{a.name}" for a in n.names)}
+    return out
+
+
+def test_the_read_controllers_ask_the_read_side() -> None:
+    """The answers', timeline's and exports' controllers reach the database only through a
+    question of queries/ (one call each), never through the log's store."""
+    api = Path(__file__).resolve().parents[2] / "service" / "api"
+    assert "events.store" in imports_of(api / "events.py")  # the check can see the import
+    for name in ("answers.py", "timeline.py", "exports.py"):
+        assert "events.store" not in imports_of(api / name), name
