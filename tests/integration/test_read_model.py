@@ -6,7 +6,7 @@ import asyncio
 import json
 import random
 import string
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -413,3 +413,26 @@ async def test_a_page_of_subjects_that_fold_many_events_reads_them_a_budget_at_a
     page, _ = await answers.states_page(conn, q, [q.at], "meeting/", None, 100, 8)
     assert page.subjects == ["meeting/m0", "meeting/m1"] and page.next is not None
     assert read and max(read) <= 8, read  # never more than the page's budget in one piece
+
+
+async def test_a_subjects_bound_is_read_by_one_descent_whatever_its_history(
+    conn: asyncpg.Connection,
+) -> None:
+    """The projector reads the latest bound of each subject a batch touches: one row each,
+    not every row a busy subject's bound left as it grew (which made a rebuild quadratic in
+    a busy subject's history)."""
+    await conn.execute(
+        "INSERT INTO read_bounds SELECT 'party/b' || (g % 50), g,"
+        " timestamptz '2020-01-01' + g * interval '1 hour' FROM generate_series(1, 20000) AS g"
+    )
+    await conn.execute("VACUUM ANALYZE read_bounds")
+    subjects = [f"party/b{i}" for i in range(50)] + ["party/none"]
+    found = await model_writes.bounds(conn, subjects)
+    assert len(found) == 50
+    assert found["party/b7"] == datetime(2020, 1, 1, tzinfo=UTC) + (19_957 * timedelta(hours=1))
+    [plan] = json.loads(
+        await conn.fetchval("EXPLAIN (ANALYZE, FORMAT JSON) " + model_writes.BOUNDS, subjects)
+    )
+    scans = [n for n in _plan_nodes(plan["Plan"]) if n.get("Relation Name") == "read_bounds"]
+    read = sum(n["Actual Rows"] * n["Actual Loops"] for n in scans)
+    assert scans and read <= len(subjects), plan
