@@ -40,9 +40,11 @@ APPEND64_BEFORE: Final = 0.37
 # Why a target is missed and what would close it (from profiles of the service; see the
 # closing notes of issues 5 and 10). Keyed as in targets().
 WHY: Final = {
-    "append64_raw": "the one service process is busy: ~250 µs of a core per request "
-    "(uvicorn and the ASGI path ~40 %, the group commit ~30 %, the event loop ~10 %), "
-    "against ~160 µs of PostgreSQL's for a bare INSERT on its own connection. In place: "
+    "append64_raw": "the one service process is busy: ~165 µs of a core per request at 64 "
+    "clients (py-spy, 2026-12-02: the writer's group transaction ~40 % of its samples, "
+    "uvicorn's HTTP ~12 %, Litestar's entry ~10 %, parsing, validation and hashing ~10 %, "
+    "the handler and middleware ~13 %), where a raw INSERT costs ~85 µs of PostgreSQL's "
+    "and ~45 µs of its client's. In place: "
     "the lean append path, the follower in a process of its own, the garbage collector "
     "settled after start-up (service/runtime.py). Measured and not kept: two groups in "
     "flight per process (slower: the groups halve, the core stays busy), the writer on a "
