@@ -143,11 +143,14 @@ def assemble(
     out: list[State | None] = []
     state: State | None = None
     done = 0
+    # With several ends, a register holding the same value at more than one is decoded
+    # once: the ends share its Stance, as the fold's states share what did not change.
+    stances: dict[bytes, Stance] | None = {} if len(ends) > 1 else None
     for at, registers in ends:
         upto = bisect.bisect_right(core, at, lo=done, key=_valid_time)
         state = fold_concerning(subject, core[done:upto], state)
         done = upto
-        out.append(_with_registers(subject, state, registers))
+        out.append(_with_registers(subject, state, registers, stances))
     return out
 
 
@@ -156,7 +159,10 @@ def _valid_time(event: Recorded) -> datetime:
 
 
 def _with_registers(
-    subject: str, state: State | None, registers: Mapping[str, bytes]
+    subject: str,
+    state: State | None,
+    registers: Mapping[str, bytes],
+    stances: dict[bytes, Stance] | None,
 ) -> State | None:
     if not registers:
         return state
@@ -165,5 +171,11 @@ def _with_registers(
     entries: dict[str, dict[str, Stance]] = {}
     for key in sorted(registers):
         field, _, name = key.partition("/")
-        entries.setdefault(field, {})[name] = _stance_decoder.decode(registers[key])
+        value = registers[key]
+        stance = None if stances is None else stances.get(value)
+        if stance is None:
+            stance = _stance_decoder.decode(value)
+            if stances is not None:
+                stances[value] = stance
+        entries.setdefault(field, {})[name] = stance
     return msgspec.structs.replace(state, **entries)

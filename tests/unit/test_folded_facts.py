@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from events.vocabulary import Recorded
-from projections import MeetingState, concerns, fold
+from projections import MeetingState, PartyState, concerns, fold
 from projections.facts import CORE, assemble, fact_keys, facts_of, folded_event
 from tests.unit._builders import Log, until
 from tests.unit.test_projections_properties import CONFIDENCES, PROPERTY, SHAPES
@@ -108,3 +108,34 @@ def test_one_fold_gives_each_end_the_state_of_its_own_prefix() -> None:
     assert got == [fold("meeting/m", [e for e in events if e.time <= at]) for at in ends]
     assert got[0] is None
     assert [len(s.reschedules) for s in got[1:] if isinstance(s, MeetingState)] == [1, 2, 2]
+
+
+def test_a_register_holding_one_value_at_both_ends_is_decoded_once() -> None:
+    """A diff's two ends share the Stance of a register that did not change between them
+    (decoded once, then compared by identity); where it changed, each end has its own."""
+    log = Log()
+    kept = log.add(
+        "position.stated", "party/a", "2025-11-01", {"on": "issue/x", "stance": "supports"}
+    )
+    was = log.add(
+        "position.stated", "party/a", "2025-11-02", {"on": "issue/y", "stance": "opposes"}
+    )
+    now = log.add(
+        "position.stated", "party/a", "2025-11-20", {"on": "issue/y", "stance": "supports"}
+    )
+
+    def registers(*events: Recorded) -> dict[str, bytes]:
+        # Each end's values come from a statement of their own: equal bytes, other objects.
+        return {k: bytes(bytearray(v)) for e in events for _, k, v in facts_of(e, ["party/a"])}
+
+    ends = [
+        (until("2025-11-10"), registers(kept, was)),
+        (until("2025-11-30"), registers(kept, now)),
+    ]
+    before, after = assemble("party/a", [], ends)
+    assert isinstance(before, PartyState) and isinstance(after, PartyState)
+    assert after.positions["issue/x"] is before.positions["issue/x"]
+    assert (before.positions["issue/y"].stance, after.positions["issue/y"].stance) == (
+        "opposes",
+        "supports",
+    )
