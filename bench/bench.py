@@ -66,6 +66,7 @@ import msgspec
 import peer
 import synth
 
+from events.append import concerns_rows
 from service import embedded
 
 ROOT: Final = Path(__file__).resolve().parent.parent
@@ -737,10 +738,10 @@ async def raw_copy(cfg: Config, url: str) -> dict[str, Any]:
     """COPY the same events into `bench_copy` (shaped like `events`), 10,000 rows a COPY.
 
     Only the COPY calls are timed: building the rows in Python is the client's work. Each
-    chunk also goes, in a transaction of its own, into `bench_log` and `bench_log_concerns`
-    (the log's own tables with all their indexes and constraints, the concerns rows derived
-    in SQL as the writer derives them): the database's share of any append path on this
-    schema, with no service in front, timed apart.
+    chunk also goes, in a transaction of its own, into this database's `events` (the real
+    migrations' table, with all its indexes) and its `event_concerns` rows, derived by the
+    writer's own statement (`events.append.concerns_rows`): the database's share of any
+    append path on this schema, with no service in front, timed apart.
     """
     gen = synth.Synth(synth.Shape(cfg.events, cfg.subjects))
     db = await asyncpg.connect(url)
@@ -756,10 +757,8 @@ async def raw_copy(cfg: Config, url: str) -> dict[str, Any]:
             await db.copy_records_to_table("bench_copy", records=chunk, columns=list(ap_columns()))
             t1 = time.perf_counter()
             async with db.transaction():
-                await db.copy_records_to_table(
-                    "bench_log", records=chunk, columns=list(ap_columns())
-                )
-                await db.execute(LOG_CONCERNS, chunk[0][0], chunk[-1][0])
+                await db.copy_records_to_table("events", records=chunk, columns=list(ap_columns()))
+                await db.execute(concerns_rows(chunk[0][0], chunk[-1][0]))
             copy_s += t1 - t0
             log_s += time.perf_counter() - t1
             rows_done += len(chunk)
@@ -787,14 +786,6 @@ async def raw_copy(cfg: Config, url: str) -> dict[str, Any]:
     log(f"raw COPY: {rows_done:,} rows in {copy_s:.1f} s of COPY = {out['events_per_s']:,.0f}/s;"
         f" into the log's own tables {log_s:.1f} s = {rows_done / log_s:,.0f}/s")  # fmt: skip
     return out
-
-
-# The event_concerns rows of a range of bench_log, as events/append.py derives them.
-LOG_CONCERNS: Final = (
-    "INSERT INTO bench_log_concerns (subject, valid_from, sequence, meta)"
-    " SELECT unnest(concerns), valid_from, sequence, target IS NOT NULL FROM bench_log"
-    " WHERE sequence BETWEEN $1 AND $2"
-)
 
 
 def ap_columns() -> tuple[str, ...]:
@@ -1002,10 +993,7 @@ async def prepare(admin_url: str, raw_url: str) -> dict[str, Any]:
         await raw.execute(
             "CREATE TABLE bench_copy (LIKE events INCLUDING DEFAULTS);"
             " ALTER TABLE bench_copy ADD PRIMARY KEY (sequence),"
-            " ADD CONSTRAINT bench_copy_source_id UNIQUE (source, id);"
-            " CREATE TABLE bench_log (LIKE events INCLUDING ALL);"
-            " CREATE TABLE bench_log_concerns (LIKE event_concerns INCLUDING ALL);"
-            " ALTER TABLE bench_log_concerns ADD FOREIGN KEY (sequence) REFERENCES bench_log"
+            " ADD CONSTRAINT bench_copy_source_id UNIQUE (source, id)"
         )
     finally:
         await raw.close()

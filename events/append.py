@@ -114,18 +114,26 @@ async def flush(conn: Conn, pending: Pending) -> None:
         )
 
 
-def commit_statement(pending: Pending, newest: int) -> str:
-    """The message that ends a group: the event_concerns rows of its events, derived in
-    SQL from the events just written (one row per subject each concerns), the NOTIFY that
-    wakes live streams (delivered only if this commits; the payload is a hint), and COMMIT.
-    One round trip; both numbers are ints, so they sit in the text unquoted. A range with
-    both ends: during a bulk load the statistics lag, and an open-ended `>=` is then
-    planned as a scan of the whole log (quadratic over an import)."""
-    if pending.first is None:
-        return "COMMIT"
+def concerns_rows(first: int, last: int) -> str:
+    """The statement that derives the event_concerns rows of the events `first` to `last`
+    from the events themselves (one row per subject each concerns). Both numbers are ints,
+    so they sit in the text unquoted. A range with both ends: during a bulk load the
+    statistics lag, and an open-ended `>=` is then planned as a scan of the whole log
+    (quadratic over an import)."""
     return (
         "INSERT INTO event_concerns (subject, valid_from, sequence, meta)"  # noqa: S608 (ints)
         " SELECT unnest(concerns), valid_from, sequence, target IS NOT NULL FROM events"
-        f" WHERE sequence BETWEEN {int(pending.first)} AND {int(newest)};"
+        f" WHERE sequence BETWEEN {int(first)} AND {int(last)}"
+    )
+
+
+def commit_statement(pending: Pending, newest: int) -> str:
+    """The message that ends a group: its events' event_concerns rows (`concerns_rows`),
+    the NOTIFY that wakes live streams (delivered only if this commits; the payload is a
+    hint), and COMMIT, in one round trip."""
+    if pending.first is None:
+        return "COMMIT"
+    return (
+        f"{concerns_rows(pending.first, newest)};"
         f" SELECT pg_notify('{CHANNEL}', '{int(newest)}'); COMMIT"
     )
