@@ -190,8 +190,7 @@ async def resolve_known_at(conn: Conn, text: str | None, head: Head | None = Non
 
 # What one event weighs in a page, in bytes, as the database already knows it (the length
 # of a toasted value is read without fetching it): its text fields, and a fixed allowance
-# for the envelope's keys, hashes and times.
-# About the bytes an event takes in a page, from its columns (a SQL expression).
+# for the envelope's keys, hashes and times (a SQL expression).
 EVENT_BYTES: Final = (
     "octet_length(coalesce(data::text, '')) + octet_length(id) + octet_length(source)"
     " + octet_length(type) + octet_length(coalesce(subject, '')) + octet_length(time_given)"

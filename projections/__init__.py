@@ -94,8 +94,9 @@ def _folds(event: Recorded) -> bool:
 def fold(subject_id: str, events: Iterable[Recorded], state: State | None = None) -> State | None:
     """Fold effective, valid-time-ordered events into one subject's state.
 
-    Starts from `state` (a snapshot) or the initial state; events that do not concern
-    the subject are skipped. None when no state was given and no event was folded.
+    Starts from `state` (one already folded, such as an earlier end's) or the initial
+    state; events that do not concern the subject are skipped. None when no state was given
+    and no event was folded.
     """
     return fold_concerning(subject_id, (e for e in events if subject_id in concerns(e)), state)
 

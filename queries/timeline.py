@@ -144,8 +144,8 @@ async def page(
 ) -> tuple[Page, bool]:
     """A page of a walk (`pin`, then `read_page`), and whether it can never change."""
     w = await pin(conn, f, known_at, cursor)
-    page = await read_page(conn, w.filters, w.known, w.after, limit, w.status, max_bytes=max_bytes)
-    return page, w.pinned
+    found = await read_page(conn, w.filters, w.known, w.after, limit, w.status, max_bytes=max_bytes)
+    return found, w.pinned
 
 
 def entry_of(e: StoredEvent, start: datetime, c: Correction | None) -> Entry:

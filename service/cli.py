@@ -218,22 +218,24 @@ async def _export(
     def own(_pin: int | str | None) -> contextlib.nullcontext[Any]:
         return contextlib.nullcontext(conn)
 
-    known, log = await export_questions.log(own, args.known_at, 5_000, settings.page_bytes)
     with readmodel_cli.progress(f"exporting {args.format}") as advance:
-        advance(0, known)
         if args.format == "ndjson":
+            known, log = await export_questions.log(own, args.known_at, 5_000, settings.page_bytes)
+            advance(0, known)
             n = 0
             async for page in log:
                 sink.write(exports.ndjson(page))
                 n += len(page)
                 advance(page[-1].sequence, known)
             return n
-        counted = [0]
+        counted = 0
 
         def shown(n: int) -> None:
-            counted[0] = n
+            nonlocal counted
+            counted = n
             advance(n, None)
 
+        advance(0, None)
         if args.format == "timelinejs":
             w, entries = await export_questions.timeline(
                 own, filters, args.known_at, settings.page_bytes
@@ -246,7 +248,7 @@ async def _export(
             chunks = exports.calendar(cal.meetings, filters, cal.stamp, shown)
         async for chunk in chunks:
             sink.write(chunk)
-        return counted[0]
+        return counted
 
 
 def cmd_verify(args: argparse.Namespace, settings: Settings) -> int:
