@@ -14,7 +14,7 @@ from events.store import Acquire
 from projections import State
 from queries import answers, question
 from queries import timeline as tl
-from queries.names import names_known_at
+from queries.names import names_believed
 from queries.question import Question
 
 
@@ -66,16 +66,20 @@ async def timeline_pages(
     """The timeline through `f` as known at `known` (`tl.pages`), with the names and shared
     ids its slides need. A subject's name is asked once a walk (a name is its state's, and
     a busy plan's state folds thousands of events): the names held grow with the subjects
-    shown, not with the events."""
+    shown, not with the events; the question they answer is asked once a walk, so that
+    every page's names are believed as of one sequence and one valid time (now)."""
     names: dict[str, str] = {}
     asked: set[str] = set()
+    q: Question | None = None
     async for page in tl.pages(acquire, f, known, rows, max_bytes):
         subjects = {e.event.subject for e in page.entries if e.event.subject is not None}
         if f.subject is not None:
             subjects.add(f.subject)
         async with acquire(known) as conn:
             if subjects - asked:
-                names |= await names_known_at(conn, subjects - asked, known)
+                if q is None:
+                    q = await question.ask(conn, None, None, "disputed", known=known)
+                names |= await names_believed(conn, subjects - asked, q)
                 asked |= subjects
             shared = await store.shared_ids(conn, [e.event.id for e in page.entries], known)
         yield TimelinePage(page.entries, names, shared)

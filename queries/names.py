@@ -9,7 +9,8 @@ from collections.abc import Iterable
 from typing import Any, Final
 
 from events.store import Conn
-from queries import answers, question
+from queries import answers
+from queries.question import Question
 
 # Only these introduce a name; issues have none.
 NAMING: Final = ("party.registered", "plan.proposed", "meeting.scheduled")
@@ -64,10 +65,9 @@ def _named(subjects: Iterable[str]) -> list[str]:
     return sorted({s for s in subjects if not s.startswith("issue/")})
 
 
-async def names_known_at(conn: Conn, subjects: Iterable[str], known: int) -> dict[str, str]:
-    """The display names of `subjects` as now believed, as known at sequence `known`: the
-    read model's states of those subjects, CHUNK at a time (a busy plan's state is large)."""
-    q = await question.ask(conn, None, None, "disputed", known=known)
+async def names_believed(conn: Conn, subjects: Iterable[str], q: Question) -> dict[str, str]:
+    """The display names of `subjects` as `q` believes them: the read model's states of
+    those subjects, CHUNK at a time (a busy plan's state is large)."""
     wanted = _named(subjects)
     names: dict[str, str] = {}
     for i in range(0, len(wanted), CHUNK):

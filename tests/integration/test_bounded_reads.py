@@ -15,7 +15,7 @@ import icalendar
 import pytest
 
 from events import store
-from queries import answers, names
+from queries import answers, names, question
 from queries import timeline as tl
 from service.settings import Settings
 from service.stream import follow
@@ -335,3 +335,22 @@ async def test_the_timelinejs_export_asks_each_name_once_a_few_subjects_at_a_tim
     assert {e["group"] for e in r.json()["events"]} == {f"P{n}" for n in range(5)}
     assert all(len(chunk) <= 2 for chunk in asked), asked
     assert sorted(s for chunk in asked for s in chunk) == [f"party/p{n}" for n in range(5)]
+
+
+async def test_the_timelinejs_export_asks_its_names_question_once_a_walk(client: Client) -> None:
+    """Every page's names are believed as of one question (one sequence, one valid time),
+    asked once however many pages bring new subjects."""
+    notes = [{**blob(n), "subject": f"party/q{n}"} for n in range(10)]  # a new subject a page
+    assert (await client.post("/v1/events", json=notes)).status_code == 201
+    asked: list[Any] = []
+    ask = question.ask
+
+    async def counted(*args: Any, **kwargs: Any) -> Any:
+        asked.append(kwargs.get("known"))
+        return await ask(*args, **kwargs)
+
+    with mock.patch.object(question, "ask", counted):
+        r = await client.get("/v1/export/timelinejs")
+    assert r.status_code == 200, r.text
+    assert len(r.json()["events"]) == 10
+    assert asked == [10], asked
