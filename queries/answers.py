@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Iterable
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -32,19 +31,21 @@ class _Selected(NamedTuple):
     """What the subjects of a page select for its ends (valid times at one sequence and
     confidence): each end's registers, and the events to fold up to the latest end."""
 
-    registers: list[list[tuple[str, str, bytes | None]]]  # per end: (subject, key, value)
-    core: list[tuple[str, bytes | None]]  # (subject, value)
+    registers: list[dict[str, model.Facts]]  # per end, by subject (their core left empty)
+    core: dict[str, model.Facts]  # by subject, with the latest end's registers
 
-    def per_subject(self) -> Counter[str]:
+    def per_subject(self) -> dict[str, int]:
         """The facts of each subject: its registers at every end, its events to fold once."""
-        per = Counter(r[0] for end in self.registers for r in end)
-        per.update(c[0] for c in self.core)
+        per = {s: len(f.core) for s, f in self.core.items()}
+        for end in self.registers:
+            for s, f in end.items():
+                per[s] = per.get(s, 0) + len(f.keys)
         return per
 
     def only(self, subjects: set[str]) -> _Selected:
         return _Selected(
-            [[r for r in end if r[0] in subjects] for end in self.registers],
-            [c for c in self.core if c[0] in subjects],
+            [{s: f for s, f in end.items() if s in subjects} for end in self.registers],
+            {s: f for s, f in self.core.items() if s in subjects},
         )
 
 
@@ -54,39 +55,41 @@ async def _select(conn: Conn, subjects: list[str], q: Question, ends: list[datet
     latest = max(ends)
     facts = await model.facts(conn, subjects, q.known, latest, q.floor)
     registers = [
-        facts.registers
-        if at == latest
-        else await model.registers(conn, subjects, q.known, at, q.floor)
+        facts if at == latest else await model.registers(conn, subjects, q.known, at, q.floor)
         for at in ends
     ]
-    return _Selected(registers, facts.core)
+    return _Selected(registers, facts)
 
 
 def _assembled(
     subjects: list[str], selected: _Selected, ends: list[datetime]
 ) -> list[dict[str, projections.State]]:
     """Each end's states of `subjects` from what they selected (`ends` in any order)."""
-    folded: dict[str, list[Recorded]] = defaultdict(list)
-    for subject, value in selected.core:
-        folded[subject].append(_folded(subject, value))
-    values: list[dict[str, dict[str, bytes]]] = [defaultdict(dict) for _ in ends]
-    for per_subject, registers in zip(values, selected.registers, strict=True):
-        for subject, key, value in registers:
-            if not isinstance(value, bytes):
-                raise model.Damaged(subject, f"the register {key} holds no stance")
-            per_subject[subject][key] = value
     order = sorted(range(len(ends)), key=ends.__getitem__)
     out: list[dict[str, projections.State]] = [{} for _ in ends]
     for subject in subjects:
-        at_ends = [(ends[i], values[i].get(subject, {})) for i in order]
+        mine = selected.core.get(subject)
+        folded = [] if mine is None else [_folded(subject, v) for v in mine.core]
+        at_ends = [(ends[i], _values(subject, selected.registers[i].get(subject))) for i in order]
         try:
-            found = assemble(subject, folded.get(subject, ()), at_ends)
+            found = assemble(subject, folded, at_ends)
         except msgspec.DecodeError as e:  # a stance the projector did not encode
             raise model.Damaged(subject, f"a register holds no stance ({e})") from e
         for i, state in zip(order, found, strict=True):
             if state is not None:
                 out[i][subject] = state
     return out
+
+
+def _values(subject: str, facts: model.Facts | None) -> dict[str, bytes]:
+    """A subject's registers at one end, by key."""
+    if facts is None:
+        return {}
+    values = dict(zip(facts.keys, facts.registers, strict=True))
+    if None in facts.registers:
+        key = next(k for k, v in values.items() if v is None)
+        raise model.Damaged(subject, f"the register {key} holds no stance")
+    return values  # type: ignore[return-value]  # no None among them
 
 
 def _folded(subject: str, value: bytes | None) -> Recorded:
@@ -165,7 +168,7 @@ async def states_page(
             selected = await pending
             pending = None
             per = selected.per_subject()
-            counts = [per[s] for s in chunk]
+            counts = [per.get(s, 0) for s in chunk]
             # What the page holds already comes first, and always stays.
             fit = fitting([used, *counts], budget) - 1 if taken else fitting(counts, budget)
             if fit < len(chunk):

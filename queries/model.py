@@ -155,11 +155,19 @@ UNION ALL
 {_REGISTERS_SCANNED}
 """
 
-_FACTS: Final = f"""
-{_REGISTERS_ALL}
-UNION ALL
-{_CORE}
+# The rows come back a subject at a time, as arrays: one row, not one per fact, for the
+# driver to build (its rows and their repeated subject cost a page more than its folds).
+_BY_SUBJECT: Final = """
+SELECT subject,
+       array_agg(key) FILTER (WHERE key <> '') AS keys,
+       array_agg(value) FILTER (WHERE key <> '') AS registers,
+       array_agg(value) FILTER (WHERE key = '') AS core
+FROM ({selected}) AS selected
+GROUP BY subject
 """
+
+_FACTS: Final = _BY_SUBJECT.format(selected=f"{_REGISTERS_ALL} UNION ALL {_CORE}")
+_REGISTERS_ONLY: Final = _BY_SUBJECT.format(selected=_REGISTERS_ALL)
 
 # One subject's question compares with `= $1`: PostgreSQL guesses an array parameter holds
 # ten values, so for `= ANY($1)` with one it found a fresh plan cheaper every time and
@@ -182,11 +190,13 @@ class Damaged(Exception):
 
 
 class Facts(NamedTuple):
-    """What a question selects: each register's value, and the events to fold (each CORE
-    fact's value, `projections.facts.folded_event`), in no order."""
+    """What a question selects of one subject: its registers' keys and values (in no
+    order), and the events to fold (each CORE fact's value,
+    `projections.facts.folded_event`, in no order)."""
 
-    registers: list[tuple[str, str, bytes | None]]  # (subject, key, value)
-    core: list[tuple[str, bytes | None]]  # (subject, value)
+    keys: list[str]
+    registers: list[bytes | None]
+    core: list[bytes | None]
 
 
 def facts_statement(
@@ -198,21 +208,25 @@ def facts_statement(
     return _FACTS, (subjects, known, at, floor, SCAN_ROWS_PER_KEY)
 
 
-async def facts(conn: Conn, subjects: list[str], known: int, at: datetime, floor: int) -> Facts:
-    """The registers and the events to fold of these subjects, in one round trip."""
+async def facts(
+    conn: Conn, subjects: list[str], known: int, at: datetime, floor: int
+) -> dict[str, Facts]:
+    """The registers and the events to fold of each of these subjects that has any, in one
+    round trip."""
     sql, args = facts_statement(subjects, known, at, floor)
-    rows = await conn.fetch(sql, *args)
-    return Facts(
-        [(r[0], r[1], r[2]) for r in rows if r[1]], [(r[0], r[2]) for r in rows if not r[1]]
-    )
+    return _by_subject(await conn.fetch(sql, *args))
 
 
 async def registers(
     conn: Conn, subjects: list[str], known: int, at: datetime, floor: int
-) -> list[tuple[str, str, bytes | None]]:
+) -> dict[str, Facts]:
     """The registers alone of these subjects (`facts` without the events to fold)."""
-    rows = await conn.fetch(_REGISTERS_ALL, subjects, known, at, floor, SCAN_ROWS_PER_KEY)
-    return [(r[0], r[1], r[2]) for r in rows]
+    rows = await conn.fetch(_REGISTERS_ONLY, subjects, known, at, floor, SCAN_ROWS_PER_KEY)
+    return _by_subject(rows)
+
+
+def _by_subject(rows: list[Record]) -> dict[str, Facts]:
+    return {r[0]: Facts(r[1] or [], r[2] or [], r[3] or []) for r in rows}
 
 
 async def events(conn: Conn, sequences: Iterable[int]) -> dict[int, Recorded]:
