@@ -108,8 +108,12 @@ async def subject_state(conn: Conn, subject: str, q: Question) -> projections.St
 
 
 # A page's facts are read in pieces of about budget / PIECES facts, each piece's statement
-# running in the database while the piece before it is assembled.
+# running in the database while the piece before it is assembled. Nothing is assembled
+# while the first piece is read, so it is FIRST_PIECE times smaller, and the pieces after it
+# double up to that size: the database reads a fact in about a third of the time Python
+# takes to assemble it, so a piece twice the one before is read before that one is done.
 PIECES = 4
+FIRST_PIECE = 4
 
 
 class Page(msgspec.Struct, frozen=True):
@@ -146,19 +150,23 @@ async def states_page(
 
     Where a page ends depends on the answer alone, so a pinned page never changes. The
     facts are read a piece of subjects at a time, each piece as many as their
-    read_subjects row counts (never fewer than the facts a question selects) fit in
-    budget / PIECES, and the next piece's statement runs in the database while the piece
-    before is assembled: a page holds at most about twice the budget's facts in memory."""
+    read_subjects row counts (never fewer than the facts a question selects) fit in at most
+    budget / PIECES (the first fewer), and the next piece's statement runs in the database
+    while the piece before is assembled: a page holds at most about twice the budget's
+    facts in memory."""
     found = await model.subjects(conn, q.known, prefix, after.s if after else "", limit + 1)
     rest, more = found[:limit], len(found) > limit
     taken: list[str] = []
     used = 0  # the facts of the subjects taken
     out: list[dict[str, projections.State]] = [{} for _ in ends]
 
+    share = max(1, budget // (PIECES * FIRST_PIECE))
+
     def piece() -> list[str]:
-        nonlocal rest
-        n = fitting((rows * len(ends) for _, rows in rest), budget // PIECES)
+        nonlocal rest, share
+        n = fitting((rows * len(ends) for _, rows in rest), share)
         taking, rest = [s for s, _ in rest[:n]], rest[n:]
+        share = min(share * 2, budget // PIECES)
         return taking
 
     chunk = piece()

@@ -333,9 +333,10 @@ def stance_of(n: int) -> dict[str, Any]:
 async def test_a_pages_next_piece_is_read_while_the_one_before_is_assembled(
     client: Client, conn: asyncpg.Connection, monkeypatch: Any
 ) -> None:
-    """A page reads its facts in pieces of about a quarter of its budget, and asks for a
-    piece's facts before it assembles the piece before: the database works while Python
-    does. Where the page ends does not depend on the pieces."""
+    """A page reads its facts in pieces of at most a quarter of its budget, the first
+    smaller (nothing is assembled while it is read), and asks for a piece's facts before it
+    assembles the piece before: the database works while Python does. Where the page ends
+    does not depend on the pieces."""
     await post(client, *(stance_of(n) for n in range(6)))
     await projector.catch_up(conn)
     q = await question.ask(conn, None, None, "disputed")
@@ -356,6 +357,8 @@ async def test_a_pages_next_piece_is_read_while_the_one_before_is_assembled(
     assert page.subjects == [f"party/p{n}" for n in range(6)] and page.next is None
     pieces = [subjects for step, subjects in steps if step == "select"]
     assert len(pieces) > 1 and [s for p in pieces for s in p] == page.subjects, steps
+    sizes = [len(p) for p in pieces]  # a party of one stance: a fact each
+    assert sizes[0] < sizes[1] and max(sizes) <= 8 // answers.PIECES, sizes
     for i in range(1, len(pieces)):  # piece i is asked for before piece i - 1 is assembled
         assert steps.index(("select", pieces[i])) < steps.index(("assemble", pieces[i - 1]))
     assert [list(getattr(s, "positions", ())) for s in found.values()] == [["issue/crimea"]] * 6
