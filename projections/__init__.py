@@ -14,7 +14,14 @@ from projections.knowledge import effective
 from projections.meeting import MeetingState, Reschedule
 from projections.party import PartyState
 from projections.plan import PlanState, ProvisionEntry, Revision
-from projections.provenance import Fact, Stance, growing_in_place
+from projections.provenance import (
+    Fact,
+    Stance,
+    StanceJSON,
+    growing_in_place,
+    plain,
+    stance_fields,
+)
 
 __all__ = [
     "Change",
@@ -27,6 +34,7 @@ __all__ = [
     "Reschedule",
     "Revision",
     "Stance",
+    "StanceJSON",
     "State",
     "concerns",
     "diff",
@@ -37,8 +45,10 @@ __all__ = [
     "fold_concerning",
     "initial",
     "kind_of",
+    "plain",
     "project",
     "project_all",
+    "stance_fields",
 ]
 
 State = PartyState | PlanState | MeetingState | IssueState

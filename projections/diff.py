@@ -7,14 +7,14 @@ from typing import Any
 
 from msgspec import Struct
 
-from projections.provenance import Fact, Stance
+from projections.provenance import Fact, StanceJSON, stance_fields
 
 
 class Change(Struct, frozen=True, kw_only=True):
     """One field of one subject that differs, and the provenance of its new value.
 
     `before` and `after` are the field's values as the states hold them (structs, lists,
-    strings); `msgspec.to_builtins` makes them plain data for a document.
+    strings, a stance's JSON), for msgspec to encode.
     """
 
     subject: str
@@ -81,19 +81,21 @@ def _subject_changes(subject: str, b: Struct | None, a: Struct | None) -> list[C
 
 
 def _change(
-    subject: str, field: str, before: Any, after: Any, prov: Fact | Stance | None
+    subject: str, field: str, before: Any, after: Any, prov: Fact | StanceJSON | None
 ) -> Change:
     # A Fact says `time`; a stance entry carries its own provenance as `since`.
+    event = time = confidence = None
     if isinstance(prov, Fact):
-        time: str | None = prov.time
-    else:
-        time = prov.since if isinstance(prov, Stance) else None
+        event, time, confidence = prov.event, prov.time, prov.confidence
+    elif isinstance(prov, StanceJSON):
+        stance = stance_fields(prov)
+        event, time, confidence = stance.event, stance.since, stance.confidence
     return Change(
         subject=subject,
         field=field,
         before=before,
         after=after,
-        event=None if prov is None else prov.event,
+        event=event,
         time=time,
-        confidence=None if prov is None else prov.confidence,
+        confidence=confidence,
     )

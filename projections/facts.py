@@ -20,7 +20,7 @@ import msgspec
 from events.vocabulary import SUBJECT_RE, VOCABULARY, PositionStated, Recorded
 from projections import State, fold_concerning, initial
 from projections.knowledge import valid_order
-from projections.provenance import Stance, stance_of
+from projections.provenance import StanceJSON, stance_of
 
 # The version of the read model's rules (this module, `projections.knowledge`, and what
 # queries/projector.py derives with them): a read model built under another version is
@@ -29,8 +29,8 @@ RULES: Final = "facts-5"
 CORE: Final = ""
 
 
-_stance_encoder: Final = msgspec.json.Encoder()
-_stance_decoder: Final = msgspec.json.Decoder(Stance)
+# A register's value is checked to be one JSON value, not decoded: a state holds it as it is.
+_stance_json: Final = msgspec.json.Decoder(StanceJSON)
 
 
 # A CORE fact's value is the event as believed, in MessagePack: `Recorded` with its payload
@@ -105,7 +105,7 @@ def facts_of(event: Recorded, subjects: Iterable[str]) -> list[tuple[str, str, b
             continue
         if stance is None:
             assert isinstance(event.data, PositionStated)  # only a stance makes a register
-            stance = _stance_encoder.encode(stance_of(event, event.data))
+            stance = bytes(stance_of(event, event.data))
         out.append((subject, key, stance))
     return out
 
@@ -143,14 +143,11 @@ def assemble(
     out: list[State | None] = []
     state: State | None = None
     done = 0
-    # With several ends, a register holding the same value at more than one is decoded
-    # once: the ends share its Stance, as the fold's states share what did not change.
-    stances: dict[bytes, Stance] | None = {} if len(ends) > 1 else None
     for at, registers in ends:
         upto = bisect.bisect_right(core, at, lo=done, key=_valid_time)
         state = fold_concerning(subject, core[done:upto], state)
         done = upto
-        out.append(_with_registers(subject, state, registers, stances))
+        out.append(_with_registers(subject, state, registers))
     return out
 
 
@@ -159,23 +156,14 @@ def _valid_time(event: Recorded) -> datetime:
 
 
 def _with_registers(
-    subject: str,
-    state: State | None,
-    registers: Mapping[str, bytes],
-    stances: dict[bytes, Stance] | None,
+    subject: str, state: State | None, registers: Mapping[str, bytes]
 ) -> State | None:
     if not registers:
         return state
     if state is None:
         state = initial(subject)
-    entries: dict[str, dict[str, Stance]] = {}
+    entries: dict[str, dict[str, StanceJSON]] = {}
     for key in sorted(registers):
         field, _, name = key.partition("/")
-        value = registers[key]
-        stance = None if stances is None else stances.get(value)
-        if stance is None:
-            stance = _stance_decoder.decode(value)
-            if stances is not None:
-                stances[value] = stance
-        entries.setdefault(field, {})[name] = stance
+        entries.setdefault(field, {})[name] = _stance_json.decode(registers[key])
     return msgspec.structs.replace(state, **entries)

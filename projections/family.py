@@ -8,7 +8,7 @@ from typing import Final
 from msgspec import Struct
 
 from projections.plan import PlanState, Revision
-from projections.provenance import Fact, Stance
+from projections.provenance import Fact, Stance, stance_fields
 
 MAX_VERSIONS: Final = 200  # plans in one family answer; past it the answer says `truncated`
 
@@ -100,6 +100,6 @@ def _version(s: PlanState, generation: int) -> Version:
         withheld_from=list(s.withheld_from),
         presented_to=list(s.presented_to),
         superseded_by=s.superseded_by,
-        stances=dict(s.stances),
+        stances={party: stance_fields(v) for party, v in s.stances.items()},
         facts=dict(s.facts),
     )

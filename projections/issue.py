@@ -6,14 +6,14 @@ from msgspec import Struct
 from msgspec.structs import replace
 
 from events.vocabulary import PlanProposed, PlanRevised, PositionStated, Provision, Recorded
-from projections.provenance import Fact, Stance, appended, fact_of, stance_of, with_facts
+from projections.provenance import Fact, StanceJSON, appended, fact_of, stance_of, with_facts
 
 
 class IssueState(Struct, frozen=True, kw_only=True, gc=False):
     """An issue (`issue/donbas`): issues need no registration, only mentions."""
 
     id: str
-    stances: dict[str, Stance] = {}
+    stances: dict[str, StanceJSON] = {}
     plans: list[str] = []
     facts: dict[str, Fact] = {}
 

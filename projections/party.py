@@ -15,7 +15,7 @@ from events.vocabulary import (
     PositionStated,
     Recorded,
 )
-from projections.provenance import Fact, Stance, appended, fact_of, stance_of, with_facts
+from projections.provenance import Fact, StanceJSON, appended, fact_of, stance_of, with_facts
 
 
 class PartyState(Struct, frozen=True, kw_only=True, gc=False):
@@ -28,7 +28,7 @@ class PartyState(Struct, frozen=True, kw_only=True, gc=False):
     role: str | None = None
     aliases: list[str] = []
     members: list[str] = []
-    positions: dict[str, Stance] = {}
+    positions: dict[str, StanceJSON] = {}
     sponsored_plans: list[str] = []
     meetings: list[str] = []
     facts: dict[str, Fact] = {}

@@ -20,7 +20,7 @@ from events.vocabulary import (
 )
 from projections.provenance import (
     Fact,
-    Stance,
+    StanceJSON,
     appended,
     fact_of,
     pushed,
@@ -77,7 +77,7 @@ class PlanState(Struct, frozen=True, kw_only=True, gc=False):
     presented_to: list[str] = []
     presented_by: list[str] = []
     presented_at: list[str] = []
-    stances: dict[str, Stance] = {}
+    stances: dict[str, StanceJSON] = {}
     superseded_by: str | None = None
     supersedes: list[str] = []
     facts: dict[str, Fact] = {}

@@ -12,6 +12,7 @@ import msgspec
 from rich.console import Console
 from rich.table import Table
 
+import projections
 from events.vocabulary import CONFIDENCE_RANK
 from queries import answers, question
 from service.settings import Settings
@@ -108,7 +109,7 @@ def _print_subject(args: argparse.Namespace, doc: dict[str, Any] | None) -> int:
     if args.json:
         sys.stdout.buffer.write(msgspec.json.encode(doc or {}) + b"\n")
         return 0 if doc else 1
-    doc = msgspec.to_builtins(doc)  # the tables read plain values
+    doc = projections.plain(doc)  # the tables read plain values
     if not doc:
         err.print(f"nothing concerning {args.subject} counts then")
         return 1
@@ -126,7 +127,7 @@ def _print_state_page(args: argparse.Namespace, doc: dict[str, Any]) -> None:
     if args.json:
         sys.stdout.buffer.write(msgspec.json.encode(doc) + b"\n")
         return
-    doc = msgspec.to_builtins(doc)  # the tables read plain values
+    doc = projections.plain(doc)  # the tables read plain values
     out.print(f"state at {doc['at']}, as known at sequence {doc['sequence']}")
     out.print(_table("Parties", doc["parties"], ["id", "name", "kind", "positions"]))
     out.print(
@@ -165,7 +166,7 @@ def _print_diff_page(args: argparse.Namespace, doc: dict[str, Any]) -> None:
     if args.json:
         sys.stdout.buffer.write(msgspec.json.encode(doc) + b"\n")
         return
-    doc = msgspec.to_builtins(doc)  # the tables read plain values
+    doc = projections.plain(doc)  # the tables read plain values
     rows = [
         {**c, "before": _short(c["before"]), "after": _short(c["after"])} for c in doc["changes"]
     ]

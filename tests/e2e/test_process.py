@@ -156,6 +156,11 @@ def test_state_and_diff_commands_answer(db_url: str) -> None:
         and c["after"] is True
         for c in changes
     )
+    stances = [c for c in changes if c["field"].startswith(("stances.", "positions."))]
+    assert stances and all(c["after"] is None or "stance" in c["after"] for c in stances)
+    table = annals("--database-url", db_url, "diff", "--from", "2025-11-26", "--to", "2025-11-30")
+    assert table.returncode == 0, table.stderr
+    assert stances[0]["field"].partition("/")[0] in table.stdout  # the table cuts long cells
 
 
 def test_import_of_a_bad_file_names_the_line_and_keeps_what_came_before(

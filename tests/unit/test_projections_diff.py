@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from projections import Change, diff, project_all
+from projections import Change, diff, project_all, stance_fields
 from tests.unit._builders import Log, until
 
 
@@ -56,8 +56,11 @@ def test_dict_fields_are_compared_per_entry() -> None:
     assert [c.field for c in plan] == ["stances.party/eu", "stances.party/ukraine"]
     eu, ukraine = plan
     assert eu.before is None
-    assert eu.after.stance == "supports"
-    assert (ukraine.before.stance, ukraine.after.stance) == ("rejects", "considering")
+    assert stance_fields(eu.after).stance == "supports"
+    assert (stance_fields(ukraine.before).stance, stance_fields(ukraine.after).stance) == (
+        "rejects",
+        "considering",
+    )
     assert (ukraine.event, ukraine.time, ukraine.confidence) == (
         "e4",
         "2025-11-24T00:00:00Z",

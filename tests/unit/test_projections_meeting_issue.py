@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from projections import IssueState, MeetingState, Reschedule, project
+from projections import IssueState, MeetingState, Reschedule, project, stance_fields
 from tests.unit._builders import Log
 
 GENEVA: dict[str, Any] = {
@@ -156,11 +156,11 @@ def test_issue_collects_stances_of_parties() -> None:
 
     state = issue(log)
 
-    assert {k: s.stance for k, s in state.stances.items()} == {
+    assert {k: stance_fields(s).stance for k, s in state.stances.items()} == {
         "party/russia": "demands",
         "party/ukraine": "rejects",
     }
-    assert state.stances["party/ukraine"].since == "2025-11-21T00:00:00Z"
+    assert stance_fields(state.stances["party/ukraine"]).since == "2025-11-21T00:00:00Z"
 
 
 def test_issue_lists_plans_whose_provisions_address_it() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from projections import PlanState, ProvisionEntry, Revision, project
+from projections import PlanState, ProvisionEntry, Revision, project, stance_fields
 from tests.unit._builders import Log
 
 PROPOSAL: dict[str, Any] = {
@@ -256,7 +256,7 @@ def test_stances_on_the_plan_come_from_positions_stated_on_it() -> None:
 
     state = plan(log)
 
-    assert {k: s.stance for k, s in state.stances.items()} == {
+    assert {k: stance_fields(s).stance for k, s in state.stances.items()} == {
         "party/russia": "supports",
         "party/ukraine": "considering",
     }

@@ -14,7 +14,17 @@ from hypothesis import strategies as st
 
 from events.timeparse import format_time, parse_time
 from events.vocabulary import META_TYPES, Recorded, decode_payload
-from projections import State, diff, effective, evolve, fold, fold_all, initial, project_all
+from projections import (
+    State,
+    diff,
+    effective,
+    evolve,
+    fold,
+    fold_all,
+    initial,
+    plain,
+    project_all,
+)
 
 PARTIES = ("party/a", "party/b", "party/c")
 PLANS = ("plan/x", "plan/y")
@@ -272,12 +282,12 @@ def test_evolve_never_mutates_its_input_state(specs: list[Spec]) -> None:
     for event in events:
         for subject in UNIVERSE:
             state = states.get(subject) or initial(subject)
-            before = msgspec.to_builtins(state)
+            before = plain(state)
             states[subject] = evolve(state, event)
-            assert msgspec.to_builtins(state) == before
+            assert plain(state) == before
             seen.append((state, before))
     # Nor does any later step reach back into an earlier state through a shared list.
-    assert all(msgspec.to_builtins(state) == before for state, before in seen)
+    assert all(plain(state) == before for state, before in seen)
 
 
 @PROPERTY
@@ -293,16 +303,16 @@ def test_a_diff_names_exactly_the_fields_whose_plain_values_differ(
     for subject in data.draw(st.lists(st.sampled_from(UNIVERSE), max_size=3)):
         data.draw(st.sampled_from((before, after))).pop(subject, None)
 
-    changes = msgspec.to_builtins(diff(before, after))
+    changes = plain(diff(before, after))
 
     expected = []
     for subject in sorted(before.keys() | after.keys()):
         b, a = before.get(subject), after.get(subject)
         template = a if a is not None else b
         assert template is not None
-        blank = msgspec.to_builtins(type(template)(id=subject))
-        old = msgspec.to_builtins(b) if b is not None else blank
-        new = msgspec.to_builtins(a) if a is not None else blank
+        blank = plain(type(template)(id=subject))
+        old = plain(b) if b is not None else blank
+        new = plain(a) if a is not None else blank
         facts = new["facts"] if a is not None else {}
         for name in sorted(set(blank) - {"id", "facts"}):
             if isinstance(blank[name], dict):
