@@ -31,12 +31,12 @@ class _Selected(NamedTuple):
     """What the subjects of a page select for its ends (valid times at one sequence and
     confidence): each end's registers, and the events to fold up to the latest end."""
 
-    registers: list[dict[str, model.Facts]]  # per end, by subject (their core left empty)
-    core: dict[str, model.Facts]  # by subject, with the latest end's registers
+    registers: list[dict[str, model.Facts]]  # per end, by subject (no events to fold)
+    latest: dict[str, model.Facts]  # the latest end's, by subject: its events to fold too
 
     def per_subject(self) -> dict[str, int]:
         """The facts of each subject: its registers at every end, its events to fold once."""
-        per = {s: len(f.core) for s, f in self.core.items()}
+        per = {s: len(f.core) for s, f in self.latest.items()}
         for end in self.registers:
             for s, f in end.items():
                 per[s] = per.get(s, 0) + len(f.keys)
@@ -45,7 +45,7 @@ class _Selected(NamedTuple):
     def only(self, subjects: set[str]) -> _Selected:
         return _Selected(
             [{s: f for s, f in end.items() if s in subjects} for end in self.registers],
-            {s: f for s, f in self.core.items() if s in subjects},
+            {s: f for s, f in self.latest.items() if s in subjects},
         )
 
 
@@ -68,8 +68,8 @@ def _assembled(
     order = sorted(range(len(ends)), key=ends.__getitem__)
     out: list[dict[str, projections.State]] = [{} for _ in ends]
     for subject in subjects:
-        mine = selected.core.get(subject)
-        folded = [] if mine is None else [_folded(subject, v) for v in mine.core]
+        mine = selected.latest.get(subject)
+        folded = [] if mine is None else _folded(subject, mine.core)
         at_ends = [(ends[i], _values(subject, selected.registers[i].get(subject))) for i in order]
         try:
             found = assemble(subject, folded, at_ends)
@@ -92,13 +92,11 @@ def _values(subject: str, facts: model.Facts | None) -> dict[str, bytes]:
     return values  # type: ignore[return-value]  # no None among them
 
 
-def _folded(subject: str, value: bytes | None) -> Recorded:
-    """The event a CORE fact of `subject` holds."""
+def _folded(subject: str, values: list[bytes | None]) -> list[Recorded]:
+    """The events the CORE facts of `subject` hold."""
     try:
-        if value is None:
-            raise msgspec.DecodeError("no value")
-        return folded_event(value)
-    except msgspec.DecodeError as e:  # ValidationError is one too
+        return [folded_event(v) for v in values]  # type: ignore[arg-type]  # None: a TypeError
+    except (msgspec.DecodeError, TypeError) as e:  # ValidationError is a DecodeError too
         raise model.Damaged(subject, f"a folded fact holds no event ({e})") from e
 
 
