@@ -88,19 +88,16 @@ WHY: Final = {
     "against a cold party's registers read by one scan of its rows; a cold answer is little "
     'more than its fixed cost (two round trips and HTTP, ~1.5 ms); see "Where the read time '
     'goes" below',
-    "page": "a page of 100 holds 1.4 MB of JSON at the median at 1M, up to ~4 MB (the facts "
-    "bound), and Python is most of its time. In-process on the 1M log (2026-12-02), the "
-    "slowest pages hold ordinary plans, ~40 KB of state each (the history of their "
-    "revisions and a stance a party): 100 plans from `plan/l1413`, 6,000 folded events and "
-    "16,000 registers, take 27-45 ms of statement and rows, ~11 ms to decode the events, "
-    "~30 ms to fold them, ~10 ms to decode the stances and 7 ms of JSON; 100 issues "
-    "(22,000 registers) 41-49 ms of statement and rows and ~13 ms of stances; 100 meetings "
-    "(7,500 folded events) 12 ms of SQL and ~45 ms to decode and fold. A page reads its "
-    "facts in pieces, the next piece's statement running while Python assembles the one "
-    "before, so only the larger part shows; a diff page folds once for both ends and costs "
-    "about what a state page does. The facts budget stays 20,000, as pages ended after "
-    "fewer subjects would meet the figure without meeting the target; "
-    'see "Where the read time goes" below',
+    "page": "a page of 100 holds 1.7 MB of JSON at the median at 1M, up to ~4.8 MB (the facts "
+    "bound), and the service's Python is most of its time. In-process on the 1M log "
+    "(2026-12-02), the slowest pages hold 100 ordinary plans (6,300 folded events, 16,800 "
+    "stances): 18-31 ms to decode the events, 22-34 ms to fold them, 12-16 ms to place the "
+    "stances and 8-12 ms of JSON and ETag, while PostgreSQL reads the next piece (38-57 ms "
+    "for the page, 5-7 ms of it the service receiving rows); 100 issues (23,000 stances) "
+    "are PostgreSQL's: 34-77 ms of statement against 16-25 ms of Python. A diff page folds "
+    "once for both ends and costs about what a state page does. The facts budget stays "
+    "20,000, as pages ended after fewer subjects would meet the figure without meeting the "
+    'target; see "Where the read time goes" below',
     "size": 'see "Where the read time goes" below',
     "rebuild": 'see "Where the read time goes" below',
 }
