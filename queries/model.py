@@ -157,6 +157,8 @@ UNION ALL
 
 # The rows come back a subject at a time, as arrays: one row, not one per fact, for the
 # driver to build (its rows and their repeated subject cost a page more than its folds).
+# `keys` and `registers` pair up: PostgreSQL feeds each row of a group to all of its
+# aggregates in turn, so two aggregates with one filter see the same rows in one order.
 _BY_SUBJECT: Final = """
 SELECT subject,
        array_agg(key) FILTER (WHERE key <> '') AS keys,
