@@ -199,8 +199,8 @@ async def test_a_damaged_read_model_is_a_500_that_names_the_remedy(
     await post(client, {"type": "party.registered", "subject": "party/lviv", "time": "2025-11-01",
                         "data": {"name": "Lviv", "kind": "other"}})  # fmt: skip
     assert (await client.get("/v1/parties/lviv")).status_code == 200
-    for damage in ("'\\x93'::bytea", "NULL"):
-        await conn.execute(f"UPDATE read_facts SET value = {damage} WHERE subject = 'party/lviv'")
+    for damage in (b"\x93", None):
+        await conn.execute("UPDATE read_facts SET value = $1 WHERE subject = 'party/lviv'", damage)
         body = (await client.get("/v1/parties/lviv")).json()
         assert body["type"] == "urn:annals:problem:read-model-damaged", body
         assert "party/lviv" in body["detail"] and "holds no event" in body["detail"], body
