@@ -6,7 +6,7 @@ from msgspec import Struct
 from msgspec.structs import replace
 
 from events.vocabulary import PlanProposed, PlanRevised, PositionStated, Provision, Recorded
-from projections.provenance import Fact, StanceJSON, appended, fact_of, stance_of, with_facts
+from projections.provenance import Fact, StanceJSON, appended, fact_of, set_fields, stance_of
 
 
 class IssueState(Struct, frozen=True, kw_only=True, gc=False):
@@ -39,8 +39,7 @@ def evolve(state: IssueState, event: Recorded) -> IssueState:
                 had = len(state.plans)
                 plans = appended(state.plans, other)
                 if len(plans) > had:
-                    facts = with_facts(state.facts, fact_of(event), ["plans"])
-                    return replace(state, plans=plans, facts=facts)
+                    return set_fields(state, fact_of(event), {"plans": plans})
     return state
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from msgspec import Struct
-from msgspec.structs import replace
 
 from events.vocabulary import (
     MeetingCancelled,
@@ -15,7 +14,7 @@ from events.vocabulary import (
     PlanPresented,
     Recorded,
 )
-from projections.provenance import Fact, appended, fact_of, pushed, with_facts
+from projections.provenance import Fact, appended, fact_of, pushed, set_fields
 
 
 class Reschedule(Struct, frozen=True, kw_only=True, gc=False):
@@ -55,7 +54,7 @@ def evolve(state: MeetingState, event: Recorded) -> MeetingState:
     mine = event.subject == state.id
     match event.data:
         case MeetingScheduled() as d if mine:
-            return _set(
+            return set_fields(
                 state,
                 fact_of(event),
                 {
@@ -79,24 +78,21 @@ def evolve(state: MeetingState, event: Recorded) -> MeetingState:
                 changes["location"] = d.location
             if state.status is None:
                 changes["status"] = "scheduled"
-            return _set(state, fact, changes)
+            return set_fields(state, fact, changes)
         case MeetingHeld() as d if mine:
             changes = {"status": "held"}
             if d.outcome is not None:
                 changes["outcome"] = d.outcome
             if d.participants is not None:
                 changes["participants"] = list(d.participants)
-            return _set(state, fact_of(event), changes)
+            return set_fields(state, fact_of(event), changes)
         case MeetingCancelled() as d if mine:
-            return _set(state, fact_of(event), {"status": "cancelled", "cancel_reason": d.reason})
+            return set_fields(
+                state, fact_of(event), {"status": "cancelled", "cancel_reason": d.reason}
+            )
         case PlanPresented(meeting=meeting) if meeting == state.id and event.subject:
             had = len(state.plans_presented)
             presented = appended(state.plans_presented, event.subject)
             if len(presented) > had:
-                return _set(state, fact_of(event), {"plans_presented": presented})
+                return set_fields(state, fact_of(event), {"plans_presented": presented})
     return state
-
-
-def _set(state: MeetingState, fact: Fact, changes: dict[str, Any]) -> MeetingState:
-    # `changes` comes as one dict: as keyword arguments it would be copied once more.
-    return replace(state, facts=with_facts(state.facts, fact, changes), **changes)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from msgspec import Struct
 from msgspec.structs import replace
 
@@ -15,7 +13,7 @@ from events.vocabulary import (
     PositionStated,
     Recorded,
 )
-from projections.provenance import Fact, StanceJSON, appended, fact_of, stance_of, with_facts
+from projections.provenance import Fact, StanceJSON, appended, fact_of, set_fields, stance_of
 
 
 class PartyState(Struct, frozen=True, kw_only=True, gc=False):
@@ -48,7 +46,7 @@ def evolve(state: PartyState, event: Recorded) -> PartyState:
     match event.data:
         case PartyRegistered() as d:
             if other == me:
-                state = _set(
+                state = set_fields(
                     state,
                     fact_of(event),
                     {
@@ -60,14 +58,14 @@ def evolve(state: PartyState, event: Recorded) -> PartyState:
                     },
                 )
             if d.member_of == me and other != me and other not in state.members:
-                state = _set(
+                state = set_fields(
                     state, fact_of(event), {"members": sorted(appended(state.members, other))}
                 )
         case PositionStated() as d if other == me:
             # Events arrive in valid-time order, so the latest statement on a subject wins.
             return replace(state, positions={**state.positions, d.on: stance_of(event, d)})
         case PlanProposed(sponsor=sponsor) if sponsor == me:
-            return _set(
+            return set_fields(
                 state, fact_of(event), {"sponsored_plans": appended(state.sponsored_plans, other)}
             )
         case MeetingScheduled(participants=people) | MeetingHeld(participants=people):
@@ -75,10 +73,5 @@ def evolve(state: PartyState, event: Recorded) -> PartyState:
                 had = len(state.meetings)
                 meetings = appended(state.meetings, other)
                 if len(meetings) > had:
-                    return _set(state, fact_of(event), {"meetings": meetings})
+                    return set_fields(state, fact_of(event), {"meetings": meetings})
     return state
-
-
-def _set(state: PartyState, fact: Fact, changes: dict[str, Any]) -> PartyState:
-    # `changes` comes as one dict: as keyword arguments it would be copied once more.
-    return replace(state, facts=with_facts(state.facts, fact, changes), **changes)

@@ -24,8 +24,8 @@ from projections.provenance import (
     appended,
     fact_of,
     pushed,
+    set_fields,
     stance_of,
-    with_facts,
 )
 
 
@@ -100,11 +100,13 @@ def evolve(state: PlanState, event: Recorded) -> PlanState:
             if mine:
                 state = _proposed(state, event, d)
             if d.based_on == me and not mine:
-                state = _set(state, fact_of(event), {"derived": appended(state.derived, other)})
+                state = set_fields(
+                    state, fact_of(event), {"derived": appended(state.derived, other)}
+                )
         case PlanRevised() as d if mine:
             return _revised(state, event, d)
         case PlanClassified() as d if mine:
-            return _set(
+            return set_fields(
                 state,
                 fact_of(event),
                 {
@@ -115,16 +117,16 @@ def evolve(state: PlanState, event: Recorded) -> PlanState:
             )
         case PlanDeclassified() if mine:
             # classified_by stays: it still names who ordered the last classification.
-            return _set(state, fact_of(event), {"classified": False, "withheld_from": []})
+            return set_fields(state, fact_of(event), {"classified": False, "withheld_from": []})
         case PlanPresented() as d if mine:
             return _presented(state, event, d)
         case PlanSuperseded(by_plan=by_plan):
             if mine:
-                state = _set(
+                state = set_fields(
                     state, fact_of(event), {"status": "superseded", "superseded_by": by_plan}
                 )
             if by_plan == me and not mine:
-                state = _set(
+                state = set_fields(
                     state, fact_of(event), {"supersedes": appended(state.supersedes, other)}
                 )
         case PositionStated() as d if d.on == me:
@@ -150,7 +152,7 @@ def _proposed(state: PlanState, event: Recorded, d: PlanProposed) -> PlanState:
         provisions_added=provisions,
         provisions_removed=[],
     )
-    return _set(
+    return set_fields(
         state,
         fact,
         {
@@ -197,7 +199,7 @@ def _revised(state: PlanState, event: Recorded, d: PlanRevised) -> PlanState:
         provisions_removed=list(d.provisions_removed),
     )
     changes["history"] = pushed(state.history, step)
-    return _set(state, fact, changes)
+    return set_fields(state, fact, changes)
 
 
 def _presented(state: PlanState, event: Recorded, d: PlanPresented) -> PlanState:
@@ -209,13 +211,8 @@ def _presented(state: PlanState, event: Recorded, d: PlanPresented) -> PlanState
         changes["presented_at"] = appended(state.presented_at, d.meeting)
     if state.status != "superseded":
         changes["status"] = "presented"
-    return _set(state, fact_of(event), changes)
+    return set_fields(state, fact_of(event), changes)
 
 
 def _entry(p: Provision) -> ProvisionEntry:
     return ProvisionEntry(id=p.id, text=p.text, issues=list(p.issues))
-
-
-def _set(state: PlanState, fact: Fact, changes: dict[str, Any]) -> PlanState:
-    # `changes` comes as one dict: as keyword arguments it would be copied once more.
-    return replace(state, facts=with_facts(state.facts, fact, changes), **changes)

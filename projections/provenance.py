@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar, cast
 
 import msgspec
 from msgspec import Struct
@@ -84,12 +84,24 @@ def _json_value(value: Any) -> Any:
     raise NotImplementedError(f"{type(value).__name__} is not plain data")
 
 
-def with_facts(facts: Mapping[str, Fact], fact: Fact, fields: Iterable[str]) -> dict[str, Fact]:
-    """A copy of `facts` where each of `fields` is now set by the event of `fact`."""
-    out = dict(facts)  # set field by field: cheaper than merging a dict made of `fields`
-    for field in fields:
-        out[field] = fact
-    return out
+class _Provenanced(Protocol):
+    """A state: its fields, and the Fact behind each field set so far."""
+
+    @property
+    def facts(self) -> Mapping[str, Fact]: ...
+
+
+S = TypeVar("S", bound=Struct)
+
+
+def set_fields(state: S, fact: Fact, changes: dict[str, Any]) -> S:
+    """`state` (a state: it has `facts`) with `changes` made, each changed field now set by
+    the event of `fact`. `changes` comes as one dict: as keyword arguments it would be
+    copied once more."""
+    facts = dict(cast(_Provenanced, state).facts)  # set field by field: cheaper than merging
+    for field in changes:
+        facts[field] = fact
+    return msgspec.structs.replace(state, facts=facts, **changes)
 
 
 T = TypeVar("T")
