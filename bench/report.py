@@ -88,16 +88,13 @@ WHY: Final = {
     "against a cold party's registers read by one scan of its rows; a cold answer is little "
     'more than its fixed cost (two round trips and HTTP, ~1.5 ms); see "Where the read time '
     'goes" below',
-    "page": "a page of 100 holds 1.7 MB of JSON at the median at 1M, up to ~4.8 MB (the facts "
-    "bound), and the service's Python is most of its time. In-process on the 1M log "
-    "(2026-12-02), the slowest pages hold 100 ordinary plans (6,300 folded events, 16,800 "
-    "stances): 18-31 ms to decode the events, 22-34 ms to fold them, 12-16 ms to place the "
-    "stances and 8-12 ms of JSON and ETag, while PostgreSQL reads the next piece (38-57 ms "
-    "for the page, 5-7 ms of it the service receiving rows); 100 issues (23,000 stances) "
-    "are PostgreSQL's: 34-77 ms of statement against 16-25 ms of Python. A diff page folds "
-    "once for both ends and costs about what a state page does. The facts budget stays "
-    "20,000, as pages ended after fewer subjects would meet the figure without meeting the "
-    'target; see "Where the read time goes" below',
+    "page": "a page costs what its answer holds (1.7 MB of JSON at the median at 1M, up to "
+    "~4.8 MB, the facts bound). The heaviest ordinary pages, of plans (4.1 MB), take 76-85 ms "
+    "of the service's CPU and 29-34 ms of PostgreSQL's (2026-12-02): ~110 ms of CPU for two "
+    "cores, more than 55 ms however they share it; a plan's fold step is ~30,000 CPython "
+    "instructions. Pages holding a hot subject of the log cost more (`plan/l0`, 14,008 "
+    "folded events, is 3.0 MB and ~160 ms on its own) and lie in about one random page in a "
+    'hundred; see "Where the read time goes" below',
     "size": 'see "Where the read time goes" below',
     "rebuild": 'see "Where the read time goes" below',
 }
