@@ -88,21 +88,24 @@ _VALUE: Final = """coalesce({f}.value, (
       AND l.sequence = {f}.sequence AND l.version = {f}.version
       AND l.known_from = {f}.known_from))"""
 
-# The register of each key: the row latest in valid time among those believed at $2, at
-# or before $3, confident enough. A key with rows recorded after $2 is scanned from the
-# subject's bound as known at $2 (no row known by then lies later in valid time, so rows
-# recorded after $2 are rarely seen); the bound is one descent per subject, not per key.
+# The subjects asked, each with its path for registers and, when probed, its bound as
+# known at $2 (no row known by then lies later in valid time). The fence (OFFSET 0) keeps
+# the bound one descent a subject, not one a key joined to it.
+_ASKED: Final = f"""
+SELECT s.subject, {_PROBED} AS probed, CASE WHEN {_PROBED} THEN (
+    SELECT b.bound FROM read_bounds b WHERE b.subject = s.subject AND b.known_from <= $2
+    ORDER BY b.known_from DESC LIMIT 1) END AS bound
+FROM read_subjects s
+WHERE s.subject = ANY($1::text[])
+OFFSET 0
+"""  # noqa: S608 - constants only
+
+# The register of each key of the subject `s`, when probed: the row latest in valid time
+# among those believed at $2, at or before $3, confident enough. A key with rows recorded
+# after $2 is read from the subject's bound (rows recorded after $2 are rarely seen).
 _REGISTERS: Final = f"""
-SELECT k.subject, k.key, {_VALUE.format(f="f", subject="k.subject")} AS value
-FROM (
-    SELECT s.subject, (
-        SELECT b.bound FROM read_bounds b WHERE b.subject = s.subject AND b.known_from <= $2
-        ORDER BY b.known_from DESC LIMIT 1) AS bound
-    FROM read_subjects s
-    WHERE s.subject = ANY($1::text[]) AND {_PROBED}
-    OFFSET 0  -- a fence: the bound is read once per subject, not once per key joined
-) s
-JOIN read_keys k ON k.subject = s.subject
+SELECT k.key, {_VALUE.format(f="f", subject="k.subject")} AS value
+FROM read_keys k
 CROSS JOIN LATERAL (
     SELECT f.key, f.valid_from, f.sequence, f.version, f.known_from, f.value FROM read_facts f
     WHERE f.subject = k.subject AND f.key = k.key
@@ -111,18 +114,18 @@ CROSS JOIN LATERAL (
       AND f.confidence >= $4
     ORDER BY f.valid_from DESC, f.sequence DESC LIMIT 1
 ) f
-WHERE k.key <> '' AND k.first_known <= $2
+WHERE s.probed AND k.subject = s.subject AND k.key <> '' AND k.first_known <= $2
 """  # noqa: S608 - constants only
 
-# The same registers by one range scan of each subject's rows in index order, the first
-# believed row of each key kept. The scan is fenced (OFFSET 0) so that the belief filter
-# stays off the index condition: PostgreSQL 18 costs a condition on valid_from behind the
-# range on key as a skip scan, a descent per distinct key of the table, and on a small
-# read model preferred reading the whole table to that (40 ms for a subject of ten rows).
+# The same registers, when not probed, by one range scan of the subject's rows in index
+# order, the first believed row of each key kept. The scan is fenced (OFFSET 0) so that
+# the belief filter stays off the index condition: PostgreSQL 18 costs a condition on
+# valid_from behind the range on key as a skip scan, a descent per distinct key of the
+# table, and on a small read model preferred reading the whole table to that (40 ms for a
+# subject of ten rows).
 _REGISTERS_SCANNED: Final = f"""
-SELECT s.subject, r.key, {_VALUE.format(f="r", subject="s.subject")} AS value
-FROM read_subjects s
-CROSS JOIN LATERAL (
+SELECT r.key, {_VALUE.format(f="r", subject="s.subject")} AS value
+FROM (
     SELECT DISTINCT ON (f.key) f.key, f.valid_from, f.sequence, f.version, f.known_from, f.value
     FROM (
         SELECT f.key, f.valid_from, f.sequence, f.version, f.known_from, f.known_to,
@@ -136,46 +139,44 @@ CROSS JOIN LATERAL (
       AND f.known_from <= $2 AND (f.known_to IS NULL OR f.known_to > $2) AND f.confidence >= $4
     ORDER BY f.key, f.valid_from DESC, f.sequence DESC
 ) r
-WHERE s.subject = ANY($1::text[]) AND NOT ({_PROBED})
+WHERE NOT s.probed
 """  # noqa: S608 - constants only
 
-# The events to fold, each as believed (its value): every believed '' row at or before $3
-# (put in valid-time order by the caller).
+# The events to fold of the subject `s`, each as believed (its value): every believed ''
+# row at or before $3 (put in valid-time order by the caller).
 _CORE: Final = f"""
-SELECT f.subject, f.key, {_VALUE.format(f="f", subject="f.subject")} AS value
+SELECT array_agg({_VALUE.format(f="f", subject="f.subject")}) AS core
 FROM read_facts f
-WHERE f.subject = ANY($1::text[]) AND f.key = ''
+WHERE f.subject = s.subject AND f.key = ''
   AND f.valid_from <= $3
   AND f.known_from <= $2 AND (f.known_to IS NULL OR f.known_to > $2) AND f.confidence >= $4
 """  # noqa: S608 - constants only
 
-_REGISTERS_ALL: Final = f"""
-{_REGISTERS}
-UNION ALL
-{_REGISTERS_SCANNED}
-"""
+# A row a subject, its facts as arrays, each aggregated inside the subject's own lateral
+# (nothing is grouped or sorted across the page: a GROUP BY over the page's rows cost a
+# page of 100 plans or issues a third of its statement). `keys` and `registers` pair up:
+# two aggregates over one input see its rows in one order.
+_PER_SUBJECT: Final = f"""
+SELECT s.subject, r.keys, r.registers, {{core}}
+FROM ({_ASKED}) AS s
+CROSS JOIN LATERAL (
+    SELECT array_agg(x.key) AS keys, array_agg(x.value) AS registers
+    FROM ({_REGISTERS} UNION ALL {_REGISTERS_SCANNED}) AS x
+) AS r
+{{join}}
+WHERE r.keys IS NOT NULL {{or_core}}
+"""  # noqa: S608 - constants only
 
-# The rows come back a subject at a time, as arrays: one row, not one per fact, for the
-# driver to build (its rows and their repeated subject cost a page more than its folds).
-# `keys` and `registers` pair up: PostgreSQL feeds each row of a group to all of its
-# aggregates in turn, so two aggregates with one filter see the same rows in one order.
-_BY_SUBJECT: Final = """
-SELECT subject,
-       array_agg(key) FILTER (WHERE key <> '') AS keys,
-       array_agg(value) FILTER (WHERE key <> '') AS registers,
-       array_agg(value) FILTER (WHERE key = '') AS core
-FROM ({selected}) AS selected
-GROUP BY subject
-"""
-
-_FACTS: Final = _BY_SUBJECT.format(selected=f"{_REGISTERS_ALL} UNION ALL {_CORE}")
-_REGISTERS_ONLY: Final = _BY_SUBJECT.format(selected=_REGISTERS_ALL)
+_FACTS: Final = _PER_SUBJECT.format(
+    core="c.core", join=f"CROSS JOIN LATERAL ({_CORE}) AS c", or_core="OR c.core IS NOT NULL"
+)
+_REGISTERS_ONLY: Final = _PER_SUBJECT.format(core="NULL::bytea[] AS core", join="", or_core="")
 
 # One subject's question compares with `= $1`: PostgreSQL guesses an array parameter holds
 # ten values, so for `= ANY($1)` with one it found a fresh plan cheaper every time and
 # planned each call again (a millisecond); with `= $1` it keeps one plan per connection.
 _FACTS_ONE: Final = _FACTS.replace("= ANY($1::text[])", "= $1::text")
-assert _FACTS_ONE.count("= $1::text") == 3, "each part of _FACTS names its subjects"
+assert _FACTS_ONE.count("= $1::text") == 1, "the subjects are named once"
 
 # A subject with at most this many read_facts rows per register key (as the read_subjects
 # counts stand) has its registers read by one range scan, busier ones by a descent per key.
