@@ -89,12 +89,12 @@ WHY: Final = {
     'more than its fixed cost (two round trips and HTTP, ~1.5 ms); see "Where the read time '
     'goes" below',
     "page": "a page costs what its answer holds (1.7 MB of JSON at the median at 1M, up to "
-    "~4.8 MB, the facts bound). The heaviest ordinary pages, of plans (4.1 MB), take 76-85 ms "
-    "of the service's CPU and 29-34 ms of PostgreSQL's (2026-12-02): ~110 ms of CPU for two "
-    "cores, more than 55 ms however they share it; a plan's fold step is ~30,000 CPython "
-    "instructions. Pages holding a hot subject of the log cost more (`plan/l0`, 14,008 "
-    "folded events, is 3.0 MB and ~160 ms on its own) and lie in about one random page in a "
-    'hundred; see "Where the read time goes" below',
+    "~4.8 MB, the facts bound), and one service process assembles it on one core. The "
+    "heaviest ordinary pages, of plans (4.1 MB), take 68-76 ms of the service's CPU and "
+    "24-27 ms of PostgreSQL's, a diff page of them 89 and 26-28 ms (2026-12-02); a plan's "
+    "fold step is ~30,000 CPython instructions. Pages holding a hot subject of the log cost "
+    "more (`plan/l0`, 14,008 folded events, is 3.0 MB and ~160 ms on its own) and lie in "
+    'about one random page in a hundred; see "Where the read time goes" below',
     "size": 'see "Where the read time goes" below',
     "rebuild": 'see "Where the read time goes" below',
 }

@@ -153,7 +153,7 @@ WHERE f.subject = s.subject AND f.key = ''
 """  # noqa: S608 - constants only
 
 # A row a subject, its facts as arrays, each aggregated inside the subject's own lateral
-# (nothing is grouped or sorted across the page: a GROUP BY over the page's rows cost a
+# (nothing is grouped or sorted across the page: a GROUP BY over the page's rows costs a
 # page of 100 plans or issues a third of its statement). `keys` and `registers` pair up:
 # two aggregates over one input see its rows in one order.
 _PER_SUBJECT: Final = f"""
