@@ -157,20 +157,18 @@ WHERE f.subject = s.subject AND f.key = ''
 # page of 100 plans or issues a third of its statement). `keys` and `registers` pair up:
 # two aggregates over one input see its rows in one order.
 _PER_SUBJECT: Final = f"""
-SELECT s.subject, r.keys, r.registers, {{core}}
+SELECT s.subject, r.keys, r.registers, {{core}} AS core
 FROM ({_ASKED}) AS s
 CROSS JOIN LATERAL (
     SELECT array_agg(x.key) AS keys, array_agg(x.value) AS registers
     FROM ({_REGISTERS} UNION ALL {_REGISTERS_SCANNED}) AS x
 ) AS r
 {{join}}
-WHERE r.keys IS NOT NULL {{or_core}}
+WHERE r.keys IS NOT NULL OR {{core}} IS NOT NULL
 """  # noqa: S608 - constants only
 
-_FACTS: Final = _PER_SUBJECT.format(
-    core="c.core", join=f"CROSS JOIN LATERAL ({_CORE}) AS c", or_core="OR c.core IS NOT NULL"
-)
-_REGISTERS_ONLY: Final = _PER_SUBJECT.format(core="NULL::bytea[] AS core", join="", or_core="")
+_FACTS: Final = _PER_SUBJECT.format(core="c.core", join=f"CROSS JOIN LATERAL ({_CORE}) AS c")
+_REGISTERS_ONLY: Final = _PER_SUBJECT.format(core="NULL::bytea[]", join="")
 
 # One subject's question compares with `= $1`: PostgreSQL guesses an array parameter holds
 # ten values, so for `= ANY($1)` with one it found a fresh plan cheaper every time and
