@@ -14,14 +14,7 @@ from projections.knowledge import effective
 from projections.meeting import MeetingState, Reschedule
 from projections.party import PartyState
 from projections.plan import PlanState, ProvisionEntry, Revision
-from projections.provenance import (
-    Fact,
-    Stance,
-    StanceJSON,
-    growing_in_place,
-    plain,
-    stance_fields,
-)
+from projections.provenance import Draft, Fact, Stance, StanceJSON, plain, stance_fields
 
 __all__ = [
     "Change",
@@ -75,17 +68,20 @@ def initial(subject_id: str) -> State:
 
 
 # Each kind's step, by the type of its state.
-_EVOLVE: Final[dict[type[State], Callable[[Any, Recorded], State]]] = {
-    PartyState: party.evolve,
-    PlanState: plan.evolve,
-    MeetingState: meeting.evolve,
-    IssueState: issue.evolve,
+_STEP: Final[dict[type[State], Callable[[Any, Recorded], None]]] = {
+    PartyState: party.step,
+    PlanState: plan.step,
+    MeetingState: meeting.step,
+    IssueState: issue.step,
 }
 
 
 def evolve(state: State, event: Recorded) -> State:
-    """One step of the fold: the subject's state after an event concerning it."""
-    return _EVOLVE[type(state)](state, event)
+    """One step of the fold: the subject's state after an event concerning it (`state` is
+    left as it is)."""
+    draft = Draft(state)
+    _STEP[type(state)](draft, event)
+    return draft.state
 
 
 def concerns(event: Recorded) -> set[str]:
@@ -119,30 +115,27 @@ def fold_concerning(
     folded = [event for event in events if _folds(event)]
     if not folded:
         return state
-    if state is None:
-        state = initial(subject_id)
-    step = _EVOLVE[type(state)]  # one subject, one kind: its step, looked up once
-    with growing_in_place():
-        for event in folded:
-            state = step(state, event)
-    return state
+    draft = Draft(state if state is not None else initial(subject_id))
+    step = _STEP[type(draft.state)]  # one subject, one kind: its step, looked up once
+    for event in folded:
+        step(draft, event)
+    return draft.state
 
 
 def fold_all(events: Iterable[Recorded]) -> dict[str, State]:
     """Fold effective, valid-time-ordered events into every subject they concern, in one pass."""
-    states: dict[str, State] = {}
-    with growing_in_place():
-        for event in events:
-            if not _folds(event):
+    drafts: dict[str, Draft[Any]] = {}
+    for event in events:
+        if not _folds(event):
+            continue
+        for subject_id in concerns(event):
+            if not SUBJECT_RE.match(subject_id):
                 continue
-            for subject_id in concerns(event):
-                if not SUBJECT_RE.match(subject_id):
-                    continue
-                current = states.get(subject_id)
-                states[subject_id] = evolve(
-                    current if current is not None else initial(subject_id), event
-                )
-    return dict(sorted(states.items()))
+            draft = drafts.get(subject_id)
+            if draft is None:
+                draft = drafts[subject_id] = Draft(initial(subject_id))
+            _STEP[type(draft.state)](draft, event)
+    return {subject_id: drafts[subject_id].state for subject_id in sorted(drafts)}
 
 
 def project(

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from msgspec import Struct
-from msgspec.structs import replace
 
 from events.vocabulary import PlanProposed, PlanRevised, PositionStated, Provision, Recorded
-from projections.provenance import Fact, StanceJSON, appended, fact_of, set_fields, stance_of
+from projections.provenance import Draft, Fact, StanceJSON, fact_of, stance_of
 
 
 class IssueState(Struct, frozen=True, kw_only=True, gc=False):
@@ -23,24 +22,19 @@ def initial(subject_id: str) -> IssueState:
     return IssueState(id=subject_id)
 
 
-def evolve(state: IssueState, event: Recorded) -> IssueState:
-    """The issue after `event`, one of the events concerning it; `state` is left untouched
-    (in a fold, a list the fold made grows in place: provenance.growing_in_place)."""
+def step(draft: Draft[IssueState], event: Recorded) -> None:
+    """Fold `event`, one of the events concerning the issue, into `draft`."""
     other = event.subject
     if other is None:
-        return state
+        return
     match event.data:
-        case PositionStated() as d if d.on == state.id:
-            return replace(state, stances={**state.stances, other: stance_of(event, d)})
+        case PositionStated() as d if d.on == draft.state.id:
+            draft.put("stances", other, stance_of(event, d))
         case PlanProposed(provisions=provisions) | PlanRevised(provisions_added=provisions):
             # A plan stays listed once it addressed the issue, even if the provision is
             # later removed: the list answers "which plans took this issue up".
-            if _addresses(provisions, state.id):
-                had = len(state.plans)
-                plans = appended(state.plans, other)
-                if len(plans) > had:
-                    return set_fields(state, fact_of(event), {"plans": plans})
-    return state
+            if _addresses(provisions, draft.state.id) and draft.add("plans", other):
+                draft.cite(fact_of(event), "plans")
 
 
 def _addresses(provisions: list[Provision], issue: str) -> bool:

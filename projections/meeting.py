@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from msgspec import Struct
 
 from events.vocabulary import (
@@ -14,7 +12,7 @@ from events.vocabulary import (
     PlanPresented,
     Recorded,
 )
-from projections.provenance import Fact, appended, fact_of, pushed, set_fields
+from projections.provenance import Draft, Fact, fact_of
 
 
 class Reschedule(Struct, frozen=True, kw_only=True, gc=False):
@@ -48,51 +46,43 @@ def initial(subject_id: str) -> MeetingState:
     return MeetingState(id=subject_id)
 
 
-def evolve(state: MeetingState, event: Recorded) -> MeetingState:
-    """The meeting after `event`, one of the events concerning it; `state` is left untouched
-    (in a fold, a list the fold made grows in place: provenance.growing_in_place)."""
+def step(draft: Draft[MeetingState], event: Recorded) -> None:
+    """Fold `event`, one of the events concerning the meeting, into `draft`."""
+    state = draft.state
     mine = event.subject == state.id
     match event.data:
         case MeetingScheduled() as d if mine:
-            return set_fields(
-                state,
-                fact_of(event),
-                {
-                    "title": d.title,
-                    "starts": d.starts,
-                    "location": d.location,
-                    "participants": list(d.participants),
-                    "agenda": list(d.agenda),
-                    "status": "scheduled",
-                },
-            )
+            fact = fact_of(event)
+            draft.set(fact, "title", d.title)
+            draft.set(fact, "starts", d.starts)
+            draft.set(fact, "location", d.location)
+            draft.set(fact, "participants", list(d.participants))
+            draft.set(fact, "agenda", list(d.agenda))
+            draft.set(fact, "status", "scheduled")
         case MeetingRescheduled() as d if mine:
             fact = fact_of(event)
-            moved = Reschedule(starts=d.starts, location=d.location, event=event.id, time=fact.time)
-            changes: dict[str, Any] = {
-                "starts": d.starts,
-                "reschedules": pushed(state.reschedules, moved),
-            }
+            draft.set(fact, "starts", d.starts)
+            draft.push(
+                "reschedules",
+                Reschedule(starts=d.starts, location=d.location, event=event.id, time=fact.time),
+            )
+            draft.cite(fact, "reschedules")
             # No location given means the meeting moves in time only.
             if d.location is not None:
-                changes["location"] = d.location
+                draft.set(fact, "location", d.location)
             if state.status is None:
-                changes["status"] = "scheduled"
-            return set_fields(state, fact, changes)
+                draft.set(fact, "status", "scheduled")
         case MeetingHeld() as d if mine:
-            changes = {"status": "held"}
+            fact = fact_of(event)
+            draft.set(fact, "status", "held")
             if d.outcome is not None:
-                changes["outcome"] = d.outcome
+                draft.set(fact, "outcome", d.outcome)
             if d.participants is not None:
-                changes["participants"] = list(d.participants)
-            return set_fields(state, fact_of(event), changes)
+                draft.set(fact, "participants", list(d.participants))
         case MeetingCancelled() as d if mine:
-            return set_fields(
-                state, fact_of(event), {"status": "cancelled", "cancel_reason": d.reason}
-            )
+            fact = fact_of(event)
+            draft.set(fact, "status", "cancelled")
+            draft.set(fact, "cancel_reason", d.reason)
         case PlanPresented(meeting=meeting) if meeting == state.id and event.subject:
-            had = len(state.plans_presented)
-            presented = appended(state.plans_presented, event.subject)
-            if len(presented) > had:
-                return set_fields(state, fact_of(event), {"plans_presented": presented})
-    return state
+            if draft.add("plans_presented", event.subject):
+                draft.cite(fact_of(event), "plans_presented")

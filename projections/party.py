@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from msgspec import Struct
-from msgspec.structs import replace
 
 from events.vocabulary import (
     MeetingHeld,
@@ -13,7 +12,7 @@ from events.vocabulary import (
     PositionStated,
     Recorded,
 )
-from projections.provenance import Fact, StanceJSON, appended, fact_of, set_fields, stance_of
+from projections.provenance import Draft, Fact, StanceJSON, fact_of, stance_of
 
 
 class PartyState(Struct, frozen=True, kw_only=True, gc=False):
@@ -37,41 +36,29 @@ def initial(subject_id: str) -> PartyState:
     return PartyState(id=subject_id)
 
 
-def evolve(state: PartyState, event: Recorded) -> PartyState:
-    """The party after `event`, one of the events concerning it; `state` is left untouched
-    (in a fold, a list the fold made grows in place: provenance.growing_in_place)."""
-    me, other = state.id, event.subject
+def step(draft: Draft[PartyState], event: Recorded) -> None:
+    """Fold `event`, one of the events concerning the party, into `draft`."""
+    me, other = draft.state.id, event.subject
     if other is None:
-        return state
+        return
     match event.data:
         case PartyRegistered() as d:
             if other == me:
-                state = set_fields(
-                    state,
-                    fact_of(event),
-                    {
-                        "name": d.name,
-                        "kind": d.kind,
-                        "member_of": d.member_of,
-                        "role": d.role,
-                        "aliases": list(d.aliases),
-                    },
-                )
-            if d.member_of == me and other != me and other not in state.members:
-                state = set_fields(
-                    state, fact_of(event), {"members": sorted(appended(state.members, other))}
-                )
+                fact = fact_of(event)
+                draft.set(fact, "name", d.name)
+                draft.set(fact, "kind", d.kind)
+                draft.set(fact, "member_of", d.member_of)
+                draft.set(fact, "role", d.role)
+                draft.set(fact, "aliases", list(d.aliases))
+            if d.member_of == me and other != me and draft.add("members", other):
+                draft.state.members.sort()
+                draft.cite(fact_of(event), "members")
         case PositionStated() as d if other == me:
             # Events arrive in valid-time order, so the latest statement on a subject wins.
-            return replace(state, positions={**state.positions, d.on: stance_of(event, d)})
+            draft.put("positions", d.on, stance_of(event, d))
         case PlanProposed(sponsor=sponsor) if sponsor == me:
-            return set_fields(
-                state, fact_of(event), {"sponsored_plans": appended(state.sponsored_plans, other)}
-            )
+            draft.add("sponsored_plans", other)
+            draft.cite(fact_of(event), "sponsored_plans")
         case MeetingScheduled(participants=people) | MeetingHeld(participants=people):
-            if people and me in people:
-                had = len(state.meetings)
-                meetings = appended(state.meetings, other)
-                if len(meetings) > had:
-                    return set_fields(state, fact_of(event), {"meetings": meetings})
-    return state
+            if people and me in people and draft.add("meetings", other):
+                draft.cite(fact_of(event), "meetings")

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from msgspec import Struct
-from msgspec.structs import replace
 
 from events.vocabulary import (
     PlanClassified,
@@ -18,15 +15,7 @@ from events.vocabulary import (
     Provision,
     Recorded,
 )
-from projections.provenance import (
-    Fact,
-    StanceJSON,
-    appended,
-    fact_of,
-    pushed,
-    set_fields,
-    stance_of,
-)
+from projections.provenance import Draft, Fact, StanceJSON, fact_of, stance_of
 
 
 class ProvisionEntry(Struct, frozen=True, kw_only=True, gc=False):
@@ -88,95 +77,89 @@ def initial(subject_id: str) -> PlanState:
     return PlanState(id=subject_id)
 
 
-def evolve(state: PlanState, event: Recorded) -> PlanState:
-    """The plan after `event`, one of the events concerning it; `state` is left untouched
-    (in a fold, a list the fold made grows in place: provenance.growing_in_place)."""
+def step(draft: Draft[PlanState], event: Recorded) -> None:
+    """Fold `event`, one of the events concerning the plan, into `draft`."""
+    state = draft.state
     me, other = state.id, event.subject
     if other is None:
-        return state
+        return
     mine = other == me
     match event.data:
         case PlanProposed() as d:
             if mine:
-                state = _proposed(state, event, d)
+                _proposed(draft, event, d)
             if d.based_on == me and not mine:
-                state = set_fields(
-                    state, fact_of(event), {"derived": appended(state.derived, other)}
-                )
+                draft.add("derived", other)
+                draft.cite(fact_of(event), "derived")
         case PlanRevised() as d if mine:
-            return _revised(state, event, d)
+            _revised(draft, event, d)
         case PlanClassified() as d if mine:
-            return set_fields(
-                state,
-                fact_of(event),
-                {
-                    "classified": True,
-                    "classified_by": d.ordered_by,
-                    "withheld_from": list(d.withheld_from),
-                },
-            )
+            fact = fact_of(event)
+            draft.set(fact, "classified", True)
+            draft.set(fact, "classified_by", d.ordered_by)
+            draft.set(fact, "withheld_from", list(d.withheld_from))
         case PlanDeclassified() if mine:
             # classified_by stays: it still names who ordered the last classification.
-            return set_fields(state, fact_of(event), {"classified": False, "withheld_from": []})
+            fact = fact_of(event)
+            draft.set(fact, "classified", False)
+            draft.set(fact, "withheld_from", [])
         case PlanPresented() as d if mine:
-            return _presented(state, event, d)
+            _presented(draft, event, d)
         case PlanSuperseded(by_plan=by_plan):
             if mine:
-                state = set_fields(
-                    state, fact_of(event), {"status": "superseded", "superseded_by": by_plan}
-                )
+                fact = fact_of(event)
+                draft.set(fact, "status", "superseded")
+                draft.set(fact, "superseded_by", by_plan)
             if by_plan == me and not mine:
-                state = set_fields(
-                    state, fact_of(event), {"supersedes": appended(state.supersedes, other)}
-                )
+                draft.add("supersedes", other)
+                draft.cite(fact_of(event), "supersedes")
         case PositionStated() as d if d.on == me:
-            return replace(state, stances={**state.stances, other: stance_of(event, d)})
-    return state
+            draft.put("stances", other, stance_of(event, d))
 
 
-def _proposed(state: PlanState, event: Recorded, d: PlanProposed) -> PlanState:
+def _proposed(draft: Draft[PlanState], event: Recorded, d: PlanProposed) -> None:
     # A second proposal of the same plan restates it: its fields replace the earlier
     # ones and it joins the history at the current revision number; a plan already
     # presented or superseded keeps that status.
+    state = draft.state
     provisions = [_entry(p) for p in d.provisions]
     fact = fact_of(event)
-    step = Revision(
-        revision=state.revision,
-        event=event.id,
-        time=fact.time,
-        confidence=event.confidence,
-        points=d.points,
-        title=d.title,
-        summary=d.summary,
-        by=d.sponsor,
-        provisions_added=provisions,
-        provisions_removed=[],
+    draft.set(fact, "title", d.title)
+    draft.set(fact, "kind", d.kind)
+    draft.set(fact, "sponsor", d.sponsor)
+    draft.set(fact, "status", state.status or "proposed")
+    draft.set(fact, "points", d.points)
+    draft.set(fact, "summary", d.summary)
+    draft.set(fact, "based_on", d.based_on)
+    draft.set(fact, "provisions", list(provisions))
+    draft.push(
+        "history",
+        Revision(
+            revision=state.revision,
+            event=event.id,
+            time=fact.time,
+            confidence=event.confidence,
+            points=d.points,
+            title=d.title,
+            summary=d.summary,
+            by=d.sponsor,
+            provisions_added=provisions,
+            provisions_removed=[],
+        ),
     )
-    return set_fields(
-        state,
-        fact,
-        {
-            "title": d.title,
-            "kind": d.kind,
-            "sponsor": d.sponsor,
-            "status": state.status or "proposed",
-            "points": d.points,
-            "summary": d.summary,
-            "based_on": d.based_on,
-            "provisions": list(provisions),
-            "history": pushed(state.history, step),
-        },
-    )
+    draft.cite(fact, "history")
 
 
-def _revised(state: PlanState, event: Recorded, d: PlanRevised) -> PlanState:
-    changes: dict[str, Any] = {"revision": state.revision + 1}
+def _revised(draft: Draft[PlanState], event: Recorded, d: PlanRevised) -> None:
+    state = draft.state
+    fact = fact_of(event)
+    draft.set(fact, "revision", state.revision + 1)
     if d.points is not None:
-        changes["points"] = d.points
+        draft.set(fact, "points", d.points)
     if d.title is not None:
-        changes["title"] = d.title
+        draft.set(fact, "title", d.title)
     if d.summary is not None:
-        changes["summary"] = d.summary
+        draft.set(fact, "summary", d.summary)
     added: list[ProvisionEntry] = []
     if d.provisions_added or d.provisions_removed:
         # An added provision reusing an id replaces the old one in place.
@@ -184,34 +167,35 @@ def _revised(state: PlanState, event: Recorded, d: PlanRevised) -> PlanState:
         replacing = {p.id: p for p in added}
         removed = set(d.provisions_removed)
         kept = [replacing.pop(p.id, p) for p in state.provisions if p.id not in removed]
-        changes["provisions"] = [*kept, *replacing.values()]
-    fact = fact_of(event)
-    step = Revision(
-        revision=state.revision + 1,
-        event=event.id,
-        time=fact.time,
-        confidence=event.confidence,
-        points=changes.get("points", state.points),
-        title=changes.get("title", state.title),
-        summary=changes.get("summary", state.summary),
-        by=d.by,
-        provisions_added=added,
-        provisions_removed=list(d.provisions_removed),
+        draft.set(fact, "provisions", [*kept, *replacing.values()])
+    draft.push(
+        "history",
+        Revision(
+            revision=state.revision,
+            event=event.id,
+            time=fact.time,
+            confidence=event.confidence,
+            points=state.points,
+            title=state.title,
+            summary=state.summary,
+            by=d.by,
+            provisions_added=added,
+            provisions_removed=list(d.provisions_removed),
+        ),
     )
-    changes["history"] = pushed(state.history, step)
-    return set_fields(state, fact, changes)
+    draft.cite(fact, "history")
 
 
-def _presented(state: PlanState, event: Recorded, d: PlanPresented) -> PlanState:
-    changes: dict[str, Any] = {
-        "presented_to": appended(state.presented_to, *d.to),
-        "presented_by": appended(state.presented_by, d.by),
-    }
+def _presented(draft: Draft[PlanState], event: Recorded, d: PlanPresented) -> None:
+    fact = fact_of(event)
+    draft.add("presented_to", *d.to)
+    draft.add("presented_by", d.by)
+    draft.cite(fact, "presented_to", "presented_by")
     if d.meeting is not None:
-        changes["presented_at"] = appended(state.presented_at, d.meeting)
-    if state.status != "superseded":
-        changes["status"] = "presented"
-    return set_fields(state, fact_of(event), changes)
+        draft.add("presented_at", d.meeting)
+        draft.cite(fact, "presented_at")
+    if draft.state.status != "superseded":
+        draft.set(fact, "status", "presented")
 
 
 def _entry(p: Provision) -> ProvisionEntry:

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
-from contextvars import ContextVar
-from typing import Any, Protocol, TypeVar, cast
+from typing import Any, Generic, Protocol, TypeVar, cast
 
 import msgspec
 from msgspec import Struct
+from msgspec.structs import force_setattr
 
 from events.timeparse import format_time
 from events.vocabulary import PositionStated, Recorded
@@ -88,78 +86,76 @@ class _Provenanced(Protocol):
     """A state: its fields, and the Fact behind each field set so far."""
 
     @property
-    def facts(self) -> Mapping[str, Fact]: ...
+    def facts(self) -> dict[str, Fact]: ...
 
 
 S = TypeVar("S", bound=Struct)
 
 
-def set_fields(state: S, fact: Fact, changes: dict[str, Any]) -> S:
-    """`state` (a state: it has `facts`) with `changes` made, each changed field now set by
-    the event of `fact`. `changes` comes as one dict: as keyword arguments it would be
-    copied once more."""
-    facts = dict(cast(_Provenanced, state).facts)  # set field by field: cheaper than merging
-    for field in changes:
-        facts[field] = fact
-    return msgspec.structs.replace(state, facts=facts, **changes)
+class Draft(Generic[S]):
+    """A state while one fold changes it, step by step, in place.
 
-
-T = TypeVar("T")
-
-# The lists the running fold made, by id: each with its items as a set (None for a list that
-# may hold an item twice). Held here, so no id is reused while the fold runs.
-_grown: ContextVar[dict[int, tuple[list[Any], set[Any] | None]] | None] = ContextVar(
-    "grown", default=None
-)
-
-
-@contextmanager
-def growing_in_place() -> Iterator[None]:
-    """Within a fold: a list the fold itself made grows in place.
-
-    A fold keeps only its last state, so copying a list to grow it by one item (what a pure
-    step does) only makes a fold quadratic: 10,000 revisions of one plan cost seconds. A
-    list the fold did not make (the initial state's, a caller's state's) is copied the
-    first time it grows, so nothing outside the fold ever changes.
+    A fold keeps only its last state, so a step that copied the state (and a list, to grow
+    it by one item) would only make the fold slower, and quadratic in a list's length. The
+    draft's state is a copy of the one it starts from, and a list or dict field is copied
+    the first time the fold changes it: the state the fold started from, and any state the
+    caller holds, never change. States are frozen structs, so the draft sets its own
+    state's fields with `force_setattr`; `state` is the fold's result once it ends, and the
+    draft is not used after.
     """
-    token = _grown.set({})
-    try:
-        yield
-    finally:
-        _grown.reset(token)
 
+    __slots__ = ("_mine", "_seen", "facts", "state")
 
-def _own(items: list[T], distinct: bool) -> tuple[list[T], set[T] | None]:
-    grown = _grown.get()
-    if grown is not None:
-        held = grown.get(id(items))
-        if held is not None and held[0] is items:
-            if distinct and held[1] is None:  # grown by `pushed` so far
-                held = grown[id(items)] = (items, set(items))
-            return held
-    out = list(items)
-    seen = set(out) if distinct else None
-    if grown is not None:
-        grown[id(out)] = (out, seen)
-    return out, seen
+    def __init__(self, state: S) -> None:
+        self.facts: dict[str, Fact] = dict(cast(_Provenanced, state).facts)
+        self.state: S = msgspec.structs.replace(state, facts=self.facts)
+        self._mine: set[str] = set()  # the list and dict fields copied by this draft
+        self._seen: dict[str, set[Any]] = {}  # a distinct list's items, by field
 
+    def set(self, fact: Fact, field: str, value: Any) -> None:
+        """Set `field` to `value` (a list or dict the draft copies before changing it), set by
+        the event of `fact`."""
+        force_setattr(self.state, field, value)
+        self.facts[field] = fact
+        if field in self._mine:  # grown here before: `value` is the caller's
+            self._mine.discard(field)
+            self._seen.pop(field, None)
 
-def pushed(items: list[T], *new: T) -> list[T]:
-    """`items` with `new` appended (a copy, but for a list the running fold made)."""
-    out, seen = _own(items, distinct=False)
-    out.extend(new)
-    if seen is not None:  # grown by `appended` too
-        seen.update(new)
-    return out
+    def cite(self, fact: Fact, *fields: str) -> None:
+        """Name the event of `fact` as the one that set `fields` (changed by `add`, `push` or
+        `put`)."""
+        for field in fields:
+            self.facts[field] = fact
 
-
-def appended(items: list[str], *new: str) -> list[str]:
-    """`items` with each of `new` appended unless already present, order kept (a copy, but
-    for a list the running fold made)."""
-    out, seen = _own(items, distinct=True)
-    assert seen is not None
-    for item in new:
-        if item not in seen:
+    def push(self, field: str, item: Any) -> None:
+        """Append `item` to the list `field`."""
+        self._own(field).append(item)
+        seen = self._seen.get(field)
+        if seen is not None:
             seen.add(item)
-            out.append(item)
-    return out
+
+    def add(self, field: str, *items: Any) -> bool:
+        """Append each of `items` to the list `field` unless already in it, in order; whether
+        any was."""
+        out = self._own(field)
+        seen = self._seen.get(field)
+        if seen is None:
+            seen = self._seen[field] = set(out)
+        had = len(out)
+        for item in items:
+            if item not in seen:
+                seen.add(item)
+                out.append(item)
+        return len(out) > had
+
+    def put(self, field: str, key: str, value: Any) -> None:
+        """Set `key` of the dict `field` to `value`."""
+        self._own(field)[key] = value
+
+    def _own(self, field: str) -> Any:
+        value = getattr(self.state, field)
+        if field not in self._mine:
+            value = value.copy()
+            force_setattr(self.state, field, value)
+            self._mine.add(field)
+        return value
