@@ -11,9 +11,12 @@ them, without reading the log again.
 from __future__ import annotations
 
 import bisect
+import functools
+import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Final, Union
+from types import UnionType
+from typing import Annotated, Any, Final, Union, get_args, get_origin, get_type_hints
 
 import msgspec
 
@@ -36,12 +39,59 @@ _stance_json: Final = msgspec.json.Decoder(StanceJSON)
 # A CORE fact's value is the event as believed, in MessagePack: `Recorded` as an array of
 # its fields in order, its payload an array tagged by its type. A page decodes thousands of
 # them, and arrays are decoded in half the time of maps (no field name is stored, nor
-# matched), and one decode types the payload by its type's Struct.
-_FOLDED_PAYLOADS: Final = tuple(
-    msgspec.defstruct(
-        f"_Folded_{type_}", [], bases=(cls,), tag=type_, array_like=True, frozen=True, kw_only=True
+# matched), and one decode types the payload by its type's Struct. The payload is decoded
+# as a subclass of that Struct whose fields keep their types but not their constraints
+# (lengths, patterns), its lists as tuples, outside the cyclic collector (gc=False): the
+# event was checked when it was appended, and matching a page's thousands of references
+# against their patterns again costs a third of its decoding; an empty tuple is no new
+# object, and a busy plan's 14,000 folded events, each with its lists, would have the
+# collector walk them several times while a page is assembled.
+
+
+def _unchecked(tp: Any) -> Any:
+    """`tp` without its constraints (`Annotated` metadata), its lists as tuples, in the
+    structs it holds too."""
+    origin, args = get_origin(tp), get_args(tp)
+    if origin is Annotated:
+        return _unchecked(args[0])
+    if origin is list:
+        return tuple[_unchecked(args[0]), ...]  # type: ignore[misc]
+    if origin is Union or origin is UnionType:
+        return functools.reduce(operator.or_, map(_unchecked, args))
+    if isinstance(tp, type) and issubclass(tp, msgspec.Struct):
+        return _unchecked_struct(tp)
+    return tp
+
+
+@functools.cache
+def _unchecked_struct(cls: type[msgspec.Struct], tag: str | None = None) -> type[msgspec.Struct]:
+    """A subclass of `cls` with its fields unchecked (read as an array when tagged)."""
+    hints = get_type_hints(cls, include_extras=True)
+    fields: list[tuple[str, Any] | tuple[str, Any, Any]] = []
+    for f in msgspec.structs.fields(cls):
+        tp = _unchecked(hints[f.name])
+        if f.default_factory is list:  # now a tuple: the empty one, made once
+            fields.append((f.name, tp, ()))
+        elif f.default_factory is not msgspec.NODEFAULT:
+            fields.append((f.name, tp, msgspec.field(default_factory=f.default_factory)))
+        elif f.default is not msgspec.NODEFAULT:
+            fields.append((f.name, tp, f.default))
+        else:
+            fields.append((f.name, tp))
+    return msgspec.defstruct(
+        f"_Unchecked_{tag or cls.__name__}",
+        fields,
+        bases=(cls,),
+        tag=tag,
+        array_like=tag is not None,
+        frozen=True,
+        kw_only=True,
+        gc=False,
     )
-    for type_, (cls, _) in VOCABULARY.items()
+
+
+_FOLDED_PAYLOADS: Final = tuple(
+    _unchecked_struct(cls, type_) for type_, (cls, _) in VOCABULARY.items()
 )
 
 

@@ -61,14 +61,20 @@ def test_a_corrected_event_is_held_as_its_correction_states_it() -> None:
 
 def _same(folded: Recorded, event: Recorded) -> bool:
     """Whether a decoded folded event holds `event`: its fields, and a payload of its type's
-    Struct with the same fields (as decoded, a subclass of it that is read as an array)."""
+    Struct with the same fields (as decoded, a subclass of it read as an array, its lists
+    tuples and the structs it holds subclasses of theirs)."""
     fields = [f for f in Recorded.__struct_fields__ if f != "data"]
     return (
         isinstance(folded, Recorded)
         and [getattr(folded, f) for f in fields] == [getattr(event, f) for f in fields]
         and isinstance(folded.data, type(event.data))
-        and msgspec.structs.asdict(folded.data) == msgspec.structs.asdict(event.data)
+        and _payload(folded.data) == _payload(event.data)
     )
+
+
+def _payload(data: msgspec.Struct) -> object:
+    """A payload's fields as JSON reads them (a decoded list field is a tuple)."""
+    return msgspec.json.decode(msgspec.json.encode(msgspec.structs.asdict(data)))
 
 
 def _with_payload(type_: str, *payload: object) -> bytes:
