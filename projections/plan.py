@@ -132,22 +132,7 @@ def _proposed(draft: Draft[PlanState], event: Recorded, d: PlanProposed) -> None
     draft.set(fact, "summary", d.summary)
     draft.set(fact, "based_on", d.based_on)
     draft.set(fact, "provisions", list(provisions))
-    draft.push(
-        "history",
-        Revision(
-            revision=state.revision,
-            event=event.id,
-            time=fact.time,
-            confidence=event.confidence,
-            points=d.points,
-            title=d.title,
-            summary=d.summary,
-            by=d.sponsor,
-            provisions_added=provisions,
-            provisions_removed=[],
-        ),
-    )
-    draft.cite(fact, "history")
+    _history(draft, event, fact, d.sponsor, provisions, [])
 
 
 def _revised(draft: Draft[PlanState], event: Recorded, d: PlanRevised) -> None:
@@ -168,6 +153,20 @@ def _revised(draft: Draft[PlanState], event: Recorded, d: PlanRevised) -> None:
         removed = set(d.provisions_removed)
         kept = [replacing.pop(p.id, p) for p in state.provisions if p.id not in removed]
         draft.set(fact, "provisions", [*kept, *replacing.values()])
+    _history(draft, event, fact, d.by, added, list(d.provisions_removed))
+
+
+def _history(
+    draft: Draft[PlanState],
+    event: Recorded,
+    fact: Fact,
+    by: str | None,
+    added: list[ProvisionEntry],
+    removed: list[str],
+) -> None:
+    """The history one step longer: the plan's values once the step applied, and what the
+    step changed."""
+    state = draft.state
     draft.push(
         "history",
         Revision(
@@ -178,9 +177,9 @@ def _revised(draft: Draft[PlanState], event: Recorded, d: PlanRevised) -> None:
             points=state.points,
             title=state.title,
             summary=state.summary,
-            by=d.by,
+            by=by,
             provisions_added=added,
-            provisions_removed=list(d.provisions_removed),
+            provisions_removed=removed,
         ),
     )
     draft.cite(fact, "history")
