@@ -8,7 +8,7 @@ from typing import Any, Final
 
 from events.vocabulary import META_TYPES, SUBJECT_RE, Recorded, is_custom, references
 from projections import issue, meeting, party, plan
-from projections.diff import Change, diff
+from projections.diff import Change, diff, subject_changes
 from projections.issue import IssueState
 from projections.knowledge import effective
 from projections.meeting import MeetingState, Reschedule
@@ -42,6 +42,7 @@ __all__ = [
     "project",
     "project_all",
     "stance_fields",
+    "subject_changes",
 ]
 
 State = PartyState | PlanState | MeetingState | IssueState

@@ -38,12 +38,12 @@ def diff(before: Mapping[str, Struct], after: Mapping[str, Struct]) -> list[Chan
     """
     changes: list[Change] = []
     for subject in sorted(before.keys() | after.keys()):
-        b, a = before.get(subject), after.get(subject)
-        changes.extend(_subject_changes(subject, b, a))
+        changes.extend(subject_changes(subject, before.get(subject), after.get(subject)))
     return changes
 
 
-def _subject_changes(subject: str, b: Struct | None, a: Struct | None) -> list[Change]:
+def subject_changes(subject: str, b: Struct | None, a: Struct | None) -> list[Change]:
+    """The changes of one subject from `b` to `a` (its states, or None), by field."""
     # A subject absent on one side is compared with a blank state of its own kind (every
     # state class is built from an id alone), so that empty lists and a False flag do not
     # show up as changes from None. Values are compared as the states hold them: the two

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -24,7 +24,8 @@ async def states(conn: Conn, subjects: list[str], q: Question) -> dict[str, proj
     registers' values and the events to fold, as the read model holds them."""
     if not subjects:
         return {}
-    return _assembled(subjects, await _select(conn, subjects, q, [q.at]), [q.at])[0]
+    selected = await _select(conn, subjects, q, [q.at])
+    return {s: end for s, (end,) in _assembled(subjects, selected, [q.at]) if end is not None}
 
 
 class _Selected(NamedTuple):
@@ -63,10 +64,10 @@ async def _select(conn: Conn, subjects: list[str], q: Question, ends: list[datet
 
 def _assembled(
     subjects: list[str], selected: _Selected, ends: list[datetime]
-) -> list[dict[str, projections.State]]:
-    """Each end's states of `subjects` from what they selected (`ends` in any order)."""
+) -> Iterator[tuple[str, list[projections.State | None]]]:
+    """Each subject with its state at each of `ends` (in the order of `ends`, None where
+    nothing counts), from what they selected, a subject at a time."""
     order = sorted(range(len(ends)), key=ends.__getitem__)
-    out: list[dict[str, projections.State]] = [{} for _ in ends]
     for subject in subjects:
         mine = selected.latest.get(subject)
         folded = [] if mine is None else _folded(subject, mine.core)
@@ -75,10 +76,10 @@ def _assembled(
             found = assemble(subject, folded, at_ends)
         except msgspec.DecodeError as e:  # a stance the projector did not encode
             raise model.Damaged(subject, f"a register holds no stance ({e})") from e
+        states: list[projections.State | None] = [None] * len(ends)
         for i, state in zip(order, found, strict=True):
-            if state is not None:
-                out[i][subject] = state
-    return out
+            states[i] = state
+        yield subject, states
 
 
 def _values(subject: str, facts: model.Facts | None) -> dict[str, bytes]:
@@ -112,6 +113,13 @@ async def subject_state(conn: Conn, subject: str, q: Question) -> projections.St
 # takes to assemble it, so a piece twice the one before is read before that one is done.
 PIECES = 4
 FIRST_PIECE = 4
+# PostgreSQL sends a statement's rows only as fast as the service reads them, and a piece's
+# rows (about a megabyte) fill the socket's buffer many times over: assembled without a
+# pause, a piece would leave the next piece's statement waiting on the socket, not running.
+# So a piece is assembled a subject at a time, and the event loop runs (reading the rows
+# that arrived) once the subjects since it last ran hold YIELD_FACTS facts: after each
+# busy subject, after a few small ones.
+YIELD_FACTS = 100
 
 
 class Page(msgspec.Struct, frozen=True):
@@ -132,6 +140,10 @@ def fitting(facts: Iterable[int], budget: int) -> int:
     return taken
 
 
+# What a page does with each subject's states at its ends, as the subject is assembled.
+OnAssembled = Callable[[str, list[projections.State | None]], None]
+
+
 async def states_page(
     conn: Conn,
     q: Question,
@@ -141,10 +153,34 @@ async def states_page(
     limit: int,
     budget: int,
 ) -> tuple[Page, list[dict[str, projections.State]]]:
-    """The next subjects of a walk and their states at each of `ends` (valid times: a
-    diff's two ends; all at `q`'s sequence and confidence): at most `limit`, and only as
-    many as fit in `budget` facts (registers at every end, events to fold once) unless the
-    first alone is larger.
+    """The next subjects of a walk and their states at each of `ends`, by subject, as
+    `page_subjects` finds them."""
+    out: list[dict[str, projections.State]] = [{} for _ in ends]
+
+    def keep(subject: str, states: list[projections.State | None]) -> None:
+        for whole, state in zip(out, states, strict=True):
+            if state is not None:
+                whole[subject] = state
+
+    page = await page_subjects(conn, q, ends, prefix, after, limit, budget, keep)
+    return page, out
+
+
+async def page_subjects(
+    conn: Conn,
+    q: Question,
+    ends: list[datetime],
+    prefix: str,
+    after: PageCursor | None,
+    limit: int,
+    budget: int,
+    each: OnAssembled,
+) -> Page:
+    """The next subjects of a walk, each handed to `each` with its states at each of `ends`
+    (valid times: a diff's two ends; all at `q`'s sequence and confidence; None where
+    nothing counts) as soon as it is assembled: at most `limit`, and only as many as fit
+    in `budget` facts (registers at every end, events to fold once) unless the first alone
+    is larger.
 
     Where a page ends depends on the answer alone, so a pinned page never changes. The
     facts are read a piece of subjects at a time, each piece as many as their
@@ -156,7 +192,6 @@ async def states_page(
     rest, more = found[:limit], len(found) > limit
     taken: list[str] = []
     used = 0  # the facts of the subjects taken
-    out: list[dict[str, projections.State]] = [{} for _ in ends]
 
     share = max(1, budget // (PIECES * FIRST_PIECE))
 
@@ -178,7 +213,7 @@ async def states_page(
             # What the page holds already comes first, and always stays.
             fit = fitting([used, *counts], budget) - 1 if taken else fitting(counts, budget)
             if fit < len(chunk):
-                chunk, rest, more = chunk[:fit], [], True
+                chunk, counts, rest, more = chunk[:fit], counts[:fit], [], True
                 selected = selected.only(set(chunk))
             if not chunk:
                 break
@@ -186,10 +221,15 @@ async def states_page(
                 following = piece()
                 pending = asyncio.ensure_future(_select(conn, following, q, ends))
                 await asyncio.sleep(0)
-            for whole, part in zip(out, _assembled(chunk, selected, ends), strict=True):
-                whole |= part
+            held = 0  # the facts assembled since the event loop last ran
+            for (subject, states), n in zip(_assembled(chunk, selected, ends), counts, strict=True):
+                each(subject, states)
+                held += n
+                if held >= YIELD_FACTS and pending is not None:
+                    held = 0
+                    await asyncio.sleep(0)  # the next piece's rows keep arriving meanwhile
             taken += chunk
-            used += sum(counts[: len(chunk)])
+            used += sum(counts)
             if pending is not None:
                 chunk = following
     finally:
@@ -198,7 +238,7 @@ async def states_page(
             with contextlib.suppress(BaseException):
                 await pending
     nxt = encode_cursor(PageCursor(taken[-1], q.known)) if more and taken else None
-    return Page(taken, nxt), out
+    return Page(taken, nxt)
 
 
 def shape(state: projections.State, sequence: int) -> dict[str, Any]:
@@ -248,14 +288,21 @@ async def diff_document(
     """A /v1/diff page: what changed from valid time `from_at` to `q_to.at`, both ends as
     known at `q_to.known` (one prefix of the log), with `q_to`'s confidence; the changes
     are left as structs, for JSON (as in `shape`)."""
+    changes: list[projections.Change] = []
+
+    def compare(subject: str, states: list[projections.State | None]) -> None:
+        changes.extend(projections.subject_changes(subject, *states))
+
+    # Each subject's changes are found as it is assembled, while the database reads the
+    # next piece, and in walk order: the order of `projections.diff`.
     ends = [from_at, q_to.at]
-    p, (before, now) = await states_page(conn, q_to, ends, prefix, after, limit, budget)
+    p = await page_subjects(conn, q_to, ends, prefix, after, limit, budget, compare)
     return {
         "from": format_time(from_at),
         "to": format_time(q_to.at),
         "known_at": q_to.known_at_text,
         "sequence": q_to.known,
-        "changes": projections.diff(before, now),
+        "changes": changes,
         "next": p.next,
     }
 
