@@ -7,10 +7,10 @@ from typing import Any
 
 from msgspec import Struct
 
-from projections.provenance import Fact, StanceJSON, stance_fields
+from projections.provenance import Fact, StanceJSON, fact_provenance, stances_provenance
 
 
-class Change(Struct, frozen=True, kw_only=True):
+class Change(Struct, frozen=True):
     """One field of one subject that differs, and the provenance of its new value.
 
     `before` and `after` are the field's values as the states hold them (structs, lists,
@@ -55,7 +55,9 @@ def subject_changes(subject: str, b: Struct | None, a: Struct | None) -> list[Ch
     blank = type(template)(id=subject)
     old, new = b if b is not None else blank, a if a is not None else blank
     facts: dict[str, Fact] = getattr(a, "facts", {})
-    out: list[Change] = []
+    # The changes come by field name: a dict field's entries, named `field.key`, in key
+    # order, sort together under `field.` (no field name holds a dot).
+    fields: list[tuple[str, list[Change]]] = []
     for name in template.__struct_fields__:
         if name in _SKIP:
             continue
@@ -63,39 +65,29 @@ def subject_changes(subject: str, b: Struct | None, a: Struct | None) -> list[Ch
         if was is now:
             continue
         if isinstance(was, dict):
-            for key in sorted(was.keys() | now.keys()):
-                entry_was, entry_now = was.get(key), now.get(key)
-                if entry_was != entry_now:
-                    out.append(_change(subject, f"{name}.{key}", entry_was, entry_now, entry_now))
+            fields.append((name + ".", _entry_changes(subject, name, was, now)))
         elif was != now:
-            out.append(
-                _change(
-                    subject,
-                    name,
-                    was if b is not None else None,
-                    now if a is not None else None,
-                    facts.get(name),
-                )
-            )
-    return sorted(out, key=lambda c: c.field)
+            before = was if b is not None else None
+            after = now if a is not None else None
+            fact = facts.get(name)
+            event, time, confidence = (None, None, None) if fact is None else fact_provenance(fact)
+            fields.append((name, [Change(subject, name, before, after, event, time, confidence)]))
+    fields.sort(key=_first)
+    return [change for _, changes in fields for change in changes]
 
 
-def _change(
-    subject: str, field: str, before: Any, after: Any, prov: Fact | StanceJSON | None
-) -> Change:
-    # A Fact says `time`; a stance entry carries its own provenance as `since`.
-    event = time = confidence = None
-    if isinstance(prov, Fact):
-        event, time, confidence = prov.event, prov.time, prov.confidence
-    elif isinstance(prov, StanceJSON):
-        stance = stance_fields(prov)
-        event, time, confidence = stance.event, stance.since, stance.confidence
-    return Change(
-        subject=subject,
-        field=field,
-        before=before,
-        after=after,
-        event=event,
-        time=time,
-        confidence=confidence,
-    )
+def _entry_changes(
+    subject: str, name: str, was: dict[str, StanceJSON], now: dict[str, StanceJSON]
+) -> list[Change]:
+    """The changed entries of a dict field (a party's positions, a plan's stances), in key
+    order, each with the provenance its new stance carries."""
+    keys = [key for key in sorted(was.keys() | now.keys()) if was.get(key) != now.get(key)]
+    provenance = stances_provenance([now.get(key) for key in keys])
+    return [
+        Change(subject, f"{name}.{key}", was.get(key), now.get(key), *prov)
+        for key, prov in zip(keys, provenance, strict=True)
+    ]
+
+
+def _first(item: tuple[str, list[Change]]) -> str:
+    return item[0]
