@@ -88,13 +88,14 @@ WHY: Final = {
     "against a cold party's registers read by one scan of its rows; a cold answer is little "
     'more than its fixed cost (two round trips and HTTP, ~1.5 ms); see "Where the read time '
     'goes" below',
-    "page": "a page costs what its answer holds (1.7 MB of JSON at the median at 1M, up to "
-    "~4.8 MB, the facts bound), and one service process assembles it on one core. The "
-    "heaviest ordinary pages, of plans (4.1 MB), take 68-76 ms of the service's CPU and "
-    "24-27 ms of PostgreSQL's, a diff page of them 89 and 26-28 ms (2026-12-02); a plan's "
-    "fold step is ~30,000 CPython instructions. Pages holding a hot subject of the log cost "
-    "more (`plan/l0`, 14,008 folded events, is 3.0 MB and ~160 ms on its own) and lie in "
-    'about one random page in a hundred; see "Where the read time goes" below',
+    "page": "a page costs what its answer holds (1.7 MB of JSON at the median at 1M, a "
+    "diff page up to 5.6 MB), and one service process assembles it on one core while "
+    "PostgreSQL reads the next piece on the other. The heaviest diff pages, of plans or "
+    "issues, take 45-65 ms of the service's CPU and 20-30 ms of PostgreSQL's (2026-12-02): "
+    "the fold (~1.9 µs an event), each end's stances (~0.4 µs each, twice), each change "
+    "(~1 µs, up to 12,900 a page), the JSON and the ETag. Pages holding a hot subject cost "
+    "more (`plan/l0`, 14,008 folded events, 3.0 MB, is assembled in ~45 ms on its own) and "
+    'lie in about one random page in a hundred; see "Where the read time goes" below',
     "size": 'see "Where the read time goes" below',
     "rebuild": 'see "Where the read time goes" below',
 }
