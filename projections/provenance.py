@@ -75,7 +75,7 @@ Provenance = tuple[str | None, str | None, str | None]
 _NONE: Final[Provenance] = (None, None, None)
 
 
-class _StanceProvenance(Struct, frozen=True, array_like=False, gc=False):
+class _StanceProvenance(Struct, frozen=True, gc=False):
     """The provenance fields of a Stance, read alone (the others are skipped)."""
 
     since: str
