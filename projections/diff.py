@@ -7,7 +7,7 @@ from typing import Any
 
 from msgspec import Struct
 
-from projections.provenance import Fact, StanceJSON, fact_provenance, stances_provenance
+from projections.provenance import Fact, StanceJSON, stances_provenance
 
 
 class Change(Struct, frozen=True):
@@ -69,24 +69,35 @@ def subject_changes(subject: str, b: Struct | None, a: Struct | None) -> list[Ch
         elif was != now:
             before = was if b is not None else None
             after = now if a is not None else None
-            fact = facts.get(name)
-            event, time, confidence = (None, None, None) if fact is None else fact_provenance(fact)
-            fields.append((name, [Change(subject, name, before, after, event, time, confidence)]))
+            fields.append((name, [_change(subject, name, before, after, facts.get(name))]))
     fields.sort(key=_first)
     return [change for _, changes in fields for change in changes]
+
+
+def _change(subject: str, field: str, before: Any, after: Any, fact: Fact | None) -> Change:
+    """A change of a field, with the provenance its Fact names."""
+    if fact is None:
+        return Change(subject, field, before, after, None, None, None)
+    return Change(subject, field, before, after, fact.event, fact.time, fact.confidence)
 
 
 def _entry_changes(
     subject: str, name: str, was: dict[str, StanceJSON], now: dict[str, StanceJSON]
 ) -> list[Change]:
     """The changed entries of a dict field (a party's positions, a plan's stances), in key
-    order, each with the provenance its new stance carries."""
+    order, each with the provenance its new stance carries (a stance says `since`)."""
     keys = [key for key in sorted(was.keys() | now.keys()) if was.get(key) != now.get(key)]
-    provenance = stances_provenance([now.get(key) for key in keys])
-    return [
-        Change(subject, f"{name}.{key}", was.get(key), now.get(key), *prov)
-        for key, prov in zip(keys, provenance, strict=True)
-    ]
+    read = iter(stances_provenance([now[key] for key in keys if key in now]))
+    out: list[Change] = []
+    for key in keys:
+        entry = now.get(key)
+        if entry is None:
+            out.append(Change(subject, f"{name}.{key}", was.get(key), None, None, None, None))
+        else:
+            p = next(read)
+            field = f"{name}.{key}"
+            out.append(Change(subject, field, was.get(key), entry, p.event, p.since, p.confidence))
+    return out
 
 
 def _first(item: tuple[str, list[Change]]) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Final, Generic, Protocol, TypeVar, cast
+from typing import Any, Generic, Protocol, TypeVar, cast
 
 import msgspec
 from msgspec import Struct
@@ -70,12 +70,7 @@ def stance_fields(entry: StanceJSON | bytes) -> Stance:
     return _stance_decoder.decode(entry)
 
 
-# (event, time, confidence): the provenance a diff names for a changed value.
-Provenance = tuple[str | None, str | None, str | None]
-_NONE: Final[Provenance] = (None, None, None)
-
-
-class _StanceProvenance(Struct, frozen=True, gc=False):
+class StanceProvenance(Struct, frozen=True, gc=False):
     """The provenance fields of a Stance, read alone (the others are skipped)."""
 
     since: str
@@ -83,29 +78,14 @@ class _StanceProvenance(Struct, frozen=True, gc=False):
     confidence: str
 
 
-_provenance_decoder = msgspec.json.Decoder(list[_StanceProvenance])
+_provenance_decoder = msgspec.json.Decoder(list[StanceProvenance])
 
 
-def fact_provenance(fact: Fact) -> Provenance:
-    """The provenance of a field a Fact names."""
-    return fact.event, fact.time, fact.confidence
-
-
-def stances_provenance(entries: list[StanceJSON | None]) -> list[Provenance]:
-    """The provenance each stance entry carries (its event, `since`, confidence), or none for
-    None, the entries read in one decode."""
-    present = [entry for entry in entries if entry is not None]
-    if not present:
-        return [_NONE] * len(entries)
-    read = iter(_provenance_decoder.decode(b"[" + b",".join(present) + b"]"))
-    out: list[Provenance] = []
-    for entry in entries:
-        if entry is None:
-            out.append(_NONE)
-        else:
-            p = next(read)
-            out.append((p.event, p.since, p.confidence))
-    return out
+def stances_provenance(entries: list[StanceJSON]) -> list[StanceProvenance]:
+    """The provenance each of these stance entries carries, read in one decode."""
+    if not entries:
+        return []
+    return _provenance_decoder.decode(b"[" + b",".join(entries) + b"]")
 
 
 def plain(value: Any) -> Any:
