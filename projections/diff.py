@@ -90,12 +90,11 @@ def _entry_changes(
     read = iter(stances_provenance([now[key] for key in keys if key in now]))
     out: list[Change] = []
     for key in keys:
-        entry = now.get(key)
+        field, entry = f"{name}.{key}", now.get(key)
         if entry is None:
-            out.append(Change(subject, f"{name}.{key}", was.get(key), None, None, None, None))
+            out.append(_change(subject, field, was.get(key), None, None))
         else:
             p = next(read)
-            field = f"{name}.{key}"
             out.append(Change(subject, field, was.get(key), entry, p.event, p.since, p.confidence))
     return out
 

@@ -144,28 +144,6 @@ def fitting(facts: Iterable[int], budget: int) -> int:
 OnAssembled = Callable[[str, list[projections.State | None]], None]
 
 
-async def states_page(
-    conn: Conn,
-    q: Question,
-    ends: list[datetime],
-    prefix: str,
-    after: PageCursor | None,
-    limit: int,
-    budget: int,
-) -> tuple[Page, list[dict[str, projections.State]]]:
-    """The next subjects of a walk and their states at each of `ends`, by subject, as
-    `page_subjects` finds them."""
-    out: list[dict[str, projections.State]] = [{} for _ in ends]
-
-    def keep(subject: str, states: list[projections.State | None]) -> None:
-        for whole, state in zip(out, states, strict=True):
-            if state is not None:
-                whole[subject] = state
-
-    page = await page_subjects(conn, q, ends, prefix, after, limit, budget, keep)
-    return page, out
-
-
 async def page_subjects(
     conn: Conn,
     q: Question,
@@ -250,6 +228,21 @@ def shape(state: projections.State, sequence: int) -> dict[str, Any]:
     return out
 
 
+async def _states(
+    conn: Conn, q: Question, prefix: str, after: PageCursor | None, limit: int, budget: int
+) -> tuple[Page, list[projections.State]]:
+    """A page of the walk and the states at `q.at` of its subjects that something counts
+    for, in walk order."""
+    found: list[projections.State] = []
+
+    def keep(subject: str, states: list[projections.State | None]) -> None:
+        (state,) = states
+        if state is not None:
+            found.append(state)
+
+    return await page_subjects(conn, q, [q.at], prefix, after, limit, budget, keep), found
+
+
 async def state_document(
     conn: Conn,
     q: Question,
@@ -260,7 +253,7 @@ async def state_document(
 ) -> dict[str, Any]:
     """A /v1/state page: {at, sequence, parties, plans, meetings, issues, next}; the states
     are left as structs, for JSON (as in `shape`)."""
-    p, (found,) = await states_page(conn, q, [q.at], prefix, after, limit, budget)
+    p, found = await _states(conn, q, prefix, after, limit, budget)
     doc: dict[str, Any] = {
         "at": format_time(q.at),
         "known_at": q.known_at_text,
@@ -269,9 +262,8 @@ async def state_document(
     }
     for plural in PLURAL.values():
         doc[plural] = []
-    for sid in p.subjects:
-        if sid in found:
-            doc[PLURAL[projections.kind_of(sid)]].append(found[sid])
+    for state in found:
+        doc[PLURAL[projections.kind_of(state.id)]].append(state)
     doc["next"] = p.next
     return doc
 
@@ -316,10 +308,8 @@ async def walk(
     after: PageCursor | None = None
     while True:
         async with acquire(q.known) as conn:
-            p, (found,) = await states_page(
-                conn, q, [q.at], prefix, after, question.DEFAULT_PAGE, budget
-            )
-        yield [found[s] for s in p.subjects if s in found]
+            p, found = await _states(conn, q, prefix, after, question.DEFAULT_PAGE, budget)
+        yield found
         if p.next is None:
             return
         after = PageCursor(p.subjects[-1], q.known)

@@ -235,13 +235,13 @@ async def test_the_meetings_export_walks_pages_of_the_configured_facts(client: C
     ]  # fmt: skip
     assert (await client.post("/v1/events", json=meetings)).status_code == 201
     budgets: list[int] = []
-    walked = answers.states_page
+    walked = answers.page_subjects
 
-    async def states_page(*args: Any) -> Any:
-        budgets.append(args[-1])
+    async def page_subjects(*args: Any) -> Any:
+        budgets.append(args[6])  # conn, q, ends, prefix, after, limit, budget, each
         return await walked(*args)
 
-    with mock.patch.object(answers, "states_page", states_page):
+    with mock.patch.object(answers, "page_subjects", page_subjects):
         r = await client.get("/v1/export/meetings.ics")
     assert r.status_code == 200, r.text
     assert r.text.count("BEGIN:VEVENT") == 5

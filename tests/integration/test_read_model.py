@@ -354,7 +354,7 @@ async def test_a_pages_next_piece_is_read_while_the_one_before_is_assembled(
 
     monkeypatch.setattr(answers, "_select", selecting)
     monkeypatch.setattr(answers, "_assembled", assembling)
-    page, (found,) = await answers.states_page(conn, q, [q.at], "party/", None, 100, 8)
+    page, (found,) = await _states_page(conn, q, [q.at], "party/", None, 100, 8)
     assert page.subjects == [f"party/p{n}" for n in range(6)] and page.next is None
     pieces = [subjects for step, subjects in steps if step == "select"]
     assert len(pieces) > 1 and [s for p in pieces for s in p] == page.subjects, steps
@@ -365,7 +365,7 @@ async def test_a_pages_next_piece_is_read_while_the_one_before_is_assembled(
     assert [list(getattr(s, "positions", ())) for s in found.values()] == [["issue/crimea"]] * 6
     # The same page whole, in one piece: the same subjects, the same states.
     monkeypatch.setattr(answers, "PIECES", 1)
-    whole, (same,) = await answers.states_page(conn, q, [q.at], "party/", None, 100, 8)
+    whole, (same,) = await _states_page(conn, q, [q.at], "party/", None, 100, 8)
     assert (whole, same) == (page, found)
 
 
@@ -377,7 +377,7 @@ async def test_a_piece_being_read_when_assembly_fails_leaves_the_connection_usab
     await conn.execute("UPDATE read_facts SET value = NULL WHERE subject = 'party/p0'")
     q = await question.ask(conn, None, None, "disputed")
     try:
-        await answers.states_page(conn, q, [q.at], "party/", None, 100, 8)
+        await _states_page(conn, q, [q.at], "party/", None, 100, 8)
     except model.Damaged as e:
         assert "party/p0" in str(e)
     else:
@@ -417,7 +417,7 @@ async def test_a_page_of_subjects_that_fold_many_events_reads_them_a_budget_at_a
         return selected
 
     monkeypatch.setattr(answers, "_select", selecting)
-    page, _ = await answers.states_page(conn, q, [q.at], "meeting/", None, 100, 8)
+    page, _ = await _states_page(conn, q, [q.at], "meeting/", None, 100, 8)
     assert page.subjects == ["meeting/m0", "meeting/m1"] and page.next is not None
     assert read and max(read) <= 8, read  # never more than the page's budget in one piece
 
@@ -443,3 +443,20 @@ async def test_a_subjects_bound_is_read_by_one_descent_whatever_its_history(
     scans = [n for n in _plan_nodes(plan["Plan"]) if n.get("Relation Name") == "read_bounds"]
     read = sum(n["Actual Rows"] * n["Actual Loops"] for n in scans)
     assert scans and read <= len(subjects), plan
+
+
+async def _states_page(
+    conn: Any, q: Any, ends: list[Any], prefix: str, after: Any, limit: int, budget: int
+) -> tuple[answers.Page, list[dict[str, Any]]]:
+    """A page of subjects and their states at each end, by subject (`answers.page_subjects`
+    with a callback that keeps them)."""
+    out: list[dict[str, Any]] = [{} for _ in ends]
+
+    def keep(subject: str, states: list[Any]) -> None:
+        for whole, state in zip(out, states, strict=True):
+            if state is not None:
+                whole[subject] = state
+
+    page = await answers.page_subjects(conn, q, ends, prefix, after, limit, budget, keep)
+    return page, out
+
