@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import random
 import string
@@ -460,3 +461,42 @@ async def _states_page(
     page = await answers.page_subjects(conn, q, ends, prefix, after, limit, budget, keep)
     return page, out
 
+
+async def test_the_event_loop_runs_between_the_subjects_of_a_piece(
+    client: Client, conn: asyncpg.Connection, monkeypatch: Any
+) -> None:
+    """PostgreSQL sends the next piece's rows only as fast as they are read, so while a
+    piece is assembled the event loop runs between its subjects (here after each one), as
+    long as a next piece is being read."""
+    await post(client, *(stance_of(n) for n in range(6)))
+    await projector.catch_up(conn)
+    q = await question.ask(conn, None, None, "disputed")
+    monkeypatch.setattr(answers, "YIELD_FACTS", 1)
+    pieces: list[list[str]] = []
+    select = answers._select
+
+    async def selecting(conn: Any, subjects: list[str], *args: Any) -> Any:
+        pieces.append(subjects)
+        return await select(conn, subjects, *args)
+
+    monkeypatch.setattr(answers, "_select", selecting)
+    turns = 0  # the event loop's turns so far
+
+    async def counting() -> None:
+        nonlocal turns
+        while True:
+            turns += 1
+            await asyncio.sleep(0)
+
+    at: dict[str, int] = {}
+    counter = asyncio.ensure_future(counting())
+    try:
+        page = await answers.page_subjects(
+            conn, q, [q.at], "party/", None, 100, 8, lambda s, _: at.__setitem__(s, turns)
+        )
+    finally:
+        counter.cancel()
+    assert page.subjects == [s for p in pieces for s in p]
+    within = [pair for p in pieces[:-1] for pair in itertools.pairwise(p)]
+    assert within, pieces  # pieces of more than one subject, with a piece after them
+    assert all(at[a] < at[b] for a, b in within), (pieces, at)
