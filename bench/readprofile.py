@@ -111,7 +111,7 @@ async def main(url: str, subject: str, runs: int) -> None:
         known = head if i % 2 == 0 else rng.randrange(1, head)
         q = await ask(conn, random_at(rng).date().isoformat(), str(known), "disputed")
         found = model.subjects(conn, q.known, "party/p1", "", 100)
-        ids = [s for s, _ in await steps.time("page ids (SQL)", found)]
+        ids = [s.subject for s in await steps.time("page ids (SQL)", found)]
         facts = await steps.time(
             "registers + core x100 (SQL)", model.facts(conn, ids, q.known, q.at, q.floor)
         )

@@ -162,10 +162,10 @@ async def page_subjects(
 
     Where a page ends depends on the answer alone, so a pinned page never changes. The
     facts are read a piece of subjects at a time, each piece as many as their
-    read_subjects row counts (never fewer than the facts a question selects) fit in at most
-    budget / PIECES (the first fewer), and the next piece's statement runs in the database
-    while the piece before is assembled: a page holds at most about twice the budget's
-    facts in memory."""
+    read_subjects counts (`model.Listed`: never fewer than the facts a question selects)
+    fit in at most budget / PIECES (the first fewer), and the next piece's statement runs
+    in the database while the piece before is assembled: a page holds at most about twice
+    the budget's facts in memory."""
     found = await model.subjects(conn, q.known, prefix, after.s if after else "", limit + 1)
     rest, more = found[:limit], len(found) > limit
     taken: list[str] = []
@@ -175,8 +175,8 @@ async def page_subjects(
 
     def piece() -> list[str]:
         nonlocal rest, share
-        n = fitting((rows * len(ends) for _, rows in rest), share)
-        taking, rest = [s for s, _ in rest[:n]], rest[n:]
+        n = fitting((s.registers * len(ends) + s.folded for s in rest), share)
+        taking, rest = [s.subject for s in rest[:n]], rest[n:]
         share = min(share * 2, budget // PIECES)
         return taking
 

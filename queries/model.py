@@ -248,15 +248,21 @@ async def log_rows(conn: Conn, sequences: Iterable[int], columns: str = COLUMNS)
     )
 
 
-async def subjects(
-    conn: Conn, known: int, prefix: str, after: str, limit: int
-) -> list[tuple[str, int]]:
+class Listed(NamedTuple):
+    """A subject of a walk, with its read_subjects counts: its register keys and its folded
+    events, at any sequence (never fewer than a question of it selects: a register at each
+    end asked, the events to fold once)."""
+
+    subject: str
+    registers: int
+    folded: int
+
+
+async def subjects(conn: Conn, known: int, prefix: str, after: str, limit: int) -> list[Listed]:
     """Up to `limit` subjects after `after` that start with `prefix` and have a fact known
-    by `known`, in id order, each with its read_subjects rows, registers' and folded events'
-    (never fewer than the facts a question of it selects). Ids are ASCII below `~`, so
-    `prefix~` bounds the range."""
+    by `known`, in id order. Ids are ASCII below `~`, so `prefix~` bounds the range."""
     rows = await conn.fetch(
-        "SELECT subject, rows + folded AS rows FROM read_subjects"
+        "SELECT subject, registers, folded FROM read_subjects"
         " WHERE subject > $1 AND subject >= $2 AND subject < $3 AND first_known <= $4"
         " ORDER BY subject LIMIT $5",
         after,
@@ -265,7 +271,7 @@ async def subjects(
         known,
         limit,
     )
-    return [(r["subject"], r["rows"]) for r in rows]
+    return [Listed(*r) for r in rows]
 
 
 async def sample_subjects(conn: Conn, n: int, seed: int) -> list[str]:

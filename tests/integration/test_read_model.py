@@ -370,6 +370,35 @@ async def test_a_pages_next_piece_is_read_while_the_one_before_is_assembled(
     assert (whole, same) == (page, found)
 
 
+async def test_a_pages_pieces_count_register_keys_not_the_rows_behind_them(
+    client: Client, conn: asyncpg.Connection, monkeypatch: Any
+) -> None:
+    """A register is one fact at each end however often it was stated: parties that
+    restated one stance many times are read in pieces as large as parties that stated it
+    once, each piece of at most a quarter of the budget."""
+    await post(client, *({**stance_of(n), "time": f"2025-11-0{k + 1}"}
+                         for n in range(6) for k in range(5)))  # fmt: skip
+    await projector.catch_up(conn)
+    rows = await conn.fetch("SELECT registers, rows FROM read_subjects WHERE subject = 'party/p0'")
+    assert [tuple(r) for r in rows] == [(1, 5)]
+    q = await question.ask(conn, None, None, "disputed")
+    pieces: list[int] = []
+    select = answers._select
+
+    async def selecting(conn: Any, subjects: list[str], *args: Any) -> Any:
+        pieces.append(len(subjects))
+        return await select(conn, subjects, *args)
+
+    monkeypatch.setattr(answers, "_select", selecting)
+    page, _ = await _states_page(conn, q, [q.at], "party/", None, 100, 8)
+    assert len(page.subjects) == 6 and page.next is None
+    assert pieces == [1, 2, 2, 1], pieces  # by budget / (PIECES * FIRST_PIECE), then doubled
+    pieces.clear()  # a diff's two ends: a register key counts at each
+    ends = [datetime(2025, 11, 2, tzinfo=UTC), q.at]
+    page, _ = await _states_page(conn, q, ends, "party/", None, 100, 16)
+    assert len(page.subjects) == 6 and pieces == [1, 1, 2, 2], pieces
+
+
 async def test_a_piece_being_read_when_assembly_fails_leaves_the_connection_usable(
     client: Client, conn: asyncpg.Connection
 ) -> None:
