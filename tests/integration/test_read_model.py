@@ -189,13 +189,18 @@ async def test_a_damaged_read_model_is_a_500_that_names_the_remedy(
     await post(client, stated("s1", "2025-11-10", "supports"))
     assert (await client.get("/v1/parties/kyiv")).status_code == 200  # the read model holds it
     await conn.execute("UPDATE read_facts SET value = NULL WHERE subject = 'party/kyiv'")
-    for path in ("/v1/parties/kyiv", "/v1/state"):
+    for path in ("/v1/parties/kyiv", "/v1/state", "/v1/diff?from=2025-11-01&to=2025-11-30"):
         r = await client.get(path)
         assert r.status_code == 500, r.text
         assert r.headers["content-type"] == "application/problem+json"
         body = r.json()
         assert body["type"] == "urn:annals:problem:read-model-damaged", body
         assert "party/kyiv" in body["detail"] and "annals readmodel rebuild" in body["detail"]
+    # A register whose value is not a stance, at an end of a diff.
+    await conn.execute("UPDATE read_facts SET value = $1 WHERE subject = 'party/kyiv'", b"\x93")
+    body = (await client.get("/v1/diff?from=2025-11-01&to=2025-11-30")).json()
+    assert body["type"] == "urn:annals:problem:read-model-damaged", body
+    assert "party/kyiv" in body["detail"] and "holds no stance" in body["detail"], body
     # A folded fact whose value is not an event.
     await post(client, {"type": "party.registered", "subject": "party/lviv", "time": "2025-11-01",
                         "data": {"name": "Lviv", "kind": "other"}})  # fmt: skip
