@@ -53,6 +53,8 @@ class _Selected(NamedTuple):
 async def _select(conn: Conn, subjects: list[str], q: Question, ends: list[datetime]) -> _Selected:
     """One statement for the latest end, and one for the registers of each earlier end: the
     events an earlier end folds are those of the latest up to its time."""
+    if not subjects:
+        return _Selected([{} for _ in ends], {})
     latest = max(ends)
     facts = await model.facts(conn, subjects, q.known, latest, q.floor)
     registers = [
@@ -158,7 +160,9 @@ async def page_subjects(
     (valid times: a diff's two ends; all at `q`'s sequence and confidence; None where
     nothing counts) as soon as it is assembled: at most `limit`, and only as many as fit
     in `budget` facts (registers at every end, events to fold once) unless the first alone
-    is larger.
+    is larger. Where there are several ends, a subject no fact of which lies between them
+    has the same state at each: it is passed over, neither read nor handed to `each`, and
+    holds no fact of the budget.
 
     Where a page ends depends on the answer alone, so a pinned page never changes. The
     facts are read a piece of subjects at a time, each piece as many as their
@@ -166,8 +170,11 @@ async def page_subjects(
     fit in at most budget / PIECES (the first fewer), and the next piece's statement runs
     in the database while the piece before is assembled: a page holds at most about twice
     the budget's facts in memory."""
-    found = await model.subjects(conn, q.known, prefix, after.s if after else "", limit + 1)
+    between = (min(ends), max(ends)) if len(ends) > 1 else None
+    start = after.s if after else ""
+    found = await model.subjects(conn, q.known, prefix, start, limit + 1, between, q.floor)
     rest, more = found[:limit], len(found) > limit
+    same = {s.subject for s in rest if not s.moved}  # the same state at every end: not read
     taken: list[str] = []
     used = 0  # the facts of the subjects taken
 
@@ -175,13 +182,16 @@ async def page_subjects(
 
     def piece() -> list[str]:
         nonlocal rest, share
-        n = fitting((s.registers * len(ends) + s.folded for s in rest), share)
+        n = fitting((s.registers * len(ends) + s.folded if s.moved else 0 for s in rest), share)
         taking, rest = [s.subject for s in rest[:n]], rest[n:]
         share = min(share * 2, budget // PIECES)
         return taking
 
+    def read(chunk: list[str]) -> asyncio.Future[_Selected]:
+        return asyncio.ensure_future(_select(conn, [s for s in chunk if s not in same], q, ends))
+
     chunk = piece()
-    pending = asyncio.ensure_future(_select(conn, chunk, q, ends)) if chunk else None
+    pending = read(chunk) if chunk else None
     try:
         while pending is not None:
             selected = await pending
@@ -197,12 +207,13 @@ async def page_subjects(
                 break
             if rest:  # the next piece's statement runs while this one is assembled
                 following = piece()
-                pending = asyncio.ensure_future(_select(conn, following, q, ends))
+                pending = read(following)
                 await asyncio.sleep(0)
             held = 0  # the facts assembled since the event loop last ran
-            for (subject, states), n in zip(_assembled(chunk, selected, ends), counts, strict=True):
+            moving = [s for s in chunk if s not in same]
+            for subject, states in _assembled(moving, selected, ends):
                 each(subject, states)
-                held += n
+                held += per.get(subject, 0)
                 if held >= YIELD_FACTS and pending is not None:
                     held = 0
                     await asyncio.sleep(0)  # the next piece's rows keep arriving meanwhile

@@ -251,26 +251,54 @@ async def log_rows(conn: Conn, sequences: Iterable[int], columns: str = COLUMNS)
 class Listed(NamedTuple):
     """A subject of a walk, with its read_subjects counts: its register keys and its folded
     events, at any sequence (never fewer than a question of it selects: a register at each
-    end asked, the events to fold once)."""
+    end asked, the events to fold once); and whether a fact it selects lies between the
+    valid times a walk compares (True when it compares none)."""
 
     subject: str
     registers: int
     folded: int
+    moved: bool
 
 
-async def subjects(conn: Conn, known: int, prefix: str, after: str, limit: int) -> list[Listed]:
+# The subjects of a walk, in id order, and whether a fact believed at $4 with confidence
+# at least $7 lies in valid time after $6 and at or before $8 (NULL: none asked). The
+# probe is a lateral with LIMIT 1, so that it stops at its first row and stays a descent
+# into the subject's own rows (as EXISTS, PostgreSQL hashed it over the whole table).
+_LISTED: Final = """
+SELECT s.subject, s.registers, s.folded, $6::timestamptz IS NULL OR m.moved IS NOT NULL
+FROM (
+    SELECT subject, registers, folded FROM read_subjects
+    WHERE subject > $1 AND subject >= $2 AND subject < $3 AND first_known <= $4
+    ORDER BY subject LIMIT $5
+) AS s
+LEFT JOIN LATERAL (
+    SELECT true AS moved FROM read_facts f
+    WHERE $6::timestamptz IS NOT NULL AND f.subject = s.subject
+      AND f.valid_from > $6 AND f.valid_from <= $8::timestamptz
+      AND f.known_from <= $4 AND (f.known_to IS NULL OR f.known_to > $4)
+      AND f.confidence >= $7
+    LIMIT 1
+) AS m ON true
+ORDER BY s.subject
+"""
+
+
+async def subjects(
+    conn: Conn,
+    known: int,
+    prefix: str,
+    after: str,
+    limit: int,
+    between: tuple[datetime, datetime] | None = None,
+    floor: int = 0,
+) -> list[Listed]:
     """Up to `limit` subjects after `after` that start with `prefix` and have a fact known
-    by `known`, in id order. Ids are ASCII below `~`, so `prefix~` bounds the range."""
-    rows = await conn.fetch(
-        "SELECT subject, registers, folded FROM read_subjects"
-        " WHERE subject > $1 AND subject >= $2 AND subject < $3 AND first_known <= $4"
-        " ORDER BY subject LIMIT $5",
-        after,
-        prefix,
-        prefix + "~",
-        known,
-        limit,
-    )
+    by `known`, in id order; with `between` (two valid times), each says whether a fact
+    believed at `known` with confidence at least `floor` lies after the first and at or
+    before the second: where none does, the subject's state is the same at both. Ids are
+    ASCII below `~`, so `prefix~` bounds the range."""
+    since, until = between if between is not None else (None, None)
+    rows = await conn.fetch(_LISTED, after, prefix, prefix + "~", known, limit, since, floor, until)
     return [Listed(*r) for r in rows]
 
 

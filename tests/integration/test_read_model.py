@@ -404,6 +404,52 @@ async def test_a_pages_pieces_count_register_keys_not_the_rows_behind_them(
     assert len(page.subjects) == 6 and pieces == [1, 1, 2, 2], pieces
 
 
+def on(n: int, time: str, **more: Any) -> dict[str, Any]:
+    return {**stance_of(n), "time": time, **more}
+
+
+async def test_a_diff_passes_over_the_subjects_no_fact_of_which_lies_between_its_ends(
+    client: Client, conn: asyncpg.Connection, monkeypatch: Any
+) -> None:
+    """Between two valid times, a subject changes only by a fact that lies between them,
+    believed at the question's sequence, confident enough: the others are neither read
+    nor counted in the page's budget."""
+    await post(client, *(on(n, "2025-11-01", id=f"a{n}") for n in range(5)))
+    *_, late = await post(client, on(1, "2025-11-20", id="b1"), on(2, "2025-11-20", id="b2",
+                        confidence="disputed"), on(3, "2025-11-20", id="b3"))  # fmt: skip
+    await post(client, {"id": "r3", "type": "event.retracted", "time": "2025-11-21",
+                        "data": {"event": "b3", "reason": "misquoted"}})  # fmt: skip
+    [after] = await post(client, on(4, "2025-11-20", id="b4"))
+    await projector.catch_up(conn)
+    between = (datetime(2025, 11, 10, tzinfo=UTC), datetime(2025, 11, 30, tzinfo=UTC))
+
+    async def moved(known: int, floor: int = 0) -> list[str]:
+        listed = await model.subjects(conn, known, "party/", "", 100, between, floor)
+        return [s.subject for s in listed if s.moved]
+
+    head = after["sequence"]
+    assert await moved(head) == ["party/p1", "party/p2", "party/p4"]
+    assert await moved(head, floor=2) == ["party/p1", "party/p4"]  # b2 is only disputed
+    assert await moved(head - 1) == ["party/p1", "party/p2"]  # b4 is not known yet
+    assert await moved(late["sequence"]) == ["party/p1", "party/p2", "party/p3"]  # unretracted
+    listed = await model.subjects(conn, head, "party/", "", 100)
+    assert all(s.moved for s in listed) and len(listed) == 5  # no valid times to compare
+
+    read: list[str] = []
+    select = answers._select
+
+    async def selecting(conn: Any, subjects: list[str], *args: Any) -> Any:
+        read.extend(subjects)
+        return await select(conn, subjects, *args)
+
+    monkeypatch.setattr(answers, "_select", selecting)
+    q = await question.ask(conn, "2025-11-30", None, "reported")
+    # p1 and p4 hold two facts each (a register at each end): a budget of 4 holds them both.
+    doc = await answers.diff_document(conn, between[0], q, "party/", None, 100, 4)
+    assert read == ["party/p1", "party/p4"], read
+    assert [c.subject for c in doc["changes"]] == ["party/p1", "party/p4"] and not doc["next"]
+
+
 async def test_a_piece_being_read_when_assembly_fails_leaves_the_connection_usable(
     client: Client, conn: asyncpg.Connection
 ) -> None:
