@@ -205,6 +205,11 @@ async def test_read_model_answers_equal_the_full_replay(
                         cursor = decode_cursor(doc["next"], PageCursor)
                     replayed = projections.diff(_replay(rows, q_from), expected)
                     assert projections.plain(changes) == projections.plain(replayed)
+                    ends = (min(before, at), max(before, at))
+                    n = len(SUBJECTS)
+                    listed = await model.subjects(conn, q.known, "", "", n, ends, q.floor)
+                    if any(not s.moved and s.subject in expected for s in listed):
+                        event("a diff passing over a subject that did not move")
                     # The timeline of the whole log, and of a subject from `before` on.
                     for f in (
                         tl.Filters(min_confidence=confidence),
