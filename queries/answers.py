@@ -30,10 +30,15 @@ async def states(conn: Conn, subjects: list[str], q: Question) -> dict[str, proj
 
 class _Selected(NamedTuple):
     """What the subjects of a page select for its ends (valid times at one sequence and
-    confidence): each end's registers, and the events to fold up to the latest end."""
+    confidence): each end's registers, and the events to fold up to the latest end.
+
+    A diff's two ends select only the registers whose values differ between them (the
+    others would compare equal), and `held` names, at each end, the subjects that hold a
+    register there: such a subject counts there even where no register is selected."""
 
     registers: list[dict[str, model.Facts]]  # per end, by subject (no events to fold)
     latest: dict[str, model.Facts]  # the latest end's, by subject: its events to fold too
+    held: list[set[str]] | None = None  # per end, where only changed registers are selected
 
     def per_subject(self) -> dict[str, int]:
         """The facts of each subject: its registers at every end, its events to fold once."""
@@ -47,6 +52,7 @@ class _Selected(NamedTuple):
         return _Selected(
             [{s: f for s, f in end.items() if s in subjects} for end in self.registers],
             {s: f for s, f in self.latest.items() if s in subjects},
+            None if self.held is None else [end & subjects for end in self.held],
         )
 
 
@@ -55,6 +61,8 @@ async def _select(conn: Conn, subjects: list[str], q: Question, ends: list[datet
     events an earlier end folds are those of the latest up to its time."""
     if not subjects:
         return _Selected([{} for _ in ends], {})
+    if len(ends) == 2 and ends[0] != ends[1]:
+        return await _select_changed(conn, subjects, q, ends)
     latest = max(ends)
     facts = await model.facts(conn, subjects, q.known, latest, q.floor)
     registers = [
@@ -62,6 +70,24 @@ async def _select(conn: Conn, subjects: list[str], q: Question, ends: list[datet
         for at in ends
     ]
     return _Selected(registers, facts)
+
+
+async def _select_changed(
+    conn: Conn, subjects: list[str], q: Question, ends: list[datetime]
+) -> _Selected:
+    """A diff's one statement: at each end the registers that differ from the other's."""
+    earlier, later = sorted(ends)
+    found = await model.changed(conn, subjects, q.known, earlier, later, q.floor)
+    at = {earlier: 0, later: 1}
+    registers: list[dict[str, model.Facts]] = [{} for _ in ends]
+    held: list[set[str]] = [set() for _ in ends]
+    for i, end in enumerate(ends):
+        for subject, c in found.items():
+            registers[i][subject] = (c.earlier, c.later)[at[end]]
+            if c.held[at[end]]:
+                held[i].add(subject)
+    latest = {subject: model.Facts([], [], c.core) for subject, c in found.items()}
+    return _Selected(registers, latest, held)
 
 
 def _assembled(
@@ -81,6 +107,8 @@ def _assembled(
         states: list[projections.State | None] = [None] * len(ends)
         for i, state in zip(order, found, strict=True):
             states[i] = state
+            if state is None and selected.held is not None and subject in selected.held[i]:
+                states[i] = projections.initial(subject)  # registers alone, none changed
         yield subject, states
 
 

@@ -101,31 +101,35 @@ OFFSET 0
 """  # noqa: S608 - constants only
 
 # The register of each key of the subject `s`, when probed: the row latest in valid time
-# among those believed at $2, at or before $3, confident enough. A key with rows recorded
-# after $2 is read from the subject's bound (rows recorded after $2 are rarely seen).
-_REGISTERS: Final = f"""
-SELECT k.key, {_VALUE.format(f="f", subject="k.subject")} AS value
-FROM read_keys k
-CROSS JOIN LATERAL (
+# among those believed at $2, at or before `{at}`, confident enough. A key with rows
+# recorded after $2 is read from the subject's bound (rows recorded after $2 are rarely
+# seen). `{gate}`: a condition on the outer row, for a lookup made only where it holds.
+_KEY_LOOKUP: Final = """
     SELECT f.key, f.valid_from, f.sequence, f.version, f.known_from, f.value FROM read_facts f
-    WHERE f.subject = k.subject AND f.key = k.key
-      AND f.valid_from <= CASE WHEN k.last_known <= $2 THEN $3 ELSE least($3, s.bound) END
+    WHERE f.subject = k.subject AND f.key = k.key {gate}
+      AND f.valid_from <= CASE WHEN k.last_known <= $2 THEN {at} ELSE least({at}, s.bound) END
       AND f.known_from <= $2 AND (f.known_to IS NULL OR f.known_to > $2)
       AND f.confidence >= $4
-    ORDER BY f.valid_from DESC, f.sequence DESC LIMIT 1
-) f
-WHERE s.probed AND k.subject = s.subject AND k.key <> '' AND k.first_known <= $2
-"""  # noqa: S608 - constants only
+    ORDER BY f.valid_from DESC, f.sequence DESC LIMIT 1"""
+
+_PROBED_KEYS: Final = """
+FROM read_keys k
+CROSS JOIN LATERAL ({lookup}) t
+{more}
+WHERE s.probed AND k.subject = s.subject AND k.key <> '' AND k.first_known <= $2"""
+
+_REGISTERS: Final = f"""
+SELECT k.key, {_VALUE.format(f="t", subject="k.subject")} AS value
+{_PROBED_KEYS.format(lookup=_KEY_LOOKUP.format(at="$3", gate=""), more="")}
+"""
 
 # The same registers, when not probed, by one range scan of the subject's rows in index
-# order, the first believed row of each key kept. The scan is fenced (OFFSET 0) so that
-# the belief filter stays off the index condition: PostgreSQL 18 costs a condition on
-# valid_from behind the range on key as a skip scan, a descent per distinct key of the
-# table, and on a small read model preferred reading the whole table to that (40 ms for a
-# subject of ten rows).
-_REGISTERS_SCANNED: Final = f"""
-SELECT r.key, {_VALUE.format(f="r", subject="s.subject")} AS value
-FROM (
+# order, the first believed row of each key at or before `{at}` kept. The scan is fenced
+# (OFFSET 0) so that the belief filter stays off the index condition: PostgreSQL 18 costs
+# a condition on valid_from behind the range on key as a skip scan, a descent per distinct
+# key of the table, and on a small read model preferred reading the whole table to that
+# (40 ms for a subject of ten rows).
+_SCANNED_KEYS: Final = """
     SELECT DISTINCT ON (f.key) f.key, f.valid_from, f.sequence, f.version, f.known_from, f.value
     FROM (
         SELECT f.key, f.valid_from, f.sequence, f.version, f.known_from, f.known_to,
@@ -135,12 +139,43 @@ FROM (
         ORDER BY f.key, f.valid_from DESC, f.sequence DESC
         OFFSET 0
     ) f
-    WHERE f.valid_from <= $3
+    WHERE f.valid_from <= {at}
       AND f.known_from <= $2 AND (f.known_to IS NULL OR f.known_to > $2) AND f.confidence >= $4
-    ORDER BY f.key, f.valid_from DESC, f.sequence DESC
-) r
+    ORDER BY f.key, f.valid_from DESC, f.sequence DESC"""
+
+_REGISTERS_SCANNED: Final = f"""
+SELECT t.key, {_VALUE.format(f="t", subject="s.subject")} AS value
+FROM ({_SCANNED_KEYS.format(at="$3")}) t
 WHERE NOT s.probed
 """  # noqa: S608 - constants only
+
+# A diff's registers: each key's register at the later end, $3, and where that row lies
+# after the earlier end, $6, the key's register there (`w`, none where the key held none
+# yet): a register whose row lies at or before $6 is the same at both ends, and is neither
+# looked up again nor sent. `was_held`: the key holds a register at $6.
+_PAIR: Final = """
+SELECT t.key, t.valid_from > $6 AS changed, w.key IS NOT NULL AS had,
+       CASE WHEN t.valid_from > $6 THEN {now} END AS now,
+       CASE WHEN w.key IS NOT NULL THEN {was} END AS was,
+       t.valid_from <= $6 OR w.key IS NOT NULL AS was_held"""
+
+_PAIRS_PROBED: Final = _PAIR.format(
+    now=_VALUE.format(f="t", subject="k.subject"), was=_VALUE.format(f="w", subject="k.subject")
+) + _PROBED_KEYS.format(
+    lookup=_KEY_LOOKUP.format(at="$3", gate=""),
+    more=f"LEFT JOIN LATERAL ({_KEY_LOOKUP.format(at='$6', gate='AND t.valid_from > $6')})"
+    " w ON true",
+)
+
+_PAIRS_SCANNED: Final = (
+    _PAIR.format(
+        now=_VALUE.format(f="t", subject="s.subject"), was=_VALUE.format(f="w", subject="s.subject")
+    )
+    + f"""
+FROM ({_SCANNED_KEYS.format(at="$3")}) t
+LEFT JOIN ({_SCANNED_KEYS.format(at="$6")}) w ON w.key = t.key AND t.valid_from > $6
+WHERE NOT s.probed"""
+)
 
 # The events to fold of the subject `s`, each as believed (its value): every believed ''
 # row at or before $3 (put in valid-time order by the caller).
@@ -169,6 +204,25 @@ WHERE r.keys IS NOT NULL OR {{core}} IS NOT NULL
 
 _FACTS: Final = _PER_SUBJECT.format(core="c.core", join=f"CROSS JOIN LATERAL ({_CORE}) AS c")
 _REGISTERS_ONLY: Final = _PER_SUBJECT.format(core="NULL::bytea[]", join="")
+
+# A diff's row a subject: the keys whose registers differ between its ends with their
+# values at the later end, those of them that held one at the earlier end with their
+# values there, whether it holds a register at each end, and its events to fold up to
+# the later end. The aggregates pair up as `_PER_SUBJECT`'s do.
+_CHANGED: Final = f"""
+SELECT s.subject, r.keys, r.now, r.had, r.was, r.was_held, r.held > 0 AS now_held, c.core
+FROM ({_ASKED}) AS s
+CROSS JOIN LATERAL (
+    SELECT array_agg(x.key) FILTER (WHERE x.changed) AS keys,
+           array_agg(x.now) FILTER (WHERE x.changed) AS now,
+           array_agg(x.key) FILTER (WHERE x.had) AS had,
+           array_agg(x.was) FILTER (WHERE x.had) AS was,
+           coalesce(bool_or(x.was_held), false) AS was_held, count(*) AS held
+    FROM ({_PAIRS_PROBED} UNION ALL {_PAIRS_SCANNED}) AS x
+) AS r
+CROSS JOIN LATERAL ({_CORE}) AS c
+WHERE r.held > 0 OR c.core IS NOT NULL
+"""  # noqa: S608 - constants only
 
 # One subject's question compares with `= $1`: PostgreSQL guesses an array parameter holds
 # ten values, so for `= ANY($1)` with one it found a fresh plan cheaper every time and
@@ -224,6 +278,34 @@ async def registers(
     """The registers alone of these subjects (`facts` without the events to fold)."""
     rows = await conn.fetch(_REGISTERS_ONLY, subjects, known, at, floor, SCAN_ROWS_PER_KEY)
     return _by_subject(rows)
+
+
+class Changed(NamedTuple):
+    """What a diff selects of one subject: its registers at each end, only those whose values
+    differ (`Facts` without events), whether it holds any register at each end, and its
+    events to fold up to the later end."""
+
+    earlier: Facts
+    later: Facts
+    held: tuple[bool, bool]
+    core: list[bytes | None]
+
+
+async def changed(
+    conn: Conn, subjects: list[str], known: int, earlier: datetime, later: datetime, floor: int
+) -> dict[str, Changed]:
+    """A diff's facts of these subjects, from valid time `earlier` to `later`, in one round
+    trip: the registers that differ and the events to fold."""
+    rows = await conn.fetch(_CHANGED, subjects, known, later, floor, SCAN_ROWS_PER_KEY, earlier)
+    return {
+        r[0]: Changed(
+            Facts(r[3] or [], r[4] or [], []),
+            Facts(r[1] or [], r[2] or [], []),
+            (r[5], r[6]),
+            r[7] or [],
+        )
+        for r in rows
+    }
 
 
 def _by_subject(rows: list[Record]) -> dict[str, Facts]:

@@ -450,6 +450,26 @@ async def test_a_diff_passes_over_the_subjects_no_fact_of_which_lies_between_its
     assert [c.subject for c in doc["changes"]] == ["party/p1", "party/p4"] and not doc["next"]
 
 
+async def test_a_subject_held_by_an_unchanged_register_is_there_at_the_diffs_earlier_end(
+    client: Client,
+) -> None:
+    """A diff reads only the registers that changed, yet a subject whose only fact at the
+    earlier end is an unchanged register exists there: what it gains later changes from
+    its blank values, not from nothing."""
+    await post(client, stated("s1", "2025-11-05", "supports"))
+    data = {"name": "Kyiv", "kind": "other", "aliases": ["Kiev"]}
+    await post(client, {"type": "party.registered", "subject": "party/kyiv", "time": "2025-11-20",
+                        "data": data})  # fmt: skip
+    r = await client.get("/v1/diff", params={"from": "2025-11-10", "to": "2025-11-30"})
+    assert r.status_code == 200, r.text
+    changes = {c["field"]: c for c in r.json()["changes"] if c["subject"] == "party/kyiv"}
+    assert sorted(changes) == ["aliases", "kind", "name"]
+    assert (changes["aliases"]["before"], changes["aliases"]["after"]) == ([], ["Kiev"])
+    r = await client.get("/v1/diff", params={"from": "2025-11-01", "to": "2025-11-30"})
+    changes = {c["field"]: c for c in r.json()["changes"] if c["subject"] == "party/kyiv"}
+    assert changes["aliases"]["before"] is None  # nothing counted on 1 November
+
+
 async def test_a_piece_being_read_when_assembly_fails_leaves_the_connection_usable(
     client: Client, conn: asyncpg.Connection
 ) -> None:
