@@ -33,12 +33,12 @@ class _Selected(NamedTuple):
     confidence): each end's registers, and the events to fold up to the latest end.
 
     A diff's two ends select only the registers whose values differ between them (the
-    others would compare equal), and `held` names, at each end, the subjects that hold a
-    register there: such a subject counts there even where no register is selected."""
+    others would compare equal), and `registered` names, at each end, the subjects that
+    hold a register there: such a subject counts there even where none is selected."""
 
     registers: list[dict[str, model.Facts]]  # per end, by subject (no events to fold)
     latest: dict[str, model.Facts]  # the latest end's, by subject: its events to fold too
-    held: list[set[str]] | None = None  # per end, where only changed registers are selected
+    registered: list[set[str]] | None = None  # per end, where only changed ones are selected
 
     def per_subject(self) -> dict[str, int]:
         """The facts of each subject: its registers at every end, its events to fold once."""
@@ -52,42 +52,28 @@ class _Selected(NamedTuple):
         return _Selected(
             [{s: f for s, f in end.items() if s in subjects} for end in self.registers],
             {s: f for s, f in self.latest.items() if s in subjects},
-            None if self.held is None else [end & subjects for end in self.held],
+            None if self.registered is None else [end & subjects for end in self.registered],
         )
 
 
 async def _select(conn: Conn, subjects: list[str], q: Question, ends: list[datetime]) -> _Selected:
-    """One statement for the latest end, and one for the registers of each earlier end: the
-    events an earlier end folds are those of the latest up to its time."""
+    """One statement: a state's (one end), or a diff's (two ends, `model.changed`), which
+    reads the events to fold once, for the later end: the earlier end folds those up to its
+    time."""
     if not subjects:
         return _Selected([{} for _ in ends], {})
-    if len(ends) == 2 and ends[0] != ends[1]:
-        return await _select_changed(conn, subjects, q, ends)
-    latest = max(ends)
-    facts = await model.facts(conn, subjects, q.known, latest, q.floor)
-    registers = [
-        facts if at == latest else await model.registers(conn, subjects, q.known, at, q.floor)
-        for at in ends
-    ]
-    return _Selected(registers, facts)
-
-
-async def _select_changed(
-    conn: Conn, subjects: list[str], q: Question, ends: list[datetime]
-) -> _Selected:
-    """A diff's one statement: at each end the registers that differ from the other's."""
+    if len(ends) == 1:
+        facts = await model.facts(conn, subjects, q.known, ends[0], q.floor)
+        return _Selected([facts], facts)
     earlier, later = sorted(ends)
     found = await model.changed(conn, subjects, q.known, earlier, later, q.floor)
-    at = {earlier: 0, later: 1}
-    registers: list[dict[str, model.Facts]] = [{} for _ in ends]
-    held: list[set[str]] = [set() for _ in ends]
-    for i, end in enumerate(ends):
-        for subject, c in found.items():
-            registers[i][subject] = (c.earlier, c.later)[at[end]]
-            if c.held[at[end]]:
-                held[i].add(subject)
-    latest = {subject: model.Facts([], [], c.core) for subject, c in found.items()}
-    return _Selected(registers, latest, held)
+    registers = [{s: c.earlier for s, c in found.items()}, {s: c.later for s, c in found.items()}]
+    registered = [{s for s, c in found.items() if c.held[i]} for i in (0, 1)]
+    if ends[0] > ends[1]:
+        registers.reverse()
+        registered.reverse()
+    latest = {s: model.Facts([], [], c.core) for s, c in found.items()}
+    return _Selected(registers, latest, registered)
 
 
 def _assembled(
@@ -107,7 +93,7 @@ def _assembled(
         states: list[projections.State | None] = [None] * len(ends)
         for i, state in zip(order, found, strict=True):
             states[i] = state
-            if state is None and selected.held is not None and subject in selected.held[i]:
+            if state is None and selected.registered and subject in selected.registered[i]:
                 states[i] = projections.initial(subject)  # registers alone, none changed
         yield subject, states
 
@@ -185,7 +171,7 @@ async def page_subjects(
     each: OnAssembled,
 ) -> Page:
     """The next subjects of a walk, each handed to `each` with its states at each of `ends`
-    (valid times: a diff's two ends; all at `q`'s sequence and confidence; None where
+    (valid times: one, or a diff's two; all at `q`'s sequence and confidence; None where
     nothing counts) as soon as it is assembled: at most `limit`, and only as many as fit
     in `budget` facts (registers at every end, events to fold once) unless the first alone
     is larger. Where there are several ends, a subject no fact of which lies between them

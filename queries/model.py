@@ -191,24 +191,21 @@ WHERE f.subject = s.subject AND f.key = ''
 # (nothing is grouped or sorted across the page: a GROUP BY over the page's rows costs a
 # page of 100 plans or issues a third of its statement). `keys` and `registers` pair up:
 # two aggregates over one input see its rows in one order.
-_PER_SUBJECT: Final = f"""
-SELECT s.subject, r.keys, r.registers, {{core}} AS core
+_FACTS: Final = f"""
+SELECT s.subject, r.keys, r.registers, c.core
 FROM ({_ASKED}) AS s
 CROSS JOIN LATERAL (
     SELECT array_agg(x.key) AS keys, array_agg(x.value) AS registers
     FROM ({_REGISTERS} UNION ALL {_REGISTERS_SCANNED}) AS x
 ) AS r
-{{join}}
-WHERE r.keys IS NOT NULL OR {{core}} IS NOT NULL
+CROSS JOIN LATERAL ({_CORE}) AS c
+WHERE r.keys IS NOT NULL OR c.core IS NOT NULL
 """  # noqa: S608 - constants only
-
-_FACTS: Final = _PER_SUBJECT.format(core="c.core", join=f"CROSS JOIN LATERAL ({_CORE}) AS c")
-_REGISTERS_ONLY: Final = _PER_SUBJECT.format(core="NULL::bytea[]", join="")
 
 # A diff's row a subject: the keys whose registers differ between its ends with their
 # values at the later end, those of them that held one at the earlier end with their
 # values there, whether it holds a register at each end, and its events to fold up to
-# the later end. The aggregates pair up as `_PER_SUBJECT`'s do.
+# the later end. The aggregates pair up as `_FACTS`'s do.
 _CHANGED: Final = f"""
 SELECT s.subject, r.keys, r.now, r.had, r.was, r.was_held, r.held > 0 AS now_held, c.core
 FROM ({_ASKED}) AS s
@@ -270,14 +267,6 @@ async def facts(
     round trip."""
     sql, args = facts_statement(subjects, known, at, floor)
     return _by_subject(await conn.fetch(sql, *args))
-
-
-async def registers(
-    conn: Conn, subjects: list[str], known: int, at: datetime, floor: int
-) -> dict[str, Facts]:
-    """The registers alone of these subjects (`facts` without the events to fold)."""
-    rows = await conn.fetch(_REGISTERS_ONLY, subjects, known, at, floor, SCAN_ROWS_PER_KEY)
-    return _by_subject(rows)
 
 
 class Changed(NamedTuple):
