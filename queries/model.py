@@ -80,6 +80,14 @@ async def family(conn: Conn, ids: Iterable[str], upto: int) -> list[Recorded]:
 # rows lie between the answers (docs/READ_MODEL.md, "Pages").
 _PROBED: Final = "s.rows > $5 * greatest(s.registers, 1)"
 
+
+def believed_at(row: str, known: str) -> str:
+    """The SQL condition that `row` of a table of belief intervals (read_facts, read_hidden,
+    read_restated) is believed at sequence `known`: recorded by then, and not yet closed by
+    a retraction or a correction."""
+    return f"{row}.known_from <= {known} AND ({row}.known_to IS NULL OR {row}.known_to > {known})"
+
+
 # A fact's value from the row `{f}` found in the index: its value there, or for a value too
 # long for an index entry (NULL there) the same row's long_value from the table.
 _VALUE: Final = """coalesce({f}.value, (
@@ -104,13 +112,12 @@ OFFSET 0
 # among those believed at $2, at or before `{at}`, confident enough. A key with rows
 # recorded after $2 is read from the subject's bound (rows recorded after $2 are rarely
 # seen). `{gate}`: a condition on the outer row, for a lookup made only where it holds.
-_KEY_LOOKUP: Final = """
+_KEY_LOOKUP: Final = f"""
     SELECT f.key, f.valid_from, f.sequence, f.version, f.known_from, f.value FROM read_facts f
-    WHERE f.subject = k.subject AND f.key = k.key {gate}
-      AND f.valid_from <= CASE WHEN k.last_known <= $2 THEN {at} ELSE least({at}, s.bound) END
-      AND f.known_from <= $2 AND (f.known_to IS NULL OR f.known_to > $2)
-      AND f.confidence >= $4
-    ORDER BY f.valid_from DESC, f.sequence DESC LIMIT 1"""
+    WHERE f.subject = k.subject AND f.key = k.key {{gate}}
+      AND f.valid_from <= CASE WHEN k.last_known <= $2 THEN {{at}} ELSE least({{at}}, s.bound) END
+      AND {believed_at("f", "$2")} AND f.confidence >= $4
+    ORDER BY f.valid_from DESC, f.sequence DESC LIMIT 1"""  # noqa: S608 - constants only
 
 _PROBED_KEYS: Final = """
 FROM read_keys k
@@ -129,7 +136,7 @@ SELECT k.key, {_VALUE.format(f="t", subject="k.subject")} AS value
 # a condition on valid_from behind the range on key as a skip scan, a descent per distinct
 # key of the table, and on a small read model preferred reading the whole table to that
 # (40 ms for a subject of ten rows).
-_SCANNED_KEYS: Final = """
+_SCANNED_KEYS: Final = f"""
     SELECT DISTINCT ON (f.key) f.key, f.valid_from, f.sequence, f.version, f.known_from, f.value
     FROM (
         SELECT f.key, f.valid_from, f.sequence, f.version, f.known_from, f.known_to,
@@ -139,9 +146,8 @@ _SCANNED_KEYS: Final = """
         ORDER BY f.key, f.valid_from DESC, f.sequence DESC
         OFFSET 0
     ) f
-    WHERE f.valid_from <= {at}
-      AND f.known_from <= $2 AND (f.known_to IS NULL OR f.known_to > $2) AND f.confidence >= $4
-    ORDER BY f.key, f.valid_from DESC, f.sequence DESC"""
+    WHERE f.valid_from <= {{at}} AND {believed_at("f", "$2")} AND f.confidence >= $4
+    ORDER BY f.key, f.valid_from DESC, f.sequence DESC"""  # noqa: S608 - constants only
 
 _REGISTERS_SCANNED: Final = f"""
 SELECT t.key, {_VALUE.format(f="t", subject="s.subject")} AS value
@@ -183,8 +189,7 @@ _CORE: Final = f"""
 SELECT array_agg({_VALUE.format(f="f", subject="f.subject")}) AS core
 FROM read_facts f
 WHERE f.subject = s.subject AND f.key = ''
-  AND f.valid_from <= $3
-  AND f.known_from <= $2 AND (f.known_to IS NULL OR f.known_to > $2) AND f.confidence >= $4
+  AND f.valid_from <= $3 AND {believed_at("f", "$2")} AND f.confidence >= $4
 """  # noqa: S608 - constants only
 
 # A row a subject, its facts as arrays, each aggregated inside the subject's own lateral
@@ -335,7 +340,7 @@ class Listed(NamedTuple):
 # at least $7 lies in valid time after $6 and at or before $8 (NULL: none asked). The
 # probe is a lateral with LIMIT 1, so that it stops at its first row and stays a descent
 # into the subject's own rows (as EXISTS, PostgreSQL hashed it over the whole table).
-_LISTED: Final = """
+_LISTED: Final = f"""
 SELECT s.subject, s.registers, s.folded, $6::timestamptz IS NULL OR m.moved IS NOT NULL
 FROM (
     SELECT subject, registers, folded FROM read_subjects
@@ -346,12 +351,11 @@ LEFT JOIN LATERAL (
     SELECT true AS moved FROM read_facts f
     WHERE $6::timestamptz IS NOT NULL AND f.subject = s.subject
       AND f.valid_from > $6 AND f.valid_from <= $8::timestamptz
-      AND f.known_from <= $4 AND (f.known_to IS NULL OR f.known_to > $4)
-      AND f.confidence >= $7
+      AND {believed_at("f", "$4")} AND f.confidence >= $7
     LIMIT 1
 ) AS m ON true
 ORDER BY s.subject
-"""
+"""  # noqa: S608 - constants only
 
 
 async def subjects(

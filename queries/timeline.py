@@ -222,18 +222,17 @@ WHERE c.subject = $10 AND NOT c.meta AND c.sequence <= $1
   AND e.confidence = ANY($7::text[]) {{filters}}
 ORDER BY c.valid_from, c.sequence LIMIT $9"""  # noqa: S608 - constants only
 
-_FILTERS: Final = """
+_FILTERS: Final = f"""
   AND ($5::text IS NULL OR e.type = $5) AND ($6::text IS NULL OR starts_with(e.type, $6))
   AND NOT EXISTS (
-      SELECT FROM read_hidden h WHERE h.sequence = e.sequence
-        AND h.known_from <= $1 AND (h.known_to IS NULL OR h.known_to > $1))"""
+      SELECT FROM read_hidden h WHERE h.sequence = e.sequence AND {model.believed_at("h", "$1")})"""
 
 # The restated events a page shows: versions believed at $1 (for subject $10, or '' for the
 # whole log), placed by their restated valid time.
 _RESTATED: Final = f"""
 SELECT {_E_COLUMNS}, r.valid_from AS start, r.version
 FROM read_restated r JOIN events e ON e.sequence = r.sequence
-WHERE r.subject = $10 AND r.known_from <= $1 AND (r.known_to IS NULL OR r.known_to > $1)
+WHERE r.subject = $10 AND {model.believed_at("r", "$1")}
   AND (r.valid_from, r.sequence) > ($2, $3) AND r.valid_from <= $4
   AND r.confidence >= $8
   AND ($5::text IS NULL OR e.type = $5) AND ($6::text IS NULL OR starts_with(e.type, $6))
