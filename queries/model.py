@@ -78,7 +78,12 @@ async def family(conn: Conn, ids: Iterable[str], upto: int) -> list[Recorded]:
 # key, `SCAN_ROWS_PER_KEY`): a subject with many rows per key by a descent per key, the
 # others by one range scan of the subject's rows, cheaper than a descent per key when few
 # rows lie between the answers (docs/READ_MODEL.md, "Pages").
-_PROBED: Final = "s.rows > $5 * greatest(s.registers, 1)"
+def _probed(per_key: str) -> str:
+    """Whether the read_subjects row `s` has more than `per_key` rows per register key."""
+    return f"s.rows > {per_key} * greatest(s.registers, 1)"
+
+
+_PROBED: Final = _probed("$5")
 
 
 def believed_at(row: str, known: str) -> str:
@@ -338,20 +343,39 @@ class Listed(NamedTuple):
 
 # The subjects of a walk, in id order, and whether a fact believed at $4 with confidence
 # at least $7 lies in valid time after $6 and at or before $8 (NULL: none asked). The
-# probe is a lateral with LIMIT 1, so that it stops at its first row and stays a descent
-# into the subject's own rows (as EXISTS, PostgreSQL hashed it over the whole table).
+# probe stops at the first such row, found as a question reads registers ($9 rows per
+# key): by one scan of the subject's rows in index order, or for a busier subject by a
+# descent into each key known by $4. Each keeps the range on valid_from off the index
+# condition of a scan by subject alone: PostgreSQL would cost the key in between by its
+# distinct values over the whole table, and on a small read model read the whole table
+# a subject instead.
 _LISTED: Final = f"""
 SELECT s.subject, s.registers, s.folded, $6::timestamptz IS NULL OR m.moved IS NOT NULL
 FROM (
-    SELECT subject, registers, folded FROM read_subjects
+    SELECT subject, registers, folded, {_probed("$9")} AS probed FROM read_subjects s
     WHERE subject > $1 AND subject >= $2 AND subject < $3 AND first_known <= $4
     ORDER BY subject LIMIT $5
 ) AS s
 LEFT JOIN LATERAL (
-    SELECT true AS moved FROM read_facts f
-    WHERE $6::timestamptz IS NOT NULL AND f.subject = s.subject
-      AND f.valid_from > $6 AND f.valid_from <= $8::timestamptz
+    SELECT true AS moved FROM (
+        SELECT f.valid_from, f.known_from, f.known_to, f.confidence FROM read_facts f
+        WHERE $6::timestamptz IS NOT NULL AND NOT s.probed AND f.subject = s.subject
+        ORDER BY f.key, f.valid_from DESC, f.sequence DESC
+        OFFSET 0
+    ) AS f
+    WHERE f.valid_from > $6 AND f.valid_from <= $8::timestamptz
       AND {believed_at("f", "$4")} AND f.confidence >= $7
+    UNION ALL
+    SELECT true FROM read_keys k
+    CROSS JOIN LATERAL (
+        SELECT FROM read_facts f
+        WHERE f.subject = k.subject AND f.key = k.key
+          AND f.valid_from > $6 AND f.valid_from <= $8::timestamptz
+          AND {believed_at("f", "$4")} AND f.confidence >= $7
+        LIMIT 1
+    ) AS f
+    WHERE $6::timestamptz IS NOT NULL AND s.probed AND k.subject = s.subject
+      AND k.first_known <= $4
     LIMIT 1
 ) AS m ON true
 ORDER BY s.subject
@@ -373,7 +397,9 @@ async def subjects(
     before the second: where none does, the subject's state is the same at both. Ids are
     ASCII below `~`, so `prefix~` bounds the range."""
     since, until = between if between is not None else (None, None)
-    rows = await conn.fetch(_LISTED, after, prefix, prefix + "~", known, limit, since, floor, until)
+    rows = await conn.fetch(
+        _LISTED, after, prefix, prefix + "~", known, limit, since, floor, until, SCAN_ROWS_PER_KEY
+    )
     return [Listed(*r) for r in rows]
 
 

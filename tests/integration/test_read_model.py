@@ -408,6 +408,53 @@ def on(n: int, time: str, **more: Any) -> dict[str, Any]:
     return {**stance_of(n), "time": time, **more}
 
 
+async def test_the_walks_probe_reads_each_subjects_own_rows_on_a_read_model_of_any_size(
+    conn: asyncpg.Connection,
+) -> None:
+    """The probe that finds a diff's moved subjects reads each subject's own rows through
+    the index, planned for the values asked or for any: on a read model the size of a
+    log of 100,000 events, one read of the whole table a subject costs a page seconds."""
+    # Shaped as a log of 100,000 events leaves it: 9,000 parties of 5 folded events and 10
+    # positions each, on issues they share, and one busy party of 10,000 positions.
+    await conn.execute(
+        """
+        INSERT INTO read_facts (subject, key, valid_from, sequence, version, known_from,
+                                confidence, value)
+        SELECT 'party/p' || s,
+               CASE WHEN k < 5 THEN '' ELSE 'positions/issue/i' || (s * 7 + k) % 8000 END,
+               timestamptz '2005-01-01' + (s * 37 + k * 101) % 8760 * interval '1 hour',
+               s * 20 + k, 0, s * 20 + k, 2, convert_to(repeat('x', 250), 'UTF8')
+        FROM generate_series(1, 9000) s, generate_series(0, 14) k
+        UNION ALL
+        SELECT 'party/r0', 'positions/issue/i' || k % 200,
+               timestamptz '2005-01-01' + k % 8760 * interval '1 hour',
+               1000000 + k, 0, 1000000 + k, 2, convert_to(repeat('x', 250), 'UTF8')
+        FROM generate_series(0, 9999) k;
+        INSERT INTO read_keys (subject, key, first_known, last_known)
+        SELECT subject, key, min(sequence), max(sequence) FROM read_facts GROUP BY 1, 2;
+        INSERT INTO read_subjects (subject, first_known, registers, rows)
+        SELECT subject, min(sequence), count(DISTINCT key) FILTER (WHERE key <> ''), count(*)
+        FROM read_facts GROUP BY 1;
+        ANALYZE read_facts, read_keys, read_subjects;
+        """
+    )
+    params = ("'party/p5000'", "''", "'~'", "10000000", "101", "'2005-02-01'::timestamptz", "0",
+              "'2005-03-01'::timestamptz", str(model.SCAN_ROWS_PER_KEY))  # fmt: skip
+    types = "text, text, text, bigint, bigint, timestamptz, smallint, timestamptz, bigint"
+    await conn.execute(f"PREPARE listed ({types}) AS {model._LISTED}")
+    for mode in ("force_custom_plan", "force_generic_plan"):
+        await conn.execute(f"SET plan_cache_mode = {mode}")
+        plan = await conn.fetchval(f"EXPLAIN (FORMAT JSON) EXECUTE listed ({', '.join(params)})")
+        scans = _nodes(json.loads(plan)[0]["Plan"])
+        read = {(n.get("Relation Name"), n["Node Type"]) for n in scans if "Relation Name" in n}
+        assert ("read_facts", "Seq Scan") not in read, (mode, read)
+
+
+def _nodes(plan: dict[str, Any]) -> list[dict[str, Any]]:
+    """A plan's nodes, its own and below."""
+    return [plan, *(n for child in plan.get("Plans", []) for n in _nodes(child))]
+
+
 async def test_a_diff_passes_over_the_subjects_no_fact_of_which_lies_between_its_ends(
     client: Client, conn: asyncpg.Connection, monkeypatch: Any
 ) -> None:
