@@ -358,6 +358,17 @@ async def subject_answer(
     return Answer(body, q.pinned, format_time(q.at))
 
 
+def read_pin(known_at: str | None, cursor: str | None) -> str | int | None:
+    """What a state or diff page is computed as of, to choose a connection that holds it:
+    its cursor's sequence, else `known_at` (a cursor this service did not make: None, and
+    the question names the problem)."""
+    try:
+        after = question.page_cursor(cursor)
+    except question.CursorError:
+        return None
+    return known_at if after is None else after.k
+
+
 def _walk(
     kind: str | None, prefix: str | None, limit: int | None, cursor: str | None
 ) -> tuple[str, int, PageCursor | None, int | None]:

@@ -75,7 +75,7 @@ class AnswersController(Controller):
         # A page can be large: it takes a place in the heavy-read budget until encoded.
         async with svc.heavy.slot():
             with metrics.QUERY_SECONDS.labels("state").time():
-                async with svc.acquire_read(known_at) as conn:
+                async with svc.acquire_read(answers.read_pin(known_at, cursor)) as conn:
                     answer = await answers.state_answer(
                         conn, at, known_at, min_confidence,
                         kind=kind, prefix=prefix, limit=limit, cursor=cursor,
@@ -107,7 +107,7 @@ class AnswersController(Controller):
         # A page can be large: it takes a place in the heavy-read budget until encoded.
         async with svc.heavy.slot():
             with metrics.QUERY_SECONDS.labels("diff").time():
-                async with svc.acquire_read(known_at) as conn:
+                async with svc.acquire_read(answers.read_pin(known_at, cursor)) as conn:
                     answer = await answers.diff_answer(
                         conn, from_, to, known_at, min_confidence,
                         kind=kind, prefix=prefix, limit=limit, cursor=cursor,

@@ -273,6 +273,18 @@ async def test_reads_go_to_the_replica_and_never_answer_older_than_they_claim(
             assert page.status_code == 200, page.text
             assert page.json()["known_at"] == head + 1 and len(page.json()["events"]) == 5
 
+            # So does a state or diff page's cursor.
+            for path, params in (
+                ("/v1/state", {"at": "2025-12-01", "limit": "1"}),
+                ("/v1/diff", {"from": "2025-11-20", "to": "2025-12-01", "limit": "1"}),
+            ):
+                first = (await ref.get(path, params=params)).json()
+                assert first["sequence"] == head + 1 and first["next"], (path, first)
+                paged = {**params, "cursor": first["next"]}
+                got, want = await c.get(path, params=paged), await ref.get(path, params=paged)
+                assert got.status_code == want.status_code == 200, (path, got.text)
+                assert got.json() == want.json() and got.json()["sequence"] == head + 1, path
+
             # A timestamp before the replica's newest event resolves on the replica alone.
             started = time.monotonic()
             early = await c.get("/v1/state", params={"at": "2025-12-01", "known_at": "2000-01-01"})
