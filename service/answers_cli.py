@@ -80,7 +80,12 @@ def cmd_state(args: argparse.Namespace, settings: Settings) -> int:
             return await _each_page(
                 args,
                 functools.partial(
-                    answers.state_answer, conn, args.at, args.known_at, args.min_confidence
+                    answers.state_answer,
+                    conn,
+                    args.at,
+                    args.known_at,
+                    args.min_confidence,
+                    budget=svc.settings.page_facts,
                 ),
                 lambda doc: _print_state_page(args, doc),
             )
@@ -155,6 +160,7 @@ def cmd_diff(args: argparse.Namespace, settings: Settings) -> int:
                     args.to,
                     args.known_at,
                     args.min_confidence,
+                    budget=svc.settings.page_facts,
                 ),
                 lambda doc: _print_diff_page(args, doc),
             )

@@ -21,11 +21,13 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from events.envelope import InvalidEvent
+from events.envelope import BadParameter, InvalidEvent
 from events.heads import HeadError, SignedHead, check_signature
 from events.heads import parse as parse_head
 from events.migrate import migrate
 from queries import export_questions
+from queries.model import Damaged
+from queries.question import CursorError
 from queries.timeline import parse_filters
 from service import exports, heads, importer, readmodel_cli
 from service.answers_cli import add_answers_parser
@@ -395,8 +397,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         code: int = args.fn(args, settings)
-    except InvalidEvent as e:
-        err.print(f"[red]{e}[/red]")
+    except (InvalidEvent, BadParameter, CursorError, Damaged) as e:  # named, not a traceback
+        err.print(f"[red]annals: {e}[/red]")
         return 2
     except KeyboardInterrupt:
         return 130

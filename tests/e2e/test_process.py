@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -161,6 +162,39 @@ def test_state_and_diff_commands_answer(db_url: str) -> None:
     table = annals("--database-url", db_url, "diff", "--from", "2025-11-26", "--to", "2025-11-30")
     assert table.returncode == 0, table.stderr
     assert stances[0]["field"].partition("/")[0] in table.stdout  # the table cuts long cells
+
+
+def test_state_and_diff_commands_walk_pages_of_the_configured_facts(db_url: str) -> None:
+    """`annals state` and `annals diff` end a page by ANNALS_PAGE_FACTS, as the service does."""
+    annals("--database-url", db_url, "import", str(EXAMPLE))
+    small = {**os.environ, "ANNALS_PAGE_FACTS": "20"}
+    for args in (
+        ("state", "--at", "2025-11-28"),
+        ("diff", "--from", "2025-11-01", "--to", "2025-11-30"),
+    ):
+        run = subprocess.run(
+            [ANNALS, "--database-url", db_url, *args, "--json"],
+            capture_output=True, text=True, timeout=120, check=False, env=small,
+        )  # fmt: skip
+        assert run.returncode == 0, run.stderr
+        pages = [json.loads(line) for line in run.stdout.splitlines()]
+        assert len(pages) > 1 and pages[-1]["next"] is None, (args, len(pages))
+
+
+def test_a_bad_question_on_the_command_line_is_named_without_a_traceback(db_url: str) -> None:
+    annals("--database-url", db_url, "import", str(EXAMPLE))
+    for args, named in (
+        (("state", "--known-at", "soon"), "known_at"),
+        (("state", "--limit", "0"), "limit"),
+        (("diff", "--from", "junk", "--to", "2025-11-30"), "from"),
+        (("state", "--at", "2025-11-28"), None),
+    ):
+        run = annals("--database-url", db_url, *args)
+        if named is None:
+            assert run.returncode == 0, run.stderr
+            continue
+        assert run.returncode == 2 and "Traceback" not in run.stderr, (args, run.stderr)
+        assert named in run.stderr, (args, run.stderr)
 
 
 def test_import_of_a_bad_file_names_the_line_and_keeps_what_came_before(
