@@ -276,8 +276,8 @@ async def state_document(
     limit: int,
     budget: int = question.PAGE_FACTS,
 ) -> dict[str, Any]:
-    """A /v1/state page: {at, sequence, parties, plans, meetings, issues, next}; the states
-    are left as structs, for JSON (as in `shape`)."""
+    """A /v1/state page: {at, known_at, min_confidence, sequence, parties, plans, meetings,
+    issues, next}; the states are left as structs, for JSON (as in `shape`)."""
     p, found = await _states(conn, q, prefix, after, limit, budget)
     doc: dict[str, Any] = {
         "at": format_time(q.at),
@@ -318,6 +318,7 @@ async def diff_document(
         "from": format_time(from_at),
         "to": format_time(q_to.at),
         "known_at": q_to.known_at_text,
+        "min_confidence": q_to.min_confidence,
         "sequence": q_to.known,
         "changes": changes,
         "next": p.next,

@@ -71,7 +71,8 @@ class AnswersController(Controller):
         limit: LimitParam = None,
         cursor: CursorParam = None,
     ) -> Response[Any]:
-        """`{at, sequence, parties, plans, meetings, issues, next}`, in subject-id order."""
+        """`{at, known_at, min_confidence, sequence, parties, plans, meetings, issues, next}`,
+        in subject-id order."""
         # A page can be large: it takes a place in the heavy-read budget until encoded.
         async with svc.heavy.slot():
             with metrics.QUERY_SECONDS.labels("state").time():
@@ -103,7 +104,8 @@ class AnswersController(Controller):
         limit: LimitParam = None,
         cursor: CursorParam = None,
     ) -> Response[Any]:
-        """`{from, to, sequence, changes: [{subject, field, before, after, event, ...}], next}`."""
+        """`{from, to, known_at, min_confidence, sequence, changes: [{subject, field, before,
+        after, event, ...}], next}`."""
         # A page can be large: it takes a place in the heavy-read budget until encoded.
         async with svc.heavy.slot():
             with metrics.QUERY_SECONDS.labels("diff").time():
