@@ -70,7 +70,7 @@ def _unchecked_struct(cls: type[msgspec.Struct], tag: str | None = None) -> type
     fields: list[tuple[str, Any] | tuple[str, Any, Any]] = []
     for f in msgspec.structs.fields(cls):
         tp = _unchecked(hints[f.name])
-        if f.default_factory is list:  # now a tuple: the empty one, made once
+        if f.default_factory is list:  # a tuple here: the empty one, made once
             fields.append((f.name, tp, ()))
         elif f.default_factory is not msgspec.NODEFAULT:
             fields.append((f.name, tp, msgspec.field(default_factory=f.default_factory)))

@@ -13,7 +13,7 @@ from events.vocabulary import PositionStated, Recorded
 
 # A state is a tree of values, never a cycle, so its structs (here and in each projection)
 # are left out of the cyclic garbage collector (gc=False): a page of 100 issues builds about
-# 30,000 of them, and the collections that scanned them cost a third of its assembly.
+# 30,000 of them, and collections scanning them would cost a third of its assembly.
 
 
 class Fact(Struct, frozen=True, kw_only=True, gc=False):

@@ -139,8 +139,8 @@ SELECT k.key, {_VALUE.format(f="t", subject="k.subject")} AS value
 # order, the first believed row of each key at or before `{at}` kept. The scan is fenced
 # (OFFSET 0) so that the belief filter stays off the index condition: PostgreSQL 18 costs
 # a condition on valid_from behind the range on key as a skip scan, a descent per distinct
-# key of the table, and on a small read model preferred reading the whole table to that
-# (40 ms for a subject of ten rows).
+# key of the whole table, and on a small read model reads the whole table instead (40 ms
+# for a subject of ten rows).
 _SCANNED_KEYS: Final = f"""
     SELECT DISTINCT ON (f.key) f.key, f.valid_from, f.sequence, f.version, f.known_from, f.value
     FROM (
@@ -232,8 +232,8 @@ WHERE r.held > 0 OR c.core IS NOT NULL
 """  # noqa: S608 - constants only
 
 # One subject's question compares with `= $1`: PostgreSQL guesses an array parameter holds
-# ten values, so for `= ANY($1)` with one it found a fresh plan cheaper every time and
-# planned each call again (a millisecond); with `= $1` it keeps one plan per connection.
+# ten values, so for `= ANY($1)` with one it finds a fresh plan cheaper every time and
+# plans each call again (a millisecond); with `= $1` it keeps one plan per connection.
 _FACTS_ONE: Final = _FACTS.replace("= ANY($1::text[])", "= $1::text")
 assert _FACTS_ONE.count("= $1::text") == 1, "the subjects are named once"
 
@@ -346,9 +346,8 @@ class Listed(NamedTuple):
 # probe stops at the first such row, found as a question reads registers ($9 rows per
 # key): by one scan of the subject's rows in index order, or for a busier subject by a
 # descent into each key known by $4. Each keeps the range on valid_from off the index
-# condition of a scan by subject alone: PostgreSQL would cost the key in between by its
-# distinct values over the whole table, and on a small read model read the whole table
-# a subject instead.
+# condition of a scan by subject alone, for the reason `_SCANNED_KEYS` is fenced: on a
+# small read model PostgreSQL would read the whole table a subject.
 _LISTED: Final = f"""
 SELECT s.subject, s.registers, s.folded, $6::timestamptz IS NULL OR m.moved IS NOT NULL
 FROM (

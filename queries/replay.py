@@ -36,32 +36,10 @@ async def load_subject(conn: Conn, subject: str, at: datetime | None, known: int
     return await model.family(conn, ids, known) if ids else []
 
 
-async def load_all(conn: Conn, at: datetime | None, known: int) -> list[Recorded]:
-    """Every event known by `known` that can count for any subject at valid time `at`."""
-    rows = await conn.fetch(
-        f"""
-        SELECT {COLUMNS} FROM events
-        WHERE sequence <= $2 AND (
-            valid_from <= $1 OR target IS NOT NULL
-            OR id IN (SELECT target FROM events WHERE target IS NOT NULL AND sequence <= $2))
-        ORDER BY sequence
-        """,  # noqa: S608 - COLUMNS is a constant
-        at if at is not None else datetime.max.replace(tzinfo=None),
-        known,
-    )
-    return [row_to_recorded(r) for r in rows]
-
-
 async def replayed_state(conn: Conn, subject: str, q: Question) -> projections.State | None:
     """One subject's state by a full replay of what can count."""
     known = await load_subject(conn, subject, q.at, q.known)
     return projections.project(subject, known, at=q.at, min_confidence=q.min_confidence)
-
-
-async def replayed_states(conn: Conn, q: Question) -> dict[str, projections.State]:
-    """Every subject's state by one full replay of the known log."""
-    known = await load_all(conn, q.at, q.known)
-    return projections.project_all(known, at=q.at, min_confidence=q.min_confidence)
 
 
 async def replayed_timeline(conn: Conn, f: Filters, known: int) -> list[Entry]:
