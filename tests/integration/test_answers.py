@@ -77,6 +77,7 @@ async def test_diff_from_26_to_30_november_lists_what_changed(example: Client) -
     assert ("meeting/moscow-2025-12-02", "status") in changes
     assert ("plan/us-28-point-plan", "points") not in changes  # cut before the 26th
     assert d["sequence"] == EXAMPLE_EVENTS
+    assert (d["known_at"], d["min_confidence"]) == (None, "disputed")  # what it was asked
 
 
 async def test_min_confidence_confirmed_drops_what_the_article_only_reports(
