@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Annotated, Any, Final, Literal
+from typing import Annotated, Any, Final, Literal, get_args
 
 import msgspec
 from msgspec import Meta, Struct
@@ -15,11 +15,12 @@ MAX_NAME: Final = 500  # characters in a short field (name, title, location, out
 MAX_LIST: Final = 1_000  # items in any list inside `data`
 
 SLUG = r"[a-z0-9][a-z0-9-]{0,63}"
-KINDS: Final = ("party", "plan", "meeting", "issue")
+Kind = Literal["party", "plan", "meeting", "issue"]
+KINDS: Final[tuple[str, ...]] = get_args(Kind)
 # `\Z`, not `$`: `$` also matches before a trailing newline ("party/x\n" is no subject id).
-SUBJECT_RE: Final = re.compile(rf"^(party|plan|meeting|issue)/{SLUG}\Z")
+SUBJECT_RE: Final = re.compile(rf"^({'|'.join(KINDS)})/{SLUG}\Z")
 # What a bad subject id is told, wherever one is refused.
-SUBJECT_RULE: Final = "must be {party,plan,meeting,issue}/<slug>, slug = [a-z0-9][a-z0-9-]{0,63}"
+SUBJECT_RULE: Final = f"must be {{{','.join(KINDS)}}}/<slug>, slug = {SLUG}"
 
 Text = Annotated[str, Meta(max_length=MAX_TEXT)]
 Name = Annotated[str, Meta(min_length=1, max_length=MAX_NAME)]
@@ -45,6 +46,8 @@ CONFIDENCE_RANK: Final[dict[str, int]] = {
     "reported": 2,
     "confirmed": 3,
 }
+# The floor a question has unless it names one: every event counts.
+DEFAULT_CONFIDENCE: Final = "disputed"
 PartyKind = Literal["state", "organization", "person", "media", "other"]
 PlanKind = Literal["plan", "counterproposal", "resolution", "framework"]
 Stance = Literal[

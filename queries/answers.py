@@ -341,6 +341,11 @@ async def walk(
         after = PageCursor(p.subjects[-1], q.known)
 
 
+def not_counted(subject: str, at: str) -> str:
+    """What a question of one subject is told when nothing concerning it counts yet."""
+    return f"nothing concerning {subject} counts at {at}"
+
+
 class Answer(msgspec.Struct, frozen=True):
     """A question's answer document, and whether it can never change (pinned)."""
 

@@ -6,18 +6,18 @@ import base64
 import binascii
 import re
 from datetime import UTC, datetime
-from typing import Final, TypeVar
+from typing import Final, Literal, TypeVar, get_args
 
 import msgspec
 
 from events import store
 from events.envelope import BadParameter
 from events.timeparse import TimeError, parse_at
-from events.vocabulary import CONFIDENCE_RANK
+from events.vocabulary import CONFIDENCE_RANK, KINDS
 from queries import model, projector
 
-KINDS: Final = ("party", "plan", "meeting", "issue")
-PLURAL: Final = {"party": "parties", "plan": "plans", "meeting": "meetings", "issue": "issues"}
+Collection = Literal["parties", "plans", "meetings", "issues"]
+PLURAL: Final = dict(zip(KINDS, get_args(Collection), strict=True))
 KIND_OF_COLLECTION: Final = {v: k for k, v in PLURAL.items()}
 MAX_PAGE: Final = 10_000
 DEFAULT_PAGE: Final = 1_000
@@ -71,8 +71,7 @@ async def ask(
     `at_name` is the parameter a bad `at` is reported as (a diff's `to`).
     """
     when = parse_at_param(at_name, at, now or datetime.now(UTC))
-    if min_confidence not in CONFIDENCE_RANK:
-        raise BadParameter("min_confidence", f"one of {', '.join(CONFIDENCE_RANK)}")
+    check_confidence(min_confidence)
     head, rules, held = await model.head_and_status(conn)
     if known is None:
         resolved = await store.resolve_known_at(conn, known_at, head)
@@ -105,6 +104,12 @@ def page_limit(limit: int | None) -> int:
     if not 1 <= limit <= MAX_PAGE:
         raise BadParameter("limit", f"from 1 to {MAX_PAGE}")
     return limit
+
+
+def check_confidence(min_confidence: str) -> None:
+    """BadParameter unless `min_confidence` names a confidence."""
+    if min_confidence not in CONFIDENCE_RANK:
+        raise BadParameter("min_confidence", f"one of {', '.join(CONFIDENCE_RANK)}")
 
 
 class CursorError(ValueError):

@@ -48,7 +48,7 @@ from events.timeparse import TimeError, format_time, parse_at, parse_time
 from events.vocabulary import CONFIDENCE_RANK, SUBJECT_RE, SUBJECT_RULE
 from projections.knowledge import Correction, applicable
 from queries import model, projector
-from queries.question import CursorError, decode_cursor, encode_cursor
+from queries.question import CursorError, check_confidence, decode_cursor, encode_cursor
 
 MAX_LIMIT: Final = 1_000
 _E_COLUMNS: Final = ", ".join("e." + c.strip() for c in COLUMNS.split(","))
@@ -311,4 +311,5 @@ def parse_filters(
         raise BadParameter(
             "type", "an event type, or a prefix ending in '.', of 1 to 128 characters"
         )
+    check_confidence(min_confidence)
     return Filters(subject=subject, type=type_, start=start, end=end, min_confidence=min_confidence)

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 import projections
-from events.vocabulary import CONFIDENCE_RANK
+from events.vocabulary import CONFIDENCE_RANK, DEFAULT_CONFIDENCE, KINDS
 from queries import answers, question
 from service.settings import Settings
 from service.wiring import Services, run
@@ -35,10 +35,10 @@ def add_answers_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser])
         s.add_argument("--known-at", help="a sequence number or timestamp")
         s.add_argument(
             "--min-confidence",
-            default="disputed",
+            default=DEFAULT_CONFIDENCE,
             choices=list(CONFIDENCE_RANK),
         )
-        s.add_argument("--kind", choices=list(question.KINDS), help="only subjects of this kind")
+        s.add_argument("--kind", choices=list(KINDS), help="only subjects of this kind")
         s.add_argument("--prefix", help="only subject ids starting with this, e.g. plan/us-")
         s.add_argument("--limit", type=int, default=question.DEFAULT_PAGE, help="subjects per page")
         s.add_argument("--json", action="store_true", help="one JSON document per page")
@@ -76,7 +76,7 @@ def cmd_state(args: argparse.Namespace, settings: Settings) -> int:
                 one = await answers.subject_answer(
                     conn, args.subject, args.at, args.known_at, args.min_confidence
                 )
-                return _print_subject(args, one.body)
+                return _print_subject(args, one)
             return await _each_page(
                 args,
                 functools.partial(
@@ -110,13 +110,14 @@ async def _each_page(
             return 0
 
 
-def _print_subject(args: argparse.Namespace, doc: dict[str, Any] | None) -> int:
+def _print_subject(args: argparse.Namespace, one: answers.Answer) -> int:
+    doc = one.body
     if args.json:
         sys.stdout.buffer.write(msgspec.json.encode(doc or {}) + b"\n")
         return 0 if doc else 1
     doc = projections.plain(doc)  # the tables read plain values
     if not doc:
-        err.print(f"nothing concerning {args.subject} counts then")
+        err.print(answers.not_counted(args.subject, one.at))
         return 1
     out.print(
         _table(

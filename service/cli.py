@@ -25,6 +25,7 @@ from events.envelope import BadParameter, InvalidEvent
 from events.heads import HeadError, SignedHead, check_signature
 from events.heads import parse as parse_head
 from events.migrate import migrate
+from events.vocabulary import CONFIDENCE_RANK, DEFAULT_CONFIDENCE
 from queries import export_questions
 from queries.model import Damaged
 from queries.question import CursorError
@@ -363,8 +364,8 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--known-at", help="a sequence number or timestamp")
     s.add_argument(
         "--min-confidence",
-        default="disputed",
-        choices=["confirmed", "reported", "unconfirmed", "disputed"],
+        default=DEFAULT_CONFIDENCE,
+        choices=list(CONFIDENCE_RANK),
     )
     s.set_defaults(fn=cmd_export)
 

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get
 from litestar.di import NamedDependency
 from litestar.params import FromPath, QueryParameter
 
+from events.vocabulary import DEFAULT_CONFIDENCE, Confidence, Kind
 from queries import answers
-from queries.question import KIND_OF_COLLECTION
+from queries.question import KIND_OF_COLLECTION, Collection
 from service import metrics
 from service.api.openapi import read_responses
 from service.api.params import path_subject
@@ -17,7 +18,6 @@ from service.caching import cached
 from service.problems import Problem
 from service.wiring import Services
 
-Confidence = Literal["confirmed", "reported", "unconfirmed", "disputed"]
 AtParam = Annotated[
     str | None,
     QueryParameter(description="valid time: RFC 3339 timestamp or date (end of that day, UTC)"),
@@ -30,7 +30,7 @@ MinConfidence = Annotated[Confidence, QueryParameter(description="leave out even
 
 
 KindParam = Annotated[
-    Literal["party", "plan", "meeting", "issue"] | None,
+    Kind | None,
     QueryParameter(description="only subjects of this kind"),
 ]
 PrefixParam = Annotated[
@@ -65,7 +65,7 @@ class AnswersController(Controller):
         svc: NamedDependency[Services],
         at: AtParam = None,
         known_at: KnownAtParam = None,
-        min_confidence: MinConfidence = "disputed",
+        min_confidence: MinConfidence = DEFAULT_CONFIDENCE,
         kind: KindParam = None,
         prefix: PrefixParam = None,
         limit: LimitParam = None,
@@ -98,7 +98,7 @@ class AnswersController(Controller):
         ],
         to: Annotated[str, QueryParameter(description="valid time (date or RFC 3339)")],
         known_at: KnownAtParam = None,
-        min_confidence: MinConfidence = "disputed",
+        min_confidence: MinConfidence = DEFAULT_CONFIDENCE,
         kind: KindParam = None,
         prefix: PrefixParam = None,
         limit: LimitParam = None,
@@ -126,11 +126,11 @@ class AnswersController(Controller):
         self,
         request: Request[Any, Any, Any],
         svc: NamedDependency[Services],
-        collection: FromPath[Literal["parties", "plans", "meetings", "issues"]],
+        collection: FromPath[Collection],
         slug: FromPath[str],
         at: AtParam = None,
         known_at: KnownAtParam = None,
-        min_confidence: MinConfidence = "disputed",
+        min_confidence: MinConfidence = DEFAULT_CONFIDENCE,
     ) -> Response[Any]:
         """404 where nothing concerning it counts yet."""
         subject = path_subject(KIND_OF_COLLECTION[collection], slug)
@@ -138,7 +138,5 @@ class AnswersController(Controller):
             async with svc.acquire_read(known_at) as conn:
                 answer = await answers.subject_answer(conn, subject, at, known_at, min_confidence)
         if answer.body is None:
-            raise Problem(
-                404, f"nothing concerning {subject} counts at {answer.at}", kind="not-found"
-            )
+            raise Problem(404, answers.not_counted(subject, answer.at), kind="not-found")
         return cached(request, answer.body, answer.pinned)

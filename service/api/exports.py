@@ -21,6 +21,7 @@ from litestar.params import QueryParameter
 from litestar.response import Stream
 
 from events.envelope import StoredEvent
+from events.vocabulary import DEFAULT_CONFIDENCE
 from queries import export_questions
 from queries import timeline as tl
 from queries.timeline import parse_filters
@@ -96,7 +97,7 @@ class ExportsController(Controller):
         subject: SubjectParam = None,
         type_: TypeParam = None,
         known_at: KnownAtParam = None,
-        min_confidence: MinConfidence = "disputed",
+        min_confidence: MinConfidence = DEFAULT_CONFIDENCE,
         rows: RowsParam = tl.MAX_LIMIT,
     ) -> Stream:
         """Columns: sequence, id, source, type, subject, time, timeprecision, timequalifier,
@@ -128,7 +129,7 @@ class ExportsController(Controller):
         subject: SubjectParam = None,
         type_: TypeParam = None,
         known_at: KnownAtParam = None,
-        min_confidence: MinConfidence = "disputed",
+        min_confidence: MinConfidence = DEFAULT_CONFIDENCE,
     ) -> Stream:
         """`{events: [{start_date, display_date, text, unique_id, group}], title}`, streamed a
         page of the timeline at a time."""
@@ -159,7 +160,7 @@ class ExportsController(Controller):
         subject: SubjectParam = None,
         at: AtParam = None,
         known_at: KnownAtParam = None,
-        min_confidence: MinConfidence = "disputed",
+        min_confidence: MinConfidence = DEFAULT_CONFIDENCE,
     ) -> Stream:
         """Each meeting's state at `at` (default now), as known at `known_at`, streamed a
         page of meetings at a time."""

@@ -8,6 +8,8 @@ from litestar import Controller, Request, Response, get
 from litestar.di import NamedDependency
 from litestar.params import FromPath, PathParameter
 
+from events.vocabulary import DEFAULT_CONFIDENCE
+from queries import answers
 from queries.family import FamilyDocument, family_answer
 from service import metrics
 from service.api.answers import AtParam, KnownAtParam, MinConfidence
@@ -38,7 +40,7 @@ class FamilyController(Controller):
         slug: FromPath[str],
         at: AtParam = None,
         known_at: KnownAtParam = None,
-        min_confidence: MinConfidence = "disputed",
+        min_confidence: MinConfidence = DEFAULT_CONFIDENCE,
     ) -> Response[Any]:
         """404 where nothing concerning the plan counts yet."""
         if collection != "plans":
@@ -48,5 +50,5 @@ class FamilyController(Controller):
             async with svc.acquire_read(known_at) as conn:
                 answer = await family_answer(conn, plan, at, known_at, min_confidence)
         if answer.body is None:
-            raise Problem(404, f"nothing concerning {plan} counts at {answer.at}", kind="not-found")
+            raise Problem(404, answers.not_counted(plan, answer.at), kind="not-found")
         return cached(request, answer.body, answer.pinned)

@@ -9,7 +9,7 @@ Documentation only: nothing here changes what a request gets. The schemathesis t
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, get_args
 
 import msgspec
 from litestar.openapi import ResponseSpec
@@ -23,7 +23,7 @@ from litestar.openapi.spec import (
 )
 
 from events.envelope import FieldError
-from events.vocabulary import SLUG, VOCABULARY
+from events.vocabulary import SLUG, VOCABULARY, Confidence
 
 PROBLEM_JSON: Final = "application/problem+json"
 
@@ -125,9 +125,7 @@ _EVENT: Final = Schema(
             description="RFC 3339 timestamp, or 2025-11-27, 2025-11, 2025, optionally ending in "
             "~ (approximate) or ? (uncertain)",
         ),
-        "confidence": Schema(
-            type=_STRING, enum=["confirmed", "reported", "unconfirmed", "disputed"]
-        ),
+        "confidence": Schema(type=_STRING, enum=list(get_args(Confidence))),
         "datacontenttype": Schema(type=_STRING, enum=["application/json"]),
         "data": Schema(description="the payload of its type (SPEC §3); any JSON for x- types"),
     },

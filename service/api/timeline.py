@@ -11,6 +11,7 @@ from litestar.params import QueryParameter
 
 from events.envelope import StoredEvent
 from events.headline import headline
+from events.vocabulary import DEFAULT_CONFIDENCE
 from queries import question
 from queries import timeline as tl
 from queries.timeline import parse_filters
@@ -95,7 +96,7 @@ class TimelineController(Controller):
         subject: SubjectParam = None,
         type_: TypeParam = None,
         known_at: KnownAtParam = None,
-        min_confidence: MinConfidence = "disputed",
+        min_confidence: MinConfidence = DEFAULT_CONFIDENCE,
         cursor: CursorParam = None,
         limit: LimitParam = 100,
     ) -> Response[Any]:
