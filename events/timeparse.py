@@ -32,6 +32,10 @@ _EDTF_SUBSET: Final = re.compile(
 )
 
 
+# The last instant a datetime holds: where an interval that runs past 9999-12-31 ends.
+_LAST_INSTANT: Final = datetime.max.replace(tzinfo=UTC)
+
+
 class TimeError(ValueError):
     """A time string outside the accepted forms; the message says what is accepted."""
 
@@ -45,17 +49,24 @@ class ValidTime(msgspec.Struct, frozen=True):
 
     @property
     def end(self) -> datetime:
-        """The exclusive end of the interval the time denotes."""
+        """The exclusive end of the interval the time denotes.
+
+        An interval that ends after 9999-12-31 (the year 9999, its December, its last day)
+        ends at the last instant there is, which datetime can hold; 10000-01-01 it cannot.
+        """
         s = self.start
-        match self.precision:
-            case "instant":
-                return s
-            case "day":
-                return s + timedelta(days=1)
-            case "month":
-                return s.replace(year=s.year + (s.month == 12), month=s.month % 12 + 1)
-            case "year":
-                return s.replace(year=s.year + 1)
+        try:
+            match self.precision:
+                case "instant":
+                    return s
+                case "day":
+                    return s + timedelta(days=1)
+                case "month":
+                    return s.replace(year=s.year + (s.month == 12), month=s.month % 12 + 1)
+                case "year":
+                    return s.replace(year=s.year + 1)
+        except (ValueError, OverflowError):  # the interval ends after 9999-12-31
+            return _LAST_INSTANT
 
 
 ACCEPTED: Final = (
@@ -100,9 +111,6 @@ def parse_time(text: str) -> ValidTime:
     return ValidTime(start, precision, qualifier)
 
 
-_LAST_INSTANT: Final = datetime.max.replace(tzinfo=UTC)
-
-
 def parse_at(text: str) -> datetime:
     """Parse a query `at`: a timestamp, or a date meaning the end of that day (UTC).
 
@@ -110,12 +118,10 @@ def parse_at(text: str) -> datetime:
     instant counted (inclusive bound); the end of 9999 is the last instant there is.
     """
     vt = parse_time(text)
-    if vt.precision == "instant":
-        return vt.start
-    try:
-        return vt.end - timedelta(microseconds=1)
-    except (ValueError, OverflowError):  # the interval ends after 9999-12-31
-        return _LAST_INSTANT
+    end = vt.end
+    if vt.precision == "instant" or end == _LAST_INSTANT:  # already the last instant counted
+        return end
+    return end - timedelta(microseconds=1)
 
 
 _TIME_ENCODER: Final = msgspec.json.Encoder()

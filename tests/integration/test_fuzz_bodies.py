@@ -662,6 +662,31 @@ async def test_the_first_and_last_instants_are_stored_and_read_back(
     assert [e["time"] for e in events_] == [stored, stored]
 
 
+async def test_meetings_in_the_last_year_month_and_day_are_in_the_calendar(
+    client: Client,
+) -> None:
+    """A meeting whose date interval ends after 9999-12-31 is in the calendar, `from` or not."""
+    starts = ["9999", "9999-12", "9999-12-31"]
+    for n, when in enumerate(starts):
+        r = await client.post(
+            "/v1/events",
+            json={
+                "type": "meeting.scheduled",
+                "subject": f"meeting/last-{n}",
+                "time": "2025-11-27",
+                "data": {"title": f"Last {n}", "starts": when, "participants": ["party/a"]},
+            },
+        )
+        assert r.status_code == 201, r.text
+    for params in ({}, {"from": "2025-11-27"}, {"from": "9999-12-31"}, {"to": "9999"}):
+        r = await client.get("/v1/export/meetings.ics", params=params)
+        assert r.status_code == 200, (params, r.text[:500])
+        assert r.text.endswith("END:VCALENDAR\r\n"), (params, r.text[-500:])
+        for n in range(len(starts)):
+            assert f"UID:meeting/last-{n}@annals\r\n" in r.text, (params, n)
+        assert r.text.count("BEGIN:VEVENT") == len(starts), params
+
+
 @pytest.mark.parametrize("event_id", ["é-ü", "a b", "🕊", "ü/x?y#z", "%41"])
 async def test_any_id_gives_an_ascii_location(client: Client, event_id: str) -> None:
     """A non-Latin-1 id in Location used to answer 500 (after storing the event)."""

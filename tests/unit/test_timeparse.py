@@ -132,6 +132,17 @@ def test_end_of_each_precision_is_the_start_of_the_next_interval() -> None:
     assert parse_time("2025-11-27T14:00:00Z").end == utc(2025, 11, 27, 14)
 
 
+def test_end_of_an_interval_past_9999_is_the_last_instant_there_is() -> None:
+    last = utc(9999, 12, 31, 23, 59, 59, 999999)
+    assert parse_time("9999").end == last
+    assert parse_time("9999-12~").end == last
+    assert parse_time("9999-12-31").end == last
+    assert parse_time("9999-11").end == utc(9999, 12, 1)
+    assert parse_time("9999-12-30").end == utc(9999, 12, 31)
+    assert parse_time("9998").end == utc(9999, 1, 1)
+    assert parse_time("9999-12-31T23:59:59.999999Z").end == last
+
+
 def test_at_a_date_means_the_end_of_that_day_utc() -> None:
     assert parse_at("2025-11-27") == utc(2025, 11, 27, 23, 59, 59, 999999)
 
