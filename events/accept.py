@@ -14,7 +14,14 @@ import msgspec
 from msgspec import Struct
 
 from events.chain import Unplaced, link, recorded_text
-from events.envelope import Draft, FieldError, InvalidEvent, StoredEvent, split_msgspec_error
+from events.envelope import (
+    Draft,
+    FieldError,
+    InvalidEvent,
+    StoredEvent,
+    check_dates,
+    split_msgspec_error,
+)
 from events.timeparse import TimeError, format_time, parse_time
 from events.vocabulary import (
     META_TYPES,
@@ -272,9 +279,12 @@ def resolve_target(
     if isinstance(d.payload, EventCorrected):
         if target.type in VOCABULARY:
             try:
-                decode_payload(target.type, d.payload.data)
+                replacement = decode_payload(target.type, d.payload.data)
             except msgspec.ValidationError as e:
                 raise InvalidEvent([split_msgspec_error(e, f"{path}.data")]) from None
+            errors = check_dates(replacement, f"{path}.data")
+            if errors:
+                raise InvalidEvent(errors)
         if d.payload.time is not None:
             try:
                 parse_time(d.payload.time)
@@ -354,7 +364,7 @@ def accept(
             if not same_content(d, stored):
                 raise Conflict(
                     f"event {i} reuses source+id {d.source} {d.id} with different content",
-                    [FieldError(f"$[{i}].id", "already stored with different content")],
+                    [FieldError(f"{d.path}.id", "already stored with different content")],
                 )
             out.append(stored)
             last = max(last, stored.sequence)
@@ -364,7 +374,7 @@ def accept(
             if msgspec.structs.replace(seen[key], path=d.path) != d:
                 raise Conflict(
                     f"event {i} repeats source+id {d.source} {d.id} with different content",
-                    [FieldError(f"$[{i}].id", "repeated in this request with different content")],
+                    [FieldError(f"{d.path}.id", "repeated in this request with different content")],
                 )
             out.append(None)  # filled from its first occurrence below
             continue

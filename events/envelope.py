@@ -327,7 +327,7 @@ def _fast(raw: dict[str, Any], path: str) -> Draft | None:
         valid = _cached_time(env.time)
     except TimeError:
         return None
-    if cls is not None and _check_dates(env.data, f"{path}.data"):
+    if cls is not None and check_dates(env.data, f"{path}.data"):
         return None
     return Draft(
         id=id_ if isinstance(id_, str) else uuid7(),
@@ -420,7 +420,7 @@ def _walk(raw: dict[str, Any], path: str) -> Draft:
             except msgspec.ValidationError as e:
                 errors.append(split_msgspec_error(e, f"{path}.data"))
             else:
-                errors.extend(_check_dates(payload, f"{path}.data"))
+                errors.extend(check_dates(payload, f"{path}.data"))
     if errors:
         raise InvalidEvent(errors)
     assert isinstance(type_, str) and valid is not None
@@ -453,8 +453,9 @@ def _check_subject(type_: str, subject: Any, given: bool, path: str) -> list[Fie
     return []
 
 
-def _check_dates(payload: Any, path: str) -> list[FieldError]:
-    """Dates inside data (meeting starts, source published, correction time) must parse too."""
+def check_dates(payload: Any, path: str) -> list[FieldError]:
+    """Dates inside data (meeting starts, source published, correction time) must parse too;
+    a correction's replacement data is checked the same way against its target's type."""
     errors = []
     for field in ("starts", "time"):
         value = getattr(payload, field, None)

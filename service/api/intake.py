@@ -181,5 +181,7 @@ def _binary_mode(
         data = decode_json(body, "the event's data") if has_data else None
         raw = binary.envelope(headers, data, has_data)
         return Batch([parse_event(raw)], [], False, binary=True)
+    except EventTooLarge:
+        raise  # 413 as in structured mode; it names the whole event, `$`, which path_of keeps
     except InvalidEvent as e:
         raise invalid([FieldError(binary.path_of(f.path), f.message) for f in e.errors]) from None

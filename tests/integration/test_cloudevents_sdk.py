@@ -12,6 +12,8 @@ from cloudevents.core.bindings.http import HTTPMessage, to_binary_event, to_stru
 from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
 
+from events.envelope import MAX_EVENT_BYTES
+from service.wiring import Services
 from tests.conftest import EXAMPLE_EVENTS
 
 Client = httpx.AsyncClient
@@ -166,6 +168,25 @@ async def test_binary_mode_errors_found_on_append_name_the_header(client: Client
         content=b'{"event":"dup","reason":"test"}',
     )
     assert r.status_code == 422 and paths(r) == ["ce-subject"]
+
+
+async def test_binary_mode_event_past_1_mib_is_413_like_structured_mode(
+    client: Client, services: Services
+) -> None:
+    # The body fits the 1 MiB body limit; the long ce-source takes the event past 1 MiB.
+    body = json.dumps({"text": "a" * (MAX_EVENT_BYTES - 100)}).encode()
+    assert len(body) < services.settings.max_body_bytes
+    headers = {
+        "ce-specversion": "1.0",
+        "ce-type": "x-note",
+        "ce-time": "2025-11-27",
+        "ce-source": "urn:annals:" + "s" * 1000,
+        "content-type": "application/json",
+    }
+    r = await client.post("/v1/events", headers=headers, content=body)
+    assert r.status_code == 413 and r.headers["content-type"] == "application/problem+json"
+    assert r.json()["type"] == "urn:annals:problem:too-large" and paths(r) == ["$"]
+    assert (await client.get("/v1/events")).json()["events"] == []
 
 
 async def test_sdk_reads_the_ndjson_export_back_with_every_extension(example: Client) -> None:

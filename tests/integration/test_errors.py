@@ -738,6 +738,27 @@ async def test_correction_whose_data_does_not_fit_the_target_type_is_422(
     assert await head(api) == before
 
 
+async def test_correction_whose_data_has_a_bad_date_is_422_naming_it(
+    api: Client, before: int
+) -> None:
+    scheduled = {"title": "Talks", "starts": "2025-12", "participants": ["party/p1"]}
+    meeting = {"type": "meeting.scheduled", "id": "talks", "subject": "meeting/talks",
+               "time": "2025-11-27", "data": scheduled}  # fmt: skip
+    r = await api.post("/v1/events", json=meeting)
+    assert r.status_code == 201, r.text
+    replacement: dict[str, Any] = {**scheduled, "starts": "next tuesday"}
+    correction: dict[str, Any] = {"type": "event.corrected", "time": "2025-11-28",
+                                  "data": {"event": "talks", "data": replacement}}  # fmt: skip
+    assert paths(await api.post("/v1/events", json=correction)) == ["$.data.data.starts"]
+    batch = {"events": [correction]}
+    assert paths(await api.post("/v1/events", json=batch)) == ["$.events[0].data.data.starts"]
+    replacement.update(starts="2025-12-02", sources=[{"outlet": "Wire", "published": "soon"}])
+    assert paths(await api.post("/v1/events", json=[correction])) == [
+        "$[0].data.data.sources[0].published"
+    ]
+    assert await head(api) == before + 1
+
+
 async def test_the_same_event_twice_in_one_batch_is_stored_once(api: Client, before: int) -> None:
     r = await api.post("/v1/events", json=[ev(2, id="twice"), ev(2, id="twice")])
     assert r.status_code == 201, r.text

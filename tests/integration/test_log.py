@@ -58,7 +58,21 @@ async def test_same_id_with_other_content_is_409(client: Client) -> None:
     r = await client.post("/v1/events", json=ev(2, id="a-1"))
     assert r.status_code == 409
     assert r.headers["content-type"].startswith("application/problem+json")
-    assert r.json()["errors"][0]["path"] == "$[0].id"
+    assert r.json()["errors"][0]["path"] == "$.id"
+
+
+async def test_a_conflict_names_the_id_where_the_body_form_puts_it(client: Client) -> None:
+    await client.post("/v1/events", json=ev(1, id="a-1"))
+    r = await client.post("/v1/events", json={"events": [ev(3), ev(2, id="a-1")]})
+    assert r.status_code == 409
+    assert [e["path"] for e in r.json()["errors"]] == ["$.events[1].id"]
+    r = await client.post("/v1/events", json=[ev(3), ev(2, id="a-1")])
+    assert [e["path"] for e in r.json()["errors"]] == ["$[1].id"]
+    twice = {"events": [ev(3, id="b-1"), ev(4, id="b-1")]}  # repeated in one request
+    r = await client.post("/v1/events", json=twice)
+    assert r.status_code == 409
+    assert [e["path"] for e in r.json()["errors"]] == ["$.events[1].id"]
+    assert [e["id"] for e in (await client.get("/v1/events")).json()["events"]] == ["a-1"]
 
 
 async def test_same_id_from_another_source_is_another_event(client: Client) -> None:
