@@ -29,7 +29,7 @@ from service import exports
 from service.api.answers import AtParam, KnownAtParam, MinConfidence
 from service.api.openapi import read_responses
 from service.api.timeline import FromParam, SubjectParam, ToParam, TypeParam
-from service.caching import IMMUTABLE
+from service.caching import cache_control
 from service.wiring import Services
 
 BATCH: Final = 1_000  # events per database round trip (and per chunk) of the NDJSON stream
@@ -141,7 +141,7 @@ class ExportsController(Controller):
             await svc.heavy.streamed(exports.timelinejs(pages, w.filters, w.known)),
             media_type="application/json",
             headers={
-                "Cache-Control": IMMUTABLE if w.pinned else "no-cache",
+                "Cache-Control": cache_control(w.pinned),
                 "Annals-Known-At": str(w.known),
             },
         )
