@@ -32,8 +32,10 @@ _EDTF_SUBSET: Final = re.compile(
 )
 
 
-# The last instant a datetime holds: where an interval that runs past 9999-12-31 ends.
-_LAST_INSTANT: Final = datetime.max.replace(tzinfo=UTC)
+# The first and last instants a datetime holds (UTC): the bounds of all valid time, and
+# where an interval that runs past 9999-12-31 ends.
+FIRST_INSTANT: Final = datetime.min.replace(tzinfo=UTC)
+LAST_INSTANT: Final = datetime.max.replace(tzinfo=UTC)
 
 
 class TimeError(ValueError):
@@ -66,7 +68,7 @@ class ValidTime(msgspec.Struct, frozen=True):
                 case "year":
                     return s.replace(year=s.year + 1)
         except (ValueError, OverflowError):  # the interval ends after 9999-12-31
-            return _LAST_INSTANT
+            return LAST_INSTANT
 
 
 ACCEPTED: Final = (
@@ -119,7 +121,7 @@ def parse_at(text: str) -> datetime:
     """
     vt = parse_time(text)
     end = vt.end
-    if vt.precision == "instant" or end == _LAST_INSTANT:  # already the last instant counted
+    if vt.precision == "instant" or end == LAST_INSTANT:  # already the last instant counted
         return end
     return end - timedelta(microseconds=1)
 

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Final, NamedTuple
 
 from events.store import Conn
+from events.timeparse import LAST_INSTANT
 from events.vocabulary import CONFIDENCE_RANK
 from queries import answers, model, replay
 from queries.question import Question
 
 # "now" as a question's valid time: every event counts, future-dated ones too.
-_END_OF_TIME: Final = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
 _HISTORY: Final = 64  # a subject's events that its questions' coordinates are drawn from
 
 
@@ -34,7 +34,7 @@ def questions(
     """`n` questions about a subject whose events are `history` (sequence, valid time):
     everything as known at `head`, then questions at one of its own valid times, as known
     at one of its own sequences up to `head`, at a drawn confidence floor."""
-    out = [Question(_END_OF_TIME, head, "disputed", True)]
+    out = [Question(LAST_INSTANT, head, "disputed", True)]
     floors = sorted(CONFIDENCE_RANK)
     history = [h for h in history if h[0] <= head]  # the log may have grown since
     for _ in range(n - 1):

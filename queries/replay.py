@@ -6,6 +6,7 @@ from datetime import datetime
 
 import projections
 from events.store import COLUMNS, Conn, row_to_recorded, row_to_stored
+from events.timeparse import LAST_INSTANT
 from events.vocabulary import CONFIDENCE_RANK, Recorded, type_matches
 from projections.knowledge import applicable, believed
 from queries import model
@@ -29,7 +30,7 @@ async def load_subject(conn: Conn, subject: str, at: datetime | None, known: int
             WHERE subject = $1 AND sequence <= $3 AND (valid_from <= $2 OR meta))
         """,
         subject,
-        at if at is not None else datetime.max.replace(tzinfo=None),
+        at if at is not None else LAST_INSTANT,
         known,
     )
     ids = {r["id"] for r in names} | {r["target"] for r in names if r["target"] is not None}

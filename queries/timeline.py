@@ -44,7 +44,14 @@ from msgspec import Struct
 from events import store
 from events.envelope import BadParameter, StoredEvent
 from events.store import COLUMNS, row_to_stored
-from events.timeparse import TimeError, format_time, parse_at, parse_time
+from events.timeparse import (
+    FIRST_INSTANT,
+    LAST_INSTANT,
+    TimeError,
+    format_time,
+    parse_at,
+    parse_time,
+)
 from events.vocabulary import CONFIDENCE_RANK, SUBJECT_RE, SUBJECT_RULE
 from projections.knowledge import Correction, applicable
 from queries import model, projector
@@ -52,8 +59,6 @@ from queries.question import CursorError, check_confidence, decode_cursor, encod
 
 MAX_LIMIT: Final = 1_000
 _E_COLUMNS: Final = ", ".join("e." + c.strip() for c in COLUMNS.split(","))
-_EARLIEST: Final = datetime.fromisoformat("0001-01-01T00:00:00+00:00")
-_LATEST: Final = datetime.fromisoformat("9999-12-31T23:59:59.999999+00:00")
 
 
 class Cursor(Struct, frozen=True, forbid_unknown_fields=True):
@@ -183,7 +188,7 @@ async def read_page(
     model's, when the caller has just read it. The database drops what does not fit, so
     no more is fetched."""
     known = await projector.ensure(conn, known, status or await model.status(conn))
-    statement = _statement(f, known, after or (_EARLIEST, 0), limit + 1)
+    statement = _statement(f, known, after or (FIRST_INSTANT, 0), limit + 1)
     rows = await conn.fetch(*statement, max_bytes or _NO_BOUND)
     versions = [r["version"] for r in rows if r["version"] is not None]
     corrections = await model.events(conn, versions) if versions else {}
@@ -266,7 +271,7 @@ def _statement(f: Filters, known: int, after: tuple[datetime, int], limit: int) 
     if f.start is not None and after < (f.start, 0):
         after = (f.start, 0)  # sequences start at 1: (start, 0) is just before `start`
     return (
-        sql, known, after[0], after[1], f.end or _LATEST, type_exact, type_prefix,
+        sql, known, after[0], after[1], f.end or LAST_INSTANT, type_exact, type_prefix,
         confidences, floor, limit, f.subject or "",
     )  # fmt: skip
 

@@ -9,6 +9,7 @@ from typing import Final
 import asyncpg
 
 from events.migrate import migrate
+from events.timeparse import FIRST_INSTANT, LAST_INSTANT
 
 log = logging.getLogger("annals.database")
 
@@ -16,8 +17,6 @@ log = logging.getLogger("annals.database")
 _PG_EPOCH: Final = datetime(2000, 1, 1, tzinfo=UTC)
 _MICROSECOND: Final = timedelta(microseconds=1)
 _PG_INFINITY: Final = 2**63 - 1
-_FIRST: Final = datetime.min.replace(tzinfo=UTC)
-_LAST: Final = datetime.max.replace(tzinfo=UTC)
 
 
 def _encode_timestamptz(dt: datetime) -> tuple[int]:
@@ -28,9 +27,9 @@ def _encode_timestamptz(dt: datetime) -> tuple[int]:
 def _decode_timestamptz(wire: tuple[int]) -> datetime:
     us = wire[0]
     if us >= _PG_INFINITY:
-        return _LAST
+        return LAST_INSTANT
     if us <= -_PG_INFINITY - 1:
-        return _FIRST
+        return FIRST_INSTANT
     return _PG_EPOCH + timedelta(microseconds=us)
 
 
