@@ -22,7 +22,7 @@ from typing import Any
 import asyncpg
 import msgspec
 
-from queries import answers, model
+from queries import answers, assembly, model
 from queries.question import Question, ask
 from queries.replay import replayed_state
 
@@ -58,14 +58,15 @@ class Steps:
 
 
 async def one_subject(conn: Any, subject: str, q: Question, steps: Steps) -> None:
-    """answers.states for one subject, step by step, then the JSON it answers with."""
+    """assembly.states for one subject, step by step, then the JSON it answers with."""
     at, known, floor = q.at, q.known, q.floor
     facts = await steps.time(
         "registers + core (SQL)", model.facts(conn, [subject], known, at, floor)
     )
-    selected = answers._Selected([facts], facts)
+    selected = assembly.Selected([facts], facts)
     state = steps.sync(
-        "assemble (Python)", lambda: answers._assembled([subject], selected, [at])[0]
+        "assemble (Python)",
+        lambda: {s: end for s, (end,) in assembly.assembled([subject], selected, [at])},
     ).get(subject)
     if state is not None:
         steps.sync(
@@ -115,7 +116,7 @@ async def main(url: str, subject: str, runs: int) -> None:
         facts = await steps.time(
             "registers + core x100 (SQL)", model.facts(conn, ids, q.known, q.at, q.floor)
         )
-        found = await steps.time("states x100 (all)", answers.states(conn, ids, q))
+        found = await steps.time("states x100 (all)", assembly.states(conn, ids, q))
         steps.sync("JSON x100 (Python)", partial(msgspec.json.encode, list(found.values())))
         steps.ms["rows: registers x100"].append(sum(len(f.keys) for f in facts.values()))
         steps.ms["rows: core x100"].append(sum(len(f.core) for f in facts.values()))

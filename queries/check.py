@@ -10,7 +10,7 @@ from typing import Final, NamedTuple
 from events.store import Conn
 from events.timeparse import LAST_INSTANT
 from events.vocabulary import CONFIDENCE_RANK
-from queries import answers, model, replay
+from queries import assembly, model, replay
 from queries.question import Question
 
 # "now" as a question's valid time: every event counts, future-dated ones too.
@@ -52,7 +52,7 @@ async def mismatches(conn: Conn, subject: str, asked: list[Question]) -> list[Mi
     out = []
     for q in asked:
         try:
-            answer = await answers.subject_state(conn, subject, q)
+            answer = await assembly.subject_state(conn, subject, q)
         except model.Damaged as e:  # the check goes on to name every other
             out.append(Mismatch(subject, q.at, q.known, q.min_confidence, repr(e)))
             continue

@@ -8,7 +8,7 @@ from events.store import Conn
 from events.timeparse import format_time
 from projections.family import MAX_VERSIONS, Family, Version, assemble, next_generation
 from projections.plan import PlanState
-from queries import answers, question
+from queries import answers, assembly, question
 from queries.question import Question
 
 
@@ -18,7 +18,7 @@ async def plan_family(conn: Conn, plan: str, q: Question) -> Family | None:
     Generation by generation, one read-model question per generation, at most
     MAX_VERSIONS members: each member's state is exactly what its own answer says.
     """
-    root = await answers.subject_state(conn, plan, q)
+    root = await assembly.subject_state(conn, plan, q)
     if not isinstance(root, PlanState):
         return None
     states: dict[str, PlanState] = {plan: root}
@@ -27,7 +27,7 @@ async def plan_family(conn: Conn, plan: str, q: Question) -> Family | None:
         children = next_generation(states, parents)
         if len(states) + len(children) > MAX_VERSIONS:
             children, truncated = children[: MAX_VERSIONS - len(states)], True
-        found = await answers.states(conn, children, q)
+        found = await assembly.states(conn, children, q)
         states |= {c: s for c, s in found.items() if isinstance(s, PlanState)}
         parents = [c for c in children if c in states]
     return assemble(plan, states, truncated)

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from typing import Any, Final
 
 from events.store import Conn
-from queries import answers
+from queries import assembly
 from queries.question import Question
 
 # Only these introduce a name; issues have none.
@@ -71,5 +71,5 @@ async def names_believed(conn: Conn, subjects: Iterable[str], q: Question) -> di
     wanted = _named(subjects)
     names: dict[str, str] = {}
     for i in range(0, len(wanted), CHUNK):
-        names |= names_of((await answers.states(conn, wanted[i : i + CHUNK], q)).values())
+        names |= names_of((await assembly.states(conn, wanted[i : i + CHUNK], q)).values())
     return names

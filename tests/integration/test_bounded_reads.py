@@ -15,7 +15,7 @@ import icalendar
 import pytest
 
 from events import store
-from queries import answers, names, question
+from queries import assembly, names, pages, question
 from queries import timeline as tl
 from service.settings import Settings
 from service.stream import follow
@@ -168,13 +168,13 @@ def stated(n: int, time: str = "2025-11-20", party: str = "party/kyiv") -> dict[
 
 
 async def walk(client: Client, path: str, params: dict[str, Any]) -> list[dict[str, Any]]:
-    pages, cursor = [], None
+    walked, cursor = [], None
     while True:
         r = await client.get(path, params={**params, **({"cursor": cursor} if cursor else {})})
         assert r.status_code == 200, r.text
-        pages.append(r.json())
-        if (cursor := pages[-1]["next"]) is None:
-            return pages
+        walked.append(r.json())
+        if (cursor := walked[-1]["next"]) is None:
+            return walked
 
 
 def ids(page: dict[str, Any]) -> list[str]:
@@ -185,15 +185,15 @@ async def test_a_state_page_ends_by_facts_and_a_subject_larger_than_a_page_comes
     client: Client,
 ) -> None:
     assert (await client.post("/v1/events", json=[stated(n) for n in range(6)])).status_code == 201
-    pages = await walk(client, "/v1/state", {"limit": 100})
+    walked = await walk(client, "/v1/state", {"limit": 100})
     # Each issue holds one register; party/kyiv holds six, more than a page, so it is alone.
-    assert [ids(p) for p in pages] == [
+    assert [ids(p) for p in walked] == [
         ["issue/i0", "issue/i1", "issue/i2"],
         ["issue/i3", "issue/i4", "issue/i5"],
         ["party/kyiv"],
     ]
-    assert len(pages[2]["parties"][0]["positions"]) == 6
-    assert {p["sequence"] for p in pages} == {6}
+    assert len(walked[2]["parties"][0]["positions"]) == 6
+    assert {p["sequence"] for p in walked} == {6}
     # The limit still ends a page first when it is the smaller bound.
     assert [ids(p) for p in await walk(client, "/v1/state", {"limit": 2})][:2] == [
         ["issue/i0", "issue/i1"],
@@ -219,10 +219,10 @@ async def test_a_diff_page_counts_the_registers_that_differ_at_both_ends(client:
     early = [stated(n, "2025-11-05") for n in range(4)]
     late = [stated(n, "2025-11-25", "party/lviv") for n in range(4)]
     assert (await client.post("/v1/events", json=early + late)).status_code == 201
-    pages = await walk(client, "/v1/diff", {"from": "2025-11-10", "to": "2025-11-30"})
-    subjects = [sorted({c["subject"] for c in p["changes"]}) for p in pages]
+    walked = await walk(client, "/v1/diff", {"from": "2025-11-10", "to": "2025-11-30"})
+    subjects = [sorted({c["subject"] for c in p["changes"]}) for p in walked]
     assert subjects == [["issue/i0", "issue/i1", "issue/i2"], ["issue/i3"], ["party/lviv"]]
-    changes = [c for p in pages for c in p["changes"]]
+    changes = [c for p in walked for c in p["changes"]]
     assert {c["field"] for c in changes if c["subject"] == "issue/i0"} == {"stances.party/lviv"}
 
 
@@ -235,13 +235,13 @@ async def test_the_meetings_export_walks_pages_of_the_configured_facts(client: C
     ]  # fmt: skip
     assert (await client.post("/v1/events", json=meetings)).status_code == 201
     budgets: list[int] = []
-    walked = answers.page_subjects
+    walked = pages.page_subjects
 
     async def page_subjects(*args: Any) -> Any:
         budgets.append(args[6])  # conn, q, ends, prefix, after, limit, budget, each
         return await walked(*args)
 
-    with mock.patch.object(answers, "page_subjects", page_subjects):
+    with mock.patch.object(pages, "page_subjects", page_subjects):
         r = await client.get("/v1/export/meetings.ics")
     assert r.status_code == 200, r.text
     assert r.text.count("BEGIN:VEVENT") == 5
@@ -272,13 +272,13 @@ async def test_the_timelinejs_export_is_streamed_a_page_of_bytes_at_a_time(clien
     """The document is never built whole (SPEC §6): each page of the timeline, bounded by
     ANNALS_PAGE_BYTES, is turned into slides and sent before the next is read."""
     assert (await client.post("/v1/events", json=[blob(n) for n in range(10)])).status_code == 201
-    pages: list[int] = []
+    sizes: list[int] = []
     read = tl.read_page
 
     async def read_page(*args: Any, **kwargs: Any) -> Any:
         assert kwargs["max_bytes"] == PAGE_BYTES
         page = await read(*args, **kwargs)
-        pages.append(len(page.entries))
+        sizes.append(len(page.entries))
         return page
 
     with mock.patch.object(tl, "read_page", read_page):
@@ -286,7 +286,7 @@ async def test_the_timelinejs_export_is_streamed_a_page_of_bytes_at_a_time(clien
     assert r.status_code == 200, r.text
     assert "content-length" not in r.headers  # streamed
     assert r.headers["annals-known-at"] == "10"
-    assert pages == [3, 3, 3, 1]
+    assert sizes == [3, 3, 3, 1]
     doc = r.json()
     assert [e["unique_id"] for e in doc["events"]] == [f"b{n}" for n in range(10)]
     assert doc["title"]["text"]["text"] == "10 events, as known at sequence 10."
@@ -320,7 +320,7 @@ async def test_the_timelinejs_export_asks_each_name_once_a_few_subjects_at_a_tim
     notes = [{**blob(n), "subject": f"party/p{n % 5}"} for n in range(10)]
     assert (await client.post("/v1/events", json=parties + notes)).status_code == 201
     asked: list[list[str]] = []
-    states = answers.states
+    states = assembly.states
 
     async def counted(conn: Any, subjects: list[str], q: Any) -> Any:
         asked.append(subjects)
@@ -328,7 +328,7 @@ async def test_the_timelinejs_export_asks_each_name_once_a_few_subjects_at_a_tim
 
     with (
         mock.patch.object(names, "CHUNK", 2, create=True),
-        mock.patch.object(answers, "states", counted),
+        mock.patch.object(assembly, "states", counted),
     ):
         r = await client.get("/v1/export/timelinejs")
     assert r.status_code == 200, r.text

@@ -15,7 +15,7 @@ import httpx
 
 from events import migrate
 from projections.facts import RULES
-from queries import answers, model, model_writes, projector, question
+from queries import answers, assembly, model, model_writes, pages, projector, question
 
 Client = httpx.AsyncClient
 
@@ -348,7 +348,7 @@ async def test_a_pages_next_piece_is_read_while_the_one_before_is_assembled(
     await projector.catch_up(conn)
     q = await question.ask(conn, None, None, "disputed")
     steps: list[tuple[str, list[str]]] = []
-    select, assembled = answers._select, answers._assembled
+    select, assembled = assembly.select, assembly.assembled
 
     async def selecting(conn: Any, subjects: list[str], *args: Any) -> Any:
         steps.append(("select", subjects))
@@ -358,19 +358,19 @@ async def test_a_pages_next_piece_is_read_while_the_one_before_is_assembled(
         steps.append(("assemble", subjects))
         return assembled(subjects, *args)
 
-    monkeypatch.setattr(answers, "_select", selecting)
-    monkeypatch.setattr(answers, "_assembled", assembling)
+    monkeypatch.setattr(assembly, "select", selecting)
+    monkeypatch.setattr(assembly, "assembled", assembling)
     page, (found,) = await _states_page(conn, q, [q.at], "party/", None, 100, 8)
     assert page.subjects == [f"party/p{n}" for n in range(6)] and page.next is None
     pieces = [subjects for step, subjects in steps if step == "select"]
     assert len(pieces) > 1 and [s for p in pieces for s in p] == page.subjects, steps
     sizes = [len(p) for p in pieces]  # a party of one stance: a fact each
-    assert sizes[0] < sizes[1] and max(sizes) <= 8 // answers.PIECES, sizes
+    assert sizes[0] < sizes[1] and max(sizes) <= 8 // pages.PIECES, sizes
     for i in range(1, len(pieces)):  # piece i is asked for before piece i - 1 is assembled
         assert steps.index(("select", pieces[i])) < steps.index(("assemble", pieces[i - 1]))
     assert [list(getattr(s, "positions", ())) for s in found.values()] == [["issue/crimea"]] * 6
     # The same page whole, in one piece: the same subjects, the same states.
-    monkeypatch.setattr(answers, "PIECES", 1)
+    monkeypatch.setattr(pages, "PIECES", 1)
     whole, (same,) = await _states_page(conn, q, [q.at], "party/", None, 100, 8)
     assert (whole, same) == (page, found)
 
@@ -388,13 +388,13 @@ async def test_a_pages_pieces_count_register_keys_not_the_rows_behind_them(
     assert [tuple(r) for r in rows] == [(1, 5)]
     q = await question.ask(conn, None, None, "disputed")
     pieces: list[int] = []
-    select = answers._select
+    select = assembly.select
 
     async def selecting(conn: Any, subjects: list[str], *args: Any) -> Any:
         pieces.append(len(subjects))
         return await select(conn, subjects, *args)
 
-    monkeypatch.setattr(answers, "_select", selecting)
+    monkeypatch.setattr(assembly, "select", selecting)
     page, _ = await _states_page(conn, q, [q.at], "party/", None, 100, 8)
     assert len(page.subjects) == 6 and page.next is None
     assert pieces == [1, 2, 2, 1], pieces  # by budget / (PIECES * FIRST_PIECE), then doubled
@@ -483,13 +483,13 @@ async def test_a_diff_passes_over_the_subjects_no_fact_of_which_lies_between_its
     assert all(s.moved for s in listed) and len(listed) == 5  # no valid times to compare
 
     read: list[str] = []
-    select = answers._select
+    select = assembly.select
 
     async def selecting(conn: Any, subjects: list[str], *args: Any) -> Any:
         read.extend(subjects)
         return await select(conn, subjects, *args)
 
-    monkeypatch.setattr(answers, "_select", selecting)
+    monkeypatch.setattr(assembly, "select", selecting)
     q = await question.ask(conn, "2025-11-30", None, "reported")
     # p1 and p4 hold two facts each (a register at each end): a budget of 4 holds them both.
     doc = await answers.diff_document(conn, between[0], q, "party/", None, 100, 4)
@@ -557,14 +557,14 @@ async def test_a_page_of_subjects_that_fold_many_events_reads_them_a_budget_at_a
     assert await conn.fetchval(counted) == 4
     q = await question.ask(conn, None, None, "disputed")
     read: list[int] = []
-    select = answers._select
+    select = assembly.select
 
     async def selecting(conn: Any, subjects: list[str], *args: Any) -> Any:
         selected = await select(conn, subjects, *args)
         read.append(sum(selected.per_subject().values()))
         return selected
 
-    monkeypatch.setattr(answers, "_select", selecting)
+    monkeypatch.setattr(assembly, "select", selecting)
     page, _ = await _states_page(conn, q, [q.at], "meeting/", None, 100, 8)
     assert page.subjects == ["meeting/m0", "meeting/m1"] and page.next is not None
     assert read and max(read) <= 8, read  # never more than the page's budget in one piece
@@ -595,8 +595,8 @@ async def test_a_subjects_bound_is_read_by_one_descent_whatever_its_history(
 
 async def _states_page(
     conn: Any, q: Any, ends: list[Any], prefix: str, after: Any, limit: int, budget: int
-) -> tuple[answers.Page, list[dict[str, Any]]]:
-    """A page of subjects and their states at each end, by subject (`answers.page_subjects`
+) -> tuple[pages.Page, list[dict[str, Any]]]:
+    """A page of subjects and their states at each end, by subject (`pages.page_subjects`
     with a callback that keeps them)."""
     out: list[dict[str, Any]] = [{} for _ in ends]
 
@@ -605,7 +605,7 @@ async def _states_page(
             if state is not None:
                 whole[subject] = state
 
-    page = await answers.page_subjects(conn, q, ends, prefix, after, limit, budget, keep)
+    page = await pages.page_subjects(conn, q, ends, prefix, after, limit, budget, keep)
     return page, out
 
 
@@ -618,15 +618,15 @@ async def test_the_event_loop_runs_between_the_subjects_of_a_piece(
     await post(client, *(stance_of(n) for n in range(6)))
     await projector.catch_up(conn)
     q = await question.ask(conn, None, None, "disputed")
-    monkeypatch.setattr(answers, "YIELD_FACTS", 1)
+    monkeypatch.setattr(pages, "YIELD_FACTS", 1)
     pieces: list[list[str]] = []
-    select = answers._select
+    select = assembly.select
 
     async def selecting(conn: Any, subjects: list[str], *args: Any) -> Any:
         pieces.append(subjects)
         return await select(conn, subjects, *args)
 
-    monkeypatch.setattr(answers, "_select", selecting)
+    monkeypatch.setattr(assembly, "select", selecting)
     turns = 0  # the event loop's turns so far
 
     async def counting() -> None:
@@ -638,7 +638,7 @@ async def test_the_event_loop_runs_between_the_subjects_of_a_piece(
     at: dict[str, int] = {}
     counter = asyncio.ensure_future(counting())
     try:
-        page = await answers.page_subjects(
+        page = await pages.page_subjects(
             conn, q, [q.at], "party/", None, 100, 8, lambda s, _: at.__setitem__(s, turns)
         )
     finally:

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 import projections
 from events.timeparse import format_time
 from events.vocabulary import CONFIDENCE_RANK, is_custom, references
-from queries import answers, model, projector, replay
+from queries import answers, assembly, model, projector, replay
 from queries import timeline as tl
 from queries.question import PLURAL, PageCursor, Question, decode_cursor
 from queries.replay import replayed_timeline
@@ -167,9 +167,9 @@ async def test_read_model_answers_equal_the_full_replay(
                     q = Question(at, min(known, len(rows)), confidence, True)
                     expected = _replay(rows, q)
                     # Every subject at once (a page's query) and each subject alone.
-                    assert await answers.states(conn, SUBJECTS, q) == expected
+                    assert await assembly.states(conn, SUBJECTS, q) == expected
                     for subject in SUBJECTS[:3]:
-                        assert await answers.subject_state(conn, subject, q) == expected.get(
+                        assert await assembly.subject_state(conn, subject, q) == expected.get(
                             subject
                         )
                         # The replay of one subject (what `verify` compares with) too.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from queries.answers import fitting
+from queries.pages import fitting
 
 
 def test_a_page_takes_the_subjects_whose_facts_fit_together() -> None:
