@@ -72,16 +72,25 @@ async def ask(
     """
     when = parse_at_param(at_name, at, now or datetime.now(UTC))
     check_confidence(min_confidence)
-    head, rules, held = await model.head_and_status(conn)
-    if known is None:
-        resolved = await store.resolve_known_at(conn, known_at, head)
-        known, pinned = resolved.sequence, resolved.pinned
-    elif not 0 <= known <= head.sequence:
-        raise CursorError("made for a log this service does not hold")
-    else:
-        pinned = True
-    known = await projector.ensure(conn, known, (rules, held))
+    known, pinned, status = await known_as_of(conn, known_at, known)
+    known = await projector.ensure(conn, known, status)
     return Question(when, known, min_confidence, pinned and at is not None, known_at)
+
+
+async def known_as_of(
+    conn: store.Conn, known_at: str | None, cursor: int | None
+) -> tuple[int, bool, tuple[str, int]]:
+    """The sequence a question or a walk is answered as known at: a cursor's, else
+    `known_at` resolved (the head when None); whether that is pinned; and the read model's
+    (rules, checkpoint), read with the log's head in one round trip. CursorError when the
+    log does not reach the cursor's sequence (it was made for another log)."""
+    head, rules, held = await model.head_and_status(conn)
+    if cursor is None:
+        resolved = await store.resolve_known_at(conn, known_at, head)
+        return resolved.sequence, resolved.pinned, (rules, held)
+    if not 0 <= cursor <= head.sequence:
+        raise CursorError("made for a log this service does not hold")
+    return cursor, True, (rules, held)
 
 
 def page_prefix(kind: str | None, prefix: str | None) -> str:

@@ -55,7 +55,13 @@ from events.timeparse import (
 from events.vocabulary import CONFIDENCE_RANK, SUBJECT_RE, SUBJECT_RULE
 from projections.knowledge import Correction, applicable
 from queries import model, projector
-from queries.question import CursorError, check_confidence, decode_cursor, encode_cursor
+from queries.question import (
+    CursorError,
+    check_confidence,
+    decode_cursor,
+    encode_cursor,
+    known_as_of,
+)
 
 MAX_LIMIT: Final = 1_000
 _E_COLUMNS: Final = ", ".join("e." + c.strip() for c in COLUMNS.split(","))
@@ -129,14 +135,12 @@ async def pin(
     """The cursor's known sequence and position when paging on, else `known_at` resolved;
     CursorError for a cursor this service did not make, or made for a longer log. The
     log's head and the read model's status come in one round trip."""
-    head, rules, held = await model.head_and_status(conn)
     if cursor is None:
-        known = await store.resolve_known_at(conn, known_at, head)
-        return Walk(filters, known.sequence, known.pinned, status=(rules, held))
+        known, pinned, status = await known_as_of(conn, known_at, None)
+        return Walk(filters, known, pinned, status=status)
     v, s, k = decode_timeline_cursor(cursor)
-    if k > head.sequence:
-        raise CursorError("made for a log this service does not hold")
-    return Walk(filters, k, True, (v, s), (rules, held))
+    known, pinned, status = await known_as_of(conn, known_at, k)
+    return Walk(filters, known, pinned, (v, s), status)
 
 
 async def page(

@@ -16,6 +16,8 @@ import httpx
 from events import migrate
 from projections.facts import RULES
 from queries import answers, assembly, model, model_writes, pages, projector, question
+from queries import timeline as tl
+from queries.question import encode_cursor
 
 Client = httpx.AsyncClient
 
@@ -160,8 +162,9 @@ async def test_a_bad_cursor_is_the_same_400_on_every_paged_read(client: Client) 
     """A cursor is opaque: one this service did not make is malformed input, whichever
     walk it is given to."""
     diff = {"from": "2025-11-01", "to": "2025-12-01"}
+    past_the_head = encode_cursor(tl.Cursor("2025-11-01T00:00:00+00:00", 1, 9999))
     for path, params in (("/v1/state", {}), ("/v1/diff", diff), ("/v1/timeline", {})):
-        for cursor in ("not-a-cursor", "eyJzIjoicGFydHkvYSIsImsiOjk5OTl9"):  # k past the head
+        for cursor in ("not-a-cursor", "eyJzIjoicGFydHkvYSIsImsiOjk5OTl9", past_the_head):
             r = await client.get(path, params={**params, "cursor": cursor})
             assert r.status_code == 400, (path, cursor, r.text)
             body = r.json()
