@@ -8,26 +8,15 @@ from litestar import Controller, Request, Response, get
 from litestar.di import NamedDependency
 from litestar.params import FromPath, QueryParameter
 
-from events.vocabulary import DEFAULT_CONFIDENCE, Confidence, Kind
+from events.vocabulary import DEFAULT_CONFIDENCE, Kind
 from queries import answers
 from queries.question import KIND_OF_COLLECTION, Collection
 from service import metrics
 from service.api.openapi import read_responses
-from service.api.params import path_subject
+from service.api.params import AtParam, KnownAtParam, MinConfidence, path_subject
 from service.caching import cached
 from service.problems import Problem
 from service.wiring import Services
-
-AtParam = Annotated[
-    str | None,
-    QueryParameter(description="valid time: RFC 3339 timestamp or date (end of that day, UTC)"),
-]
-KnownAtParam = Annotated[
-    str | None,
-    QueryParameter(description="transaction time: a sequence number or an RFC 3339 timestamp"),
-]
-MinConfidence = Annotated[Confidence, QueryParameter(description="leave out events below this")]
-
 
 KindParam = Annotated[
     Kind | None,

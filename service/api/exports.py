@@ -26,9 +26,16 @@ from queries import export_questions
 from queries import timeline as tl
 from queries.timeline import parse_filters
 from service import exports
-from service.api.answers import AtParam, KnownAtParam, MinConfidence
 from service.api.openapi import read_responses
-from service.api.timeline import FromParam, SubjectParam, ToParam, TypeParam
+from service.api.params import (
+    AtParam,
+    FromParam,
+    KnownAtParam,
+    MinConfidence,
+    SubjectParam,
+    ToParam,
+    TypeParam,
+)
 from service.caching import cache_control
 from service.wiring import Services
 

@@ -12,9 +12,8 @@ from events.vocabulary import DEFAULT_CONFIDENCE
 from queries import answers
 from queries.family import FamilyDocument, family_answer
 from service import metrics
-from service.api.answers import AtParam, KnownAtParam, MinConfidence
 from service.api.openapi import answer_responses
-from service.api.params import path_subject
+from service.api.params import AtParam, KnownAtParam, MinConfidence, path_subject
 from service.caching import cached
 from service.problems import Problem
 from service.wiring import Services

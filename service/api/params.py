@@ -7,10 +7,35 @@ from typing import Annotated, Final
 from litestar.params import QueryParameter
 
 from events.envelope import FieldError
-from events.vocabulary import SUBJECT_RE
+from events.vocabulary import SUBJECT_RE, Confidence
 from service.problems import Problem
 
 MAX_SEQUENCE: Final = 2**63 - 1  # a PostgreSQL bigint: no sequence is larger
+
+AtParam = Annotated[
+    str | None,
+    QueryParameter(description="valid time: RFC 3339 timestamp or date (end of that day, UTC)"),
+]
+KnownAtParam = Annotated[
+    str | None,
+    QueryParameter(description="transaction time: a sequence number or an RFC 3339 timestamp"),
+]
+MinConfidence = Annotated[Confidence, QueryParameter(description="leave out events below this")]
+
+FromParam = Annotated[
+    str | None,
+    QueryParameter(name="from", description="valid time: a date (start of that day) or RFC 3339"),
+]
+ToParam = Annotated[
+    str | None, QueryParameter(description="valid time: a date (end of that day) or RFC 3339")
+]
+SubjectParam = Annotated[
+    str | None, QueryParameter(description="every event concerning this subject (party/russia)")
+]
+TypeParam = Annotated[
+    str | None,
+    QueryParameter(name="type", description="an exact type, or a prefix ending in '.' (plan.)"),
+]
 
 _AFTER: Final = QueryParameter(ge=0, le=MAX_SEQUENCE, description="the sequence to start after")
 After = Annotated[int, _AFTER]

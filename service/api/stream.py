@@ -12,8 +12,7 @@ from events import store
 from events.vocabulary import DEFAULT_CONFIDENCE
 from queries.timeline import parse_filters
 from service.api.openapi import problems
-from service.api.params import AfterOrHead, last_event_id
-from service.api.timeline import SubjectParam, TypeParam
+from service.api.params import AfterOrHead, SubjectParam, TypeParam, last_event_id
 from service.metrics import counted_stream_client
 from service.problems import Problem
 from service.stream import follow

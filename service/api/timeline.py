@@ -15,25 +15,18 @@ from events.vocabulary import DEFAULT_CONFIDENCE
 from queries import question
 from queries import timeline as tl
 from queries.timeline import parse_filters
-from service.api.answers import KnownAtParam, MinConfidence
 from service.api.openapi import read_responses
+from service.api.params import (
+    FromParam,
+    KnownAtParam,
+    MinConfidence,
+    SubjectParam,
+    ToParam,
+    TypeParam,
+)
 from service.caching import cached
 from service.wiring import Services
 
-FromParam = Annotated[
-    str | None,
-    QueryParameter(name="from", description="valid time: a date (start of that day) or RFC 3339"),
-]
-ToParam = Annotated[
-    str | None, QueryParameter(description="valid time: a date (end of that day) or RFC 3339")
-]
-SubjectParam = Annotated[
-    str | None, QueryParameter(description="every event concerning this subject (party/russia)")
-]
-TypeParam = Annotated[
-    str | None,
-    QueryParameter(name="type", description="an exact type, or a prefix ending in '.' (plan.)"),
-]
 CursorParam = Annotated[
     str | None, QueryParameter(description="`next` of the previous page; pins its known_at")
 ]
