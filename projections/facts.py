@@ -2,7 +2,7 @@
 
 A fact has a key. A register key (`positions/issue/crimea` of a party, `stances/party/x` of
 a plan or an issue) holds one value, and the fact latest in valid time wins: the read model
-finds it by an index lookup, with its value (the stance) stored beside it. Every
+finds it by an index lookup, its value (the stance) held in the index entry. Every
 other fact has the key CORE and holds the event itself, as believed: those events are
 folded in valid-time order by the subject's own projection, as the reference replay folds
 them, without reading the log again.

@@ -92,8 +92,9 @@ _ROW_COLUMNS: Final = list(Row._fields)
 INDEXED_VALUE_BYTES: Final = 2_000
 
 
-def stored_value(value: bytes | None) -> tuple[bytes | None, bytes | None]:
-    """A fact's value as (value, long_value): in the index if it fits, else beside it."""
+def split_value(value: bytes | None) -> tuple[bytes | None, bytes | None]:
+    """A fact's value split as (value, long_value): in the index entry if it fits there, else
+    in the table's row alone."""
     if value is None or len(value) <= INDEXED_VALUE_BYTES:
         return value, None
     return None, value

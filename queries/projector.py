@@ -15,7 +15,7 @@ from projections import concerns
 from projections.facts import RULES, fact_keys, facts_of
 from projections.knowledge import Version, believed
 from queries import model, model_writes
-from queries.model_writes import Bound, Close, Hidden, Key, Restated, Row, Subject, stored_value
+from queries.model_writes import Bound, Close, Hidden, Key, Restated, Row, Subject, split_value
 
 log = logging.getLogger("annals.projector")
 BATCH: Final = 5_000
@@ -44,7 +44,7 @@ class Changes:
         rank = CONFIDENCE_RANK[e.confidence]
         for subject, key, value in facts_of(e, concerned):
             placed.append(len(self.rows))
-            short, long = stored_value(value)
+            short, long = split_value(value)
             self.rows.append(
                 Row(subject, key, e.time, sequence, v.version, at, None, rank, short, long)
             )

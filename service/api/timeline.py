@@ -34,7 +34,7 @@ LimitParam = Annotated[int, QueryParameter(ge=1, le=tl.MAX_LIMIT)]
 
 
 class TimelineItem(StoredEvent, frozen=True, kw_only=True):
-    """A timeline entry: the stored envelope (corrections applied) plus a headline."""
+    """A timeline entry: the envelope as believed (a correction applied) plus a headline."""
 
     headline: str
     corrected_by: str | None = None
