@@ -178,13 +178,22 @@ _PAIRS_PROBED: Final = _PAIR.format(
     " w ON true",
 )
 
+# When scanned, the later end's registers come from the scan, and each key whose row lies
+# after $6 is looked up again at $6 by a descent of its own: joined to a second scan,
+# PostgreSQL may pair the two by a nested loop, a scan of the subject's rows per key.
+_SCANNED_LOOKUP: Final = f"""
+    SELECT f.key, f.valid_from, f.sequence, f.version, f.known_from, f.value FROM read_facts f
+    WHERE f.subject = s.subject AND f.key = t.key AND t.valid_from > $6
+      AND f.valid_from <= $6 AND {believed_at("f", "$2")} AND f.confidence >= $4
+    ORDER BY f.valid_from DESC, f.sequence DESC LIMIT 1"""  # noqa: S608 - constants only
+
 _PAIRS_SCANNED: Final = (
     _PAIR.format(
         now=_VALUE.format(f="t", subject="s.subject"), was=_VALUE.format(f="w", subject="s.subject")
     )
     + f"""
 FROM ({_SCANNED_KEYS.format(at="$3")}) t
-LEFT JOIN ({_SCANNED_KEYS.format(at="$6")}) w ON w.key = t.key AND t.valid_from > $6
+LEFT JOIN LATERAL ({_SCANNED_LOOKUP}) w ON true
 WHERE NOT s.probed"""
 )
 

@@ -411,14 +411,10 @@ def on(n: int, time: str, **more: Any) -> dict[str, Any]:
     return {**stance_of(n), "time": time, **more}
 
 
-async def test_the_walks_probe_reads_each_subjects_own_rows_on_a_read_model_of_any_size(
-    conn: asyncpg.Connection,
-) -> None:
-    """The probe that finds a diff's moved subjects reads each subject's own rows through
-    the index, planned for the values asked or for any: on a read model the size of a
-    log of 100,000 events, one read of the whole table a subject costs a page seconds."""
-    # Shaped as a log of 100,000 events leaves it: 9,000 parties of 5 folded events and 10
-    # positions each, on issues they share, and one busy party of 10,000 positions.
+async def _shaped_as_a_log_of_100_000(conn: asyncpg.Connection) -> None:
+    """A read model shaped as a log of 100,000 events leaves it, written directly: 9,000
+    parties of 5 folded events and 10 positions each, on issues they share, a busy party
+    of 10,000 positions on 200 issues, and a wide one of 6,000 on 3,000."""
     await conn.execute(
         """
         INSERT INTO read_facts (subject, key, valid_from, sequence, version, known_from,
@@ -432,7 +428,12 @@ async def test_the_walks_probe_reads_each_subjects_own_rows_on_a_read_model_of_a
         SELECT 'party/r0', 'positions/issue/i' || k % 200,
                timestamptz '2005-01-01' + k % 8760 * interval '1 hour',
                1000000 + k, 0, 1000000 + k, 2, convert_to(repeat('x', 250), 'UTF8')
-        FROM generate_series(0, 9999) k;
+        FROM generate_series(0, 9999) k
+        UNION ALL
+        SELECT 'party/w0', 'positions/issue/i' || k % 3000,
+               timestamptz '2005-01-01' + k % 8760 * interval '1 hour',
+               2000000 + k, 0, 2000000 + k, 2, convert_to('"' || repeat('x', 250) || '"', 'UTF8')
+        FROM generate_series(0, 5999) k;
         INSERT INTO read_keys (subject, key, first_known, last_known)
         SELECT subject, key, min(sequence), max(sequence) FROM read_facts GROUP BY 1, 2;
         INSERT INTO read_subjects (subject, first_known, registers, rows)
@@ -441,6 +442,36 @@ async def test_the_walks_probe_reads_each_subjects_own_rows_on_a_read_model_of_a
         ANALYZE read_facts, read_keys, read_subjects;
         """
     )
+
+
+async def test_a_diffs_registers_of_a_wide_subject_are_paired_without_a_scan_a_key(
+    conn: asyncpg.Connection,
+) -> None:
+    """A diff reads a subject's registers at both ends, planned for the values asked or for
+    any, by a scan of its rows and a descent a changed key: paired by a nested loop, the
+    two scans of a party of 3,000 keys cost 10 seconds on a read model of 100,000 events
+    (19 million buffer reads, against some thousands)."""
+    await _shaped_as_a_log_of_100_000(conn)
+    types = "text[], bigint, timestamptz, smallint, bigint, timestamptz"
+    await conn.execute(f"PREPARE changed ({types}) AS {model._CHANGED}")
+    args = "ARRAY['party/p5000', 'party/p5001', 'party/w0'], 10000000, '2006-01-01', 0, 8"
+    for mode in ("force_custom_plan", "force_generic_plan"):
+        await conn.execute(f"SET plan_cache_mode = {mode}")
+        plan = await conn.fetchval(
+            f"EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) EXECUTE changed ({args}, '2004-06-01')"
+        )
+        top = json.loads(plan)[0]["Plan"]
+        blocks = top["Shared Hit Blocks"] + top["Shared Read Blocks"]
+        assert blocks < 60_000, (mode, blocks)  # 10 for each of the subjects' 6,030 rows
+
+
+async def test_the_walks_probe_reads_each_subjects_own_rows_on_a_read_model_of_any_size(
+    conn: asyncpg.Connection,
+) -> None:
+    """The probe that finds a diff's moved subjects reads each subject's own rows through
+    the index, planned for the values asked or for any: on a read model the size of a
+    log of 100,000 events, one read of the whole table a subject costs a page seconds."""
+    await _shaped_as_a_log_of_100_000(conn)
     params = ("'party/p5000'", "''", "'~'", "10000000", "101", "'2005-02-01'::timestamptz", "0",
               "'2005-03-01'::timestamptz", str(model.SCAN_ROWS_PER_KEY))  # fmt: skip
     types = "text, text, text, bigint, bigint, timestamptz, smallint, timestamptz, bigint"
