@@ -45,9 +45,11 @@ class FamilyController(Controller):
         if collection != "plans":
             raise Problem(404, f"only plans have families, not {collection}", kind="not-found")
         plan = path_subject("plan", slug)
-        with metrics.QUERY_SECONDS.labels("family").time():
-            async with svc.acquire_read(known_at) as conn:
-                answer = await family_answer(conn, plan, at, known_at, min_confidence)
-        if answer.body is None:
-            raise Problem(404, answers.not_counted(plan, answer.at), kind="not-found")
-        return cached(request, answer.body, answer.pinned)
+        # A family holds up to MAX_VERSIONS plans' states: a heavy read, in the budget.
+        async with svc.heavy.slot():
+            with metrics.QUERY_SECONDS.labels("family").time():
+                async with svc.acquire_read(known_at) as conn:
+                    answer = await family_answer(conn, plan, at, known_at, min_confidence)
+            if answer.body is None:
+                raise Problem(404, answers.not_counted(plan, answer.at), kind="not-found")
+            return cached(request, answer.body, answer.pinned)
