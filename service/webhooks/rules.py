@@ -69,6 +69,10 @@ def _url_error(url: Any) -> FieldError | None:
         return FieldError("$.url", "must be an absolute http:// or https:// URL with a host")
     if parts.username is not None or parts.password is not None:
         return FieldError("$.url", "must not carry credentials (user:password@)")
+    try:  # what the resolver is given: an empty label or one over 63 characters is no name
+        parts.hostname.encode("idna")
+    except UnicodeError:
+        return FieldError("$.url", "the host must be a domain name or an address")
     return None
 
 

@@ -32,7 +32,7 @@ async def refusal(url: str, settings: Settings) -> str | None:
             found = await asyncio.get_running_loop().getaddrinfo(
                 host, port, type=socket.SOCK_STREAM
             )
-    except (OSError, TimeoutError) as e:
+    except (OSError, TimeoutError, UnicodeError) as e:  # UnicodeError: no domain name (IDNA)
         return f"cannot resolve {host!r} ({type(e).__name__}), so cannot check it is public"
     addresses = sorted({str(info[4][0]) for info in found})
     bad = [a for a in addresses if refused_address(a)]

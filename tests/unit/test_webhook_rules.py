@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from service.webhooks import rules
+from service.access_config import Token
+from service.settings import Settings
+from service.webhooks import rules, targets
 from service.webhooks.rules import InvalidSubscription
 
 
@@ -42,6 +45,8 @@ def test_a_valid_subscription_is_normalised() -> None:
         ({"url": "https://h:99999/"}, ["$.url"]),
         ({"url": "mailto:a@b"}, ["$.url"]),
         ({"url": "https://" + "a" * 2050}, ["$.url"]),
+        ({"url": "http://a..com/hook"}, ["$.url"]),  # not a domain name (IDNA)
+        ({"url": f"https://{'a' * 64}.example.org/"}, ["$.url"]),  # a label over 63
         ({"url": "https://h/", "types": "plan."}, ["$.types"]),
         ({"url": "https://h/", "types": ["plan.", 1, "x-", "nope."]},
          ["$.types[1]", "$.types[2]", "$.types[3]"]),
@@ -93,3 +98,13 @@ def test_private_and_special_addresses_are_refused(address: str) -> None:
 @pytest.mark.parametrize("address", ["93.184.215.14", "2606:4700::6810:85e5", "8.8.8.8"])
 def test_public_addresses_are_not(address: str) -> None:
     assert not rules.refused_address(address)
+
+
+async def test_a_stored_url_whose_host_is_no_domain_name_is_refused_not_raised() -> None:
+    """A subscription stored before its host was checked fails its own deliveries: the
+    resolver's UnicodeError must not reach the delivery worker, which serves them all."""
+    token = Token(name="ops", sha256="0" * 64, scopes=frozenset({"read"}))
+    settings = Settings(data_dir=Path("unused"), tokens=(token,))  # private targets checked
+    for url in ("http://a..com/hook", f"https://{'a' * 64}.example.org/"):
+        refused = await targets.refusal(url, settings)
+        assert refused is not None and "cannot resolve" in refused, (url, refused)
