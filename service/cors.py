@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 import msgspec
 
-from service.problems import Problem
+from service.problems import Problem, answering_problems
 
 SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
 MAX_AGE: Final = "600"  # seconds a browser may keep a preflight's answer
@@ -113,6 +113,9 @@ class CorsMiddleware:
     def __init__(self, app: Any, policy: Policy) -> None:
         self.app = app
         self.policy = policy
+        # A problem raised inside (the write rate's 429) is answered here, with the CORS
+        # headers: answered outside, it would reach a page as a network error.
+        self._answering = answering_problems(app)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         """Apply the policy to an HTTP request; other scopes pass through."""
@@ -145,4 +148,4 @@ class CorsMiddleware:
                 message = {**message, "headers": _merged(list(message.get("headers", [])), add)}
             await send(message)
 
-        await self.app(scope, receive, send_with_cors)
+        await self._answering(scope, receive, send_with_cors)

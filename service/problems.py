@@ -9,6 +9,7 @@ import asyncpg
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.plugins.problem_details import ProblemDetailsException
+from litestar.types import ASGIApp, Receive, Scope, Send
 
 from events.envelope import BadParameter, EventTooLarge, FieldError, InvalidBody
 from events.store import Conflict
@@ -203,3 +204,26 @@ def handle(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str
 
 
 EXCEPTION_HANDLERS: dict[type[Exception], Any] = {Exception: handle, HTTPException: handle}
+
+
+def answering_problems(app: ASGIApp) -> ASGIApp:
+    """Any exception out of `app` answered as every route answers it: problem+json."""
+
+    async def answer(scope: Scope, receive: Receive, send: Send) -> None:
+        started = False
+
+        async def sending(message: Any) -> None:
+            nonlocal started
+            started = True
+            await send(message)
+
+        try:
+            await app(scope, receive, sending)
+        except Exception as e:
+            if started:  # too late for another answer
+                raise
+            request: Request[Any, Any, Any] = Request(scope, receive)
+            response = handle(request, e)
+            await response.to_asgi_response(app=None, request=request)(scope, receive, send)
+
+    return answer

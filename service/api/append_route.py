@@ -22,7 +22,7 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 
 from service.api.events import EventsController, append_request
 from service.auth import Access
-from service.problems import handle
+from service.problems import answering_problems
 
 PATHS: Final = frozenset({EventsController.path, EventsController.path + "/"})
 _encoder: Final = msgspec.json.Encoder()
@@ -49,10 +49,10 @@ class LeanAppend:
         self._handler = _handler_of(app)
         # As Litestar stacks a route: the app's middleware around a problem answer around
         # the handler, and a problem answer outside for what the middleware refuses.
-        chain: ASGIApp = _answering_problems(self._append)
+        chain: ASGIApp = answering_problems(self._append)
         for define in reversed(middleware):
             chain = define(chain)
-        self._chain = _answering_problems(chain)
+        self._chain = answering_problems(chain)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Route: the lean path for POST /v1/events, Litestar for the rest."""
@@ -74,29 +74,6 @@ class LeanAppend:
             headers.append((b"location", answer.location.encode()))
         await send({"type": "http.response.start", "status": answer.status, "headers": headers})
         await send({"type": "http.response.body", "body": content, "more_body": False})
-
-
-def _answering_problems(app: ASGIApp) -> ASGIApp:
-    """Any exception out of `app` answered as every route answers it: problem+json."""
-
-    async def answer(scope: Scope, receive: Receive, send: Send) -> None:
-        started = False
-
-        async def sending(message: Any) -> None:
-            nonlocal started
-            started = True
-            await send(message)
-
-        try:
-            await app(scope, receive, sending)
-        except Exception as e:
-            if started:  # too late for another answer
-                raise
-            request: Request[Any, Any, Any] = Request(scope, receive)
-            response = handle(request, e)
-            await response.to_asgi_response(app=None, request=request)(scope, receive, send)
-
-    return answer
 
 
 def _handler_of(app: Litestar) -> Any:

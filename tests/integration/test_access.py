@@ -189,3 +189,20 @@ async def test_no_rate_limit_unless_configured(guarded: Client) -> None:
         r = await guarded.post("/v1/events", json=ev(), headers=auth(WRITE))
         assert r.status_code == 201
         assert "ratelimit-limit" not in r.headers
+
+
+async def test_a_write_past_the_rate_is_a_429_a_page_on_a_trusted_origin_can_read(
+    app_with: Opener,
+) -> None:
+    """The rate limit's 429 carries the CORS headers as every other answer does: without
+    them a browser shows the page a network error, not the 429 and its Retry-After."""
+    desk = {"origin": "https://desk.example", **auth(WRITE)}
+    async with app_with(
+        tokens=TOKENS, write_rate=("minute", 1), cors_origins=(desk["origin"],)
+    ) as c:
+        assert (await c.post("/v1/events", json=ev(), headers=desk)).status_code == 201
+        r = await c.post("/v1/events", json=ev(), headers=desk)
+        assert r.status_code == 429, r.text
+        assert r.headers["access-control-allow-origin"] == desk["origin"]
+        assert "Retry-After" in r.headers["access-control-expose-headers"]
+        assert r.headers["retry-after"] and r.headers["content-type"] == "application/problem+json"
