@@ -135,12 +135,9 @@ async def pin(
     """The cursor's known sequence and position when paging on, else `known_at` resolved;
     CursorError for a cursor this service did not make, or made for a longer log. The
     log's head and the read model's status come in one round trip."""
-    if cursor is None:
-        known, pinned, status = await known_as_of(conn, known_at, None)
-        return Walk(filters, known, pinned, status=status)
-    v, s, k = decode_timeline_cursor(cursor)
+    v, s, k = decode_timeline_cursor(cursor) if cursor is not None else (None, 0, None)
     known, pinned, status = await known_as_of(conn, known_at, k)
-    return Walk(filters, known, pinned, (v, s), status)
+    return Walk(filters, known, pinned, None if v is None else (v, s), status)
 
 
 async def page(
