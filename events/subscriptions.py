@@ -10,6 +10,7 @@ from msgspec import Struct
 
 from events.envelope import StoredEvent
 from events.store import COLUMNS, Conn, row_to_stored
+from events.vocabulary import type_matches_sql
 
 
 class Subscription(Struct, frozen=True, kw_only=True):
@@ -39,9 +40,8 @@ _FIELDS: Final = (
 # The subject, when given, is matched through event_concerns (every subject an event
 # concerns, SPEC §1), whose (subject, sequence) index the query walks.
 _BY_TYPE: Final = (
-    "($2::text[] IS NULL OR e.type = ANY($2::text[]) OR EXISTS ("
-    " SELECT 1 FROM unnest($2::text[]) AS p(t) WHERE right(p.t, 1) = '.'"
-    " AND starts_with(e.type, p.t)))"
+    "($2::text[] IS NULL OR EXISTS (SELECT 1 FROM unnest($2::text[]) AS p(t)"  # noqa: S608
+    f" WHERE {type_matches_sql('e.type', 'p.t')}))"
 )
 _ANY_SUBJECT: Final = f"FROM events e WHERE e.sequence > $1 AND e.sequence <= $3 AND {_BY_TYPE}"
 _ONE_SUBJECT: Final = (

@@ -223,6 +223,13 @@ def type_matches(wanted: str | None, type_: str) -> bool:
     return type_.startswith(wanted) if wanted.endswith(".") else type_ == wanted
 
 
+def type_matches_sql(column: str, wanted: str) -> str:
+    """`type_matches` as a SQL condition: the type in `column` is matched by the text
+    `wanted` (both SQL expressions; `wanted` not null)."""
+    prefix = f"right({wanted}, 1) = '.' AND starts_with({column}, {wanted})"
+    return f"({column} = {wanted} OR ({prefix}))"
+
+
 def is_custom(type_: str) -> bool:
     """Custom types start with `x-`: stored and shown, ignored by projections."""
     return type_.startswith("x-")

@@ -52,7 +52,7 @@ from events.timeparse import (
     parse_at,
     parse_time,
 )
-from events.vocabulary import CONFIDENCE_RANK, SUBJECT_RE, SUBJECT_RULE
+from events.vocabulary import CONFIDENCE_RANK, SUBJECT_RE, SUBJECT_RULE, type_matches_sql
 from projections.knowledge import Correction, applicable
 from queries import model, projector
 from queries.question import (
@@ -217,44 +217,47 @@ _STORED_ALL: Final = f"""
 SELECT {_E_COLUMNS}, e.valid_from AS start, NULL::bigint AS version FROM events e
 WHERE e.sequence <= $1 AND e.target IS NULL
   AND (e.valid_from, e.sequence) > ($2, $3) AND e.valid_from <= $4
-  AND e.confidence = ANY($7::text[]) {{filters}}
-ORDER BY e.valid_from, e.sequence LIMIT $9"""  # noqa: S608 - constants only
+  AND e.confidence = ANY($6::text[]) {{filters}}
+ORDER BY e.valid_from, e.sequence LIMIT $8"""  # noqa: S608 - constants only
 
 _STORED_SUBJECT: Final = f"""
 SELECT {_E_COLUMNS}, c.valid_from AS start, NULL::bigint AS version
 FROM event_concerns c JOIN events e ON e.sequence = c.sequence
-WHERE c.subject = $10 AND NOT c.meta AND c.sequence <= $1
+WHERE c.subject = $9 AND NOT c.meta AND c.sequence <= $1
   AND (c.valid_from, c.sequence) > ($2, $3) AND c.valid_from <= $4
-  AND e.confidence = ANY($7::text[]) {{filters}}
-ORDER BY c.valid_from, c.sequence LIMIT $9"""  # noqa: S608 - constants only
+  AND e.confidence = ANY($6::text[]) {{filters}}
+ORDER BY c.valid_from, c.sequence LIMIT $8"""  # noqa: S608 - constants only
+
+# The `type` filter ($5), in both parts.
+_BY_TYPE: Final = f"($5::text IS NULL OR {type_matches_sql('e.type', '$5::text')})"
 
 _FILTERS: Final = f"""
-  AND ($5::text IS NULL OR e.type = $5) AND ($6::text IS NULL OR starts_with(e.type, $6))
+  AND {_BY_TYPE}
   AND NOT EXISTS (
       SELECT FROM read_hidden h WHERE h.sequence = e.sequence AND {model.believed_at("h", "$1")})"""
 
-# The restated events a page shows: versions believed at $1 (for subject $10, or '' for the
+# The restated events a page shows: versions believed at $1 (for subject $9, or '' for the
 # whole log), placed by their restated valid time.
 _RESTATED: Final = f"""
 SELECT {_E_COLUMNS}, r.valid_from AS start, r.version
 FROM read_restated r JOIN events e ON e.sequence = r.sequence
-WHERE r.subject = $10 AND {model.believed_at("r", "$1")}
+WHERE r.subject = $9 AND {model.believed_at("r", "$1")}
   AND (r.valid_from, r.sequence) > ($2, $3) AND r.valid_from <= $4
-  AND r.confidence >= $8
-  AND ($5::text IS NULL OR e.type = $5) AND ($6::text IS NULL OR starts_with(e.type, $6))
-ORDER BY r.valid_from, r.sequence LIMIT $9"""  # noqa: S608 - constants only
+  AND r.confidence >= $7
+  AND {_BY_TYPE}
+ORDER BY r.valid_from, r.sequence LIMIT $8"""  # noqa: S608 - constants only
 
-# The page: the first $9 entries of both parts, of which those that fit in $11 bytes (the
+# The page: the first $8 entries of both parts, of which those that fit in $10 bytes (the
 # first always), each row with the count of entries there were to choose from.
 _PAGE: Final = """
 SELECT * FROM (
     SELECT p.*, sum({size}) OVER w AS upto, row_number() OVER w AS n,
            count(*) OVER () AS candidates
     FROM (SELECT * FROM (({stored}) UNION ALL ({restated})) u
-          ORDER BY start, sequence LIMIT $9) p
+          ORDER BY start, sequence LIMIT $8) p
     WINDOW w AS (ORDER BY start, sequence)
 ) q
-WHERE upto <= $11 OR n = 1
+WHERE upto <= $10 OR n = 1
 ORDER BY start, sequence"""
 _NO_BOUND: Final = 2**62
 
@@ -265,14 +268,12 @@ def _statement(f: Filters, known: int, after: tuple[datetime, int], limit: int) 
     sql = _PAGE.format(
         size=store.EVENT_BYTES, stored=stored.format(filters=_FILTERS), restated=_RESTATED
     )
-    type_exact = f.type if f.type is not None and not f.type.endswith(".") else None
-    type_prefix = f.type if f.type is not None and f.type.endswith(".") else None
     floor = CONFIDENCE_RANK[f.min_confidence]
     confidences = [c for c, rank in CONFIDENCE_RANK.items() if rank >= floor]
     if f.start is not None and after < (f.start, 0):
         after = (f.start, 0)  # sequences start at 1: (start, 0) is just before `start`
     return (
-        sql, known, after[0], after[1], f.end or LAST_INSTANT, type_exact, type_prefix,
+        sql, known, after[0], after[1], f.end or LAST_INSTANT, f.type,
         confidences, floor, limit, f.subject or "",
     )  # fmt: skip
 

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from events.timeparse import parse_at, parse_time
-from events.vocabulary import CONFIDENCE_RANK, references
+from events.vocabulary import CONFIDENCE_RANK, references, type_matches, type_matches_sql
 from queries import projector
 from queries import timeline as tl
 from service.importer import file_lines, import_lines
@@ -89,6 +89,31 @@ async def test_subject_includes_events_that_reference_it_in_data(example: Client
         got = ids((await page(example, subject=subject))["events"])
         assert got == expected(lambda e, s=subject: concerns(e, s))
         assert "pt25-037" in got  # the Moscow meeting: participant, agenda item or agenda plan
+
+
+TYPE_CASES = [
+    (None, "plan.proposed"), ("plan.proposed", "plan.proposed"), ("plan.", "plan.proposed"),
+    ("plan", "plan.proposed"), ("plan.proposed", "plan.proposed.x"), ("plan.p", "plan.proposed"),
+    (".", "plan.proposed"), ("x-", "x-note"), ("x-note", "x-note"), ("meeting.", "plan.revised"),
+    ("plan.proposed.", "plan.proposed"), ("PLAN.", "plan.proposed"), ("%", "plan.proposed"),
+    ("_lan.", "plan.proposed"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("wanted", "type_"), TYPE_CASES)
+async def test_the_type_filters_sql_is_the_type_rule(
+    conn: asyncpg.Connection, wanted: str | None, type_: str
+) -> None:
+    """The SQL of timelines and subscriptions decides as `type_matches` (streams) does."""
+    timeline = f"SELECT ($1::text IS NULL OR {type_matches_sql('$2::text', '$1::text')})"
+    subscription = (
+        "SELECT ($1::text[] IS NULL OR EXISTS (SELECT 1 FROM unnest($1::text[]) AS p(t)"  # noqa: S608
+        f" WHERE {type_matches_sql('$2::text', 'p.t')}))"
+    )
+    want = type_matches(wanted, type_)
+    assert await conn.fetchval(timeline, wanted, type_) is want
+    listed = None if wanted is None else ["meeting.held", wanted]
+    assert await conn.fetchval(subscription, listed, type_) is (want or type_ == "meeting.held")
 
 
 async def test_type_exact_and_prefix(example: Client) -> None:
