@@ -234,6 +234,17 @@ async def catch_up(
             progress(done, target)
 
 
+async def rebuild(conn: store.Conn, *, progress: Progress | None = None) -> int:
+    """Empty the read model, build it again from the whole log and settle it in subject
+    order; return its checkpoint."""
+    async with conn.transaction():
+        await model_writes.lock(conn)
+        await model_writes.reset(conn, RULES)
+    held = await catch_up(conn, progress=progress)
+    await model_writes.settle(conn, ordered=True)
+    return held
+
+
 async def ensure(conn: store.Conn, known: int, status: tuple[str, int]) -> int:
     """Bring the read model up to `known` before a question is answered; return `known`.
 

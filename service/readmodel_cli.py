@@ -75,17 +75,6 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     return runtime.run(go())
 
 
-async def rebuild(conn: asyncpg.Connection, *, quiet: bool = False) -> int:
-    """Rebuild the read model from the log with a progress bar, then settle it in subject
-    order; return its checkpoint."""
-    async with conn.transaction():
-        await model_writes.lock(conn)
-        await model_writes.reset(conn, RULES)
-    held = await catch_up(conn, quiet=quiet)
-    await model_writes.settle(conn, ordered=True)
-    return held
-
-
 @contextlib.contextmanager
 def progress(label: str, quiet: bool = False) -> Iterator[Callable[[int, int | None], None]]:
     """A progress bar on stderr, and the callback that moves it (done, total: None while the
@@ -118,7 +107,8 @@ def cmd_rebuild(args: argparse.Namespace, settings: Settings) -> int:
     async def go() -> int:
         conn = await _connect(settings)
         try:
-            held = await rebuild(conn)
+            with progress("read model") as advance:
+                held = await projector.rebuild(conn, progress=advance)
         finally:
             await conn.close()
         err.print(f"read model rebuilt: {held} events under rules {RULES}")
