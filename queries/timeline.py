@@ -129,6 +129,18 @@ class Walk(Struct, frozen=True):
     status: tuple[str, int] | None = None
 
 
+def read_pin(known_at: str | None, cursor: str | None) -> str | int | None:
+    """What a page is computed as of, to choose a connection that holds it: its cursor's
+    sequence, else `known_at` (a cursor this service did not make: None, and `pin` names
+    the problem)."""
+    if cursor is None:
+        return known_at
+    try:
+        return decode_timeline_cursor(cursor)[2]
+    except CursorError:
+        return None
+
+
 async def pin(
     conn: asyncpg.Connection, filters: Filters, known_at: str | None, cursor: str | None
 ) -> Walk:

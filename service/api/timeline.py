@@ -12,7 +12,6 @@ from litestar.params import QueryParameter
 from events.envelope import StoredEvent
 from events.headline import headline
 from events.vocabulary import DEFAULT_CONFIDENCE
-from queries import question
 from queries import timeline as tl
 from queries.timeline import parse_filters
 from service.api.openapi import read_responses
@@ -46,17 +45,6 @@ class TimelinePage(msgspec.Struct, frozen=True):
     events: list[TimelineItem]
     next: str | None
     known_at: int
-
-
-def pin(known_at: str | None, cursor: str | None) -> str | int | None:
-    """What a page is computed as of, to choose a connection holding it (a bad cursor:
-    whatever connection, `tl.pin` names the problem)."""
-    if cursor is None:
-        return known_at
-    try:
-        return tl.decode_timeline_cursor(cursor)[2]
-    except question.CursorError:
-        return None
 
 
 def item(entry: tl.Entry) -> TimelineItem:
@@ -95,7 +83,7 @@ class TimelineController(Controller):
     ) -> Response[Any]:
         """`{events, next, known_at}`; page on with `cursor=next`, repeating the filters."""
         filters = parse_filters(from_, to, subject, type_, min_confidence)
-        async with svc.acquire_read(pin(known_at, cursor)) as conn:
+        async with svc.acquire_read(tl.read_pin(known_at, cursor)) as conn:
             page, pinned = await tl.page(
                 conn, filters, known_at, cursor, limit, svc.settings.page_bytes
             )
