@@ -395,7 +395,7 @@ def accept(
         fresh.append((len(out), r, concerns))
         out.append(None)
 
-    if not fresh:
+    if not fresh:  # a retry: answered as when it was appended, its preconditions held then
         kept = [e if isinstance(e, StoredEvent) else e.stored() for e in out if e] if echo else []
         return Appended(kept, created=False, last=last), head
 

@@ -133,6 +133,21 @@ async def test_precondition_holds_then_fails(client: Client) -> None:
     assert r.status_code == 201
 
 
+async def test_a_conditional_write_retried_answers_as_it_first_did(client: Client) -> None:
+    """A retry whose events are all stored is answered 200 with them: its preconditions
+    held when it was appended, and asking them again would refuse the write it made."""
+    pre: dict[str, Any] = {"subject": "party/p1", "last_sequence": None}
+    body = {"events": [ev(1, id="c-1")], "preconditions": [pre]}
+    first = await client.post("/v1/events", json=body)
+    assert first.status_code == 201
+    again = await client.post("/v1/events", json=body)
+    assert again.status_code == 200, again.text
+    assert again.json() == first.json()
+    fresh = {"events": [ev(1, id="c-1"), ev(1, id="c-2")], "preconditions": [pre]}
+    r = await client.post("/v1/events", json=fresh)  # a new event: its preconditions count
+    assert r.status_code == 409, r.text
+
+
 async def test_precondition_sees_references_in_data(client: Client) -> None:
     plan = {
         "type": "plan.proposed",
