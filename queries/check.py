@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Final, NamedTuple
 
+from events import store
 from events.store import Conn
 from events.timeparse import LAST_INSTANT
 from events.vocabulary import CONFIDENCE_RANK
@@ -76,7 +77,7 @@ async def verify(
     rng = random.Random(seed)
     found: list[Mismatch] = []
     for i, subject in enumerate(drawn, 1):
-        history = await model.history(conn, subject, _HISTORY)
+        history = await store.history(conn, subject, _HISTORY)
         found += await mismatches(conn, subject, questions(held, history, per_subject, rng))
         if progress is not None:
             progress(i, len(drawn))

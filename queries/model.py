@@ -4,7 +4,6 @@ What the projector writes is `queries.model_writes`."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import datetime
 from typing import Final, NamedTuple
 
@@ -12,8 +11,7 @@ from asyncpg import Record
 
 from events.accept import Head
 from events.chain import GENESIS
-from events.store import COLUMNS, RECORDED_COLUMNS, Conn, row_to_recorded
-from events.vocabulary import Recorded
+from events.store import Conn
 
 
 async def checkpoint(conn: Conn) -> int:
@@ -47,31 +45,6 @@ async def head_and_status(conn: Conn) -> tuple[Head, str, int]:
         else Head(row["sequence"], row["hash"], row["recorded_at"])
     )
     return head, row["rules"], row["checkpoint"]
-
-
-async def family(conn: Conn, ids: Iterable[str], upto: int) -> list[Recorded]:
-    """Every event (up to `upto`) whose belief can depend on the events with these ids, or
-    that theirs can depend on.
-
-    That is the closure over ids: events with the ids, the retractions and corrections
-    naming them, and, again, those naming any of theirs (a retraction can be retracted).
-    """
-    found: dict[int, Recorded] = {}
-    seen: set[str] = set()
-    frontier = set(ids)
-    while frontier:
-        seen |= frontier
-        rows = await conn.fetch(
-            f"SELECT {RECORDED_COLUMNS}, target FROM events"  # noqa: S608
-            " WHERE (id = ANY($1::text[]) OR target = ANY($1::text[])) AND sequence <= $2",
-            sorted(frontier),
-            upto,
-        )
-        frontier = set()
-        for r in rows:
-            found[r["sequence"]] = row_to_recorded(r)
-            frontier |= {r["id"], r["target"]} - seen - {None}
-    return [found[s] for s in sorted(found)]
 
 
 # Registers are read two ways, chosen per subject by its read_subjects counts ($5 rows per
@@ -320,24 +293,6 @@ def _by_subject(rows: list[Record]) -> dict[str, Facts]:
     return {r[0]: Facts(r[1] or [], r[2] or [], r[3] or []) for r in rows}
 
 
-async def events(conn: Conn, sequences: Iterable[int]) -> dict[int, Recorded]:
-    """The log's events with these sequences."""
-    rows = await log_rows(conn, sequences, RECORDED_COLUMNS)
-    return {r["sequence"]: row_to_recorded(r) for r in rows}
-
-
-async def log_rows(conn: Conn, sequences: Iterable[int], columns: str = COLUMNS) -> list[Record]:
-    """The log's rows with these sequences (`columns`, a constant), in sequence order."""
-    wanted = sorted(set(sequences))
-    if not wanted:
-        return []
-    return await conn.fetch(
-        f"SELECT {columns} FROM events WHERE sequence = ANY($1::bigint[])"  # noqa: S608
-        " ORDER BY sequence",
-        wanted,
-    )
-
-
 class Listed(NamedTuple):
     """A subject of a walk, with its read_subjects counts: its register keys and its folded
     events, at any sequence (never fewer than a question of it selects: a register at each
@@ -421,17 +376,3 @@ async def sample_subjects(conn: Conn, n: int, seed: int) -> list[str]:
         n,
     )
     return [r["subject"] for r in rows]
-
-
-async def history(conn: Conn, subject: str, limit: int) -> list[tuple[int, datetime]]:
-    """Up to `limit` (sequence, valid time) of the events concerning `subject`, spread over
-    its history (every k-th), for questions about it."""
-    rows = await conn.fetch(
-        "SELECT sequence, valid_from FROM ("
-        " SELECT sequence, valid_from, row_number() OVER (ORDER BY sequence) AS n,"
-        " count(*) OVER () AS total FROM event_concerns WHERE subject = $1) c"
-        " WHERE n % greatest(total / $2, 1) = 0",
-        subject,
-        limit,
-    )
-    return [(r["sequence"], r["valid_from"]) for r in rows]

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Final, NamedTuple
 
-from events.store import RECORDED_COLUMNS, Conn, row_to_recorded
-from events.vocabulary import Recorded
+from events.store import Conn
 
 
 class Row(NamedTuple):
@@ -139,32 +138,6 @@ async def settle(conn: Conn, *, ordered: bool = False) -> None:
 async def advance(conn: Conn, to: int) -> None:
     """Record that the read model holds the log up to `to`."""
     await conn.execute("UPDATE read_model SET checkpoint = $1", to)
-
-
-async def log_after(
-    conn: Conn, after: int, upto: int, limit: int
-) -> list[tuple[Recorded, list[str]]]:
-    """The log's events after `after`, up to `upto`, at most `limit`, in sequence order,
-    each with the subjects it concerns as stored."""
-    rows = await conn.fetch(
-        f"SELECT {RECORDED_COLUMNS}, concerns FROM events"  # noqa: S608
-        " WHERE sequence > $1 AND sequence <= $2 ORDER BY sequence LIMIT $3",
-        after,
-        upto,
-        limit,
-    )
-    return [(row_to_recorded(r), r["concerns"]) for r in rows]
-
-
-async def first_targeting(conn: Conn, ids: Sequence[str], upto: int) -> dict[str, int]:
-    """For each id, the sequence of the first retraction or correction naming it (<= upto)."""
-    rows = await conn.fetch(
-        "SELECT target, min(sequence) AS first FROM events"
-        " WHERE target = ANY($1::text[]) AND sequence <= $2 GROUP BY target",
-        list(ids),
-        upto,
-    )
-    return {r["target"]: r["first"] for r in rows}
 
 
 async def keys(conn: Conn, pairs: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:

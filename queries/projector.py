@@ -14,7 +14,7 @@ from events.vocabulary import CONFIDENCE_RANK, META_TYPES, Recorded, is_custom
 from projections import concerns
 from projections.facts import RULES, fact_keys, facts_of
 from projections.knowledge import Version, believed
-from queries import model, model_writes
+from queries import model_writes
 from queries.model_writes import Bound, Close, Hidden, Key, Restated, Row, Subject, split_value
 
 log = logging.getLogger("annals.projector")
@@ -180,7 +180,7 @@ async def _apply(conn: store.Conn, batch: list[tuple[Recorded, list[str]]]) -> N
     """Apply a batch of the log (in sequence order) to the read model."""
     upto = batch[-1][0].sequence
     plain = [e.id for e, _ in batch if e.type not in META_TYPES]
-    targeted = await model_writes.first_targeting(conn, plain, upto) if plain else {}
+    targeted = await store.first_targeting(conn, plain, upto) if plain else {}
     changes = Changes()
     for e, concerned in batch:
         if e.type in META_TYPES:
@@ -190,7 +190,7 @@ async def _apply(conn: store.Conn, batch: list[tuple[Recorded, list[str]]]) -> N
         else:
             changes.open(e.sequence, e.sequence, Version(e.sequence, e), concerned)
             continue
-        changes.believe(e, await model.family(conn, [root], e.sequence))
+        changes.believe(e, await store.family(conn, [root], e.sequence))
     known = await model_writes.keys(conn, {(r.subject, r.key) for r in changes.rows})
     bounds = await model_writes.bounds(conn, {r.subject for r in changes.rows})
     keys, subjects, bounds_ = changes.bind(known, bounds)
@@ -224,7 +224,7 @@ async def catch_up(
             target = upto if upto is not None else (await store.read_head(conn)).sequence
             if done >= target:
                 return done
-            events = await model_writes.log_after(conn, done, target, batch)
+            events = await store.log_after(conn, done, target, batch)
             if not events:
                 return done
             await _apply(conn, events)

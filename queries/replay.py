@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 
 import projections
+from events import store
 from events.store import COLUMNS, Conn, row_to_recorded, row_to_stored
 from events.timeparse import LAST_INSTANT
 from events.vocabulary import CONFIDENCE_RANK, Recorded, type_matches
 from projections.knowledge import applicable, believed
-from queries import model
 from queries.question import Question
 from queries.timeline import Entry, Filters, entry_of
 
@@ -19,7 +19,7 @@ async def load_subject(conn: Conn, subject: str, at: datetime | None, known: int
 
     That is: events concerning it up to `at` (one index range scan), every retraction and
     correction concerning it whatever its time, and the family of all of those (the
-    closure over ids, `model.family`): the targets of those corrections (a correction may
+    closure over ids, `store.family`): the targets of those corrections (a correction may
     move an event's time before `at`), and the retractions and corrections that name one
     of its events by an id another source reused, which concern that source's subjects.
     """
@@ -34,7 +34,7 @@ async def load_subject(conn: Conn, subject: str, at: datetime | None, known: int
         known,
     )
     ids = {r["id"] for r in names} | {r["target"] for r in names if r["target"] is not None}
-    return await model.family(conn, ids, known) if ids else []
+    return await store.family(conn, ids, known) if ids else []
 
 
 async def replayed_state(conn: Conn, subject: str, q: Question) -> projections.State | None:
@@ -48,7 +48,7 @@ async def replayed_timeline(conn: Conn, f: Filters, known: int) -> list[Entry]:
     concern it: everything known, or for a subject what `load_subject` reads."""
     if f.subject is not None:
         concerning = await load_subject(conn, f.subject, None, known)
-        found = await model.log_rows(conn, [e.sequence for e in concerning])
+        found = await store.log_rows(conn, [e.sequence for e in concerning])
     else:
         found = await conn.fetch(
             f"SELECT {COLUMNS} FROM events WHERE sequence <= $1",  # noqa: S608 - a constant

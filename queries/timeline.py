@@ -204,7 +204,7 @@ async def read_page(
     statement = _statement(f, known, after or (FIRST_INSTANT, 0), limit + 1)
     rows = await conn.fetch(*statement, max_bytes or _NO_BOUND)
     versions = [r["version"] for r in rows if r["version"] is not None]
-    corrections = await model.events(conn, versions) if versions else {}
+    corrections = await store.recorded_events(conn, versions) if versions else {}
     found = []
     for r in rows:
         c = None

@@ -8,7 +8,7 @@ from typing import Any
 
 import msgspec
 
-from events import store
+from events import integrity, store
 from events.chain import recorded_text
 from events.heads import Divergence, SignedHead, prefix_divergence, sign
 from service.signing import Keyring
@@ -32,13 +32,13 @@ class SavedCheck(msgspec.Struct, frozen=True):
 
 
 class Verification(msgspec.Struct, frozen=True, omit_defaults=True):
-    """GET /v1/verify: the walk of the chain (store.Verified's fields) and, when a saved
+    """GET /v1/verify: the walk of the chain (integrity.Verified's fields) and, when a saved
     head was given, whether the log still begins with it. `ok` holds both."""
 
     ok: bool
     checked: int
     head: int
-    first_broken: store.Broken | None
+    first_broken: integrity.Broken | None
     saved: SavedCheck | None = None
 
 
@@ -46,7 +46,7 @@ async def verify(
     conn: store.Conn, saved: tuple[int, str] | None = None, progress: Any = None
 ) -> Verification:
     """Walk the chain; with `saved` (sequence, hash), also check the log begins with it."""
-    walk = await store.verify(conn, progress)
+    walk = await integrity.verify(conn, progress)
     if saved is None:
         return Verification(walk.ok, walk.checked, walk.head, walk.first_broken)
     sequence, hash_ = saved

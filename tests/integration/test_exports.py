@@ -9,7 +9,7 @@ import httpx
 import icalendar
 import msgspec
 
-from events import store
+from events import integrity, store
 from events.envelope import StoredEvent
 from events.timeparse import parse_time
 from events.vocabulary import references
@@ -63,7 +63,7 @@ async def test_ndjson_export_imports_back_into_an_empty_database(
         stats = await import_lines(writer, enumerate(lines, start=1))
         async with pool.acquire() as conn:
             imported = await store.read_log(conn, 0, 1000)
-            verified = await store.verify(conn)
+            verified = await integrity.verify(conn)
     finally:
         await writer.stop()
         await pool.close()
