@@ -221,11 +221,14 @@ def cores_at(r: dict[str, Any], clients: int) -> float | None:
 def _target_table(title: str, targets: list[Target]) -> list[str]:
     L = [title, "", "| target | measured | goal | met |", "|---|---:|---:|---|"]
     misses = []
+    explained: dict[str, str] = {}  # a reason given once, by the first target it explains
     for name, text, goal, met, key in targets:
         verdict = "-" if met is None else ("met" if met else "**missed**")
         L.append(f"| {name} | {text} | {goal} | {verdict} |")
         if met is False:
-            misses.append(f"* {name}: {text} against {goal}. Why: {WHY[key]}.")
+            why = f"as for {explained[key]}" if key in explained else WHY[key]
+            explained.setdefault(key, name)
+            misses.append(f"* {name}: {text} against {goal}. Why: {why}.")
     if misses:
         L += ["", "Missed:", "", *misses]
     return [*L, ""]
