@@ -11,6 +11,7 @@ from typing import NamedTuple
 from events import store
 from events.envelope import StoredEvent
 from events.store import Acquire
+from events.timeparse import LAST_INSTANT
 from projections import State
 from queries import answers, question
 from queries import timeline as tl
@@ -30,12 +31,16 @@ class TimelinePage(NamedTuple):
 
 async def log(
     acquire: Acquire, known_at: str | None, batch: int, max_bytes: int
-) -> tuple[int, AsyncIterator[list[StoredEvent]]]:
-    """The sequence `known_at` resolves to, and the log up to it in pages
-    (`store.log_pages`): the NDJSON export."""
+) -> tuple[int, bool, AsyncIterator[list[StoredEvent]]]:
+    """The sequence `known_at` resolves to, whether that is pinned, and the log up to it
+    in pages (`store.log_pages`): the NDJSON export."""
     async with acquire(known_at) as conn:
-        known = (await store.resolve_known_at(conn, known_at)).sequence
-    return known, store.log_pages(acquire, known, batch, max_bytes)
+        resolved = await store.resolve_known_at(conn, known_at)
+    return (
+        resolved.sequence,
+        resolved.pinned,
+        store.log_pages(acquire, resolved.sequence, batch, max_bytes),
+    )
 
 
 async def timeline_entries(
@@ -67,7 +72,9 @@ async def timeline_pages(
     ids its slides need. A subject's name is asked once a walk (a name is its state's, and
     a busy plan's state folds thousands of events): the names held grow with the subjects
     shown, not with the events; the question they answer is asked once a walk, so that
-    every page's names are believed as of one sequence and one valid time (now)."""
+    every page's names are believed as of one sequence and one valid time: the last instant,
+    so that a name is the latest known (a renaming dated in the future included) and a
+    pinned document does not change as the clock moves."""
     names: dict[str, str] = {}
     asked: set[str] = set()
     q: Question | None = None
@@ -78,7 +85,9 @@ async def timeline_pages(
         async with acquire(known) as conn:
             if subjects - asked:
                 if q is None:
-                    q = await question.ask(conn, None, None, "disputed", known=known)
+                    q = await question.ask(
+                        conn, None, None, "disputed", known=known, now=LAST_INSTANT
+                    )
                 names |= await names_believed(conn, subjects - asked, q)
                 asked |= subjects
             shared = await store.shared_ids(conn, [e.event.id for e in page.entries], known)

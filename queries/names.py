@@ -1,7 +1,8 @@
 """Display names of subjects. A live stream names the subjects of the events it sends by
 the name or title each was introduced with, read from the log (one query: a replica's read
 model may not yet hold the events it streams); an export by the name or title its state
-has, as now believed, from the read model."""
+has at the last instant of valid time, as believed at the export's sequence, from the read
+model."""
 
 from __future__ import annotations
 

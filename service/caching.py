@@ -1,8 +1,10 @@
-"""HTTP caching of answers: a strong ETag on every JSON answer; pinned ones are immutable."""
+"""HTTP caching of answers: a strong ETag on every answer; pinned ones are immutable."""
 
 from __future__ import annotations
 
 import hashlib
+from importlib import metadata
+from pathlib import Path
 from typing import Any, Final
 
 import msgspec
@@ -22,9 +24,40 @@ def cached(request: Request[Any, Any, Any], body: Any, pinned: bool) -> Response
     `If-None-Match` naming the ETag answers 304 with the same headers.
     """
     raw = msgspec.json.encode(body)
-    etag = '"' + hashlib.sha256(raw).hexdigest()[:32] + '"'
-    headers = {"ETag": etag, "Cache-Control": cache_control(pinned)}
-    inm = request.headers.get("if-none-match")
-    if inm is not None and etag in [t.strip() for t in inm.split(",")]:
+    headers = {"ETag": _etag(raw), "Cache-Control": cache_control(pinned)}
+    if not_modified(request, headers["ETag"]):
         return Response(b"", status_code=304, headers=headers)
     return Response(raw, media_type="application/json", headers=headers)
+
+
+def question_etag(*question: Any) -> str:
+    """The strong ETag of an answer streamed before its bytes are known: a function of the
+    question (its parameters resolved, pinned to a sequence) and of the code that writes
+    the answer, so the same tag always names the same bytes."""
+    return _etag(msgspec.json.encode([_BUILD, *question]))
+
+
+def not_modified(request: Request[Any, Any, Any], etag: str) -> bool:
+    """Whether the request's `If-None-Match` names `etag`."""
+    inm = request.headers.get("if-none-match")
+    return inm is not None and etag in [t.strip() for t in inm.split(",")]
+
+
+def _etag(raw: bytes) -> str:
+    return '"' + hashlib.sha256(raw).hexdigest()[:32] + '"'
+
+
+def _build() -> str:
+    """What writes the answers: the source of the service's packages and the versions of
+    the libraries that encode its documents."""
+    h = hashlib.sha256()
+    for package in ("events", "projections", "queries", "service"):
+        for path in sorted((_ROOT / package).rglob("*.py")):
+            h.update(path.relative_to(_ROOT).as_posix().encode() + b"\0" + path.read_bytes())
+    for library in ("msgspec", "icalendar"):
+        h.update(f"{library}=={metadata.version(library)}".encode())
+    return h.hexdigest()
+
+
+_ROOT: Final = Path(__file__).resolve().parent.parent
+_BUILD: Final = _build()

@@ -223,7 +223,9 @@ async def _export(
 
     with readmodel_cli.progress(f"exporting {args.format}") as advance:
         if args.format == "ndjson":
-            known, log = await export_questions.log(own, args.known_at, 5_000, settings.page_bytes)
+            known, _, log = await export_questions.log(
+                own, args.known_at, 5_000, settings.page_bytes
+            )
             advance(0, known)
             n = 0
             async for page in log:

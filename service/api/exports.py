@@ -13,9 +13,9 @@ subset would not; filtered views are what /v1/timeline and the TimelineJS export
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Annotated, Final
+from typing import Annotated, Any, Final
 
-from litestar import Controller, get
+from litestar import Controller, Request, Response, get
 from litestar.di import NamedDependency
 from litestar.params import QueryParameter
 from litestar.response import Stream
@@ -36,7 +36,7 @@ from service.api.params import (
     ToParam,
     TypeParam,
 )
-from service.caching import cache_control
+from service.caching import cache_control, not_modified, question_etag
 from service.wiring import Services
 
 BATCH: Final = 1_000  # events per database round trip (and per chunk) of the NDJSON stream
@@ -49,6 +49,24 @@ async def ndjson_chunks(pages: AsyncIterator[list[StoredEvent]]) -> AsyncIterato
     while it is read, never while a slow client takes it)."""
     async for page in pages:
         yield exports.ndjson(page)
+
+
+async def streamed(
+    request: Request[Any, Any, Any],
+    svc: Services,
+    chunks: AsyncIterator[bytes],
+    *,
+    media_type: str,
+    etag: str,
+    pinned: bool,
+    headers: dict[str, str],
+) -> Response[Any]:
+    """An export streamed in the heavy-read budget, with its question's strong ETag
+    (`question_etag`): 304, nothing read, when `If-None-Match` names it."""
+    headers = {**headers, "ETag": etag, "Cache-Control": cache_control(pinned)}
+    if not_modified(request, etag):
+        return Response(b"", status_code=304, headers=headers)
+    return Stream(await svc.heavy.streamed(chunks), media_type=media_type, headers=headers)
 
 
 async def csv_chunks(pages: AsyncIterator[tl.Page]) -> AsyncIterator[bytes]:
@@ -73,17 +91,22 @@ class ExportsController(Controller):
     )
     async def events_ndjson(
         self,
+        request: Request[Any, Any, Any],
         svc: NamedDependency[Services],
         known_at: KnownAtParam = None,
         batch: BatchParam = BATCH,
-    ) -> Stream:
+    ) -> Response[Any]:
         """Every event recorded by `known_at`, in sequence order, streamed in batches."""
-        known, pages = await export_questions.log(
+        known, pinned, pages = await export_questions.log(
             svc.acquire_read, known_at, batch, svc.settings.page_bytes
         )
-        return Stream(
-            await svc.heavy.streamed(ndjson_chunks(pages)),
+        return await streamed(
+            request,
+            svc,
+            ndjson_chunks(pages),
             media_type="application/x-ndjson",
+            etag=question_etag("events.ndjson", known),
+            pinned=pinned,
             headers={
                 "Content-Disposition": 'attachment; filename="annals-events.ndjson"',
                 "Annals-Known-At": str(known),
@@ -98,6 +121,7 @@ class ExportsController(Controller):
     )
     async def events_csv(
         self,
+        request: Request[Any, Any, Any],
         svc: NamedDependency[Services],
         from_: FromParam = None,
         to: ToParam = None,
@@ -106,16 +130,20 @@ class ExportsController(Controller):
         known_at: KnownAtParam = None,
         min_confidence: MinConfidence = DEFAULT_CONFIDENCE,
         rows: RowsParam = tl.MAX_LIMIT,
-    ) -> Stream:
+    ) -> Response[Any]:
         """Columns: sequence, id, source, type, subject, time, timeprecision, timequalifier,
         confidence, recordedtime, concerns, headline, summary (see docs/CLIENTS.md)."""
         filters = parse_filters(from_, to, subject, type_, min_confidence)
         w, pages = await export_questions.timeline_entries(
             svc.acquire_read, filters, known_at, svc.settings.page_bytes, rows
         )
-        return Stream(
-            await svc.heavy.streamed(csv_chunks(pages)),
+        return await streamed(
+            request,
+            svc,
+            csv_chunks(pages),
             media_type="text/csv; charset=utf-8; header=present",
+            etag=question_etag("events.csv", w.filters, w.known),
+            pinned=w.pinned,
             headers={
                 "Content-Disposition": 'attachment; filename="annals-events.csv"',
                 "Annals-Known-At": str(w.known),
@@ -130,6 +158,7 @@ class ExportsController(Controller):
     )
     async def timelinejs(
         self,
+        request: Request[Any, Any, Any],
         svc: NamedDependency[Services],
         from_: FromParam = None,
         to: ToParam = None,
@@ -137,20 +166,21 @@ class ExportsController(Controller):
         type_: TypeParam = None,
         known_at: KnownAtParam = None,
         min_confidence: MinConfidence = DEFAULT_CONFIDENCE,
-    ) -> Stream:
+    ) -> Response[Any]:
         """`{events: [{start_date, display_date, text, unique_id, group}], title}`, streamed a
         page of the timeline at a time."""
         filters = parse_filters(from_, to, subject, type_, min_confidence)
         w, pages = await export_questions.timeline(
             svc.acquire_read, filters, known_at, svc.settings.page_bytes
         )
-        return Stream(
-            await svc.heavy.streamed(exports.timelinejs(pages, w.filters, w.known)),
+        return await streamed(
+            request,
+            svc,
+            exports.timelinejs(pages, w.filters, w.known),
             media_type="application/json",
-            headers={
-                "Cache-Control": cache_control(w.pinned),
-                "Annals-Known-At": str(w.known),
-            },
+            etag=question_etag("timelinejs", w.filters, w.known),
+            pinned=w.pinned,
+            headers={"Annals-Known-At": str(w.known)},
         )
 
     @get(
@@ -161,6 +191,7 @@ class ExportsController(Controller):
     )
     async def meetings_ics(
         self,
+        request: Request[Any, Any, Any],
         svc: NamedDependency[Services],
         from_: FromParam = None,
         to: ToParam = None,
@@ -168,15 +199,20 @@ class ExportsController(Controller):
         at: AtParam = None,
         known_at: KnownAtParam = None,
         min_confidence: MinConfidence = DEFAULT_CONFIDENCE,
-    ) -> Stream:
+    ) -> Response[Any]:
         """Each meeting's state at `at` (default now), as known at `known_at`, streamed a
         page of meetings at a time."""
         filters = parse_filters(from_, to, subject, None, min_confidence)
         cal = await export_questions.calendar(
             svc.acquire_read, at, known_at, min_confidence, svc.settings.page_facts
         )
-        return Stream(
-            await svc.heavy.streamed(exports.calendar(cal.meetings, filters, cal.stamp)),
+        q = cal.q
+        return await streamed(
+            request,
+            svc,
+            exports.calendar(cal.meetings, filters, cal.stamp),
             media_type="text/calendar; charset=utf-8",
-            headers={"Annals-Known-At": str(cal.q.known)},
+            etag=question_etag("meetings.ics", filters, q.at, q.known, q.min_confidence),
+            pinned=q.pinned,
+            headers={"Annals-Known-At": str(q.known)},
         )

@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 import icalendar
 import msgspec
+import pytest
 
 from events import integrity, store
 from events.envelope import StoredEvent
@@ -207,3 +208,50 @@ async def test_icalendar_marks_cancelled_and_rescheduled_meetings(example: Clien
         (await example.get("/v1/export/meetings.ics", params={"known_at": "44"})).content
     )
     assert str(before[f"{WASHINGTON}@annals"]["status"]) == "TENTATIVE"
+
+
+PINNED_EXPORTS = [
+    ("/v1/export/events.ndjson", {}),
+    ("/v1/export/events.csv", {"subject": "party/russia"}),
+    ("/v1/export/timelinejs", {"type": "plan."}),
+    ("/v1/export/meetings.ics", {"at": "2025-12-01"}),
+]
+
+
+@pytest.mark.parametrize(("path", "params"), PINNED_EXPORTS)
+async def test_a_pinned_export_carries_a_strong_etag_and_answers_304_to_it(
+    example: Client, path: str, params: dict[str, str]
+) -> None:
+    """SPEC §4: an answer whose `known_at` is pinned carries a strong ETag and is immutable;
+    an export is streamed, so its ETag names the question it answers, pinned to a sequence."""
+    pinned = {**params, "known_at": "40"}
+    first = await example.get(path, params=pinned)
+    etag = first.headers["etag"]
+    assert first.status_code == 200 and etag.startswith('"') and first.content
+    assert first.headers["cache-control"] == "public, max-age=31536000, immutable"
+    await post(example, {"type": "x-note", "subject": "party/russia", "time": "2025-11-21"})
+    again = await example.get(path, params=pinned)
+    assert again.headers["etag"] == etag and again.content == first.content
+    cached = await example.get(path, params=pinned, headers={"If-None-Match": f'"x", {etag}'})
+    assert cached.status_code == 304 and cached.content == b""
+    assert cached.headers["etag"] == etag and cached.headers["annals-known-at"] == "40"
+    other = await example.get(path, params={**params, "known_at": "39"})
+    assert other.headers["etag"] != etag
+    head = await example.get(path, params=params)
+    assert head.headers["cache-control"] == "no-cache" and head.headers["etag"] != etag
+    unchanged = await example.get(
+        path, params=params, headers={"If-None-Match": head.headers["etag"]}
+    )
+    assert unchanged.status_code == 304  # nothing was appended since
+
+
+async def test_an_exports_names_are_the_latest_known_not_the_clocks(example: Client) -> None:
+    """A subject's name in the TimelineJS document is the one its state holds at the end of
+    valid time, as known at the document's sequence: a renaming dated in the future is
+    already known, and the pinned document does not change as the clock reaches its date."""
+    plan = "plan/geneva-19-point-plan"
+    await post(example, {"type": "plan.revised", "subject": plan, "time": "2999-01-01",
+                         "data": {"title": "The 2999 plan"}})  # fmt: skip
+    doc = (await example.get("/v1/export/timelinejs", params={"subject": plan})).json()
+    assert {e["group"] for e in doc["events"]} == {"The 2999 plan"}
+    assert doc["title"]["text"]["headline"] == "The 2999 plan: timeline"
