@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import hashlib
 import itertools
 import json
 import math
@@ -56,6 +55,7 @@ import msgspec
 from events.migrate import migrate
 from events.timeparse import ValidTime, parse_time
 from service import embedded
+from service.caching import source_digest
 
 ROOT: Final = Path(__file__).resolve().parent.parent
 DOC: Final = ROOT / "docs" / "PERFORMANCE.md"
@@ -173,7 +173,7 @@ class Report:
     postgres: dict[str, Any]
     event_time: str
     http_client: str
-    code: str  # fingerprint of the service's source (events/, service/) that was measured
+    code: str  # fingerprint of the service's source (`source_digest`) that was measured
     phases: list[Phase] = field(default_factory=list)
     service_log_problems: list[str] = field(default_factory=list)
 
@@ -190,12 +190,8 @@ def percentile(sorted_ns: list[int], p: float) -> float:
 
 
 def code_fingerprint() -> str:
-    """SHA-256 (12 hex digits) over the service's Python and SQL sources, to tell runs apart."""
-    h = hashlib.sha256()
-    for path in sorted([*ROOT.glob("events/**/*"), *ROOT.glob("service/**/*")]):
-        if path.suffix in (".py", ".sql") and path.is_file():
-            h.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes())
-    return h.hexdigest()[:12]
+    """12 hex digits of the service's source digest, to tell runs apart."""
+    return source_digest()[:12]
 
 
 def machine() -> dict[str, Any]:
@@ -673,7 +669,7 @@ def markdown(report: Report) -> str:
         f"{st.get('shared_buffers')}). Each event: `party.registered`, `time` "
         f"`{report.event_time}`, no `id` (the service assigns one); HTTP client: "
         f"{report.http_client}, keep-alive. Service source fingerprint `{report.code}` "
-        "(SHA-256 of events/ and service/). `annals serve --server` "
+        "(SHA-256 of the service's Python and SQL). `annals serve --server` "
         + " and ".join(f"`{k}`" for k in servers)
         + ", one process each, each on its own database.",
         "",

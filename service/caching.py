@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from importlib import metadata
 from pathlib import Path
@@ -34,7 +35,7 @@ def question_etag(*question: Any) -> str:
     """The strong ETag of an answer streamed before its bytes are known: a function of the
     question (its parameters resolved, pinned to a sequence) and of the code that writes
     the answer, so the same tag always names the same bytes."""
-    return _etag(msgspec.json.encode([_BUILD, *question]))
+    return _etag(msgspec.json.encode([_build(), *question]))
 
 
 def not_modified(request: Request[Any, Any, Any], etag: str) -> bool:
@@ -47,17 +48,22 @@ def _etag(raw: bytes) -> str:
     return '"' + hashlib.sha256(raw).hexdigest()[:32] + '"'
 
 
-def _build() -> str:
-    """What writes the answers: the source of the service's packages and the versions of
-    the libraries that encode its documents."""
+def source_digest() -> str:
+    """SHA-256 over the service's source: the Python and SQL of its packages."""
     h = hashlib.sha256()
     for package in ("events", "projections", "queries", "service"):
-        for path in sorted((_ROOT / package).rglob("*.py")):
-            h.update(path.relative_to(_ROOT).as_posix().encode() + b"\0" + path.read_bytes())
-    for library in ("msgspec", "icalendar"):
-        h.update(f"{library}=={metadata.version(library)}".encode())
+        for path in sorted((_ROOT / package).rglob("*")):
+            if path.suffix in (".py", ".sql") and path.is_file():
+                h.update(path.relative_to(_ROOT).as_posix().encode() + b"\0" + path.read_bytes())
     return h.hexdigest()
 
 
+@functools.cache
+def _build() -> str:
+    """What writes the answers: the service's source and the versions of the libraries that
+    encode its documents (read once, on the first export asked)."""
+    libraries = [f"{name}=={metadata.version(name)}" for name in ("msgspec", "icalendar")]
+    return hashlib.sha256("\n".join([source_digest(), *libraries]).encode()).hexdigest()
+
+
 _ROOT: Final = Path(__file__).resolve().parent.parent
-_BUILD: Final = _build()

@@ -212,7 +212,7 @@ class ExportsController(Controller):
             svc,
             exports.calendar(cal.meetings, filters, cal.stamp),
             media_type="text/calendar; charset=utf-8",
-            etag=question_etag("meetings.ics", filters, q.at, q.known, q.min_confidence),
+            etag=question_etag("meetings.ics", filters, q.at, q.known),
             pinned=q.pinned,
             headers={"Annals-Known-At": str(q.known)},
         )
