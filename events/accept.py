@@ -27,6 +27,7 @@ from events.vocabulary import (
     META_TYPES,
     VOCABULARY,
     EventCorrected,
+    concerns_of,
     decode_payload,
     references,
 )
@@ -66,14 +67,6 @@ class Head(Struct):
     sequence: int
     hash: str
     recorded_at: datetime | None
-
-
-def concerns_of(subject: str | None, data: Any) -> set[str]:
-    """The subjects an ordinary event concerns: its own and every subject id in its data."""
-    found = references(data)
-    if subject is not None:
-        found.add(subject)
-    return found
 
 
 class Ready(Struct, frozen=True):

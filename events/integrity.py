@@ -9,11 +9,10 @@ import asyncpg
 import msgspec
 from msgspec import Struct
 
-from events.accept import concerns_of
 from events.chain import GENESIS, canonical, link
 from events.store import COLUMNS, Conn
 from events.timeparse import TimeError, parse_time
-from events.vocabulary import META_TYPES
+from events.vocabulary import META_TYPES, concerns_of
 
 _any_json: Final = msgspec.json.Decoder()
 

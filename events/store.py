@@ -338,6 +338,18 @@ async def log_rows(
     )
 
 
+async def concerns_of(conn: Conn, sequences: Sequence[int]) -> dict[int, list[str]]:
+    """The subjects each of these events concerns, as stored (a retraction or correction
+    concerns every subject its target does)."""
+    if not sequences:
+        return {}
+    rows = await conn.fetch(
+        "SELECT sequence, concerns FROM events WHERE sequence = ANY($1::bigint[])",
+        list(sequences),
+    )
+    return {r["sequence"]: r["concerns"] for r in rows}
+
+
 async def history(conn: Conn, subject: str, limit: int) -> list[tuple[int, datetime]]:
     """Up to `limit` (sequence, valid time) of the events concerning `subject`, spread over
     its history (every k-th), for questions about it."""

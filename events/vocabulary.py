@@ -241,6 +241,15 @@ def decode_payload(type_: str, data: Any) -> Payload:
     return msgspec.convert(data, cls)
 
 
+def concerns_of(subject: str | None, data: Any) -> set[str]:
+    """The subjects an event concerns (SPEC §1): its subject and every subject id in its
+    data. A retraction or correction concerns its target's as well (`events.accept`)."""
+    found = references(data)
+    if subject is not None:
+        found.add(subject)
+    return found
+
+
 def references(value: Any) -> set[str]:
     """Every subject id that appears as a string anywhere inside `value` (SPEC §1 concerns)."""
     found: set[str] = set()

@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any, Final
 
-from events.vocabulary import META_TYPES, SUBJECT_RE, Recorded, is_custom, references
+from events.vocabulary import META_TYPES, SUBJECT_RE, Recorded, concerns_of, is_custom
 from projections import issue, meeting, party, plan
 from projections.diff import Change, diff, subject_changes
 from projections.issue import IssueState
@@ -87,10 +87,7 @@ def evolve(state: State, event: Recorded) -> State:
 
 def concerns(event: Recorded) -> set[str]:
     """The subjects an event concerns: its subject and every subject id in its data."""
-    found = references(event.data)
-    if event.subject is not None:
-        found.add(event.subject)
-    return found
+    return concerns_of(event.subject, event.data)
 
 
 def _folds(event: Recorded) -> bool:

@@ -17,7 +17,7 @@ from msgspec import Struct
 from events.envelope import StoredEvent
 from events.headline import headline, name_of
 from events.timeparse import TimeError, ValidTime, parse_time
-from events.vocabulary import references
+from events.vocabulary import concerns_of
 from projections import MeetingState
 from queries.export_questions import TimelinePage
 from queries.timeline import Entry, Filters
@@ -66,8 +66,8 @@ def cell(value: str) -> str:
 def csv_row(entry: Entry) -> list[str | int]:
     """One timeline entry as a row of CSV_COLUMNS; `concerns` is space-separated."""
     e = entry.event
-    others = sorted(references(e.data) - {e.subject})
-    concerns = " ".join([e.subject, *others] if e.subject else others)
+    first = [e.subject] if e.subject else []
+    concerns = " ".join(first + sorted(concerns_of(e.subject, e.data) - set(first)))
     return [
         e.sequence, cell(e.id), cell(e.source), cell(e.type), e.subject or "", e.time,
         e.timeprecision, e.timequalifier or "", e.confidence, e.recordedtime, concerns,

@@ -21,7 +21,7 @@ from litestar.response import ServerSentEventMessage
 from events import store
 from events.envelope import StoredEvent
 from events.headline import headline, name_of
-from events.vocabulary import references, type_matches
+from events.vocabulary import type_matches
 from events.writer import DATABASE_ERRORS
 from queries.names import display_names
 from service.listener import RECONNECT_SECONDS, Listener
@@ -57,9 +57,10 @@ async def follow(
             async with read(listener.latest) as conn:
                 page = await store.read_log(conn, last, BATCH, subject=subject, max_bytes=max_bytes)
                 shown = [ev for ev in page if _wanted(ev.type, type_)]
+                concerns = await store.concerns_of(conn, [ev.sequence for ev in shown])
                 names = (
                     await display_names(
-                        conn, {s for ev in shown for s in concerned(ev)}, page[-1].sequence
+                        conn, {s for c in concerns.values() for s in c}, page[-1].sequence
                     )
                     if shown
                     else {}
@@ -70,7 +71,8 @@ async def follow(
             continue
         for ev in shown:
             last_sent = loop.time()
-            yield ServerSentEventMessage(data=enc.encode(live(ev, names)).decode(), id=ev.sequence)
+            message = live(ev, concerns[ev.sequence], names)
+            yield ServerSentEventMessage(data=enc.encode(message).decode(), id=ev.sequence)
         if page:  # a page may end early (by bytes): only an empty one means caught up
             last = page[-1].sequence
             continue
@@ -87,18 +89,10 @@ def _wanted(type_: str, wanted: str | None) -> bool:
     return type_matches(wanted, type_)
 
 
-def concerned(ev: StoredEvent) -> set[str]:
-    """The subjects an event concerns: its subject and every subject id in its data."""
-    found = references(ev.data)
-    if ev.subject is not None:
-        found.add(ev.subject)
-    return found
-
-
-def live(ev: StoredEvent, names: dict[str, str]) -> dict[str, Any]:
+def live(ev: StoredEvent, concerns: list[str], names: dict[str, str]) -> dict[str, Any]:
     """A stream message's data: the stored event, its headline, and a display name for every
-    subject it concerns (the introducing name, else one made from the slug)."""
+    subject it concerns as stored (the introducing name, else one made from the slug)."""
     body: dict[str, Any] = msgspec.structs.asdict(ev)
     body["headline"] = headline(ev.type, ev.subject, ev.data)
-    body["names"] = {s: names.get(s) or name_of(s) for s in sorted(concerned(ev))}
+    body["names"] = {s: names.get(s) or name_of(s) for s in sorted(concerns)}
     return body

@@ -63,3 +63,24 @@ async def test_custom_types_and_type_filters_reach_the_client_the_same_way(
     plans = await messages(services, 0, 3, type_="plan.")
     assert [m.id for m in plans] == [24, 25, 26]
     assert all(json.loads(m.data)["type"].startswith("plan.") for m in plans)
+
+
+async def test_a_retractions_names_are_the_subjects_it_concerns_as_stored(
+    example: httpx.AsyncClient, services: Services
+) -> None:
+    """A retraction concerns every subject its target concerns (the `subject` filter finds it
+    there), so its message names them all, not only its own subject."""
+    stated = {
+        "id": "s1", "type": "position.stated", "time": "2025-12-01", "subject": "party/ukraine",
+        "data": {"on": "issue/crimea", "stance": "rejects"},
+    }  # fmt: skip
+    retracted = {
+        "id": "s1-r", "type": "event.retracted", "time": "2025-12-02",
+        "data": {"event": "s1", "reason": "misreported"},
+    }  # fmt: skip
+    for ev in (stated, retracted):
+        assert (await example.post("/v1/events", json=ev)).status_code == 201
+    [_, retraction] = await messages(services, 52, 2, subject="issue/crimea")
+    body = json.loads(retraction.data)
+    assert body["type"] == "event.retracted"
+    assert body["names"] == {"party/ukraine": "Ukraine", "issue/crimea": "Crimea"}
