@@ -29,6 +29,7 @@ from events.vocabulary import (
 
 MAX_DEPTH: Final = 32  # nesting depth of any JSON body (objects and arrays)
 MAX_EVENT_BYTES: Final = 1024 * 1024  # one event, as compact JSON (SPEC §6)
+MAX_SEQUENCE: Final = 2**63 - 1  # a PostgreSQL bigint: no sequence is larger
 DEFAULT_SOURCE: Final = "urn:annals:api"
 ALLOWED_TYPES: Final = (*VOCABULARY, "x-<custom>")
 ENVELOPE_FIELDS: Final = frozenset(

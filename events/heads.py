@@ -27,6 +27,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from events.envelope import MAX_SEQUENCE
+
 DOMAIN: Final = "annals-head-v1"
 _HEX64: Final = re.compile(r"^[0-9a-f]{64}$")
 _TIME: Final = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")
@@ -85,7 +87,7 @@ def parse(raw: bytes) -> SignedHead:
 
 def check_shape(sequence: int, hash: str) -> None:
     """A head's sequence and hash as the log writes them; HeadError naming the field."""
-    if not 0 <= sequence < 2**63:
+    if not 0 <= sequence <= MAX_SEQUENCE:
         raise HeadError("sequence: expected an integer from 0 to 2^63-1")
     if not _HEX64.match(hash):
         raise HeadError("hash: expected 64 lowercase hex digits")

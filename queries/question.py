@@ -13,7 +13,7 @@ import msgspec
 from events import store
 from events.envelope import BadParameter
 from events.timeparse import TimeError, parse_at
-from events.vocabulary import CONFIDENCE_RANK, KINDS
+from events.vocabulary import CONFIDENCE_RANK, KINDS, SUBJECT_RE
 from queries import model, projector
 
 Collection = Literal["parties", "plans", "meetings", "issues"]
@@ -154,4 +154,7 @@ def page_cursor(text: str | None) -> PageCursor | None:
     checks that the log reaches its sequence)."""
     if text is None:
         return None
-    return decode_cursor(text, PageCursor)
+    cursor = decode_cursor(text, PageCursor)
+    if not SUBJECT_RE.match(cursor.s):  # a page ends after a subject, named by its id
+        raise CursorError("not a cursor this service made (it names no subject)")
+    return cursor

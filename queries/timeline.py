@@ -42,7 +42,7 @@ import msgspec
 from msgspec import Struct
 
 from events import store
-from events.envelope import BadParameter, StoredEvent
+from events.envelope import MAX_SEQUENCE, BadParameter, StoredEvent
 from events.store import COLUMNS, row_to_stored
 from events.timeparse import (
     FIRST_INSTANT,
@@ -82,7 +82,7 @@ def decode_timeline_cursor(text: str) -> tuple[datetime, int, int]:
         v = datetime.fromisoformat(c.v)
     except ValueError as e:
         raise CursorError(f"not a cursor this service made ({e})") from None
-    if v.tzinfo is None or c.s < 1 or c.k < 0:
+    if v.tzinfo is None or not (1 <= c.s <= MAX_SEQUENCE and 0 <= c.k <= MAX_SEQUENCE):
         raise CursorError("not a cursor this service made (out of range)")
     return v, c.s, c.k
 

@@ -11,6 +11,7 @@ from msgspec import Meta
 from events import jsontext
 from events.envelope import (
     MAX_DEPTH,
+    MAX_SEQUENCE,
     Draft,
     EventTooLarge,
     FieldError,
@@ -23,7 +24,6 @@ from events.jsontext import key_path
 from events.store import Precondition
 from events.vocabulary import MAX_LIST, SUBJECT_RE, SUBJECT_RULE
 from service.api import binary
-from service.api.params import MAX_SEQUENCE
 from service.problems import Problem, invalid
 
 SINGLE_TYPES: Final = ("application/json", "application/cloudevents+json")

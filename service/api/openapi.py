@@ -22,7 +22,7 @@ from litestar.openapi.spec import (
     Schema,
 )
 
-from events.envelope import FieldError
+from events.envelope import MAX_SEQUENCE, FieldError
 from events.vocabulary import SLUG, VOCABULARY, Confidence
 
 PROBLEM_JSON: Final = "application/problem+json"
@@ -246,7 +246,7 @@ _SUBSCRIBE: Final = Schema(
         ),
         "after": Schema(
             one_of=[
-                Schema(type=OpenAPIType.INTEGER, minimum=0, maximum=2**63 - 1),
+                Schema(type=OpenAPIType.INTEGER, minimum=0, maximum=MAX_SEQUENCE),
                 Schema(type=OpenAPIType.NULL),
             ],
             description="start after this sequence; null: after the head of the log",

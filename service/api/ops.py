@@ -10,7 +10,7 @@ from litestar.di import NamedDependency
 from litestar.params import QueryParameter
 
 from events import store
-from events.envelope import FieldError
+from events.envelope import MAX_SEQUENCE, FieldError
 from events.heads import SignedHead
 from service import heads
 from service.api.openapi import problems, read_responses
@@ -57,7 +57,7 @@ class OpsController(Controller):
         svc: NamedDependency[Services],
         sequence: Annotated[
             int | None,
-            QueryParameter(ge=0, le=2**63 - 1, description="a saved head's sequence"),
+            QueryParameter(ge=0, le=MAX_SEQUENCE, description="a saved head's sequence"),
         ] = None,
         hash_: Annotated[
             str | None,

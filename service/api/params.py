@@ -6,11 +6,9 @@ from typing import Annotated, Final
 
 from litestar.params import QueryParameter
 
-from events.envelope import FieldError
+from events.envelope import MAX_SEQUENCE, FieldError
 from events.vocabulary import SUBJECT_RE, Confidence
 from service.problems import Problem
-
-MAX_SEQUENCE: Final = 2**63 - 1  # a PostgreSQL bigint: no sequence is larger
 
 AtParam = Annotated[
     str | None,

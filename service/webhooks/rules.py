@@ -15,14 +15,13 @@ from urllib.parse import urlsplit
 from msgspec import Struct
 from standardwebhooks.webhooks import Webhook
 
-from events.envelope import FieldError, InvalidBody
+from events.envelope import MAX_SEQUENCE, FieldError, InvalidBody
 from events.vocabulary import SUBJECT_RE, VOCABULARY, is_custom
 
 MAX_SUBSCRIPTIONS: Final = 100  # bounds the metrics' label sets and the worker's tasks
 MAX_URL: Final = 2048
 MAX_TYPES: Final = 100
 MAX_TYPE: Final = 128
-MAX_BIGINT: Final = 2**63 - 1
 BACKOFF_CAP_SECONDS: Final = 600.0  # SPEC §8: retries back off up to 10 minutes
 CONTENT_TYPE: Final = "application/cloudevents+json; charset=utf-8"
 USER_AGENT: Final = "Annals-Webhooks/0.1"
@@ -100,7 +99,7 @@ def parse_subscription(value: Any) -> NewSubscription:
         errors.append(FieldError("$.subject", "a subject id such as party/ukraine, or null"))
     after = value.get("after")
     if after is not None and (
-        isinstance(after, bool) or not isinstance(after, int) or not 0 <= after <= MAX_BIGINT
+        isinstance(after, bool) or not isinstance(after, int) or not 0 <= after <= MAX_SEQUENCE
     ):
         errors.append(FieldError("$.after", "a sequence number (0 or more), or null"))
     if errors:

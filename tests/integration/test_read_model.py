@@ -17,7 +17,7 @@ from events import migrate
 from projections.facts import RULES
 from queries import answers, assembly, model, model_writes, pages, projector, question
 from queries import timeline as tl
-from queries.question import encode_cursor
+from queries.question import PageCursor, encode_cursor
 
 Client = httpx.AsyncClient
 
@@ -163,12 +163,19 @@ async def test_a_bad_cursor_is_the_same_400_on_every_paged_read(client: Client) 
     walk it is given to."""
     diff = {"from": "2025-11-01", "to": "2025-12-01"}
     past_the_head = encode_cursor(tl.Cursor("2025-11-01T00:00:00+00:00", 1, 9999))
+    no_subject = [encode_cursor(PageCursor(s, 0)) for s in ("\x00", "party/a\x00", "Party/A")]
+    past_bigint = [
+        encode_cursor(PageCursor("party/a", -1)),
+        encode_cursor(PageCursor("party/a", 2**63)),
+        encode_cursor(tl.Cursor("2025-11-01T00:00:00+00:00", 2**63, 0)),
+    ]
     for path, params in (("/v1/state", {}), ("/v1/diff", diff), ("/v1/timeline", {})):
-        for cursor in ("not-a-cursor", "eyJzIjoicGFydHkvYSIsImsiOjk5OTl9", past_the_head):
+        made = ("not-a-cursor", "eyJzIjoicGFydHkvYSIsImsiOjk5OTl9", past_the_head)
+        for cursor in (*made, *no_subject, *past_bigint):
             r = await client.get(path, params={**params, "cursor": cursor})
             assert r.status_code == 400, (path, cursor, r.text)
             body = r.json()
-            assert body["title"] and body["detail"].startswith("bad cursor: "), body
+            assert body["title"] and body["detail"].startswith("bad cursor: "), (path, cursor, body)
             assert [e["path"] for e in body["errors"]] == ["cursor"], body
 
 
