@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+import re
+from collections.abc import Callable
+from typing import Any, Final
 
 import asyncpg
 from litestar import Request, Response
@@ -163,13 +165,7 @@ def to_problem(exc: Exception) -> Problem:
         case Busy():
             return busy(str(exc))
         case ValidationException():
-            extra = exc.extra if isinstance(exc.extra, list) else []
-            errs = [
-                FieldError(str(e.get("key", "$")), str(e.get("message", "invalid")))
-                for e in extra
-                if isinstance(e, dict)
-            ]
-            return Problem(400, exc.detail, errors=errs, kind="bad-parameter")
+            return refused(exc, lambda key: key)
         case HTTPException():
             return Problem(exc.status_code, exc.detail, headers=dict(exc.headers or {}))
         case asyncpg.DataError() | asyncpg.InterfaceError() if isinstance(
@@ -198,8 +194,38 @@ def to_problem(exc: Exception) -> Problem:
     return Problem(500, "an internal error; it has been logged", kind="internal")
 
 
+# Litestar's words for a required parameter that is missing: it names it as sent.
+_MISSING: Final = re.compile(r"^Missing required \w+ parameter '([^']*)'")
+
+
+def refused(exc: ValidationException, sent_as: Callable[[str], str]) -> Problem:
+    """A request Litestar's own checks refuse: 400 naming each parameter as it is sent
+    (`sent_as` maps the handler's argument, `from_`, to its name on the wire, `from`)."""
+    extra = exc.extra if isinstance(exc.extra, list) else []
+    errs = [
+        FieldError(sent_as(str(e.get("key", "$"))), str(e.get("message", "invalid")))
+        for e in extra
+        if isinstance(e, dict)
+    ]
+    if not errs and (missing := _MISSING.match(exc.detail)):
+        errs = [FieldError(missing[1], "required")]
+    return Problem(400, exc.detail, errors=errs, kind="bad-parameter")
+
+
+def _sent_as(request: Request[Any, Any, Any], key: str) -> str:
+    """The name the parameter that the handler takes as `key` is sent by."""
+    try:
+        field = request.route_handler.parsed_fn_signature.parameters.get(key)
+    except (AttributeError, KeyError):  # no route: nothing was renamed
+        return key
+    kwarg = getattr(field, "kwarg_definition", None)
+    return getattr(kwarg, "name", None) or key
+
+
 def handle(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
     """The one exception handler: every error becomes a problem+json response."""
+    if isinstance(exc, ValidationException):
+        return refused(exc, lambda key: _sent_as(request, key)).to_response(request)
     return to_problem(exc).to_response(request)
 
 

@@ -624,6 +624,25 @@ async def test_a_bad_diff_end_is_named_as_itself(api: Client, bad: str) -> None:
     assert [e["path"] for e in problem(r, 422)["errors"]] == [bad]
 
 
+@pytest.mark.parametrize(
+    ("route", "params", "named"),
+    [
+        ("/v1/diff", {"to": "2025-12-01"}, "from"),
+        ("/v1/diff", {"from": "2025-11-01"}, "to"),
+        ("/v1/verify", {"sequence": "5", "hash": "zz"}, "hash"),
+        ("/v1/state", {"limit": "0"}, "limit"),
+        ("/v1/events", {"after": "-1"}, "after"),
+    ],
+)
+async def test_a_parameter_the_framework_refuses_is_400_naming_it_as_sent(
+    api: Client, route: str, params: dict[str, str], named: str
+) -> None:
+    """Missing, or refused by a type check, a query parameter is named by its name on the
+    wire (`from`, `hash`), not by the handler's argument (`from_`, `hash_`)."""
+    r = await api.get(route, params=params)
+    assert [e["path"] for e in problem(r, 400)["errors"]] == [named], r.text
+
+
 # --- limits inside data ----------------------------------------------------------------------
 
 
