@@ -48,12 +48,13 @@ class Policy(msgspec.Struct, frozen=True):
 
     def preflight(self, origin: str, host: str | None, requested_headers: str | None) -> Headers:
         """The answer to an OPTIONS preflight: a trusted origin may use every method and the
-        headers it asks for (Authorization, ce-*); any other, GET and HEAD with read headers."""
+        headers it asks for (Authorization, ce-*); any other, GET with read headers. Only
+        methods some route answers are offered."""
         headers = [("Access-Control-Max-Age", MAX_AGE), ("Vary", "Origin")]
         if not self.trusted(origin, host):
             return [
                 ("Access-Control-Allow-Origin", "*"),
-                ("Access-Control-Allow-Methods", "GET, HEAD"),
+                ("Access-Control-Allow-Methods", "GET"),
                 ("Access-Control-Allow-Headers", READ_HEADERS),
                 *headers,
             ]
@@ -62,7 +63,7 @@ class Policy(msgspec.Struct, frozen=True):
         return [
             ("Access-Control-Allow-Origin", origin),
             ("Access-Control-Allow-Credentials", "true"),
-            ("Access-Control-Allow-Methods", "GET, HEAD, POST, PUT, PATCH, DELETE"),
+            ("Access-Control-Allow-Methods", "GET, POST, DELETE"),
             ("Access-Control-Allow-Headers", allowed),
             *headers,
         ]
