@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Final
 
 import msgspec
 
@@ -14,6 +14,29 @@ from service.access_config import Rate, Token, parse_origins, parse_rate, tokens
 
 def _default_data_dir() -> Path:
     return Path(os.environ.get("ANNALS_DATA_DIR", Path.cwd() / "var")).resolve()
+
+
+# The fields read from ANNALS_<FIELD NAME IN CAPITALS>, each converted to its own type.
+_READ_AS_TYPED: Final = (
+    "read_wait", "host", "port", "max_body_bytes", "max_batch", "pool_max", "db_timeout",
+    "header_timeout", "public_reads", "heavy_reads", "heavy_queue", "heavy_wait", "page_bytes",
+    "page_facts", "webhook_allow_private", "webhook_backoff", "webhook_timeout",
+)  # fmt: skip
+
+
+def _variable(name: str) -> str:
+    return "ANNALS_" + name.upper()
+
+
+def _typed(name: str, text: str) -> object:
+    """The value of the field `name` that `text` gives; ValueError naming its variable."""
+    kind = _FIELD_TYPES[name]
+    if kind is bool:
+        return _flag(_variable(name), text)
+    try:
+        return msgspec.convert(text, kind, strict=False)
+    except msgspec.ValidationError as e:
+        raise ValueError(f"{_variable(name)}={text!r}: {e}") from None
 
 
 def _flag(name: str, text: str) -> bool:
@@ -70,32 +93,16 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         values: dict[str, object] = {
             "database_url": env.get("ANNALS_DATABASE_URL") or None,
             "read_database_url": env.get("ANNALS_READ_DATABASE_URL") or None,
-            "read_wait": float(env.get("ANNALS_READ_WAIT", "0.2")),
             "data_dir": _default_data_dir(),
-            "host": env.get("ANNALS_HOST", "127.0.0.1"),
-            "port": int(env.get("ANNALS_PORT", "8000")),
-            "max_body_bytes": int(env.get("ANNALS_MAX_BODY_BYTES", str(1024 * 1024))),
-            "max_batch": int(env.get("ANNALS_MAX_BATCH", "10000")),
-            "pool_max": int(env.get("ANNALS_POOL_MAX", "10")),
-            "db_timeout": float(env.get("ANNALS_DB_TIMEOUT", "5")),
-            "header_timeout": float(env.get("ANNALS_HEADER_TIMEOUT", "10")),
-            "public_reads": _flag("ANNALS_PUBLIC_READS", env.get("ANNALS_PUBLIC_READS", "1")),
-            "heavy_reads": int(env.get("ANNALS_HEAVY_READS", "4")),
-            "heavy_queue": int(env.get("ANNALS_HEAVY_QUEUE", "16")),
-            "heavy_wait": float(env.get("ANNALS_HEAVY_WAIT", "10")),
-            "page_bytes": int(env.get("ANNALS_PAGE_BYTES", str(4 * 1024 * 1024))),
-            "page_facts": int(env.get("ANNALS_PAGE_FACTS", str(PAGE_FACTS))),
             "signing_key_file": env.get("ANNALS_SIGNING_KEY_FILE") or None,
             "verify_key_files": tuple(
                 p.strip() for p in env.get("ANNALS_VERIFY_KEY_FILES", "").split(",") if p.strip()
             ),
             "cors_origins": parse_origins(env.get("ANNALS_CORS_ORIGINS", "")),
-            "webhook_allow_private": _flag(
-                "ANNALS_WEBHOOK_ALLOW_PRIVATE", env.get("ANNALS_WEBHOOK_ALLOW_PRIVATE", "0")
-            ),
-            "webhook_backoff": float(env.get("ANNALS_WEBHOOK_BACKOFF", "1")),
-            "webhook_timeout": float(env.get("ANNALS_WEBHOOK_TIMEOUT", "10")),
         }
+        for name in _READ_AS_TYPED:  # an unset variable leaves the field's default
+            if (text := env.get(_variable(name), "").strip()) != "":
+                values[name] = _typed(name, text)
         if "tokens" not in overrides:  # an override must not need the file to exist
             values["tokens"] = tokens_from_env(env)
         if "write_rate" not in overrides and (rate := env.get("ANNALS_WRITE_RATE", "").strip()):
@@ -103,3 +110,6 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         values.update(overrides)
         values["data_dir"] = Path(str(values["data_dir"]))
         return msgspec.convert(values, cls, strict=False, from_attributes=True)
+
+
+_FIELD_TYPES: Final = {f.name: f.type for f in msgspec.structs.fields(Settings)}
