@@ -16,6 +16,7 @@ from msgspec import Meta, Struct
 from events.jsontext import Inexact, key_path
 from events.timeparse import TimeError, ValidTime, parse_time
 from events.vocabulary import (
+    EVENT_CONFIDENCE,
     META_TYPES,
     SUBJECT_RE,
     SUBJECT_RULE,
@@ -275,7 +276,7 @@ class _Envelope(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True, g
     id: _Id | msgspec.UnsetType = msgspec.UNSET
     source: _Source = DEFAULT_SOURCE
     subject: _Subject | None = None
-    confidence: Confidence = "confirmed"
+    confidence: Confidence = EVENT_CONFIDENCE
     datacontenttype: Literal["application/json"] | msgspec.UnsetType = msgspec.UNSET
     data: Any = msgspec.UNSET
 
@@ -433,7 +434,7 @@ def _walk(raw: dict[str, Any], path: str) -> Draft:
         subject=subject,
         time=attrs["time"],
         valid=valid,
-        confidence=attrs.get("confidence", "confirmed"),
+        confidence=attrs.get("confidence", EVENT_CONFIDENCE),
         data=raw.get("data"),
         payload=payload,
         path=path,

@@ -47,7 +47,8 @@ CONFIDENCE_RANK: Final[dict[str, int]] = {
     "confirmed": 3,
 }
 # The floor a question has unless it names one: every event counts.
-DEFAULT_CONFIDENCE: Final = "disputed"
+DEFAULT_MIN_CONFIDENCE: Final = "disputed"
+EVENT_CONFIDENCE: Final[Confidence] = "confirmed"  # an event's unless it gives one (SPEC §2)
 PartyKind = Literal["state", "organization", "person", "media", "other"]
 PlanKind = Literal["plan", "counterproposal", "resolution", "framework"]
 Stance = Literal[

@@ -6,7 +6,14 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any, Final
 
-from events.vocabulary import META_TYPES, SUBJECT_RE, Recorded, concerns_of, is_custom
+from events.vocabulary import (
+    DEFAULT_MIN_CONFIDENCE,
+    META_TYPES,
+    SUBJECT_RE,
+    Recorded,
+    concerns_of,
+    is_custom,
+)
 from projections import issue, meeting, party, plan
 from projections.diff import Change, diff, subject_changes
 from projections.issue import IssueState
@@ -141,14 +148,17 @@ def project(
     known_events: Iterable[Recorded],
     *,
     at: datetime | None,
-    min_confidence: str = "disputed",
+    min_confidence: str = DEFAULT_MIN_CONFIDENCE,
 ) -> State | None:
     """One subject's state at valid time `at` from everything known (meta events included)."""
     return fold(subject_id, effective(known_events, at=at, min_confidence=min_confidence))
 
 
 def project_all(
-    known_events: Iterable[Recorded], *, at: datetime | None, min_confidence: str = "disputed"
+    known_events: Iterable[Recorded],
+    *,
+    at: datetime | None,
+    min_confidence: str = DEFAULT_MIN_CONFIDENCE,
 ) -> dict[str, State]:
     """Every subject's state at valid time `at` from everything known, keyed by subject id."""
     return fold_all(effective(known_events, at=at, min_confidence=min_confidence))

@@ -12,6 +12,7 @@ import msgspec
 from events.timeparse import TimeError, ValidTime, parse_time
 from events.vocabulary import (
     CONFIDENCE_RANK,
+    DEFAULT_MIN_CONFIDENCE,
     META_TYPES,
     VOCABULARY,
     EventCorrected,
@@ -139,7 +140,10 @@ def valid_order(event: Recorded) -> tuple[datetime, int]:
 
 
 def effective(
-    events: Iterable[Recorded], *, at: datetime | None, min_confidence: str = "disputed"
+    events: Iterable[Recorded],
+    *,
+    at: datetime | None,
+    min_confidence: str = DEFAULT_MIN_CONFIDENCE,
 ) -> list[Recorded]:
     """The events that count, corrected, in valid-time order (time, then sequence).
 

@@ -10,7 +10,7 @@ from typing import Final, NamedTuple
 from events import store
 from events.store import Conn
 from events.timeparse import LAST_INSTANT
-from events.vocabulary import CONFIDENCE_RANK
+from events.vocabulary import CONFIDENCE_RANK, DEFAULT_MIN_CONFIDENCE
 from queries import assembly, model, replay
 from queries.question import Question
 
@@ -35,7 +35,7 @@ def questions(
     """`n` questions about a subject whose events are `history` (sequence, valid time):
     everything as known at `head`, then questions at one of its own valid times, as known
     at one of its own sequences up to `head`, at a drawn confidence floor."""
-    out = [Question(LAST_INSTANT, head, "disputed", True)]
+    out = [Question(LAST_INSTANT, head, DEFAULT_MIN_CONFIDENCE, True)]
     floors = sorted(CONFIDENCE_RANK)
     history = [h for h in history if h[0] <= head]  # the log may have grown since
     for _ in range(n - 1):

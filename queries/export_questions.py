@@ -12,6 +12,7 @@ from events import store
 from events.envelope import StoredEvent
 from events.store import Acquire
 from events.timeparse import LAST_INSTANT
+from events.vocabulary import DEFAULT_MIN_CONFIDENCE
 from projections import State
 from queries import answers, question
 from queries import timeline as tl
@@ -86,7 +87,7 @@ async def timeline_pages(
             if subjects - asked:
                 if q is None:
                     q = await question.ask(
-                        conn, None, None, "disputed", known=known, now=LAST_INSTANT
+                        conn, None, None, DEFAULT_MIN_CONFIDENCE, known=known, now=LAST_INSTANT
                     )
                 names |= await names_believed(conn, subjects - asked, q)
                 asked |= subjects

@@ -52,7 +52,13 @@ from events.timeparse import (
     parse_at,
     parse_time,
 )
-from events.vocabulary import CONFIDENCE_RANK, SUBJECT_RE, SUBJECT_RULE, type_matches_sql
+from events.vocabulary import (
+    CONFIDENCE_RANK,
+    DEFAULT_MIN_CONFIDENCE,
+    SUBJECT_RE,
+    SUBJECT_RULE,
+    type_matches_sql,
+)
 from projections.knowledge import Correction, applicable
 from queries import model, projector
 from queries.question import (
@@ -94,7 +100,7 @@ class Filters(Struct, frozen=True, kw_only=True):
     type: str | None = None  # exact, or a prefix when it ends in "."
     start: datetime | None = None
     end: datetime | None = None
-    min_confidence: str = "disputed"
+    min_confidence: str = DEFAULT_MIN_CONFIDENCE
 
 
 class Entry(Struct, frozen=True):

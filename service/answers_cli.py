@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 import projections
-from events.vocabulary import CONFIDENCE_RANK, DEFAULT_CONFIDENCE, KINDS
+from events.vocabulary import CONFIDENCE_RANK, DEFAULT_MIN_CONFIDENCE, KINDS
 from queries import answers, question
 from service.settings import Settings
 from service.wiring import Services, run
@@ -35,7 +35,7 @@ def add_answers_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser])
         s.add_argument("--known-at", help="a sequence number or timestamp")
         s.add_argument(
             "--min-confidence",
-            default=DEFAULT_CONFIDENCE,
+            default=DEFAULT_MIN_CONFIDENCE,
             choices=list(CONFIDENCE_RANK),
         )
         s.add_argument("--kind", choices=list(KINDS), help="only subjects of this kind")

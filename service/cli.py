@@ -25,7 +25,7 @@ from events.envelope import BadParameter, InvalidEvent
 from events.heads import HeadError, SignedHead, check_signature
 from events.heads import parse as parse_head
 from events.migrate import migrate
-from events.vocabulary import CONFIDENCE_RANK, DEFAULT_CONFIDENCE
+from events.vocabulary import CONFIDENCE_RANK, DEFAULT_MIN_CONFIDENCE
 from queries import export_questions
 from queries.model import Damaged
 from queries.question import CursorError
@@ -366,7 +366,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--known-at", help="a sequence number or timestamp")
     s.add_argument(
         "--min-confidence",
-        default=DEFAULT_CONFIDENCE,
+        default=DEFAULT_MIN_CONFIDENCE,
         choices=list(CONFIDENCE_RANK),
     )
     s.set_defaults(fn=cmd_export)

@@ -8,7 +8,7 @@ from litestar import Controller, Request, Response, get
 from litestar.di import NamedDependency
 from litestar.params import FromPath, QueryParameter
 
-from events.vocabulary import DEFAULT_CONFIDENCE, Kind
+from events.vocabulary import DEFAULT_MIN_CONFIDENCE, Kind
 from queries import answers
 from queries.question import KIND_OF_COLLECTION, Collection
 from service import metrics
@@ -54,7 +54,7 @@ class AnswersController(Controller):
         svc: NamedDependency[Services],
         at: AtParam = None,
         known_at: KnownAtParam = None,
-        min_confidence: MinConfidence = DEFAULT_CONFIDENCE,
+        min_confidence: MinConfidence = DEFAULT_MIN_CONFIDENCE,
         kind: KindParam = None,
         prefix: PrefixParam = None,
         limit: LimitParam = None,
@@ -87,7 +87,7 @@ class AnswersController(Controller):
         ],
         to: Annotated[str, QueryParameter(description="valid time (date or RFC 3339)")],
         known_at: KnownAtParam = None,
-        min_confidence: MinConfidence = DEFAULT_CONFIDENCE,
+        min_confidence: MinConfidence = DEFAULT_MIN_CONFIDENCE,
         kind: KindParam = None,
         prefix: PrefixParam = None,
         limit: LimitParam = None,
@@ -119,7 +119,7 @@ class AnswersController(Controller):
         slug: FromPath[str],
         at: AtParam = None,
         known_at: KnownAtParam = None,
-        min_confidence: MinConfidence = DEFAULT_CONFIDENCE,
+        min_confidence: MinConfidence = DEFAULT_MIN_CONFIDENCE,
     ) -> Response[Any]:
         """404 where nothing concerning it counts yet."""
         subject = path_subject(KIND_OF_COLLECTION[collection], slug)

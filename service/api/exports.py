@@ -21,7 +21,7 @@ from litestar.params import QueryParameter
 from litestar.response import Stream
 
 from events.envelope import StoredEvent
-from events.vocabulary import DEFAULT_CONFIDENCE
+from events.vocabulary import DEFAULT_MIN_CONFIDENCE
 from queries import export_questions
 from queries import timeline as tl
 from queries.timeline import parse_filters
@@ -128,7 +128,7 @@ class ExportsController(Controller):
         subject: SubjectParam = None,
         type_: TypeParam = None,
         known_at: KnownAtParam = None,
-        min_confidence: MinConfidence = DEFAULT_CONFIDENCE,
+        min_confidence: MinConfidence = DEFAULT_MIN_CONFIDENCE,
         rows: RowsParam = tl.MAX_LIMIT,
     ) -> Response[Any]:
         """Columns: sequence, id, source, type, subject, time, timeprecision, timequalifier,
@@ -165,7 +165,7 @@ class ExportsController(Controller):
         subject: SubjectParam = None,
         type_: TypeParam = None,
         known_at: KnownAtParam = None,
-        min_confidence: MinConfidence = DEFAULT_CONFIDENCE,
+        min_confidence: MinConfidence = DEFAULT_MIN_CONFIDENCE,
     ) -> Response[Any]:
         """`{events: [{start_date, display_date, text, unique_id, group}], title}`, streamed a
         page of the timeline at a time."""
@@ -198,7 +198,7 @@ class ExportsController(Controller):
         subject: SubjectParam = None,
         at: AtParam = None,
         known_at: KnownAtParam = None,
-        min_confidence: MinConfidence = DEFAULT_CONFIDENCE,
+        min_confidence: MinConfidence = DEFAULT_MIN_CONFIDENCE,
     ) -> Response[Any]:
         """Each meeting's state at `at` (default now), as known at `known_at`, streamed a
         page of meetings at a time."""

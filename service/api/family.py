@@ -8,7 +8,7 @@ from litestar import Controller, Request, Response, get
 from litestar.di import NamedDependency
 from litestar.params import FromPath, PathParameter
 
-from events.vocabulary import DEFAULT_CONFIDENCE
+from events.vocabulary import DEFAULT_MIN_CONFIDENCE
 from queries import answers
 from queries.family import FamilyDocument, family_answer
 from service import metrics
@@ -39,7 +39,7 @@ class FamilyController(Controller):
         slug: FromPath[str],
         at: AtParam = None,
         known_at: KnownAtParam = None,
-        min_confidence: MinConfidence = DEFAULT_CONFIDENCE,
+        min_confidence: MinConfidence = DEFAULT_MIN_CONFIDENCE,
     ) -> Response[Any]:
         """404 where nothing concerning the plan counts yet."""
         if collection != "plans":

@@ -9,7 +9,7 @@ from litestar.di import NamedDependency
 from litestar.response import ServerSentEvent
 
 from events import store
-from events.vocabulary import DEFAULT_CONFIDENCE
+from events.vocabulary import DEFAULT_MIN_CONFIDENCE
 from queries.timeline import parse_filters
 from service.api.openapi import problems
 from service.api.params import AfterOrHead, SubjectParam, TypeParam, last_event_id
@@ -44,7 +44,7 @@ class StreamController(Controller):
         # The timeline's own checks of `subject` and `type` (422 naming the parameter), and
         # one rule for a sequence in `after` and Last-Event-ID: a bad value is refused here,
         # before the stream starts, never retried inside it.
-        parse_filters(None, None, subject, type_, DEFAULT_CONFIDENCE)
+        parse_filters(None, None, subject, type_, DEFAULT_MIN_CONFIDENCE)
         resume = last_event_id(request.headers.get("last-event-id"))
         if resume is not None:
             after = resume

@@ -11,7 +11,7 @@ from litestar.params import QueryParameter
 
 from events.envelope import StoredEvent
 from events.headline import headline
-from events.vocabulary import DEFAULT_CONFIDENCE
+from events.vocabulary import DEFAULT_MIN_CONFIDENCE
 from queries import timeline as tl
 from queries.timeline import parse_filters
 from service.api.openapi import read_responses
@@ -77,7 +77,7 @@ class TimelineController(Controller):
         subject: SubjectParam = None,
         type_: TypeParam = None,
         known_at: KnownAtParam = None,
-        min_confidence: MinConfidence = DEFAULT_CONFIDENCE,
+        min_confidence: MinConfidence = DEFAULT_MIN_CONFIDENCE,
         cursor: CursorParam = None,
         limit: LimitParam = 100,
     ) -> Response[Any]:
