@@ -17,6 +17,7 @@ from events.jsontext import Inexact, key_path
 from events.timeparse import TimeError, ValidTime, parse_time
 from events.vocabulary import (
     EVENT_CONFIDENCE,
+    MAX_TYPE,
     META_TYPES,
     SUBJECT_RE,
     SUBJECT_RULE,
@@ -247,7 +248,7 @@ def _bad_text(s: str, path: str, what: str = "") -> FieldError | None:
 MAX_ID: Final = 256
 _Id = Annotated[str, Meta(min_length=1, max_length=MAX_ID)]
 _Source = Annotated[str, Meta(min_length=1, max_length=1_024)]
-_Type = Annotated[str, Meta(min_length=1, max_length=128)]
+_Type = Annotated[str, Meta(min_length=1, max_length=MAX_TYPE)]
 _Subject = Annotated[str, Meta(min_length=1, max_length=128)]
 _Time = Annotated[str, Meta(max_length=64)]  # "" is refused by parse_time, saying why
 

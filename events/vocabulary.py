@@ -21,6 +21,7 @@ KINDS: Final[tuple[str, ...]] = get_args(Kind)
 SUBJECT_RE: Final = re.compile(rf"^({'|'.join(KINDS)})/{SLUG}\Z")
 # What a bad subject id is told, wherever one is refused.
 SUBJECT_RULE: Final = f"must be {{{','.join(KINDS)}}}/<slug>, slug = {SLUG}"
+MAX_TYPE: Final = 128  # characters in an event type, or a type prefix that filters
 
 Text = Annotated[str, Meta(max_length=MAX_TEXT)]
 Name = Annotated[str, Meta(min_length=1, max_length=MAX_NAME)]

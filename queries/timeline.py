@@ -55,6 +55,7 @@ from events.timeparse import (
 from events.vocabulary import (
     CONFIDENCE_RANK,
     DEFAULT_MIN_CONFIDENCE,
+    MAX_TYPE,
     SUBJECT_RE,
     SUBJECT_RULE,
     type_matches_sql,
@@ -332,9 +333,9 @@ def parse_filters(
         raise BadParameter("from", "must not be later than `to`")
     if subject is not None and not SUBJECT_RE.match(subject):
         raise BadParameter("subject", SUBJECT_RULE)
-    if type_ is not None and not (0 < len(type_) <= 128 and type_.isprintable()):
+    if type_ is not None and not (0 < len(type_) <= MAX_TYPE and type_.isprintable()):
         raise BadParameter(
-            "type", "an event type, or a prefix ending in '.', of 1 to 128 characters"
+            "type", f"an event type, or a prefix ending in '.', of 1 to {MAX_TYPE} characters"
         )
     check_confidence(min_confidence)
     return Filters(subject=subject, type=type_, start=start, end=end, min_confidence=min_confidence)

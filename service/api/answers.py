@@ -10,7 +10,7 @@ from litestar.params import FromPath, QueryParameter
 
 from events.vocabulary import DEFAULT_MIN_CONFIDENCE, Kind
 from queries import answers
-from queries.question import KIND_OF_COLLECTION, Collection
+from queries.question import DEFAULT_PAGE, KIND_OF_COLLECTION, MAX_PAGE, Collection
 from service import metrics
 from service.api.openapi import read_responses
 from service.api.params import AtParam, KnownAtParam, MinConfidence, path_subject
@@ -28,8 +28,8 @@ PrefixParam = Annotated[
 LimitParam = Annotated[
     int | None,
     QueryParameter(
-        description="subjects per page at most (default 1,000, at most 10,000); a page also"
-        " ends early when its answer grows large (follow `next`)",
+        description=f"subjects per page at most (default {DEFAULT_PAGE:,}, at most {MAX_PAGE:,});"
+        " a page also ends early when its answer grows large (follow `next`)",
         ge=1,
     ),
 ]

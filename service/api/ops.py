@@ -10,11 +10,10 @@ from litestar.di import NamedDependency
 from litestar.params import QueryParameter
 
 from events import store
-from events.envelope import MAX_SEQUENCE, FieldError
+from events.envelope import MAX_SEQUENCE, BadParameter
 from events.heads import SignedHead
 from service import heads
 from service.api.openapi import problems, read_responses
-from service.problems import invalid
 from service.wiring import Services
 
 HASH_PATTERN = r"^[0-9a-f]{64}$"
@@ -71,7 +70,7 @@ class OpsController(Controller):
         where it stops (`saved.diverges`)."""
         if (sequence is None) != (hash_ is None):
             missing = "hash" if hash_ is None else "sequence"
-            raise invalid([FieldError(missing, "a saved head needs both sequence and hash")])
+            raise BadParameter(missing, "a saved head needs both sequence and hash")
         saved = (sequence, hash_) if sequence is not None and hash_ is not None else None
         async with svc.heavy.slot(), await svc.acquire() as conn:
             return await heads.verify(conn, saved)

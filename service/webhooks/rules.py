@@ -16,12 +16,11 @@ from msgspec import Struct
 from standardwebhooks.webhooks import Webhook
 
 from events.envelope import MAX_SEQUENCE, FieldError, InvalidBody
-from events.vocabulary import SUBJECT_RE, VOCABULARY, is_custom
+from events.vocabulary import MAX_TYPE, SUBJECT_RE, SUBJECT_RULE, VOCABULARY, is_custom
 
 MAX_SUBSCRIPTIONS: Final = 100  # bounds the metrics' label sets and the worker's tasks
 MAX_URL: Final = 2048
 MAX_TYPES: Final = 100
-MAX_TYPE: Final = 128
 BACKOFF_CAP_SECONDS: Final = 600.0  # SPEC §8: retries back off up to 10 minutes
 CONTENT_TYPE: Final = "application/cloudevents+json; charset=utf-8"
 USER_AGENT: Final = "Annals-Webhooks/0.1"
@@ -96,7 +95,7 @@ def parse_subscription(value: Any) -> NewSubscription:
             errors += [e for i, t in enumerate(types) if (e := _type_error(i, t)) is not None]
     subject = value.get("subject")
     if subject is not None and not (isinstance(subject, str) and SUBJECT_RE.match(subject)):
-        errors.append(FieldError("$.subject", "a subject id such as party/ukraine, or null"))
+        errors.append(FieldError("$.subject", f"{SUBJECT_RULE}, or null"))
     after = value.get("after")
     if after is not None and (
         isinstance(after, bool) or not isinstance(after, int) or not 0 <= after <= MAX_SEQUENCE

@@ -262,7 +262,7 @@ async def test_a_saved_head_needs_both_parameters_and_well_formed_ones(
     saved: dict[str, Any], client: Client
 ) -> None:
     r = await client.get("/v1/verify", params={"sequence": 3})
-    assert r.status_code == 422
+    assert r.status_code == 422 and r.json()["type"].endswith("bad-parameter"), r.text
     assert r.json()["errors"] == [
         {"path": "hash", "message": "a saved head needs both sequence and hash"}
     ]
