@@ -35,6 +35,7 @@ from events.chain import canonical, link
 from events.envelope import (
     MAX_EVENT_BYTES,
     Draft,
+    EventTooLarge,
     FieldError,
     InvalidEvent,
     Restore,
@@ -77,18 +78,20 @@ class Stopped(Exception):
         self.stats = stats
 
 
-class LineTooLong(InvalidEvent):
-    """A line past MAX_LINE_BYTES, refused before it is read whole (413)."""
+class LineTooLong(EventTooLarge):
+    """A line past MAX_LINE_BYTES, refused before it is read whole (413): its event's size is
+    not known, only that it is too large."""
 
     def __init__(self, number: int) -> None:
-        super().__init__(
+        InvalidEvent.__init__(
+            self,
             [
                 FieldError(
                     f"line {number}",
                     f"longer than {MAX_LINE_BYTES:,} bytes: one event is at most "
                     f"{MAX_EVENT_BYTES:,} bytes",
                 )
-            ]
+            ],
         )
 
 

@@ -83,6 +83,7 @@ class Problem(ProblemDetailsException):
             title=title or _TITLES.get(status, "Error"),
         )
         self.errors = errors or []
+        self.kind = kind
 
 
 def invalid(errors: list[FieldError], detail: str | None = None) -> Problem:

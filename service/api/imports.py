@@ -18,13 +18,12 @@ from litestar.di import NamedDependency
 from litestar.openapi import ResponseSpec
 from litestar.params import QueryParameter
 
-from events.envelope import EventTooLarge, InvalidEvent
 from service import metrics
 from service.api.intake import media_type
 from service.api.openapi import problems
 from service.auth import written
-from service.importer import ImportStats, LineTooLong, Stopped, import_stream, numbered
-from service.problems import Problem
+from service.importer import ImportStats, Stopped, import_stream, numbered
+from service.problems import Problem, to_problem
 from service.wiring import Services
 
 NDJSON: Final = "application/x-ndjson"
@@ -83,21 +82,15 @@ class ImportController(Controller):
             stats = await import_stream(svc.writer, numbered(request.stream()), None, not as_new)
         except Stopped as e:
             written(request, e.stats.appended + e.stats.already)
-            status, kind = (
-                (413, "too-large")
-                if isinstance(e.error, EventTooLarge | LineTooLong)
-                else (422, "invalid")
-                if isinstance(e.error, InvalidEvent)
-                else (409, "conflict")
-            )
             metrics.EVENTS_APPENDED.inc(e.stats.appended)
             done = e.stats
+            refused = to_problem(e.error)
             raise Problem(
-                status,
+                refused.status_code,
                 f"{e.error}; stored before it: {done.appended} appended, {done.already} "
                 "already there (POST the same body again, fixed, to resume)",
-                errors=e.error.errors,
-                kind=kind,
+                errors=refused.errors,
+                kind=refused.kind,
                 extra={"committed": msgspec.to_builtins(summary(done))},
             ) from None
         written(request, stats.appended + stats.already)
