@@ -23,8 +23,8 @@ _NAIVE: Final = re.compile(
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?"
 )
 # The EDTF level-1 subset SPEC §2 accepts: YYYY, YYYY-MM, YYYY-MM-DD, optionally ~ or ?.
-# Read here rather than by `edtf.parse_edtf`: that pyparsing grammar costs ~5 ms a date,
-# which made a 10,000-event batch take a minute. The subset is this one pattern plus a
+# Read here rather than by `edtf.parse_edtf`: that pyparsing grammar costs ~5 ms a date, a
+# minute for a 10,000-event batch. The subset is this one pattern plus a
 # calendar check; tests/unit/test_timeparse.py checks it against `edtf` as the oracle.
 # (Months 21-24, which EDTF reads as seasons, are outside the subset.)
 _EDTF_SUBSET: Final = re.compile(

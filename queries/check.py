@@ -14,7 +14,6 @@ from events.vocabulary import CONFIDENCE_RANK, DEFAULT_MIN_CONFIDENCE
 from queries import assembly, model, replay
 from queries.question import Question
 
-# "now" as a question's valid time: every event counts, future-dated ones too.
 _HISTORY: Final = 64  # a subject's events that its questions' coordinates are drawn from
 
 
@@ -35,6 +34,7 @@ def questions(
     """`n` questions about a subject whose events are `history` (sequence, valid time):
     everything as known at `head`, then questions at one of its own valid times, as known
     at one of its own sequences up to `head`, at a drawn confidence floor."""
+    # "now" as a question's valid time: every event counts, future-dated ones too.
     out = [Question(LAST_INSTANT, head, DEFAULT_MIN_CONFIDENCE, True)]
     floors = sorted(CONFIDENCE_RANK)
     history = [h for h in history if h[0] <= head]  # the log may have grown since

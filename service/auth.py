@@ -117,8 +117,8 @@ class Access:
         """Litestar guard: 401 without a valid token where one is needed, 403 without scope.
 
         A coroutine on purpose: Litestar runs a plain function guard in a worker thread, a
-        thread-pool hop on every request (about a tenth of the service's CPU per append,
-        measured at 64 clients). Nothing here blocks: one SHA-256 and a table scan."""
+        thread-pool hop on every request (docs/SCALING.md). Nothing here blocks: one SHA-256
+        and a table scan."""
         if self.open:
             return
         needed = self.required_scope(connection, handler)

@@ -93,7 +93,7 @@ def _serve_granian(host: str, port: int, workers: int, settings: Settings) -> No
     from service.supervised import SUPERVISOR_PID
 
     # Load the app's modules once, here: the forked workers inherit them instead of each
-    # importing them again (a restart is then faster than uvicorn's, not slower).
+    # importing them again, so a worker restarts without importing anything.
     importlib.import_module(APP.partition(":")[0])
 
     os.environ[SUPERVISOR_PID] = str(os.getpid())  # workers die with us (service/supervised.py)

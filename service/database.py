@@ -37,7 +37,7 @@ async def exact_timestamps(conn: asyncpg.Connection) -> None:
     """Store and read every timestamptz as the instant it is, always timezone-aware.
 
     asyncpg writes datetime.min/max as -infinity/infinity and reads those back as *naive*
-    datetimes: an event at `0001` (0001-01-01T00:00Z) was stored as -infinity and then broke
+    datetimes: an event at `0001` (0001-01-01T00:00Z) would be stored as -infinity and break
     every read of the log (naive and aware datetimes do not mix). Infinities already stored
     read back as the first and last instants there are.
     """
