@@ -31,8 +31,8 @@ class LeanPrometheusMiddleware(PrometheusMiddleware):
     Litestar's builds a Request, two label dicts, a functools-wrapped send and four
     `labels(...)` look-ups (each hashing and validating the label values) on every request
     (docs/SCALING.md). This one reads the scope directly and keeps the labelled children in
-    dicts keyed by the label tuple. Configurations it does not cover (extra labels, exemplars, excluded
-    methods, ungrouped paths) go to Litestar's own code path unchanged.
+    dicts keyed by the label tuple. Configurations it does not cover (extra labels,
+    exemplars, excluded methods, ungrouped paths) go to Litestar's own code path unchanged.
     """
 
     def __init__(self, app: Any, config: PrometheusConfig) -> None:
