@@ -234,6 +234,23 @@ def test_viewer_draws_the_story_follows_the_controls_and_updates_live(
     )
     expect(detail.get_by_test_id("corrections")).to_contain_text("The updated settlement proposal")
 
+    # A correction arriving live that moves the time is drawn as the service's timeline shows
+    # it; a retraction arriving live takes its target off the timeline.
+    moved = {**event, "id": "viewer-fix-2", "type": "event.corrected", "time": "2025-11-29"}
+    moved["data"] = {"event": "viewer-live-1", "data": event["data"], "time": "2025-11-27"}
+    r = httpx.post(f"{service_on_db.url}/v1/events", json=moved, timeout=10)
+    assert r.status_code == 201, r.text
+    expect(
+        page.locator(f'[data-testid="live-event"][data-sequence="{sequence + 2}"]')
+    ).to_be_visible(timeout=WAIT)
+    item(page, sequence).click()
+    expect(detail.locator('time[datetime^="2025-11-27"]')).to_have_count(1, timeout=WAIT)
+    retraction = {**moved, "id": "viewer-retract-1", "type": "event.retracted"}
+    retraction["data"] = {"event": "viewer-live-1", "reason": "the test"}
+    r = httpx.post(f"{service_on_db.url}/v1/events", json=retraction, timeout=10)
+    assert r.status_code == 201, r.text
+    expect(item(page, sequence)).to_have_count(0, timeout=WAIT)
+
     # The timeline asks only for the window in view, a page at a time.
     for u in map(urlsplit, viewer.requests):
         if u.path == "/v1/timeline":

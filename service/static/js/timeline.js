@@ -91,21 +91,13 @@ export function addLive(e) {
   count();
 }
 
-/** A known retraction removes its target from view; a correction replaces its data. */
+/** A retraction or correction the view knows of: the window is asked for again, so that
+ * what it changes (data, time, confidence, which events show) is the service's to say. */
 function amend(e) {
   if (current.knownAt && e.sequence > Number(current.knownAt)) return;
-  const d = e.data || {};
-  for (const [sequence, target] of events) {
-    if (target.id !== d.event || target.subject !== e.subject) continue;
-    if (e.type === "event.retracted") {
-      events.delete(sequence);
-      items.remove(sequence);
-    } else {
-      const fixed = { ...target, data: d.data ?? target.data, corrected_by: e.id };
-      put([fixed], true);
-    }
-  }
-  count();
+  loaded = { key: "", spans: [] };
+  inflight = "";
+  later(0);
 }
 
 function markerTime(day) {
