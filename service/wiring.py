@@ -15,7 +15,7 @@ import asyncpg
 
 from events import migrate as migrations
 from events import store
-from events.timeparse import TimeError, parse_at
+from events.envelope import BadParameter
 from events.writer import Writer
 from queries import model
 from service import follower, runtime
@@ -89,28 +89,15 @@ class Services:
         """
         if pin is None:
             return True
-        if isinstance(pin, int) or store.SEQUENCE_TEXT.match(pin):
-            wanted = int(pin)
-        else:
-            try:
-                t = parse_at(pin)
-            except TimeError:
-                return True  # the handler names the bad parameter, wherever it runs
-            # recorded_at never decreases along the log: once the replica holds an event
-            # recorded after t, it resolves t exactly as the primary does.
-            head = await store.read_head(replica)
-            if head.recorded_at is not None and t < head.recorded_at:
-                wanted = (await store.resolve_known_at(replica, pin)).sequence
-            else:
+        try:
+            known = await store.resolve_known_at(replica, str(pin))
+            if not known.pinned:  # past what the replica holds: the primary says where it is
                 async with self.pool.acquire(timeout=self.settings.db_timeout) as primary:
-                    wanted = (await store.resolve_known_at(primary, pin)).sequence
+                    known = await store.resolve_known_at(primary, str(pin))
+        except BadParameter:
+            return True  # the handler names the bad parameter, wherever it runs
+        wanted = known.sequence
         held = await model.checkpoint(replica)
-        if held >= wanted:
-            return True
-        # Behind. A pin past the primary's head too (a sequence not written yet) is
-        # answered as of that head: the replica need only reach it.
-        async with self.pool.acquire(timeout=self.settings.db_timeout) as primary:
-            wanted = min(wanted, (await store.read_head(primary)).sequence)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.settings.read_wait
         while held < wanted:
