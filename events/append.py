@@ -10,10 +10,9 @@ from typing import Final
 
 from events.accept import Head, Known, Member, Pending, Precondition, Ready, Target
 from events.chain import GENESIS
+from events.locks import APPEND_LOCK
 from events.store import COLUMNS, Conn, row_to_stored
 
-# The one lock every appending transaction takes, in every process on the database.
-APPEND_LOCK: Final = 0x414E4E41_4C53_0002
 CHANNEL: Final = "annals_log"  # NOTIFY channel: "the log grew", payload = newest sequence
 # APPEND_LOCK is a constant integer, so it can sit in the text of the simple-protocol
 # message that opens the transaction (parameters would need a round trip of their own).

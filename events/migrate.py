@@ -7,8 +7,8 @@ from importlib import resources
 
 import asyncpg
 
-# Any constant works; it only has to be the same for every Annals process on a database.
-MIGRATION_LOCK = 0x414E4E41_4C53_0001
+from events import locks
+
 _NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
 
 
@@ -35,7 +35,7 @@ async def migrate(conn: asyncpg.Connection) -> list[str]:
     """
     applied: list[str] = []
     async with conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK)
+        await locks.hold_in_transaction(conn, locks.MIGRATION_LOCK)
         await conn.execute(
             "CREATE TABLE IF NOT EXISTS annals_migrations ("
             " version int PRIMARY KEY, name text NOT NULL,"

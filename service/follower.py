@@ -17,6 +17,7 @@ from typing import Final
 
 import asyncpg
 
+from events import locks
 from queries import projector
 from service import runtime
 from service.database import create_pool
@@ -28,9 +29,6 @@ URL_ENV: Final = "ANNALS_FOLLOWER_URL"  # the database, resolved by the service 
 PARENT_ENV: Final = "ANNALS_FOLLOWER_PARENT"
 RESTART_SECONDS: Final = 1.0
 STOP_SECONDS: Final = 5.0
-# One follower follows at a time, whatever the number of service processes: the others
-# wait on this session lock and take over when its holder goes.
-LOCK: Final = 0x616E6E616C73  # "annals"
 
 
 @contextlib.asynccontextmanager
@@ -86,7 +84,9 @@ async def follow(url: str) -> None:
     """Take the follower's lock, then keep the read model up with the log until cancelled."""
     lock = await asyncpg.connect(url)
     try:
-        await lock.execute("SELECT pg_advisory_lock($1)", LOCK)
+        # One follower follows at a time, whatever the number of service processes: the
+        # others wait here and take over when its holder goes.
+        await locks.hold(lock, locks.FOLLOWER_LOCK)
         pool = await create_pool(url, min_size=1, max_size=1)
         listener = Listener(url)
         listener.start()

@@ -20,6 +20,7 @@ from typing import Any, Final
 import httpx
 import msgspec
 
+from events import locks
 from events import subscriptions as store
 from events.subscriptions import Subscription
 from service import metrics
@@ -31,8 +32,6 @@ from service.webhooks import rules, targets
 
 log = logging.getLogger("annals.webhooks")
 
-# Any constant works; it only has to be the same for every Annals process on a database.
-WORKER_LOCK: Final = 0x414E4E41_4C53_0003
 STANDBY_SECONDS: Final = 2.0  # how often a standing-by process asks for the lock
 POLL_SECONDS: Final = 1.0  # how soon new and deleted subscriptions are noticed
 IDLE_SECONDS: Final = 5.0  # a caught-up subscription looks again even without a NOTIFY
@@ -74,7 +73,7 @@ class Deliveries:
         conn = await connect(self._url, connect_timeout=self._settings.db_timeout)
         try:
             while True:  # standing by until the lock is free
-                if await conn.fetchval("SELECT pg_try_advisory_lock($1)", WORKER_LOCK):
+                if await locks.try_hold(conn, locks.DELIVERIES_LOCK):
                     break
                 await asyncio.sleep(STANDBY_SECONDS)
             log.info("this process delivers webhooks")
