@@ -34,6 +34,20 @@ class Correction(msgspec.Struct, frozen=True):
     data: EventCorrected
     time: ValidTime | None
 
+    def changes(self) -> dict[str, object]:
+        """What it restates of its target, by the event's field names: the data (as sent),
+        and the time and the confidence when it gives them."""
+        out: dict[str, object] = {"data": self.data.data}
+        if self.time is not None:
+            out |= {
+                "time": self.time.start,
+                "timeprecision": self.time.precision,
+                "timequalifier": self.time.qualifier,
+            }
+        if self.data.confidence is not None:
+            out["confidence"] = self.data.confidence
+        return out
+
 
 def retracted_ids(known: Iterable[Recorded]) -> set[str]:
     """Ids of the events that a retraction still in force targets.
@@ -85,16 +99,9 @@ def restated(event: Recorded, c: Correction | None) -> Recorded:
     """`event` as correction `c` states it (itself when there is none)."""
     if c is None:
         return event
-    data = decode_payload(event.type, c.data.data) if event.type in VOCABULARY else c.data.data
-    changes: dict[str, object] = {"data": data}
-    if c.time is not None:
-        changes |= {
-            "time": c.time.start,
-            "timeprecision": c.time.precision,
-            "timequalifier": c.time.qualifier,
-        }
-    if c.data.confidence is not None:
-        changes["confidence"] = c.data.confidence
+    changes = c.changes()
+    if event.type in VOCABULARY:
+        changes["data"] = decode_payload(event.type, c.data.data)
     return msgspec.structs.replace(event, **changes)
 
 

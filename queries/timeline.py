@@ -178,17 +178,10 @@ def entry_of(e: StoredEvent, start: datetime, c: Correction | None) -> Entry:
     (itself when there is none)."""
     if c is None:
         return Entry(e, start)
-    changes: dict[str, Any] = {"data": c.data.data}
-    if c.time is not None:
+    changes = c.changes()
+    if c.time is not None:  # the API's time is text, beside the time as given
         start = c.time.start
-        changes |= {
-            "time": format_time(c.time.start),
-            "timegiven": c.data.time,
-            "timeprecision": c.time.precision,
-            "timequalifier": c.time.qualifier,
-        }
-    if c.data.confidence is not None:
-        changes["confidence"] = c.data.confidence
+        changes |= {"time": format_time(c.time.start), "timegiven": c.data.time}
     return Entry(msgspec.structs.replace(e, **changes), start, c.id)
 
 
