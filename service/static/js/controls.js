@@ -1,9 +1,9 @@
 /* The view's controls: the date (field and slider together), known_at, minimum confidence. */
 
-import { $, CONFIDENCE, DAY_MS, isoDay, longDate, parseDay } from "./dom.js";
+import { $, CONFIDENCE, DAY_MS, DEFAULT_MIN, isSubject, isoDay, longDate, parseDay } from "./dom.js";
 
 /** What the page shows: one valid time, one known_at (empty: now), one confidence floor. */
-export const view = { at: "", knownAt: "", minConfidence: "disputed", head: 0, plan: "" };
+export const view = { at: "", knownAt: "", minConfidence: DEFAULT_MIN, head: 0, plan: "" };
 
 const el = {
   date: $("at-date"),
@@ -24,8 +24,8 @@ export function initControls(onChange, params) {
   view.knownAt = /^\d+$/.test(params.get("known_at") || "") ? params.get("known_at") : "";
   view.minConfidence = CONFIDENCE.includes(params.get("min_confidence"))
     ? params.get("min_confidence")
-    : "disputed";
-  view.plan = /^plan\/[a-z0-9][a-z0-9-]{0,63}$/.test(params.get("plan") || "") ? params.get("plan") : "";
+    : DEFAULT_MIN;
+  view.plan = isSubject(params.get("plan") || "", "plan") ? params.get("plan") : "";
   el.knownAt.value = view.knownAt;
   el.minConfidence.value = view.minConfidence;
 
@@ -109,7 +109,7 @@ export function saveToUrl() {
   const params = new URLSearchParams();
   if (view.at) params.set("at", view.at);
   if (view.knownAt) params.set("known_at", view.knownAt);
-  if (view.minConfidence !== "disputed") params.set("min_confidence", view.minConfidence);
+  if (view.minConfidence !== DEFAULT_MIN) params.set("min_confidence", view.minConfidence);
   if (view.plan) params.set("plan", view.plan);
   const query = params.toString();
   window.history.replaceState(null, "", query ? `?${query}` : window.location.pathname);

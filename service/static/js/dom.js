@@ -1,6 +1,7 @@
 /* Building the page safely: elements from data (text only, never HTML), names, dates. */
 
 export const CONFIDENCE = ["disputed", "unconfirmed", "reported", "confirmed"]; // weakest first
+export const DEFAULT_MIN = CONFIDENCE[0]; // the floor a view has unless it names one: all count
 const SMALL_WORDS = new Set(["a", "an", "and", "at", "de", "for", "in", "of", "on", "the", "to"]);
 const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
 const MONTHS_LONG = [
@@ -66,6 +67,8 @@ export function nameOf(subject) {
 }
 
 const SUBJECT = /^(party|plan|meeting|issue)\/[a-z0-9][a-z0-9-]{0,63}$/;
+/** A subject id (SPEC §1), of `kind` when one is named. */
+export const isSubject = (v, kind = null) => SUBJECT.test(v) && (!kind || v.startsWith(`${kind}/`));
 
 /** The subjects an event concerns: its subject and every subject id in its data (SPEC §1). */
 export function references(e) {

@@ -3,7 +3,7 @@
 
 import { getJSON, question } from "./api.js";
 import {
-  $, announce, confidenceBadge, h, learnNames, longDate, nameList, nameOf, rank, showError, sinceText, weakest,
+  $, DEFAULT_MIN, announce, confidenceBadge, h, learnNames, longDate, nameList, nameOf, rank, showError, sinceText, weakest,
 } from "./dom.js";
 
 const KIND_ORDER = { state: 0, organization: 1, person: 2, media: 3, other: 4 };
@@ -107,7 +107,7 @@ export async function loadState(view) {
     shown.lists[plural] = { items: doc[plural], next: doc.next, pages };
   }
   const known = view.knownAt ? `as known at sequence ${sequence}` : `as known now (sequence ${sequence})`;
-  const conf = view.minConfidence === "disputed" ? "all confidence levels" : `${view.minConfidence} or better`;
+  const conf = view.minConfidence === DEFAULT_MIN ? "all confidence levels" : `${view.minConfidence} or better`;
   el.meta.textContent = `${known} · ${conf}`;
   for (const plural of Object.keys(LISTS)) fill(plural);
   el.date.textContent = longDate(at);
