@@ -181,6 +181,20 @@ def test_viewer_draws_the_story_follows_the_controls_and_updates_live(
     phone.page.close()
     assert phone.errors == []
 
+    # A link names its view: the confidence floor, and the plan whose family shows (an id
+    # that is no plan's is ignored).
+    epr = "plan/european-parliament-resolution-2025-11-27"
+    for plan, picked in ((epr, epr), ("party/russia", "plan/us-28-point-plan")):
+        linked = Opened(
+            browser, f"{service_on_db.url}/?at=2025-11-28&min_confidence=reported&plan={plan}",
+            1280, 900,
+        )  # fmt: skip
+        shown(linked.page, "2025-11-28")
+        expect(linked.page.locator("#min-confidence")).to_have_value("reported")
+        expect(linked.page.locator("#family-plan")).to_have_value(picked, timeout=WAIT)
+        linked.page.close()
+        assert linked.errors == []
+
     # An event posted over HTTP is drawn from its stream message alone.
     before = len(viewer.requests)
     event = {
