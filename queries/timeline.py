@@ -1,35 +1,5 @@
-"""The timeline: events in valid-time order, keyset-paged, each walk pinned to one known_at.
-
-What a timeline shows, as known at sequence K (SPEC §4; the belief rules are
-`projections.knowledge`'s, the same ones every answer uses):
-
-- Every event recorded by K, ordered by the start of its valid time, then by sequence.
-- A retraction recorded by K removes its target from the timeline; a retraction that is
-  itself retracted restores it. A correction recorded by K shows its target with the
-  latest correction applied: replacement `data`, and `time`/`timegiven`/`timeprecision`/
-  `timequalifier`/`confidence` when the correction gives them; `corrected_by` names the
-  correction, while `sequence`, `recordedtime` and `hash` stay the stored event's own (so
-  the original is still found at /v1/events/{id}). The corrected time decides the place
-  in the order, and the corrected data decides which subjects the event concerns.
-- Retractions and corrections themselves are not timeline entries: they change what is
-  believed about the past, and the entries they act on show it. Custom `x-` events are
-  entries (projections ignore them; timelines do not), and may be retracted or corrected.
-
-Paging: the cursor holds the last entry's (valid time, sequence) and K. Every page reads
-only events with sequence <= K, and the log below K never changes (commit order equals
-sequence order, see events/writer.py), so a walk sees exactly the timeline as known at K:
-no entry twice, none missing, however many events (backdated or not) are appended
-meanwhile. Filters are not in the cursor: the client repeats them with every page.
-
-Cost of a page: the read model brought up to K (as for every answer), then one statement
-of two index range scans in (valid_from, sequence) order, each stopping after the page — the
-log's own (event_concerns (subject, valid_from, sequence) with a subject, events_valid
-without), probing read_hidden for each event it meets, and read_restated for events as
-corrections restate them — then the corrections it names, by sequence. The projector
-writes both tables from `knowledge.believed` (docs/READ_MODEL.md, "The timeline"); they
-hold only events a retraction or correction touched, so a page costs the same however
-many there are.
-"""
+"""The timeline: events in valid-time order, keyset-paged, each walk pinned to one known_at
+(what it shows and what a page costs: docs/READ_MODEL.md, "The timeline")."""
 
 from __future__ import annotations
 

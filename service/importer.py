@@ -1,23 +1,5 @@
 """Importing NDJSON events (the example timeline, exports, feeds): streamed, idempotent,
-resumable.
-
-Memory stays constant: lines are read lazily and at most two batches are held at once
-(the one committing, the one being parsed meanwhile). Each batch is one request to the
-group-commit writer, so it goes through exactly the checks and the COPY of any append,
-and commits on its own: an import stopped anywhere (a bad line, a kill, a lost database)
-has stored every batch before that point and nothing after it. Running the same import
-again resumes it: already-stored events are recognised and skipped, nothing is appended
-twice.
-
-Skipping is cheap where it can be. A line of an Annals export restored at its place
-(sequence <= the log's head) is compared with the stored event at that sequence by hash:
-its hash is recomputed from the line itself (so a line changed after export is not taken
-for the stored one) and must equal both the hash the line states and the stored one, with
-the same predecessor. Such a line is already in the log byte for byte and is not parsed
-or validated again. Any other line (another feed, `--as-new`, or a restored line that does
-not match) takes the ordinary path: parsed, then looked up by (source, id) in one query
-per batch, and a stored event with other content is a 409 as in any append.
-"""
+resumable, a batch a commit (docs/ARCHITECTURE.md, "Import")."""
 
 from __future__ import annotations
 

@@ -1,13 +1,5 @@
-"""POST /v1/events on a lean path: plain ASGI in front of Litestar's router, for the
-hottest request there is. Its entry in the API document stays `EventsController.append`.
-
-It runs the app's own middleware (CORS, metrics, the write rate limit: `app_middleware`,
-the one list both paths use), the same guard, body limit and handler body
-(`append_request`), and answers errors with the one problem handler. Litestar's
-`before_send` hooks (the security headers) still apply: the lean path sits inside
-Litestar's entry point. What it skips is the router, the signature model, the dependency
-machinery and the Response object (docs/PERFORMANCE.md).
-"""
+"""POST /v1/events on a lean path: plain ASGI in front of Litestar's router, running the
+app's middleware, guard, body limit and handler body without the router (docs/SCALING.md)."""
 
 from __future__ import annotations
 

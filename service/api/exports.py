@@ -1,14 +1,5 @@
 """Exports over HTTP: CloudEvents NDJSON of the log, CSV and TimelineJS3 JSON of the
-timeline, iCalendar of meetings.
-
-Filters: the CSV and TimelineJS exports take every timeline filter (they are the timeline,
-unpaged; the CSV is streamed a page at a time).
-The calendar takes `subject`, `from`, `to`, `at`, `known_at` and `min_confidence` (`type`
-means nothing there: a calendar is of meetings). The NDJSON export is the log itself, for
-backup and replication, and takes only `known_at`: a prefix of the log always imports back
-(every retraction and correction finds its target, the hash chain holds), while a filtered
-subset would not; filtered views are what /v1/timeline and the TimelineJS export are for.
-"""
+timeline, iCalendar of meetings (their filters: docs/ARCHITECTURE.md, "Decisions")."""
 
 from __future__ import annotations
 
