@@ -184,9 +184,9 @@ def test_viewer_draws_the_story_follows_the_controls_and_updates_live(
     # A link names its view: the confidence floor, and the plan whose family shows (an id
     # that is no plan's is ignored).
     epr = "plan/european-parliament-resolution-2025-11-27"
-    for plan, picked in ((epr, epr), ("party/russia", "plan/us-28-point-plan")):
+    for named, picked in ((epr, epr), ("party/russia", "plan/us-28-point-plan")):
         linked = Opened(
-            browser, f"{service_on_db.url}/?at=2025-11-28&min_confidence=reported&plan={plan}",
+            browser, f"{service_on_db.url}/?at=2025-11-28&min_confidence=reported&plan={named}",
             1280, 900,
         )  # fmt: skip
         shown(linked.page, "2025-11-28")
