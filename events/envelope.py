@@ -13,7 +13,8 @@ from typing import Annotated, Any, Final, Literal, cast
 import msgspec
 from msgspec import Meta, Struct
 
-from events.jsontext import Inexact, key_path
+from events import jsonscan
+from events.jsontext import key_path
 from events.timeparse import TimeError, ValidTime, parse_time
 from events.vocabulary import (
     EVENT_CONFIDENCE,
@@ -29,7 +30,6 @@ from events.vocabulary import (
     is_custom,
 )
 
-MAX_DEPTH: Final = 32  # nesting depth of any JSON body (objects and arrays)
 MAX_EVENT_BYTES: Final = 1024 * 1024  # one event, as compact JSON (SPEC §6)
 MAX_SEQUENCE: Final = 2**63 - 1  # a PostgreSQL bigint: no sequence is larger
 DEFAULT_SOURCE: Final = "urn:annals:api"
@@ -182,67 +182,9 @@ def split_msgspec_error(err: Exception, prefix: str) -> FieldError:
 
 
 def scan(value: Any, path: str = "$") -> FieldError | None:
-    """Find the first NUL character, lone surrogate, inexact number or too-deep nesting
-    anywhere in value."""
-    return None if _plainly_clean(_encoded(value)) else _scan(value, path, 0)
-
-
-def _scan(value: Any, path: str, depth: int) -> FieldError | None:
-    if depth > MAX_DEPTH:
-        return FieldError(path, f"nested deeper than {MAX_DEPTH} levels")
-    if isinstance(value, Inexact):
-        return FieldError(
-            path,
-            f"the number {value.text[:40]} cannot be stored exactly (a 64-bit float would "
-            "change it); send fewer digits, or the number as a string",
-        )
-    if isinstance(value, str):
-        return _bad_text(value, path)
-    if isinstance(value, dict):
-        for k, v in value.items():
-            sub = key_path(path, k)
-            err = _bad_text(k, sub, "the key ") or _scan(v, sub, depth + 1)
-            if err:
-                return err
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            err = _scan(v, f"{path}[{i}]", depth + 1)
-            if err:
-                return err
-    return None
-
-
-def _encoded(value: Any) -> bytes | None:
-    """value as compact JSON; None when it cannot be encoded (a lone surrogate, an
-    Inexact number): the walk of `_scan` then names why."""
-    try:
-        return msgspec.json.encode(value)
-    except (UnicodeEncodeError, TypeError, ValueError, OverflowError):
-        return None
-
-
-def _plainly_clean(text: bytes | None) -> bool:
-    """True when `_scan` would find nothing in the value encoded as `text`, checked at C
-    speed: the walk builds a path for every key and costs more than the rest of validating
-    an event. Encoding fails on a lone surrogate or an Inexact number; a NUL is written as
-    an escape; nesting cannot exceed the number of objects and arrays. Any doubt (a
-    backslash-u in text, many containers) answers False, and the walk decides and names
-    the field."""
-    if text is None:
-        return False
-    return b"\\u0000" not in text and text.count(b"{") + text.count(b"[") <= MAX_DEPTH
-
-
-def _bad_text(s: str, path: str, what: str = "") -> FieldError | None:
-    if "\x00" in s:
-        return FieldError(path, f"{what}contains a NUL character (U+0000), which cannot be stored")
-    try:
-        s.encode("utf-8")
-    except UnicodeEncodeError:
-        return FieldError(
-            path, f"{what}contains a lone UTF-16 surrogate, which is not valid Unicode"
-        )
-    return None
+    """The first thing in `value` the log cannot hold (`events.jsonscan`), named."""
+    found = jsonscan.first_hostile(value, path)
+    return None if found is None else FieldError(*found)
 
 
 MAX_ID: Final = 256
@@ -358,12 +300,12 @@ def parse_event(raw: Any, path: str = "$") -> Draft:
         raise InvalidEvent([FieldError(path, "an event must be a JSON object")])
     # The one event-size rule (SPEC §6): every way in (POST, import, a correction's
     # replacement data, x- data) passes here with the event as decoded JSON.
-    text = _encoded(raw)
+    text = jsonscan.encoded(raw)
     if text is not None and len(text) > MAX_EVENT_BYTES:
         raise EventTooLarge(path, len(text))
-    hostile = None if _plainly_clean(text) else _scan(raw, path, 0)
+    hostile = jsonscan.first_hostile(raw, path, text)
     if hostile:
-        raise InvalidEvent([hostile])
+        raise InvalidEvent([FieldError(*hostile)])
     return _fast(raw, path) or _walk(raw, path)
 
 

@@ -3,7 +3,7 @@
 Stricter than msgspec on two points where JSON parsers differ silently: a duplicate key
 (msgspec keeps the last) is refused, and a number that would not survive being stored
 (`1e-400` becoming 0.0, `0.12345678901234567890` losing digits) is kept as an `Inexact`
-marker that `events.envelope.scan` names with its path.
+marker that `events.jsonscan` names with its path.
 """
 
 from __future__ import annotations

@@ -10,7 +10,6 @@ from msgspec import Meta
 
 from events import jsontext
 from events.envelope import (
-    MAX_DEPTH,
     MAX_SEQUENCE,
     Draft,
     EventTooLarge,
@@ -20,6 +19,7 @@ from events.envelope import (
     scan,
     split_msgspec_error,
 )
+from events.jsonscan import MAX_DEPTH
 from events.jsontext import key_path
 from events.store import Precondition
 from events.vocabulary import MAX_LIST, SUBJECT_RE, SUBJECT_RULE

@@ -38,7 +38,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from events.envelope import MAX_DEPTH
+from events.jsonscan import MAX_DEPTH
 from events.vocabulary import MAX_NAME, MAX_TEXT, VOCABULARY
 
 Client = httpx.AsyncClient

@@ -12,7 +12,6 @@ from events.envelope import (
     ALLOWED_TYPES,
     DEFAULT_SOURCE,
     ENVELOPE_FIELDS,
-    MAX_DEPTH,
     Draft,
     FieldError,
     InvalidEvent,
@@ -21,6 +20,7 @@ from events.envelope import (
     parse_event,
     scan,
 )
+from events.jsonscan import MAX_DEPTH
 from events.vocabulary import MAX_LIST, MAX_NAME, MAX_TEXT, VOCABULARY, PlanProposed
 
 
