@@ -5,21 +5,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
-import signal
 import sys
-import time
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
 from events.envelope import BadParameter, InvalidEvent
 from events.heads import HeadError, SignedHead, check_signature
@@ -30,105 +20,20 @@ from queries import export_questions
 from queries.model import Damaged
 from queries.question import CursorError
 from queries.timeline import parse_filters
-from service import exports, heads, importer, readmodel_cli
+from service import exports, heads, readmodel_cli
 from service.answers_cli import add_answers_parser
 from service.auth_cli import add_token_parser
-from service.importer import ImportStats, Stopped, file_lines, import_lines
+from service.import_cli import add_import_parser
 from service.readmodel_cli import add_readmodel_parser
+from service.serve_cli import add_serve_parser
 from service.settings import Settings
 from service.signing import KeyConfigError
 from service.signing import load as load_keys
 from service.webhooks.cli import add_subscriptions_parser
-from service.wiring import EXAMPLE, Services, run
+from service.wiring import Services, run
 
 err = Console(stderr=True)
 out = Console()
-
-
-def _exit_on_sigterm(signum: int, frame: object) -> None:
-    raise SystemExit(128 + signum)
-
-
-APP: Final = "service.app:app_from_env"  # the ASGI app factory either server loads
-
-
-def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    """Run the HTTP service (uvicorn by default, or granian), optionally loading the
-    example timeline first."""
-    import os
-
-    # The app factory reads the environment (in every worker process): hand it our choices.
-    os.environ["ANNALS_DATA_DIR"] = str(settings.data_dir)
-    if settings.database_url:
-        os.environ["ANNALS_DATABASE_URL"] = settings.database_url
-    if args.load_example:
-        code = run(lambda svc: _import(svc, EXAMPLE, quiet=True), settings)
-        if code:
-            return code
-    host, port = args.host or settings.host, args.port or settings.port
-    err.print(f"Annals on http://{host}:{port}  (viewer /, OpenAPI /schema/openapi.json)")
-    # Either server re-raises or relays a SIGTERM it caught once its graceful shutdown is
-    # done; with the default action that ends the process without atexit hooks, and the
-    # embedded PostgreSQL (stopped by one when its last user exits) would outlive us.
-    signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    if args.server == "granian":
-        _serve_granian(host, port, args.workers, settings)
-    else:
-        _serve_uvicorn(host, port, args.workers, settings)
-    return 0
-
-
-def _serve_granian(host: str, port: int, workers: int, settings: Settings) -> None:
-    import importlib
-    import os
-
-    # Granian (HTTP in Rust) runs the same ASGI app, lifespan included: Litestar's start-up
-    # and shutdown hooks open and close the services exactly as under uvicorn. uvloop, as
-    # for uvicorn: the asyncio loop leaves TCP_NODELAY off (docs/SCALING.md).
-    from granian.constants import Interfaces, Loops
-    from granian.http import HTTP1Settings
-    from granian.log import LogLevels
-    from granian.server import Server
-
-    from service.supervised import SUPERVISOR_PID
-
-    # Load the app's modules once, here: the forked workers inherit them instead of each
-    # importing them again, so a worker restarts without importing anything.
-    importlib.import_module(APP.partition(":")[0])
-
-    os.environ[SUPERVISOR_PID] = str(os.getpid())  # workers die with us (service/supervised.py)
-    Server(
-        APP,
-        address=host,
-        port=port,
-        interface=Interfaces.ASGI,
-        workers=workers,
-        loop=Loops.uvloop,
-        factory=True,
-        log_level=LogLevels.warning,
-        log_access=False,
-        # The request-header deadline (ANNALS_HEADER_TIMEOUT), as service/serving.py sets
-        # it for uvicorn.
-        http1_settings=HTTP1Settings(header_read_timeout=int(settings.header_timeout * 1000)),
-    ).serve()
-
-
-def _serve_uvicorn(host: str, port: int, workers: int, settings: Settings) -> None:
-    import uvicorn
-
-    from service.serving import uvicorn_options
-
-    uvicorn.run(
-        APP,
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        loop="uvloop",
-        log_level="warning",
-        **uvicorn_options(settings),
-        access_log=False,
-    )
 
 
 def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
@@ -141,58 +46,6 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
         return 0
 
     return run(go, settings)
-
-
-async def _import(svc: Services, path: Path, quiet: bool = False, restore: bool = True) -> int:
-    if not path.exists():
-        err.print(f"[red]no such file: {path}[/red]")
-        return 2
-    # Progress by bytes read: no counting pass over a file of millions of lines first.
-    with Progress(
-        TextColumn("importing {task.description}"),
-        BarColumn(),
-        DownloadColumn(),
-        TextColumn("{task.fields[rate]}"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=err,
-        disable=quiet,
-    ) as bar:
-        task = bar.add_task(path.name, total=path.stat().st_size, rate="")
-        started = time.monotonic()
-
-        def tick(stats: ImportStats) -> None:
-            done = stats.appended + stats.already
-            rate = done / max(time.monotonic() - started, 1e-6)
-            bar.update(task, completed=stats.bytes, rate=f"{done:,} events, {rate:,.0f}/s")
-
-        try:
-            stats = await import_lines(svc.writer, file_lines(path), tick, restore)
-        except Stopped as e:
-            done = e.stats
-            # soft_wrap: a message is one line, whatever the terminal's width (greppable).
-            err.print(f"[red]import stopped:[/red] {e.error}", soft_wrap=True)
-            err.print(
-                f"Stored before it: lines 1-{done.lines} ({done.appended} appended, "
-                f"{done.already} already there); nothing after. Fix the line named above "
-                "and run the same import again: it resumes, appending nothing twice.",
-                soft_wrap=True,
-            )
-            return 1
-    err.print(
-        f"{path.name}: {stats.appended} appended, {stats.already} already stored; "
-        f"the log's head is {stats.sequence}"
-    )
-    async with svc.pool.acquire() as conn:
-        await readmodel_cli.catch_up(conn, quiet=quiet, bulk=stats.appended >= importer.BULK)
-    return 0
-
-
-def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
-    """Import NDJSON events; idempotent (re-running appends nothing twice)."""
-    return run(
-        lambda svc: _import(svc, Path(args.file), restore=not args.as_new), settings, follow=True
-    )
 
 
 def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
@@ -330,30 +183,10 @@ def parser() -> argparse.ArgumentParser:
     add_readmodel_parser(sub)
     add_subscriptions_parser(sub)
 
-    s = sub.add_parser("serve", help="run the HTTP service")
-    s.add_argument("--host", help="default ANNALS_HOST, else 127.0.0.1")
-    s.add_argument("--port", type=int, help="default ANNALS_PORT, else 8000")
-    s.add_argument("--workers", type=int, default=1, help="service processes on one database")
-    s.add_argument(
-        "--server",
-        choices=["uvicorn", "granian"],
-        default="uvicorn",
-        help="HTTP server (default uvicorn; granian: forked workers, docs/SCALING.md)",
-    )
-    s.add_argument("--load-example", action="store_true", help="import the example timeline first")
-    s.set_defaults(fn=cmd_serve)
-
+    add_serve_parser(sub)
     sub.add_parser("migrate", help="apply database migrations").set_defaults(fn=cmd_migrate)
 
-    s = sub.add_parser("import", help="import NDJSON events (idempotent)")
-    s.add_argument("file")
-    s.add_argument(
-        "--as-new",
-        action="store_true",
-        help="append an export's events as new ones (new sequence, time, hash) instead of "
-        "restoring them at their original place in the chain",
-    )
-    s.set_defaults(fn=cmd_import)
+    add_import_parser(sub)
 
     s = sub.add_parser("export", help="export: CloudEvents NDJSON, TimelineJS3, iCalendar")
     s.add_argument("--format", choices=["ndjson", "timelinejs", "ics"], default="ndjson")
