@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from collections.abc import Set as AbstractSet
 from datetime import datetime
-from typing import Any, Final, TypeAlias
+from typing import Any, Final, NamedTuple, TypeAlias
 
 import msgspec
 from msgspec import Struct
@@ -323,27 +323,29 @@ def _check_preconditions(
             )
 
 
-def accept(
-    head: Head,
-    recorded_at: datetime,
-    readies: Sequence[Ready],
-    preconditions: Sequence[Precondition],
-    pending: Pending,
-    known: Known,
-    echo: bool = True,
-) -> tuple[Appended, Head]:
-    """Accept one request's events into the group's `pending` overlay, numbered after
-    `head` and recorded at `recorded_at` (the caller holds APPEND_LOCK, and writes the
-    overlay before it commits). `known` is what the log held for the whole group.
+_Fresh: TypeAlias = list[tuple[Ready, AbstractSet[str]]]  # a new event, the subjects it concerns
 
-    All or nothing: raises InvalidEvent or Conflict having changed nothing. Returns what
-    will be stored (shown only with `echo`) and the new head.
-    """
+
+class _Sorted(NamedTuple):
+    """A request's events sorted out before numbering: `out`, per event, the stored event it
+    repeats or None (new, or a repeat of one earlier in the request); the new ones in order;
+    the concerns rows retractions and corrections add to their families; the newest
+    sequence repeated."""
+
+    out: list[StoredEvent | Made | None]
+    fresh: _Fresh
+    backfill: _Backfill
+    last: int
+
+
+def _sort_out(readies: Sequence[Ready], pending: Pending, known: Known) -> _Sorted:
+    """Each event of a request: a repeat of a stored one (Conflict if its content differs),
+    a repeat within the request, or new, with the subjects it concerns (a retraction or
+    correction resolved against its target)."""
     existing = known.existing
     by_key = pending.by_key
-
     out: list[StoredEvent | Made | None] = []
-    fresh: list[tuple[int, Ready, AbstractSet[str]]] = []
+    fresh: _Fresh = []
     backfill: _Backfill = []
     seen: dict[tuple[str, str], Draft] = {}
     earlier: dict[str, list[tuple[Draft, AbstractSet[str]]]] = {}
@@ -362,6 +364,7 @@ def accept(
             out.append(stored)
             last = max(last, stored.sequence)
             continue
+        out.append(None)  # new, or filled from its first occurrence in the request
         if key in seen:
             # the same event twice in one request: compare content, not place in the body
             if msgspec.structs.replace(seen[key], path=d.path) != d:
@@ -369,7 +372,6 @@ def accept(
                     f"event {i} repeats source+id {d.source} {d.id} with different content",
                     [FieldError(f"{d.path}.id", "repeated in this request with different content")],
                 )
-            out.append(None)  # filled from its first occurrence below
             continue
         seen[key] = d
         concerns: AbstractSet[str]
@@ -385,30 +387,38 @@ def accept(
         else:
             concerns = r.concerns
         earlier.setdefault(d.id, []).append((d, concerns))
-        fresh.append((len(out), r, concerns))
-        out.append(None)
+        fresh.append((r, concerns))
+    return _Sorted(out, fresh, backfill, last)
 
-    if not fresh:  # a retry: answered as when it was appended, its preconditions held then
-        kept = [e if isinstance(e, StoredEvent) else e.stored() for e in out if e] if echo else []
-        return Appended(kept, created=False, last=last), head
 
-    _check_preconditions(preconditions, pending, known)
+class _Numbered(NamedTuple):
+    """The new events numbered after the head and chained: their `events` rows, what each
+    became by (source, id), each one's concerns in order, and the new head."""
 
+    rows: list[tuple[Any, ...]]
+    made: dict[tuple[str, str], Made]
+    concerns: list[list[str]]
+    head: Head
+
+
+def _number(head: Head, recorded_at: datetime, fresh: _Fresh) -> _Numbered:
+    """Number the new events head+1, head+2, ... and link each to the one before; a restored
+    event keeps its recorded time, and must take its exported place and hash (Conflict)."""
     seq, prev = head.sequence, head.hash
-    rows_e: list[tuple[Any, ...]] = []
+    rows: list[tuple[Any, ...]] = []
     made: dict[tuple[str, str], Made] = {}
-    ordered_concerns: list[list[str]] = []  # per fresh event, for the overlay below
+    ordered_concerns: list[list[str]] = []
     shown = format_time(recorded_at)
     canonical_time = recorded_text(recorded_at)
     recorded = recorded_at
-    for pos, r, concerns in fresh:
+    for r, concerns in fresh:
         d = r.draft
         seq += 1
         restore = d.restore
         if restore is not None:
             check_place(d, seq, prev)
             recorded = restore.recordedtime
-        assert r.unplaced is not None  # set above for every meta event
+        assert r.unplaced is not None  # set by _sort_out for every meta event
         h = link(
             prev,
             r.unplaced.place(seq, canonical_time if restore is None else recorded_text(recorded)),
@@ -423,43 +433,71 @@ def accept(
         ordered = sorted(concerns)
         ordered_concerns.append(ordered)
         valid = d.valid
-        rows_e.append(
+        rows.append(
             (seq, d.id, d.source, d.type, d.subject, d.time, valid.start, valid.precision,
              valid.qualifier, d.confidence, r.data_text, recorded, h, prev, target, ordered)
         )  # fmt: skip
-        m = Made(d, seq, shown if restore is None else format_time(recorded), h, prev)
-        out[pos] = m
-        made[(d.source, d.id)] = m
+        made[(d.source, d.id)] = Made(
+            d, seq, shown if restore is None else format_time(recorded), h, prev
+        )
         prev = h
+    return _Numbered(rows, made, ordered_concerns, Head(seq, prev, recorded))
 
-    # Accepted: only now does anything reach the overlay (or the shared `known`).
-    for member, subjects in backfill:
+
+def _into_overlay(pending: Pending, head: Head, s: _Sorted, n: _Numbered) -> None:
+    """What a request's accepted events add to the group's overlay: their rows, the
+    concerns rows their families gain, and what later requests of the group look up."""
+    for member, subjects in s.backfill:
         pending.rows_c.extend(
-            (s, member.valid_from, member.sequence, True) for s in sorted(subjects)
+            (subject, member.valid_from, member.sequence, True) for subject in sorted(subjects)
         )
         member.subjects |= subjects
     if pending.first is None:
         pending.first = head.sequence + 1
-    pending.rows_e.extend(rows_e)
-    by_key.update(made)
+    pending.rows_e.extend(n.rows)
+    pending.by_key.update(n.made)
     first = head.sequence + 1
-    for n, ((_pos, r, concerns), ordered) in enumerate(zip(fresh, ordered_concerns, strict=True)):
+    for i, ((r, concerns), ordered) in enumerate(zip(s.fresh, n.concerns, strict=True)):
         d = r.draft
         pending.targets.setdefault(d.id, []).append(Target(None, d.id, d.type, d.subject, ordered))
         if r.concerns is None:
             pending.family.setdefault(d.payload.event, []).append(
-                Member(first + n, d.valid.start, set(concerns))
+                Member(first + i, d.valid.start, set(concerns))
             )
-        for s in ordered:
+        for subject in ordered:
             # (backfilled rows carry older sequences: they never make a subject's newest)
-            pending.last[s] = first + n
+            pending.last[subject] = first + i
+
+
+def accept(
+    head: Head,
+    recorded_at: datetime,
+    readies: Sequence[Ready],
+    preconditions: Sequence[Precondition],
+    pending: Pending,
+    known: Known,
+    echo: bool = True,
+) -> tuple[Appended, Head]:
+    """Accept one request's events into the group's `pending` overlay, numbered after
+    `head` and recorded at `recorded_at` (the caller holds APPEND_LOCK, and writes the
+    overlay before it commits). `known` is what the log held for the whole group.
+
+    All or nothing: raises InvalidEvent or Conflict having changed nothing. Returns what
+    will be stored (shown only with `echo`) and the new head.
+    """
+    s = _sort_out(readies, pending, known)
+    if not s.fresh:  # a retry: answered as when it was appended, its preconditions held then
+        kept = [e if isinstance(e, StoredEvent) else e.stored() for e in s.out if e] if echo else []
+        return Appended(kept, created=False, last=s.last), head
+    _check_preconditions(preconditions, pending, known)
+    n = _number(head, recorded_at, s.fresh)
+    # Accepted: only now does anything reach the overlay (or the shared `known`).
+    _into_overlay(pending, head, s, n)
     events: list[StoredEvent] = []
     if echo:
-        for e, r in zip(out, readies, strict=True):
+        for e, r in zip(s.out, readies, strict=True):
             d = r.draft
-            shown_e = e if e is not None else made[(d.source, d.id)]
-            events.append(shown_e if isinstance(shown_e, StoredEvent) else shown_e.stored())
-    return (
-        Appended(events, created=True, new=len(fresh), last=max(last, seq)),
-        Head(seq, prev, recorded),
-    )
+            shown = e if e is not None else n.made[(d.source, d.id)]
+            events.append(shown if isinstance(shown, StoredEvent) else shown.stored())
+    last = max(s.last, n.head.sequence)
+    return Appended(events, created=True, new=len(s.fresh), last=last), n.head
