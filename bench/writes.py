@@ -129,22 +129,6 @@ async def batch_append(cfg: Config, port: int, lg: Log) -> dict[str, Any]:
     return out
 
 
-@contextlib.asynccontextmanager
-async def lean_side(port: int, concurrency: int, time_text: str) -> Any:
-    """append.py's service side on the lean client: one keep-alive connection per task."""
-    conns = [lean.Connection(port) for _ in range(concurrency)]
-
-    async def op(w: int, n: int) -> str | None:
-        raw = lean.request("POST", "/v1/events", port, ap.event_body(n, time_text))
-        status, body = await conns[w].send(raw)
-        return None if status == 201 else f"HTTP {status}: {body[:160]!r}"
-
-    try:
-        yield op
-    finally:
-        await asyncio.gather(*(c.close() for c in conns))
-
-
 async def single_appends(
     cfg: Config, raw_url: str, svc_url: str, port: int, pids: ap.Pids
 ) -> list[dict[str, Any]]:
@@ -162,7 +146,7 @@ async def single_appends(
             phases += [raw_p, svc_p]
             async with (
                 ap.raw_side(raw_url, c, time_text) as raw_op,
-                lean_side(port, c, time_text) as svc_op,
+                ap.service_side(port, c, time_text) as svc_op,
             ):
                 raw = ap.Side(raw_p, raw_op, raw_numbers)
                 svc = ap.Side(svc_p, svc_op, svc_numbers, ap.group_counter(svc_db))
