@@ -89,15 +89,25 @@ class Services:
         """
         if pin is None:
             return True
+        text = str(pin)
         try:
-            known = await store.resolve_known_at(replica, str(pin))
-            if not known.pinned:  # past what the replica holds: the primary says where it is
-                async with self.pool.acquire(timeout=self.settings.db_timeout) as primary:
-                    known = await store.resolve_known_at(primary, str(pin))
+            if store.SEQUENCE_TEXT.match(text):  # resolved below only if the replica is behind
+                wanted = int(text)
+            else:
+                known = await store.resolve_known_at(replica, text)
+                if not known.pinned:  # past what the replica holds: the primary says where
+                    async with self.pool.acquire(timeout=self.settings.db_timeout) as primary:
+                        known = await store.resolve_known_at(primary, text)
+                wanted = known.sequence
         except BadParameter:
             return True  # the handler names the bad parameter, wherever it runs
-        wanted = known.sequence
         held = await model.checkpoint(replica)
+        if held >= wanted:
+            return True
+        # Behind. A pin past the primary's head too (a sequence not written yet) is
+        # answered as of that head: the replica need only reach it.
+        async with self.pool.acquire(timeout=self.settings.db_timeout) as primary:
+            wanted = (await store.resolve_known_at(primary, str(wanted))).sequence
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.settings.read_wait
         while held < wanted:
