@@ -125,7 +125,9 @@ def _unreachable(exc: asyncpg.PostgresError) -> bool:
     return str(getattr(exc, "sqlstate", "") or "").startswith(_UNREACHABLE_SQLSTATE)
 
 
-def to_problem(exc: Exception) -> Problem:
+def to_problem(exc: Exception, sent_as: Callable[[str], str] = str) -> Problem:
+    """The problem answering `exc`; `sent_as` names a parameter Litestar refuses by the name
+    it is sent as (the handler's argument `from_` is sent as `from`)."""
     match exc:
         case Problem():
             return exc
@@ -166,7 +168,7 @@ def to_problem(exc: Exception) -> Problem:
         case Busy():
             return busy(str(exc))
         case ValidationException():
-            return refused(exc, lambda key: key)
+            return _refused(exc, sent_as)
         case HTTPException():
             return Problem(exc.status_code, exc.detail, headers=dict(exc.headers or {}))
         case asyncpg.DataError() | asyncpg.InterfaceError() if isinstance(
@@ -199,9 +201,8 @@ def to_problem(exc: Exception) -> Problem:
 _MISSING: Final = re.compile(r"^Missing required \w+ parameter '([^']*)'")
 
 
-def refused(exc: ValidationException, sent_as: Callable[[str], str]) -> Problem:
-    """A request Litestar's own checks refuse: 400 naming each parameter as it is sent
-    (`sent_as` maps the handler's argument, `from_`, to its name on the wire, `from`)."""
+def _refused(exc: ValidationException, sent_as: Callable[[str], str]) -> Problem:
+    """A request Litestar's own checks refuse: 400 naming each parameter as it is sent."""
     extra = exc.extra if isinstance(exc.extra, list) else []
     errs = [
         FieldError(sent_as(str(e.get("key", "$"))), str(e.get("message", "invalid")))
@@ -225,9 +226,7 @@ def _sent_as(request: Request[Any, Any, Any], key: str) -> str:
 
 def handle(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
     """The one exception handler: every error becomes a problem+json response."""
-    if isinstance(exc, ValidationException):
-        return refused(exc, lambda key: _sent_as(request, key)).to_response(request)
-    return to_problem(exc).to_response(request)
+    return to_problem(exc, lambda key: _sent_as(request, key)).to_response(request)
 
 
 EXCEPTION_HANDLERS: dict[type[Exception], Any] = {Exception: handle, HTTPException: handle}
