@@ -303,7 +303,7 @@ def parse_event(raw: Any, path: str = "$") -> Draft:
     text = jsonscan.encoded(raw)
     if text is not None and len(text) > MAX_EVENT_BYTES:
         raise EventTooLarge(path, len(text))
-    hostile = jsonscan.first_hostile(raw, path, text)
+    hostile = jsonscan.hostile_in(raw, text, path)
     if hostile:
         raise InvalidEvent([FieldError(*hostile)])
     return _fast(raw, path) or _walk(raw, path)

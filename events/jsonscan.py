@@ -12,12 +12,14 @@ from events.jsontext import Inexact, key_path
 MAX_DEPTH: Final = 32  # nesting depth of any JSON body (objects and arrays)
 
 
-def first_hostile(value: Any, path: str, text: bytes | None = None) -> tuple[str, str] | None:
-    """The path and description of the first thing in `value` the log cannot hold, or None;
-    `text`: `value` as `encoded` gives it, when the caller has it already."""
-    if _plainly_clean(text if text is not None else encoded(value)):
-        return None
-    return _walk(value, path, 0)
+def first_hostile(value: Any, path: str) -> tuple[str, str] | None:
+    """The path and description of the first thing in `value` the log cannot hold, or None."""
+    return hostile_in(value, encoded(value), path)
+
+
+def hostile_in(value: Any, text: bytes | None, path: str) -> tuple[str, str] | None:
+    """`first_hostile`, given `value` as `encoded` gives it."""
+    return None if _plainly_clean(text) else _walk(value, path, 0)
 
 
 def encoded(value: Any) -> bytes | None:

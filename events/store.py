@@ -338,7 +338,7 @@ async def log_rows(
     )
 
 
-async def concerns_of(conn: Conn, sequences: Sequence[int]) -> dict[int, list[str]]:
+async def stored_concerns(conn: Conn, sequences: Sequence[int]) -> dict[int, list[str]]:
     """The subjects each of these events concerns, as stored (a retraction or correction
     concerns every subject its target does)."""
     if not sequences:

@@ -57,7 +57,7 @@ async def follow(
             async with read(listener.latest) as conn:
                 page = await store.read_log(conn, last, BATCH, subject=subject, max_bytes=max_bytes)
                 shown = [ev for ev in page if _wanted(ev.type, type_)]
-                concerns = await store.concerns_of(conn, [ev.sequence for ev in shown])
+                concerns = await store.stored_concerns(conn, [ev.sequence for ev in shown])
                 names = (
                     await display_names(
                         conn, {s for c in concerns.values() for s in c}, page[-1].sequence
