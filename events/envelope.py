@@ -72,9 +72,10 @@ class InvalidEvent(InvalidBody):
 class EventTooLarge(InvalidEvent):
     """One event past MAX_EVENT_BYTES (SPEC §6): 413 wherever it enters."""
 
-    def __init__(self, path: str, size: int) -> None:
+    def __init__(self, path: str, found: str) -> None:
+        """`found`: how large the event was found to be, said to the client."""
         super().__init__(
-            [FieldError(path, f"the event is {size:,} bytes as JSON; at most {MAX_EVENT_BYTES:,}")]
+            [FieldError(path, f"{found}; one event is at most {MAX_EVENT_BYTES:,} bytes")]
         )
 
 
@@ -302,7 +303,7 @@ def parse_event(raw: Any, path: str = "$") -> Draft:
     # replacement data, x- data) passes here with the event as decoded JSON.
     text = jsonscan.encoded(raw)
     if text is not None and len(text) > MAX_EVENT_BYTES:
-        raise EventTooLarge(path, len(text))
+        raise EventTooLarge(path, f"the event is {len(text):,} bytes as JSON")
     hostile = jsonscan.hostile_in(raw, text, path)
     if hostile:
         raise InvalidEvent([FieldError(*hostile)])

@@ -65,16 +65,7 @@ class LineTooLong(EventTooLarge):
     not known, only that it is too large."""
 
     def __init__(self, number: int) -> None:
-        InvalidEvent.__init__(
-            self,
-            [
-                FieldError(
-                    f"line {number}",
-                    f"longer than {MAX_LINE_BYTES:,} bytes: one event is at most "
-                    f"{MAX_EVENT_BYTES:,} bytes",
-                )
-            ],
-        )
+        super().__init__(f"line {number}", f"longer than {MAX_LINE_BYTES:,} bytes")
 
 
 # What a line reader yields in place of a line past MAX_LINE_BYTES (and then stops).
