@@ -8,9 +8,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Final
 
-from events.accept import Head, Known, Member, Pending, Precondition, Ready, Target
+from events.accept import Head, Precondition, Ready
 from events.chain import GENESIS
 from events.locks import APPEND_LOCK
+from events.overlay import Known, Member, Pending, Target
 from events.store import COLUMNS, Conn, row_to_stored
 
 CHANNEL: Final = "annals_log"  # NOTIFY channel: "the log grew", payload = newest sequence

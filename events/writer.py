@@ -26,9 +26,10 @@ from typing import Final
 import asyncpg
 import msgspec
 
-from events.accept import Appended, Conflict, Head, Pending, Precondition, Ready, accept, prepare
+from events.accept import Appended, Conflict, Head, Precondition, Ready, accept, prepare
 from events.append import BEGIN, CHANNEL, commit_statement, flush, prefetch, read_head_and_clock
 from events.envelope import Draft, FieldError, InvalidEvent
+from events.overlay import Pending
 
 MAX_GROUP_EVENTS: Final = 20_000  # events per group transaction (a request is never split)
 # What a database that is gone, or a connection it left broken, raises. InternalClientError

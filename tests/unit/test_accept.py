@@ -15,14 +15,13 @@ from hypothesis import strategies as st
 from events.accept import (
     Conflict,
     Head,
-    Known,
-    Pending,
     Precondition,
     accept,
     prepare,
 )
 from events.chain import GENESIS, canonical
 from events.envelope import InvalidEvent, parse_event
+from events.overlay import Known, Pending
 
 AT = datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
 
