@@ -77,7 +77,7 @@ def logs(draw: st.DrawFn, days: int = 40, statements: bool = False) -> list[Row]
     """A log as the store would accept it, in sequence order (over `days` days; with
     `statements`, half its events are `position.stated`: busy registers)."""
     size = draw(st.integers(3, 30) | st.sampled_from(range(10, 41)))
-    reuse = ("reuse",) if draw(st.integers(0, 3)) == 0 else ()
+    reuse = ("reuse",) if draw(st.booleans()) else ()
     rows: list[Row] = []
     for n in range(1, size + 1):
         # Few distinct instants: ties, and events recorded late for early times.
