@@ -48,9 +48,10 @@ async def head_and_status(conn: Conn) -> tuple[Head, str, int]:
 
 
 # Registers are read two ways, chosen per subject by its read_subjects counts ($5 rows per
-# key, `SCAN_ROWS_PER_KEY`): a subject with many rows per key by a descent per key, the
-# others by one range scan of the subject's rows, cheaper than a descent per key when few
-# rows lie between the answers (docs/READ_MODEL.md, "Pages").
+# key, `SCAN_ROWS_PER_KEY`): a subject with many rows per key (probed) by descents into
+# its keys (a state's first from its recent rows, `_RECENT`), the others by one range scan
+# of the subject's rows, cheaper than a descent per key when few rows lie between the
+# answers (docs/READ_MODEL.md, "Pages").
 def _probed(per_key: str) -> str:
     """Whether the read_subjects row `s` has more than `per_key` rows per register key."""
     return f"s.rows > {per_key} * greatest(s.registers, 1)"
@@ -78,7 +79,7 @@ _VALUE: Final = """coalesce({f}.value, (
 # known at $2 (no row known by then lies later in valid time). The fence (OFFSET 0) keeps
 # the bound one descent a subject, not one a key joined to it.
 _ASKED: Final = f"""
-SELECT s.subject, {_PROBED} AS probed, CASE WHEN {_PROBED} THEN (
+SELECT s.subject, s.registers, {_PROBED} AS probed, CASE WHEN {_PROBED} THEN (
     SELECT b.bound FROM read_bounds b WHERE b.subject = s.subject AND b.known_from <= $2
     ORDER BY b.known_from DESC LIMIT 1) END AS bound
 FROM read_subjects s
@@ -103,10 +104,33 @@ CROSS JOIN LATERAL ({lookup}) t
 {more}
 WHERE s.probed AND k.subject = s.subject AND k.key <> '' AND k.first_known <= $2"""
 
+# The registers of the subject `s` at $3, when probed: among its last $6 register rows a
+# key at or before $3 (read_facts_recent, in valid-time order), the first believed and
+# confident enough of each key; a key with none among them, by a descent of its own. The
+# rows a key's register lies among are read once for all its keys, where a descent per key
+# costs each of a busy subject's keys a walk down the index.
+_RECENT: Final = f"""
+    SELECT DISTINCT ON (w.key) w.key, w.valid_from, w.sequence, w.version, w.known_from, w.value
+    FROM (
+        SELECT f.key, f.valid_from, f.sequence, f.version, f.known_from, f.known_to,
+               f.confidence, f.value
+        FROM read_facts f
+        WHERE f.subject = s.subject AND f.key <> '' AND f.valid_from <= least($3, s.bound)
+        ORDER BY f.valid_from DESC, f.sequence DESC
+        LIMIT $6 * greatest(s.registers, 1)
+    ) w
+    WHERE {believed_at("w", "$2")} AND w.confidence >= $4
+    ORDER BY w.key, w.valid_from DESC, w.sequence DESC"""  # noqa: S608 - constants only
+
 _REGISTERS: Final = f"""
-SELECT k.key, {_VALUE.format(f="t", subject="k.subject")} AS value
-{_PROBED_KEYS.format(lookup=_KEY_LOOKUP.format(at="$3", gate=""), more="")}
-"""
+SELECT k.key, CASE WHEN w.key IS NOT NULL THEN {_VALUE.format(f="w", subject="k.subject")}
+                   ELSE {_VALUE.format(f="t", subject="k.subject")} END AS value
+FROM read_keys k
+LEFT JOIN ({_RECENT}) w ON w.key = k.key
+LEFT JOIN LATERAL ({_KEY_LOOKUP.format(at="$3", gate="AND w.key IS NULL")}) t ON true
+WHERE s.probed AND k.subject = s.subject AND k.key <> '' AND k.first_known <= $2
+  AND (w.key IS NOT NULL OR t.key IS NOT NULL)
+"""  # noqa: S608 - constants only
 
 # The same registers, when not probed, by one range scan of the subject's rows in index
 # order, the first believed row of each key at or before `{at}` kept. The scan is fenced
@@ -220,8 +244,11 @@ _FACTS_ONE: Final = _FACTS.replace("= ANY($1::text[])", "= $1::text")
 assert _FACTS_ONE.count("= $1::text") == 1, "the subjects are named once"
 
 # A subject with at most this many read_facts rows per register key (as the read_subjects
-# counts stand) has its registers read by one range scan, busier ones by a descent per key.
+# counts stand) has its registers read by one range scan, busier ones as probed.
 SCAN_ROWS_PER_KEY: Final = 8
+# A probed subject's registers are first looked for among its last this many register rows
+# a key at or before the question's time.
+RECENT_ROWS_PER_KEY: Final = 3
 
 
 class Damaged(Exception):
@@ -248,8 +275,8 @@ def facts_statement(
 ) -> tuple[str, tuple[object, ...]]:
     """The statement `facts` runs for these subjects, and its arguments."""
     if len(subjects) == 1:
-        return _FACTS_ONE, (subjects[0], known, at, floor, SCAN_ROWS_PER_KEY)
-    return _FACTS, (subjects, known, at, floor, SCAN_ROWS_PER_KEY)
+        return _FACTS_ONE, (subjects[0], known, at, floor, SCAN_ROWS_PER_KEY, RECENT_ROWS_PER_KEY)
+    return _FACTS, (subjects, known, at, floor, SCAN_ROWS_PER_KEY, RECENT_ROWS_PER_KEY)
 
 
 async def facts(

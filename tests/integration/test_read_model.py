@@ -12,6 +12,7 @@ from typing import Any
 
 import asyncpg
 import httpx
+import pytest
 
 from events import migrate
 from projections.facts import RULES
@@ -323,9 +324,14 @@ async def test_a_busy_subjects_facts_are_read_from_the_index_alone(
     assert {(n["Node Type"], n.get("Heap Fetches")) for n in ran} == {("Index Only Scan", 0)}
 
 
-async def test_a_stance_too_long_for_an_index_entry_is_answered_whole(client: Client) -> None:
+@pytest.mark.parametrize("rows_per_key", [model.SCAN_ROWS_PER_KEY, 0], ids=["scanned", "busy"])
+async def test_a_stance_too_long_for_an_index_entry_is_answered_whole(
+    client: Client, monkeypatch: Any, rows_per_key: int
+) -> None:
     """A btree entry holds at most 2,704 bytes; a stance may hold 10,000 characters of
-    summary and many conditions. The read model keeps such a stance beside the index."""
+    summary and many conditions. The read model keeps such a stance beside the index, and
+    a register read from a busy subject's recent rows fetches it as a scan does."""
+    monkeypatch.setattr(model, "SCAN_ROWS_PER_KEY", rows_per_key)
     rng = random.Random(7)  # letters at random: nothing for PostgreSQL to compress
     summary = "".join(rng.choice(string.ascii_letters) for _ in range(10_000))
     long = stated("s1", "2025-11-10", "rejects") | {
@@ -449,6 +455,42 @@ async def _shaped_as_a_log_of_100_000(conn: asyncpg.Connection) -> None:
         ANALYZE read_facts, read_keys, read_subjects;
         """
     )
+
+
+async def test_a_busy_subjects_registers_are_read_from_its_latest_rows_not_a_descent_a_key(
+    conn: asyncpg.Connection,
+) -> None:
+    """A party of 10,000 positions on 200 issues has its registers at a time read from its
+    rows just before that time, in one index-only scan of read_facts_recent: a descent into
+    read_facts_valid for each of its 200 keys costs the busy subject ten times a cold one."""
+    await _shaped_as_a_log_of_100_000(conn)
+    await conn.execute("VACUUM read_facts")  # all-visible, as a settled read model is
+    at = datetime(2005, 6, 1, tzinfo=UTC)
+    sql, args = model.facts_statement(["party/r0"], 10_000_000, at, 0)
+    await conn.execute(f"PREPARE facts AS {sql}")
+    literal = ", ".join(_literal(a) for a in args)
+    for mode in ("force_custom_plan", "force_generic_plan"):
+        await conn.execute(f"SET plan_cache_mode = {mode}")
+        plan = await conn.fetchval(f"EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE facts ({literal})")
+        ran = [n for n in _nodes(json.loads(plan)[0]["Plan"]) if n.get("Actual Loops")]
+        recent = [n for n in ran if n.get("Index Name") == "read_facts_recent"]
+        assert [(n["Node Type"], n["Heap Fetches"]) for n in recent] == [("Index Only Scan", 0)], (
+            mode,
+            plan,
+        )
+        descents = sum(n["Actual Loops"] for n in ran if n.get("Index Name") == "read_facts_valid")
+        assert descents <= 20, (mode, descents)  # the core's one, and keys not among the rows
+    rows = await model.facts(conn, ["party/r0"], 10_000_000, at, 0)
+    assert len(rows["party/r0"].keys) == 200
+
+
+def _literal(value: object) -> str:
+    """A statement argument as SQL text, for EXECUTE."""
+    if isinstance(value, str):
+        return f"'{value}'"
+    if isinstance(value, datetime):
+        return f"'{value.isoformat()}'::timestamptz"
+    return str(value)
 
 
 async def test_a_diffs_registers_of_a_wide_subject_are_paired_without_a_scan_a_key(

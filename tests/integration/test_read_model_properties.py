@@ -135,9 +135,12 @@ questions = st.tuples(
     batch=st.sampled_from((1, 3, 7, 1000)),
     asked=st.lists(questions, min_size=4, max_size=8),
     before=st.integers(0, 40).map(lambda d: EPOCH + timedelta(days=d)),
-    # Every subject's registers by a descent per key, the service's choice by counts, or
+    # Every subject's registers read as a busy subject's, the service's choice by counts, or
     # every subject's by a range scan: each way must give the same answers.
     rows_per_key=st.sampled_from((0, model.SCAN_ROWS_PER_KEY, 10**9)),
+    # A busy subject's registers looked for among none of its latest rows (each by a descent
+    # of its own), among as many as the service reads, or among all of them.
+    recent_per_key=st.sampled_from((0, model.RECENT_ROWS_PER_KEY, 10**6)),
     # Pages of state and diff that end by facts after every subject, after some, or by count.
     budget=st.sampled_from((1, 4, 10**9)),
 )
@@ -149,15 +152,25 @@ async def test_read_model_answers_equal_the_full_replay(
     asked: list[tuple[datetime, int, str]],
     before: datetime,
     rows_per_key: int,
+    recent_per_key: int,
     budget: int,
 ) -> None:
     _classify(rows)
     event(
-        {0: "registers by a descent per key", 10**9: "registers by a scan per subject"}.get(
+        {0: "registers read as a busy subject's", 10**9: "registers by a scan per subject"}.get(
             rows_per_key, "registers as the counts choose"
         )
     )
-    with mock.patch.object(model, "SCAN_ROWS_PER_KEY", rows_per_key):
+    if rows_per_key != 10**9:
+        event(
+            {0: "busy registers by a descent per key", 10**6: "busy registers by recent rows"}.get(
+                recent_per_key, "busy registers among recent rows, then a descent per key"
+            )
+        )
+    with (
+        mock.patch.object(model, "SCAN_ROWS_PER_KEY", rows_per_key),
+        mock.patch.object(model, "RECENT_ROWS_PER_KEY", recent_per_key),
+    ):
         async with fresh_database(pg_admin_url, template_db) as url:
             conn = await asyncpg.connect(url)
             try:
