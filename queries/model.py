@@ -137,14 +137,17 @@ WHERE s.probed AND k.subject = s.subject AND k.key <> '' AND k.first_known <= $2
 # (OFFSET 0) so that the belief filter stays off the index condition: PostgreSQL 18 costs
 # a condition on valid_from behind the range on key as a skip scan, a descent per distinct
 # key of the whole table, and on a small read model reads the whole table instead (40 ms
-# for a subject of ten rows).
+# for a subject of ten rows). The register rows are those after (subject, ''), a condition
+# read_facts_recent cannot serve (it holds the rows with key <> '', which PostgreSQL proves
+# from `key > ''`): planned for a subject it does not know yet, it may prefer that smaller
+# index, then sort its rows by key again (17 ms in place of 6 for the wide party).
 _SCANNED_KEYS: Final = f"""
     SELECT DISTINCT ON (f.key) f.key, f.valid_from, f.sequence, f.version, f.known_from, f.value
     FROM (
         SELECT f.key, f.valid_from, f.sequence, f.version, f.known_from, f.known_to,
                f.confidence, f.value
         FROM read_facts f
-        WHERE f.subject = s.subject AND f.key > ''
+        WHERE f.subject = s.subject AND (f.subject, f.key) > (s.subject, '')
         ORDER BY f.key, f.valid_from DESC, f.sequence DESC
         OFFSET 0
     ) f
