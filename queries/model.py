@@ -141,17 +141,25 @@ WHERE s.probed AND k.subject = s.subject AND k.key <> '' AND k.first_known <= $2
 # read_facts_recent cannot serve (it holds the rows with key <> '', which PostgreSQL proves
 # from `key > ''`): planned for a subject it does not know yet, it may prefer that smaller
 # index, then sort its rows by key again (17 ms in place of 6 for the wide party).
-_SCANNED_KEYS: Final = f"""
-    SELECT DISTINCT ON (f.key) f.key, f.valid_from, f.sequence, f.version, f.known_from, f.value
-    FROM (
+_SUBJECT_ROWS: Final = """
         SELECT f.key, f.valid_from, f.sequence, f.version, f.known_from, f.known_to,
                f.confidence, f.value
         FROM read_facts f
         WHERE f.subject = s.subject AND (f.subject, f.key) > (s.subject, '')
         ORDER BY f.key, f.valid_from DESC, f.sequence DESC
-        OFFSET 0
-    ) f
-    WHERE f.valid_from <= {{at}} AND {believed_at("f", "$2")} AND f.confidence >= $4
+        OFFSET 0"""
+
+
+def _counts(at: str) -> str:
+    """The SQL condition that the row `f` counts at valid time `at`: at or before it,
+    believed at $2, confident enough."""
+    return f"f.valid_from <= {at} AND {believed_at('f', '$2')} AND f.confidence >= $4"
+
+
+_SCANNED_KEYS: Final = f"""
+    SELECT DISTINCT ON (f.key) f.key, f.valid_from, f.sequence, f.version, f.known_from, f.value
+    FROM ({_SUBJECT_ROWS}) f
+    WHERE {_counts("{at}")}
     ORDER BY f.key, f.valid_from DESC, f.sequence DESC"""  # noqa: S608 - constants only
 
 _REGISTERS_SCANNED: Final = f"""
@@ -178,23 +186,42 @@ _PAIRS_PROBED: Final = _PAIR.format(
     " w ON true",
 )
 
-# When scanned, the later end's registers come from the scan, and each key whose row lies
-# after $6 is looked up again at $6 by a descent of its own: joined to a second scan,
-# PostgreSQL may pair the two by a nested loop, a scan of the subject's rows per key.
-_SCANNED_LOOKUP: Final = f"""
-    SELECT f.key, f.valid_from, f.sequence, f.version, f.known_from, f.value FROM read_facts f
-    WHERE f.subject = s.subject AND f.key = t.key AND t.valid_from > $6
-      AND f.valid_from <= $6 AND {believed_at("f", "$2")} AND f.confidence >= $4
-    ORDER BY f.valid_from DESC, f.sequence DESC LIMIT 1"""  # noqa: S608 - constants only
+# When scanned, both ends' registers come from one pass over the subject's rows in index
+# order: each row counts, within its key, the rows up to it that count at each end, and the
+# first that counts at an end is the key's register there. Of those rows (one a key, or two
+# where the register differs), the later end's carries the earlier end's (`lead`). A
+# descent per key for the earlier end costs an issue whose stances nearly all changed a
+# walk down the index for each.
+_ENDS: Final = f"""
+    SELECT e.*, lead(e.key) OVER k AS w_key, lead(e.valid_from) OVER k AS w_valid_from,
+           lead(e.sequence) OVER k AS w_sequence, lead(e.version) OVER k AS w_version,
+           lead(e.known_from) OVER k AS w_known_from, lead(e.value) OVER k AS w_value
+    FROM (
+        SELECT c.* FROM (
+            SELECT f.key, f.valid_from, f.sequence, f.version, f.known_from, f.value,
+                   {_counts("$3")} AS later, {_counts("$6")} AS earlier,
+                   count(*) FILTER (WHERE {_counts("$3")}) OVER r AS n_later,
+                   count(*) FILTER (WHERE {_counts("$6")}) OVER r AS n_earlier
+            FROM ({_SUBJECT_ROWS}) f
+            WINDOW r AS (PARTITION BY f.key ORDER BY f.valid_from DESC, f.sequence DESC
+                         ROWS UNBOUNDED PRECEDING)
+        ) c
+        WHERE (c.later AND c.n_later = 1) OR (c.earlier AND c.n_earlier = 1)
+    ) e
+    WINDOW k AS (PARTITION BY e.key ORDER BY e.valid_from DESC, e.sequence DESC)"""  # noqa: S608
 
 _PAIRS_SCANNED: Final = (
     _PAIR.format(
         now=_VALUE.format(f="t", subject="s.subject"), was=_VALUE.format(f="w", subject="s.subject")
     )
     + f"""
-FROM ({_SCANNED_KEYS.format(at="$3")}) t
-LEFT JOIN LATERAL ({_SCANNED_LOOKUP}) w ON true
-WHERE NOT s.probed"""
+FROM ({_ENDS}) t
+LEFT JOIN LATERAL (
+    SELECT t.w_key AS key, t.w_valid_from AS valid_from, t.w_sequence AS sequence,
+           t.w_version AS version, t.w_known_from AS known_from, t.w_value AS value
+    WHERE t.w_key IS NOT NULL
+) w ON true
+WHERE NOT s.probed AND t.later AND t.n_later = 1"""
 )
 
 # The events to fold of the subject `s`, each as believed (its value): every believed ''

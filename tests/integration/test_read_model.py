@@ -545,6 +545,25 @@ async def test_a_diffs_registers_of_a_wide_subject_are_paired_without_a_scan_a_k
         assert blocks < 60_000, (mode, blocks)  # 10 for each of the subjects' 6,030 rows
 
 
+async def test_a_diff_reads_a_scanned_subjects_registers_at_both_ends_in_one_pass(
+    conn: asyncpg.Connection,
+) -> None:
+    """A subject with few rows per key has its registers at both ends of a diff read from
+    one scan of its rows: a descent per changed key for the earlier end cost an issue whose
+    stances nearly all changed a walk down the index for each."""
+    await _shaped_as_a_log_of_100_000(conn)
+    await conn.execute("VACUUM read_facts")
+    subjects = ["party/w0", "party/p5", "party/p6"]  # 3,000 keys of two rows, and 10 keys
+    args = (subjects, 10_000_000, datetime(2006, 1, 1, tzinfo=UTC), 0, model.SCAN_ROWS_PER_KEY)
+    earlier = datetime(2005, 6, 1, tzinfo=UTC)
+    plan = await conn.fetchval("EXPLAIN (ANALYZE, FORMAT JSON) " + model._CHANGED, *args, earlier)
+    ran = [n for n in _nodes(json.loads(plan)[0]["Plan"]) if n.get("Actual Loops")]
+    reads = sum(n["Actual Loops"] for n in ran if n.get("Index Name") == "read_facts_valid")
+    assert reads <= 3 * len(subjects), reads  # each subject's scan and its folded events
+    found = await model.changed(conn, subjects, 10_000_000, earlier, args[2], 0)
+    assert len(found["party/w0"].later.keys) > 1_000  # the stances that changed, both ends
+
+
 async def test_the_walks_probe_reads_each_subjects_own_rows_on_a_read_model_of_any_size(
     conn: asyncpg.Connection,
 ) -> None:
