@@ -105,10 +105,10 @@ CROSS JOIN LATERAL ({lookup}) t
 WHERE s.probed AND k.subject = s.subject AND k.key <> '' AND k.first_known <= $2"""
 
 # The registers of the subject `s` at $3, when probed: among its last $6 register rows a
-# key at or before $3 (read_facts_recent, in valid-time order), the first believed and
-# confident enough of each key; a key with none among them, by a descent of its own. The
-# rows a key's register lies among are read once for all its keys, where a descent per key
-# costs each of a busy subject's keys a walk down the index.
+# key at or before $3 and known by $2 (read_facts_recent, in valid-time order), the first
+# believed and confident enough of each key; a key with none among them, by a descent of
+# its own. The rows a key's register lies among are read once for all its keys, where a
+# descent per key costs each of a busy subject's keys a walk down the index.
 _RECENT: Final = f"""
     SELECT DISTINCT ON (w.key) w.key, w.valid_from, w.sequence, w.version, w.known_from, w.value
     FROM (
@@ -116,6 +116,7 @@ _RECENT: Final = f"""
                f.confidence, f.value
         FROM read_facts f
         WHERE f.subject = s.subject AND f.key <> '' AND f.valid_from <= least($3, s.bound)
+          AND f.known_from <= $2
         ORDER BY f.valid_from DESC, f.sequence DESC
         LIMIT $6 * greatest(s.registers, 1)
     ) w

@@ -484,6 +484,42 @@ async def test_a_busy_subjects_registers_are_read_from_its_latest_rows_not_a_des
     assert len(rows["party/r0"].keys) == 200
 
 
+async def test_a_busy_subjects_recent_rows_are_those_recorded_by_the_sequence_asked(
+    conn: asyncpg.Connection,
+) -> None:
+    """As known at K, a busy subject's recent rows are those recorded by K: rows recorded
+    later (backdated statements) are never believed at K, and taking their places would
+    leave its keys to a descent each."""
+    await conn.execute(
+        """
+        INSERT INTO read_facts (subject, key, valid_from, sequence, version, known_from,
+                                confidence, value)
+        SELECT 'party/b', 'positions/issue/i' || (g % 20),
+               timestamptz '2020-01-01' + g * interval '1 day', g, g, g, 2,
+               convert_to('"s' || g || '"', 'UTF8')
+        FROM generate_series(1, 200) AS g
+        UNION ALL  -- recorded after 200, backdated to lie between those and the time asked
+        SELECT 'party/b', 'positions/issue/i' || (g % 20),
+               timestamptz '2020-07-20' + g * interval '1 minute', g, g, g, 2,
+               convert_to('"late"', 'UTF8')
+        FROM generate_series(201, 1200) AS g;
+        INSERT INTO read_keys (subject, key, first_known, last_known)
+        SELECT subject, key, min(sequence), max(sequence) FROM read_facts GROUP BY 1, 2;
+        INSERT INTO read_subjects (subject, first_known, registers, rows)
+        SELECT subject, min(sequence), count(DISTINCT key), count(*) FROM read_facts GROUP BY 1;
+        """
+    )
+    await conn.execute("VACUUM ANALYZE read_facts, read_keys, read_subjects")
+    at = datetime(2020, 9, 1, tzinfo=UTC)
+    sql, args = model.facts_statement(["party/b"], 200, at, 0)
+    plan = await conn.fetchval("EXPLAIN (ANALYZE, FORMAT JSON) " + sql, *args)
+    ran = [n for n in _nodes(json.loads(plan)[0]["Plan"]) if n.get("Actual Loops")]
+    descents = [n for n in ran if "key = k.key" in n.get("Index Cond", "")]
+    assert sum(n["Actual Loops"] for n in descents) == 0, descents
+    found = (await model.facts(conn, ["party/b"], 200, at, 0))["party/b"]
+    assert sorted(v or b"" for v in found.registers) == sorted(f'"s{g}"'.encode() for g in range(181, 201))
+
+
 async def test_a_scanned_subjects_rows_are_read_in_key_order_never_sorted_again(
     conn: asyncpg.Connection,
 ) -> None:
