@@ -204,6 +204,7 @@ _ENDS: Final = f"""
                    count(*) FILTER (WHERE {_counts("$3")}) OVER r AS n_later,
                    count(*) FILTER (WHERE {_counts("$6")}) OVER r AS n_earlier
             FROM ({_SUBJECT_ROWS}) f
+            WHERE f.valid_from <= $3 AND f.known_from <= $2  -- the others count at neither end
             WINDOW r AS (PARTITION BY f.key ORDER BY f.valid_from DESC, f.sequence DESC
                          ROWS UNBOUNDED PRECEDING)
         ) c

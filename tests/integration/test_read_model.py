@@ -517,7 +517,8 @@ async def test_a_busy_subjects_recent_rows_are_those_recorded_by_the_sequence_as
     descents = [n for n in ran if "key = k.key" in n.get("Index Cond", "")]
     assert sum(n["Actual Loops"] for n in descents) == 0, descents
     found = (await model.facts(conn, ["party/b"], 200, at, 0))["party/b"]
-    assert sorted(v or b"" for v in found.registers) == sorted(f'"s{g}"'.encode() for g in range(181, 201))
+    expected = sorted(f'"s{g}"'.encode() for g in range(181, 201))  # each key's last by 200
+    assert sorted(v or b"" for v in found.registers) == expected
 
 
 async def test_a_scanned_subjects_rows_are_read_in_key_order_never_sorted_again(
@@ -598,6 +599,19 @@ async def test_a_diff_reads_a_scanned_subjects_registers_at_both_ends_in_one_pas
     assert reads <= 3 * len(subjects), reads  # each subject's scan and its folded events
     found = await model.changed(conn, subjects, 10_000_000, earlier, args[2], 0)
     assert len(found["party/w0"].later.keys) > 1_000  # the stances that changed, both ends
+    # A row after the later end counts at neither: it is not counted, row by row, at all.
+    later = datetime(2005, 3, 1, tzinfo=UTC)
+    plan = await conn.fetchval(
+        "EXPLAIN (ANALYZE, FORMAT JSON) " + model._CHANGED, *args[:2], later, *args[3:], earlier
+    )
+    counted = [n for n in _nodes(json.loads(plan)[0]["Plan"]) if n["Node Type"] == "WindowAgg"]
+    before = await conn.fetchval(
+        "SELECT count(*) FROM read_facts WHERE subject = ANY($1) AND key <> ''"
+        " AND valid_from <= $2",
+        subjects,
+        later,
+    )
+    assert counted and max(n["Actual Rows"] * n["Actual Loops"] for n in counted) <= before
 
 
 async def test_the_walks_probe_reads_each_subjects_own_rows_on_a_read_model_of_any_size(
