@@ -52,12 +52,12 @@ async def head_and_status(conn: Conn) -> tuple[Head, str, int]:
 # its keys (a state's first from its recent rows, `_RECENT`), the others by one range scan
 # of the subject's rows, cheaper than a descent per key when few rows lie between the
 # answers (docs/READ_MODEL.md, "Pages").
-def _probed(per_key: str) -> str:
+def probed(per_key: str) -> str:
     """Whether the read_subjects row `s` has more than `per_key` rows per register key."""
     return f"s.rows > {per_key} * greatest(s.registers, 1)"
 
 
-_PROBED: Final = _probed("$5")
+_PROBED: Final = probed("$5")
 
 
 def believed_at(row: str, known: str) -> str:
@@ -108,15 +108,17 @@ WHERE s.probed AND k.subject = s.subject AND k.key <> '' AND k.first_known <= $2
 # key at or before $3 and known by $2 (read_facts_recent, in valid-time order), the first
 # believed and confident enough of each key; a key with none among them, by a descent of
 # its own. The rows a key's register lies among are read once for all its keys, where a
-# descent per key costs each of a busy subject's keys a walk down the index.
+# descent per key costs each of a busy subject's keys a walk down the index. The index
+# holds the rows of the subjects flagged busy, all of them (`model_writes.flag_busy`): a
+# subject not flagged (yet) finds none there, and every key of it is a descent.
 _RECENT: Final = f"""
     SELECT DISTINCT ON (w.key) w.key, w.valid_from, w.sequence, w.version, w.known_from, w.value
     FROM (
         SELECT f.key, f.valid_from, f.sequence, f.version, f.known_from, f.known_to,
                f.confidence, f.value
         FROM read_facts f
-        WHERE f.subject = s.subject AND f.key <> '' AND f.valid_from <= least($3, s.bound)
-          AND f.known_from <= $2
+        WHERE f.subject = s.subject AND f.busy AND f.key <> ''
+          AND f.valid_from <= least($3, s.bound) AND f.known_from <= $2
         ORDER BY f.valid_from DESC, f.sequence DESC
         LIMIT $6 * greatest(s.registers, 1)
     ) w
@@ -138,15 +140,12 @@ WHERE s.probed AND k.subject = s.subject AND k.key <> '' AND k.first_known <= $2
 # (OFFSET 0) so that the belief filter stays off the index condition: PostgreSQL 18 costs
 # a condition on valid_from behind the range on key as a skip scan, a descent per distinct
 # key of the whole table, and on a small read model reads the whole table instead (40 ms
-# for a subject of ten rows). The register rows are those after (subject, ''), a condition
-# read_facts_recent cannot serve (it holds the rows with key <> '', which PostgreSQL proves
-# from `key > ''`): planned for a subject it does not know yet, it may prefer that smaller
-# index, then sort its rows by key again (17 ms in place of 6 for the wide party).
+# for a subject of ten rows).
 _SUBJECT_ROWS: Final = """
         SELECT f.key, f.valid_from, f.sequence, f.version, f.known_from, f.known_to,
                f.confidence, f.value
         FROM read_facts f
-        WHERE f.subject = s.subject AND (f.subject, f.key) > (s.subject, '')
+        WHERE f.subject = s.subject AND f.key > ''
         ORDER BY f.key, f.valid_from DESC, f.sequence DESC
         OFFSET 0"""
 
@@ -374,7 +373,7 @@ class Listed(NamedTuple):
 _LISTED: Final = f"""
 SELECT s.subject, s.registers, s.folded, $6::timestamptz IS NULL OR m.moved IS NOT NULL
 FROM (
-    SELECT subject, registers, folded, {_probed("$9")} AS probed FROM read_subjects s
+    SELECT subject, registers, folded, {probed("$9")} AS probed FROM read_subjects s
     WHERE subject > $1 AND subject >= $2 AND subject < $3 AND first_known <= $4
     ORDER BY subject LIMIT $5
 ) AS s

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from collections.abc import Set as AbstractSet
 from datetime import datetime
 from typing import Final, NamedTuple
 
 from events.store import Conn
+from queries import model
+from queries.model import probed
 
 
 class Row(NamedTuple):
@@ -22,6 +25,7 @@ class Row(NamedTuple):
     confidence: int
     value: bytes | None  # the fact's value (facts.facts_of) when it fits an index entry ...
     long_value: bytes | None  # ... else here, beside the index
+    busy: bool = False  # its subject is busy: the row is in read_facts_recent
 
 
 class Close(NamedTuple):
@@ -173,6 +177,35 @@ async def bounds(conn: Conn, subjects: Iterable[str]) -> dict[str, datetime]:
     return {r["subject"]: r["bound"] for r in rows}
 
 
+async def busy(conn: Conn, subjects: Iterable[str]) -> set[str]:
+    """Which of these subjects are flagged busy."""
+    rows = await conn.fetch(
+        "SELECT subject FROM read_subjects WHERE subject = ANY($1::text[]) AND busy",
+        list(subjects),
+    )
+    return {r["subject"] for r in rows}
+
+
+# A subject is flagged busy once its counts make it probed (queries.model), and stays so:
+# its register rows, those in the table and all it gets later, are then in
+# read_facts_recent. A question reads a busy subject's recent rows there, and must find
+# every one of them, so the rows are flagged in the transaction that flags the subject.
+_FLAG_BUSY: Final = f"""
+WITH flagged AS (
+    UPDATE read_subjects s SET busy = true
+    WHERE s.subject = ANY($1::text[]) AND NOT s.busy AND {probed("$2")}
+    RETURNING s.subject
+)
+UPDATE read_facts f SET busy = true FROM flagged
+WHERE f.subject = flagged.subject AND f.key > '' AND NOT f.busy
+"""  # noqa: S608 - constants only
+
+
+async def flag_busy(conn: Conn, subjects: Iterable[str]) -> None:
+    """Flag busy those of these subjects that its counts now make so, and their rows."""
+    await conn.execute(_FLAG_BUSY, list(subjects), model.SCAN_ROWS_PER_KEY)
+
+
 async def write(
     conn: Conn,
     rows: list[Row],
@@ -180,8 +213,10 @@ async def write(
     keys_: list[Key],
     subjects: list[Subject],
     bounds_: list[Bound],
+    busy: AbstractSet[str] = frozenset(),
 ) -> None:
-    """Close the beliefs that ended, then add the new rows, keys, subjects and bounds."""
+    """Close the beliefs that ended, then add the new rows (those of the `busy` subjects
+    flagged), keys, subjects and bounds, and flag the subjects that became busy."""
     if closes:
         await conn.execute(
             "UPDATE read_facts f SET known_to = c.at FROM unnest("
@@ -192,7 +227,8 @@ async def write(
             *(list(column) for column in zip(*closes, strict=True)),
         )
     if rows:
-        await conn.copy_records_to_table("read_facts", records=rows, columns=_ROW_COLUMNS)
+        records = (r._replace(busy=True) if r.key and r.subject in busy else r for r in rows)
+        await conn.copy_records_to_table("read_facts", records=records, columns=_ROW_COLUMNS)
     if keys_:
         await conn.execute(
             "INSERT INTO read_keys SELECT * FROM unnest("
@@ -210,6 +246,8 @@ async def write(
         )
     if bounds_:
         await conn.copy_records_to_table("read_bounds", records=bounds_)
+    if subjects:
+        await flag_busy(conn, (s.subject for s in subjects))
 
 
 async def write_timeline(

@@ -193,8 +193,9 @@ async def _apply(conn: store.Conn, batch: list[tuple[Recorded, list[str]]]) -> N
         changes.believe(e, await store.family(conn, [root], e.sequence))
     known = await model_writes.keys(conn, {(r.subject, r.key) for r in changes.rows})
     bounds = await model_writes.bounds(conn, {r.subject for r in changes.rows})
+    busy = await model_writes.busy(conn, {r.subject for r in changes.rows})
     keys, subjects, bounds_ = changes.bind(known, bounds)
-    await model_writes.write(conn, changes.rows, changes.closes, keys, subjects, bounds_)
+    await model_writes.write(conn, changes.rows, changes.closes, keys, subjects, bounds_, busy)
     t = changes.timeline
     await model_writes.write_timeline(conn, t.hidden, t.unhidden, t.restated, t.unrestated)
 

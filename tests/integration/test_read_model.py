@@ -452,9 +452,11 @@ async def _shaped_as_a_log_of_100_000(conn: asyncpg.Connection) -> None:
         INSERT INTO read_subjects (subject, first_known, registers, rows)
         SELECT subject, min(sequence), count(DISTINCT key) FILTER (WHERE key <> ''), count(*)
         FROM read_facts GROUP BY 1;
-        ANALYZE read_facts, read_keys, read_subjects;
         """
     )
+    # As the projector does: r0 alone is busy, the others have few rows per key.
+    await model_writes.flag_busy(conn, ["party/r0", "party/w0", "party/p5"])
+    await conn.execute("ANALYZE read_facts, read_keys, read_subjects")
 
 
 async def test_a_busy_subjects_registers_are_read_from_its_latest_rows_not_a_descent_a_key(
@@ -509,6 +511,7 @@ async def test_a_busy_subjects_recent_rows_are_those_recorded_by_the_sequence_as
         SELECT subject, min(sequence), count(DISTINCT key), count(*) FROM read_facts GROUP BY 1;
         """
     )
+    await model_writes.flag_busy(conn, ["party/b"])
     await conn.execute("VACUUM ANALYZE read_facts, read_keys, read_subjects")
     at = datetime(2020, 9, 1, tzinfo=UTC)
     sql, args = model.facts_statement(["party/b"], 200, at, 0)
@@ -521,6 +524,39 @@ async def test_a_busy_subjects_recent_rows_are_those_recorded_by_the_sequence_as
     assert sorted(v or b"" for v in found.registers) == expected
 
 
+async def test_a_subject_is_flagged_busy_with_all_its_register_rows_once_it_is_probed(
+    client: Client, conn: asyncpg.Connection
+) -> None:
+    """read_facts_recent holds the register rows of the subjects busy enough to be probed,
+    every one of them (a question finds a busy subject's registers among them): the rows a
+    subject had when it became busy, and the rows it gets after."""
+
+    async def flags(subject: str) -> tuple[bool, list[bool]]:
+        await projector.catch_up(conn)
+        busy = await conn.fetchval("SELECT busy FROM read_subjects WHERE subject = $1", subject)
+        rows = await conn.fetch(
+            "SELECT busy FROM read_facts WHERE subject = $1 AND key <> '' ORDER BY sequence",
+            subject,
+        )
+        return busy, [r["busy"] for r in rows]
+
+    days = iter(range(1, 29))
+    for _ in range(model.SCAN_ROWS_PER_KEY):  # as many rows on its one key as a scan takes
+        await post(client, stated(f"s{next(days)}", f"2025-10-{next(days):02}", "supports"))
+    assert await flags("party/kyiv") == (False, [False] * model.SCAN_ROWS_PER_KEY)
+    await post(client, stated("s99", "2025-09-01", "opposes"))  # one more, backdated
+    assert await flags("party/kyiv") == (True, [True] * (model.SCAN_ROWS_PER_KEY + 1))
+    await post(client, stated("s100", "2025-09-02", "demands"))
+    assert await flags("party/kyiv") == (True, [True] * (model.SCAN_ROWS_PER_KEY + 2))
+    # Once busy, always: a second key leaves it few rows per key, its rows stay in the index.
+    await post(client, stated("s101", "2025-09-03", "rejects", on="issue/donbas"))
+    assert await flags("party/kyiv") == (True, [True] * (model.SCAN_ROWS_PER_KEY + 3))
+    assert await flags("issue/donbas") == (False, [False])
+    party = (await client.get("/v1/parties/kyiv", params={"at": "2025-09-03"})).json()
+    assert party["positions"]["issue/crimea"]["stance"] == "demands"
+    assert party["positions"]["issue/donbas"]["stance"] == "rejects"
+
+
 async def test_a_scanned_subjects_rows_are_read_in_key_order_never_sorted_again(
     conn: asyncpg.Connection,
 ) -> None:
@@ -528,8 +564,9 @@ async def test_a_scanned_subjects_rows_are_read_in_key_order_never_sorted_again(
     key order, from read_facts_valid. PostgreSQL plans that scan for a subject it does not
     know yet and, where read_facts_recent (valid-time order, no folded events) is the
     smaller index, read it and sorted its rows again: a wide party's answer took 17 ms in
-    place of 6 on a 1M-event log. So the scan's condition is one read_facts_recent cannot
-    serve: without read_facts_valid, nothing but the recent rows' own scan reads it."""
+    place of 6 on a 1M-event log. So read_facts_recent holds the rows flagged busy alone,
+    which the scan never asks for: without read_facts_valid, nothing but the recent rows'
+    own scan reads it."""
     await _shaped_as_a_log_of_100_000(conn)
     at = datetime(2005, 6, 1, tzinfo=UTC)
     for subjects in (["party/p5"], ["party/w0", "party/p5", "party/p6"]):
