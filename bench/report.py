@@ -74,9 +74,9 @@ WHY: Final = {
     "import_rss": "something per event kept for the whole import",
     "sse": "the one service process saturates: each event costs it the append, the "
     'projector\'s work and the stream message; see "Where the read time goes" below',
-    "subject": "one index-only descent per register key in `model.facts` (200 for the "
-    "realistic party, 500 rows a key; 7-15 µs each from shared buffers, as busy as the "
-    "shared cores are), one more per subject for its bound as known then with `known_at`, "
+    "subject": "for the realistic party (200 register keys, 500 rows a key), one "
+    "index-only scan of its 600 latest rows in `read_facts_recent` and a descent for each "
+    "key not among them, one more per subject for its bound as known then with `known_at`, "
     "two round trips a question (head and status; the facts, folded events with them) and "
     "~0.7 ms of HTTP. Asked in turn on one service, the same party as known now and as "
     "known then take the same time (p50 3.8 and 4.0 ms); between runs the p50 moves with "
@@ -84,8 +84,9 @@ WHY: Final = {
     "subject_cold": "a cold question is two round trips and little else (in-process: under a "
     "millisecond of SQL); a p99 far above its p50 is a few requests in 300 that waited for "
     'the shared cores; see "Where the read time goes" below',
-    "hot_vs_cold": "the hot party's 200 register keys, a descent each, "
-    "against a cold party's registers read by one scan of its rows; a cold answer is little "
+    "hot_vs_cold": "the hot party's 200 registers (its 600 latest rows read and sorted by "
+    "key, a descent for each key not among them, 200 stances sent) against a cold party's "
+    "few, read by one scan of its rows; a cold answer is little "
     'more than its fixed cost (two round trips and HTTP, ~1.5 ms); see "Where the read time '
     'goes" below',
     "page": "a page costs what its answer holds (1.7 MB of JSON at the median at 1M, a "
