@@ -187,11 +187,12 @@ _PAIRS_PROBED: Final = _PAIR.format(
 )
 
 # When scanned, both ends' registers come from one pass over the subject's rows in index
-# order: each row counts, within its key, the rows up to it that count at each end, and the
-# first that counts at an end is the key's register there. Of those rows (one a key, or two
-# where the register differs), the later end's carries the earlier end's (`lead`). A
-# descent per key for the earlier end costs an issue whose stances nearly all changed a
-# walk down the index for each.
+# order, those that count at the later end alone: a key's first is its register there, and
+# its first at or before the earlier end (where `lag` sees its rows cross that end) is its
+# register there, every row counting at the earlier end counting at the later one. Of those
+# rows (one a key, or two where the register differs), the later end's carries the earlier
+# end's (`lead`). A descent per key for the earlier end costs an issue whose stances nearly
+# all changed a walk down the index for each.
 _ENDS: Final = f"""
     SELECT e.*, lead(e.key) OVER k AS w_key, lead(e.valid_from) OVER k AS w_valid_from,
            lead(e.sequence) OVER k AS w_sequence, lead(e.version) OVER k AS w_version,
@@ -199,15 +200,12 @@ _ENDS: Final = f"""
     FROM (
         SELECT c.* FROM (
             SELECT f.key, f.valid_from, f.sequence, f.version, f.known_from, f.value,
-                   {_counts("$3")} AS later, {_counts("$6")} AS earlier,
-                   count(*) FILTER (WHERE {_counts("$3")}) OVER r AS n_later,
-                   count(*) FILTER (WHERE {_counts("$6")}) OVER r AS n_earlier
+                   f.valid_from <= $6 AS earlier, lag(f.valid_from <= $6) OVER r AS after
             FROM ({_SUBJECT_ROWS}) f
-            WHERE f.valid_from <= $3 AND f.known_from <= $2  -- the others count at neither end
-            WINDOW r AS (PARTITION BY f.key ORDER BY f.valid_from DESC, f.sequence DESC
-                         ROWS UNBOUNDED PRECEDING)
+            WHERE {_counts("$3")}
+            WINDOW r AS (PARTITION BY f.key ORDER BY f.valid_from DESC, f.sequence DESC)
         ) c
-        WHERE (c.later AND c.n_later = 1) OR (c.earlier AND c.n_earlier = 1)
+        WHERE c.after IS NULL OR (c.earlier AND NOT c.after)
     ) e
     WINDOW k AS (PARTITION BY e.key ORDER BY e.valid_from DESC, e.sequence DESC)"""  # noqa: S608
 
@@ -222,7 +220,7 @@ LEFT JOIN LATERAL (
            t.w_version AS version, t.w_known_from AS known_from, t.w_value AS value
     WHERE t.w_key IS NOT NULL
 ) w ON true
-WHERE NOT s.probed AND t.later AND t.n_later = 1"""
+WHERE NOT s.probed AND t.after IS NULL"""
 )
 
 # The events to fold of the subject `s`, each as believed (its value): every believed ''

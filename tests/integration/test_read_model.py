@@ -649,6 +649,12 @@ async def test_a_diff_reads_a_scanned_subjects_registers_at_both_ends_in_one_pas
         later,
     )
     assert counted and max(n["Actual Rows"] * n["Actual Loops"] for n in counted) <= before
+    # Nor is a row not confident enough (every row here is rank 2).
+    plan = await conn.fetchval(
+        "EXPLAIN (ANALYZE, FORMAT JSON) " + model._CHANGED, *args[:3], 3, args[4], earlier
+    )
+    counted = [n for n in _nodes(json.loads(plan)[0]["Plan"]) if n["Node Type"] == "WindowAgg"]
+    assert [n["Actual Rows"] for n in counted] == [0] * len(counted), counted
 
 
 async def test_the_walks_probe_reads_each_subjects_own_rows_on_a_read_model_of_any_size(
