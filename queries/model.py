@@ -67,6 +67,12 @@ def believed_at(row: str, known: str) -> str:
     return f"{row}.known_from <= {known} AND ({row}.known_to IS NULL OR {row}.known_to > {known})"
 
 
+def counts(row: str, at: str, known: str = "$2", floor: str = "$4") -> str:
+    """The SQL condition that `row` of read_facts counts in a question at valid time `at`:
+    at or before it, believed at sequence `known`, with confidence at least `floor`."""
+    return f"{row}.valid_from <= {at} AND {believed_at(row, known)} AND {row}.confidence >= {floor}"
+
+
 # A fact's value from the row `{f}` found in the index: its value there, or for a value too
 # long for an index entry (NULL there) the same row's long_value from the table.
 _VALUE: Final = """coalesce({f}.value, (
@@ -94,8 +100,7 @@ OFFSET 0
 _KEY_LOOKUP: Final = f"""
     SELECT f.key, f.valid_from, f.sequence, f.version, f.known_from, f.value FROM read_facts f
     WHERE f.subject = k.subject AND f.key = k.key {{gate}}
-      AND f.valid_from <= CASE WHEN k.last_known <= $2 THEN {{at}} ELSE least({{at}}, s.bound) END
-      AND {believed_at("f", "$2")} AND f.confidence >= $4
+      AND {counts("f", "CASE WHEN k.last_known <= $2 THEN {at} ELSE least({at}, s.bound) END")}
     ORDER BY f.valid_from DESC, f.sequence DESC LIMIT 1"""  # noqa: S608 - constants only
 
 _PROBED_KEYS: Final = """
@@ -122,7 +127,7 @@ _RECENT: Final = f"""
         ORDER BY f.valid_from DESC, f.sequence DESC
         LIMIT $6 * greatest(s.registers, 1)
     ) w
-    WHERE {believed_at("w", "$2")} AND w.confidence >= $4
+    WHERE {counts("w", "$3")}
     ORDER BY w.key, w.valid_from DESC, w.sequence DESC"""  # noqa: S608 - constants only
 
 _REGISTERS: Final = f"""
@@ -150,16 +155,10 @@ _SUBJECT_ROWS: Final = """
         OFFSET 0"""
 
 
-def _counts(at: str) -> str:
-    """The SQL condition that the row `f` counts at valid time `at`: at or before it,
-    believed at $2, confident enough."""
-    return f"f.valid_from <= {at} AND {believed_at('f', '$2')} AND f.confidence >= $4"
-
-
 _SCANNED_KEYS: Final = f"""
     SELECT DISTINCT ON (f.key) f.key, f.valid_from, f.sequence, f.version, f.known_from, f.value
     FROM ({_SUBJECT_ROWS}) f
-    WHERE {_counts("{at}")}
+    WHERE {counts("f", "{at}")}
     ORDER BY f.key, f.valid_from DESC, f.sequence DESC"""  # noqa: S608 - constants only
 
 _REGISTERS_SCANNED: Final = f"""
@@ -202,7 +201,7 @@ _ENDS: Final = f"""
             SELECT f.key, f.valid_from, f.sequence, f.version, f.known_from, f.value,
                    f.valid_from <= $6 AS earlier, lag(f.valid_from <= $6) OVER r AS after
             FROM ({_SUBJECT_ROWS}) f
-            WHERE {_counts("$3")}
+            WHERE {counts("f", "$3")}
             WINDOW r AS (PARTITION BY f.key ORDER BY f.valid_from DESC, f.sequence DESC)
         ) c
         WHERE c.after IS NULL OR (c.earlier AND NOT c.after)
@@ -228,8 +227,7 @@ WHERE NOT s.probed AND t.after IS NULL"""
 _CORE: Final = f"""
 SELECT array_agg({_VALUE.format(f="f", subject="f.subject")}) AS core
 FROM read_facts f
-WHERE f.subject = s.subject AND f.key = ''
-  AND f.valid_from <= $3 AND {believed_at("f", "$2")} AND f.confidence >= $4
+WHERE f.subject = s.subject AND f.key = '' AND {counts("f", "$3")}
 """  # noqa: S608 - constants only
 
 # A row a subject, its facts as arrays, each aggregated inside the subject's own lateral
@@ -382,15 +380,13 @@ LEFT JOIN LATERAL (
         ORDER BY f.key, f.valid_from DESC, f.sequence DESC
         OFFSET 0
     ) AS f
-    WHERE f.valid_from > $6 AND f.valid_from <= $8::timestamptz
-      AND {believed_at("f", "$4")} AND f.confidence >= $7
+    WHERE f.valid_from > $6 AND {counts("f", "$8::timestamptz", known="$4", floor="$7")}
     UNION ALL
     SELECT true FROM read_keys k
     CROSS JOIN LATERAL (
         SELECT FROM read_facts f
         WHERE f.subject = k.subject AND f.key = k.key
-          AND f.valid_from > $6 AND f.valid_from <= $8::timestamptz
-          AND {believed_at("f", "$4")} AND f.confidence >= $7
+          AND f.valid_from > $6 AND {counts("f", "$8::timestamptz", known="$4", floor="$7")}
         LIMIT 1
     ) AS f
     WHERE $6::timestamptz IS NOT NULL AND s.probed AND k.subject = s.subject
