@@ -158,32 +158,35 @@ async def keys(conn: Conn, pairs: Iterable[tuple[str, str]]) -> set[tuple[str, s
     return {(r["subject"], r["key"]) for r in rows}
 
 
-# A subject's latest read_bounds row by one backward descent of its key: a busy subject
-# has thousands of rows (one each time its bound grew), and reading them all for every
-# batch that concerns it makes a rebuild quadratic in its history.
-BOUNDS: Final = """
-SELECT s.subject, b.bound FROM unnest($1::text[]) AS s(subject)
-CROSS JOIN LATERAL (
+# What the read model holds of each subject a batch touches, in one round trip: its latest
+# read_bounds row, by one backward descent of its key (a busy subject has thousands of
+# rows, one each time its bound grew, and reading them all for every batch that concerns
+# it makes a rebuild quadratic in its history), and whether it is flagged busy.
+STANDING: Final = """
+SELECT s.subject, b.bound, coalesce(r.busy, false) AS busy FROM unnest($1::text[]) AS s(subject)
+LEFT JOIN LATERAL (
     SELECT bound FROM read_bounds r WHERE r.subject = s.subject
     ORDER BY r.known_from DESC LIMIT 1
-) AS b
+) AS b ON true
+LEFT JOIN read_subjects r ON r.subject = s.subject
 """
 
 
-async def bounds(conn: Conn, subjects: Iterable[str]) -> dict[str, datetime]:
-    """The bound so far of each of these subjects that has one: its latest read_bounds row
-    (a bound only grows)."""
-    rows = await conn.fetch(BOUNDS, list(subjects))
-    return {r["subject"]: r["bound"] for r in rows}
+class Standing(NamedTuple):
+    """Of the subjects a batch touches: the bound so far of each that has one (its latest
+    read_bounds row: a bound only grows), and those flagged busy."""
+
+    bounds: dict[str, datetime]
+    busy: set[str]
 
 
-async def busy(conn: Conn, subjects: Iterable[str]) -> set[str]:
-    """Which of these subjects are flagged busy."""
-    rows = await conn.fetch(
-        "SELECT subject FROM read_subjects WHERE subject = ANY($1::text[]) AND busy",
-        list(subjects),
+async def standing(conn: Conn, subjects: Iterable[str]) -> Standing:
+    """The bounds so far and the busy flags of these subjects."""
+    rows = await conn.fetch(STANDING, list(subjects))
+    return Standing(
+        {r["subject"]: r["bound"] for r in rows if r["bound"] is not None},
+        {r["subject"] for r in rows if r["busy"]},
     )
-    return {r["subject"] for r in rows}
 
 
 # A subject is flagged busy once its counts make it probed (queries.model), and stays so:
@@ -213,7 +216,7 @@ async def write(
     keys_: list[Key],
     subjects: list[Subject],
     bounds_: list[Bound],
-    busy: AbstractSet[str] = frozenset(),
+    busy: AbstractSet[str],
 ) -> None:
     """Close the beliefs that ended, then add the new rows (those of the `busy` subjects
     flagged), keys, subjects and bounds, and flag the subjects that became busy."""
@@ -246,8 +249,9 @@ async def write(
         )
     if bounds_:
         await conn.copy_records_to_table("read_bounds", records=bounds_)
-    if subjects:
-        await flag_busy(conn, (s.subject for s in subjects))
+    becoming = [s.subject for s in subjects if s.subject not in busy]
+    if becoming:
+        await flag_busy(conn, becoming)
 
 
 async def write_timeline(

@@ -192,10 +192,11 @@ async def _apply(conn: store.Conn, batch: list[tuple[Recorded, list[str]]]) -> N
             continue
         changes.believe(e, await store.family(conn, [root], e.sequence))
     known = await model_writes.keys(conn, {(r.subject, r.key) for r in changes.rows})
-    bounds = await model_writes.bounds(conn, {r.subject for r in changes.rows})
-    busy = await model_writes.busy(conn, {r.subject for r in changes.rows})
-    keys, subjects, bounds_ = changes.bind(known, bounds)
-    await model_writes.write(conn, changes.rows, changes.closes, keys, subjects, bounds_, busy)
+    so_far = await model_writes.standing(conn, {r.subject for r in changes.rows})
+    keys, subjects, bounds_ = changes.bind(known, so_far.bounds)
+    await model_writes.write(
+        conn, changes.rows, changes.closes, keys, subjects, bounds_, so_far.busy
+    )
     t = changes.timeline
     await model_writes.write_timeline(conn, t.hidden, t.unhidden, t.restated, t.unrestated)
 

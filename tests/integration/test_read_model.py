@@ -808,11 +808,11 @@ async def test_a_subjects_bound_is_read_by_one_descent_whatever_its_history(
     )
     await conn.execute("VACUUM ANALYZE read_bounds")
     subjects = [f"party/b{i}" for i in range(50)] + ["party/none"]
-    found = await model_writes.bounds(conn, subjects)
+    found = (await model_writes.standing(conn, subjects)).bounds
     assert len(found) == 50
     assert found["party/b7"] == datetime(2020, 1, 1, tzinfo=UTC) + (19_957 * timedelta(hours=1))
     [plan] = json.loads(
-        await conn.fetchval("EXPLAIN (ANALYZE, FORMAT JSON) " + model_writes.BOUNDS, subjects)
+        await conn.fetchval("EXPLAIN (ANALYZE, FORMAT JSON) " + model_writes.STANDING, subjects)
     )
     scans = [n for n in _plan_nodes(plan["Plan"]) if n.get("Relation Name") == "read_bounds"]
     read = sum(n["Actual Rows"] * n["Actual Loops"] for n in scans)
