@@ -295,13 +295,9 @@ async def test_a_subjects_rows_are_scanned_by_the_index_on_a_table_of_many_keys(
     for subjects in (["party/s5"], [f"party/s{i}" for i in range(100)]):
         sql, args = model.facts_statement(subjects, 180_000, at, 0)
         plan = json.loads(await conn.fetchval("EXPLAIN (FORMAT JSON) " + sql, *args))[0]["Plan"]
-        read = {(n["Node Type"], n.get("Relation Name")) for n in _plan_nodes(plan)}
+        read = {(n["Node Type"], n.get("Relation Name")) for n in _nodes(plan)}
         assert ("Seq Scan", "read_facts") not in read, read
         assert ("Index Only Scan", "read_facts") in read, read
-
-
-def _plan_nodes(node: dict[str, Any]) -> list[dict[str, Any]]:
-    return [node] + [n for child in node.get("Plans", ()) for n in _plan_nodes(child)]
 
 
 async def test_a_busy_subjects_facts_are_read_from_the_index_alone(
@@ -318,7 +314,7 @@ async def test_a_busy_subjects_facts_are_read_from_the_index_alone(
     async with conn.transaction():  # the table is tiny: make the planner use its indexes
         await conn.execute("SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off")
         [plan] = json.loads(await conn.fetchval("EXPLAIN (ANALYZE, FORMAT JSON) " + sql, *args))
-    lookups = [n for n in _plan_nodes(plan["Plan"]) if n.get("Index Name") == "read_facts_valid"]
+    lookups = [n for n in _nodes(plan["Plan"]) if n.get("Index Name") == "read_facts_valid"]
     ran = [n for n in lookups if n["Actual Loops"]]  # not a long stance's lookup: none here
     assert ran, plan
     assert {(n["Node Type"], n.get("Heap Fetches")) for n in ran} == {("Index Only Scan", 0)}
@@ -814,7 +810,7 @@ async def test_a_subjects_bound_is_read_by_one_descent_whatever_its_history(
     [plan] = json.loads(
         await conn.fetchval("EXPLAIN (ANALYZE, FORMAT JSON) " + model_writes.STANDING, subjects)
     )
-    scans = [n for n in _plan_nodes(plan["Plan"]) if n.get("Relation Name") == "read_bounds"]
+    scans = [n for n in _nodes(plan["Plan"]) if n.get("Relation Name") == "read_bounds"]
     read = sum(n["Actual Rows"] * n["Actual Loops"] for n in scans)
     assert scans and read <= len(subjects), plan
 
