@@ -341,12 +341,7 @@ async def log_rows(
 async def stored_concerns(conn: Conn, sequences: Sequence[int]) -> dict[int, list[str]]:
     """The subjects each of these events concerns, as stored (a retraction or correction
     concerns every subject its target does)."""
-    if not sequences:
-        return {}
-    rows = await conn.fetch(
-        "SELECT sequence, concerns FROM events WHERE sequence = ANY($1::bigint[])",
-        list(sequences),
-    )
+    rows = await log_rows(conn, sequences, "sequence, concerns")
     return {r["sequence"]: r["concerns"] for r in rows}
 
 
