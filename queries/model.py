@@ -188,39 +188,24 @@ _PAIRS_PROBED: Final = _PAIR.format(
 # When scanned, both ends' registers come from one pass over the subject's rows in index
 # order, those that count at the later end alone: a key's first is its register there, and
 # its first at or before the earlier end (where `lag` sees its rows cross that end) is its
-# register there, every row counting at the earlier end counting at the later one. Of those
-# rows (one a key, or two where the register differs), the later end's carries the earlier
-# end's (`lead`). A descent per key for the earlier end costs an issue whose stances nearly
-# all changed a walk down the index for each.
-_ENDS: Final = f"""
-    SELECT e.*, lead(e.key) OVER k AS w_key, lead(e.valid_from) OVER k AS w_valid_from,
-           lead(e.sequence) OVER k AS w_sequence, lead(e.version) OVER k AS w_version,
-           lead(e.known_from) OVER k AS w_known_from, lead(e.value) OVER k AS w_value
-    FROM (
-        SELECT c.* FROM (
-            SELECT f.key, f.valid_from, f.sequence, f.version, f.known_from, f.value,
-                   f.valid_from <= $6 AS earlier, lag(f.valid_from <= $6) OVER r AS after
-            FROM ({_SUBJECT_ROWS}) f
-            WHERE {counts("f", "$3")}
-            WINDOW r AS (PARTITION BY f.key ORDER BY f.valid_from DESC, f.sequence DESC)
-        ) c
-        WHERE c.after IS NULL OR (c.earlier AND NOT c.after)
-    ) e
-    WINDOW k AS (PARTITION BY e.key ORDER BY e.valid_from DESC, e.sequence DESC)"""  # noqa: S608
-
-_PAIRS_SCANNED: Final = (
-    _PAIR.format(
-        now=_VALUE.format(f="t", subject="s.subject"), was=_VALUE.format(f="w", subject="s.subject")
-    )
-    + f"""
-FROM ({_ENDS}) t
-LEFT JOIN LATERAL (
-    SELECT t.w_key AS key, t.w_valid_from AS valid_from, t.w_sequence AS sequence,
-           t.w_version AS version, t.w_known_from AS known_from, t.w_value AS value
-    WHERE t.w_key IS NOT NULL
-) w ON true
-WHERE NOT s.probed AND t.after IS NULL"""
-)
+# register there, every row counting at the earlier end counting at the later one. Each
+# row kept is one end's register, in `_PAIR`'s columns: the later end's (`changed` where
+# it lies after the earlier end), or, where the key's register differs, the earlier end's
+# (`had`); the subject's aggregates pair them. A descent per key for the earlier end costs
+# an issue whose stances nearly all changed a walk down the index for each.
+_PAIRS_SCANNED: Final = f"""
+SELECT c.key, NOT c.earlier AND c.after IS NULL AS changed, c.after IS NOT NULL AS had,
+       CASE WHEN NOT c.earlier THEN {_VALUE.format(f="c", subject="s.subject")} END AS now,
+       CASE WHEN c.after IS NOT NULL THEN {_VALUE.format(f="c", subject="s.subject")} END AS was,
+       c.earlier AS was_held
+FROM (
+    SELECT f.key, f.valid_from, f.sequence, f.version, f.known_from, f.value,
+           f.valid_from <= $6 AS earlier, lag(f.valid_from <= $6) OVER r AS after
+    FROM ({_SUBJECT_ROWS}) f
+    WHERE {counts("f", "$3")}
+    WINDOW r AS (PARTITION BY f.key ORDER BY f.valid_from DESC, f.sequence DESC)
+) c
+WHERE NOT s.probed AND (c.after IS NULL OR (c.earlier AND NOT c.after))"""  # noqa: S608
 
 # The events to fold of the subject `s`, each as believed (its value): every believed ''
 # row at or before $3 (put in valid-time order by the caller).
