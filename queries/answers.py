@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 
@@ -146,6 +146,36 @@ def read_pin(known_at: str | None, cursor: str | None) -> str | int | None:
     return known_at if after is None else after.k
 
 
+class PageQuestion(NamedTuple):
+    """A /v1/state or /v1/diff page's question, resolved: its document is a function of
+    `key` (and of the code that writes it) alone, so `key` names the document before it is
+    read."""
+
+    q: Question
+    earlier: datetime | None  # a diff's `from`; None for a state page
+    start: str  # the subject-id prefix walked
+    after: PageCursor | None
+    limit: int
+    budget: int
+
+    @property
+    def key(self) -> tuple[Any, ...]:
+        """Every parameter the document depends on, resolved: its kind, times, sequence,
+        confidence, `known_at` as given (the document repeats it), walk and budget."""
+        q, after = self.q, self.after
+        times = [format_time(t) for t in (self.earlier, q.at) if t is not None]
+        where = None if after is None else [after.s, after.k]
+        return ("state" if self.earlier is None else "diff", *times, q.known, q.min_confidence,
+                q.known_at_text, self.start, where, self.limit, self.budget)  # fmt: skip
+
+    async def document(self, conn: Conn) -> dict[str, Any]:
+        """The page's document, read on `conn` (one holding `q.known`)."""
+        args = (self.q, self.start, self.after, self.limit, self.budget)
+        if self.earlier is None:
+            return await state_document(conn, *args)
+        return await diff_document(conn, self.earlier, *args)
+
+
 def _page_params(
     kind: str | None, prefix: str | None, limit: int | None, cursor: str | None
 ) -> tuple[str, int, PageCursor | None, int | None]:
@@ -156,7 +186,7 @@ def _page_params(
     return question.page_prefix(kind, prefix), question.page_limit(limit), after, known
 
 
-async def state_answer(
+async def state_question(
     conn: Conn,
     at: str | None,
     known_at: str | None,
@@ -167,15 +197,14 @@ async def state_answer(
     limit: int | None = None,
     cursor: str | None = None,
     budget: int = question.PAGE_FACTS,
-) -> Answer:
+) -> PageQuestion:
     """GET /v1/state: one page of the walk `cursor` continues (or starts)."""
     start, size, after, known = _page_params(kind, prefix, limit, cursor)
     q = await question.ask(conn, at, known_at, min_confidence, known=known)
-    doc = await state_document(conn, q, start, after, size, budget)
-    return Answer(doc, q.pinned, format_time(q.at))
+    return PageQuestion(q, None, start, after, size, budget)
 
 
-async def diff_answer(
+async def diff_question(
     conn: Conn,
     from_: str,
     to: str,
@@ -187,10 +216,9 @@ async def diff_answer(
     limit: int | None = None,
     cursor: str | None = None,
     budget: int = question.PAGE_FACTS,
-) -> Answer:
+) -> PageQuestion:
     """GET /v1/diff: one page of the walk, both ends as known at one sequence."""
     start, size, after, known = _page_params(kind, prefix, limit, cursor)
     q_to = await question.ask(conn, to, known_at, min_confidence, known=known, at_name="to")
     from_at = question.parse_at_param("from", from_, q_to.at)
-    doc = await diff_document(conn, from_at, q_to, start, after, size, budget)
-    return Answer(doc, q_to.pinned, format_time(q_to.at))
+    return PageQuestion(q_to, from_at, start, after, size, budget)

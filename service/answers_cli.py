@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 import projections
+from events.store import Conn
 from events.vocabulary import CONFIDENCE_RANK, DEFAULT_MIN_CONFIDENCE, KINDS
 from queries import answers, question
 from service.settings import Settings
@@ -79,8 +80,9 @@ def cmd_state(args: argparse.Namespace, settings: Settings) -> int:
                 return _print_subject(args, one)
             return await _each_page(
                 args,
+                conn,
                 functools.partial(
-                    answers.state_answer,
+                    answers.state_question,
                     conn,
                     args.at,
                     args.known_at,
@@ -95,17 +97,18 @@ def cmd_state(args: argparse.Namespace, settings: Settings) -> int:
 
 async def _each_page(
     args: argparse.Namespace,
-    page_at: Callable[..., Awaitable[answers.Answer]],
+    conn: Conn,
+    page_at: Callable[..., Awaitable[answers.PageQuestion]],
     show: Callable[[dict[str, Any]], None],
 ) -> int:
-    """Show every page of a walk (`--kind`, `--prefix`, `--limit`), following `next`
-    from the first page."""
+    """Show every page of a walk (`--kind`, `--prefix`, `--limit`), read on `conn`,
+    following `next` from the first page."""
     cursor: str | None = None
     while True:
         page = await page_at(kind=args.kind, prefix=args.prefix, limit=args.limit, cursor=cursor)
-        assert page.body is not None  # pages always answer a document
-        show(page.body)
-        cursor = page.body["next"]
+        body = await page.document(conn)
+        show(body)
+        cursor = body["next"]
         if cursor is None:
             return 0
 
@@ -154,8 +157,9 @@ def cmd_diff(args: argparse.Namespace, settings: Settings) -> int:
         async with svc.pool.acquire() as conn:
             return await _each_page(
                 args,
+                conn,
                 functools.partial(
-                    answers.diff_answer,
+                    answers.diff_question,
                     conn,
                     args.from_,
                     args.to,

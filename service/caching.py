@@ -25,10 +25,26 @@ def cached(request: Request[Any, Any, Any], body: Any, pinned: bool) -> Response
     `If-None-Match` naming the ETag answers 304 with the same headers.
     """
     raw = msgspec.json.encode(body)
-    headers = {"ETag": _etag(raw), "Cache-Control": cache_control(pinned)}
-    if not_modified(request, headers["ETag"]):
-        return Response(b"", status_code=304, headers=headers)
-    return Response(raw, media_type="application/json", headers=headers)
+    etag = _etag(raw)
+    return unless_matched(request, etag, pinned) or encoded(raw, etag, pinned)
+
+
+def unless_matched(
+    request: Request[Any, Any, Any], etag: str, pinned: bool
+) -> Response[Any] | None:
+    """The 304 answer when the request's `If-None-Match` names `etag`, else None."""
+    if not_modified(request, etag):
+        return Response(b"", status_code=304, headers=_headers(etag, pinned))
+    return None
+
+
+def encoded(raw: bytes, etag: str, pinned: bool) -> Response[Any]:
+    """JSON already encoded, named by `etag`."""
+    return Response(raw, media_type="application/json", headers=_headers(etag, pinned))
+
+
+def _headers(etag: str, pinned: bool) -> dict[str, str]:
+    return {"ETag": etag, "Cache-Control": cache_control(pinned)}
 
 
 def question_etag(*question: Any) -> str:

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
+import msgspec
 from litestar import Controller, Request, Response, get
 from litestar.di import NamedDependency
 from litestar.params import FromPath, QueryParameter
 
+from events.store import Conn
 from events.vocabulary import DEFAULT_MIN_CONFIDENCE, Kind
 from queries import answers
 from queries.question import DEFAULT_PAGE, KIND_OF_COLLECTION, MAX_PAGE, Collection
 from service import metrics
 from service.api.openapi import read_responses
 from service.api.params import AtParam, KnownAtParam, MinConfidence, path_subject
-from service.caching import cached
+from service.caching import cached, encoded, question_etag, unless_matched
 from service.problems import Problem
 from service.wiring import Services
 
@@ -62,16 +66,11 @@ class AnswersController(Controller):
     ) -> Response[Any]:
         """`{at, known_at, min_confidence, sequence, parties, plans, meetings, issues, next}`,
         in subject-id order."""
-        # A page can be large: it takes a place in the heavy-read budget until encoded.
-        async with svc.heavy.slot():
-            with metrics.QUERY_SECONDS.labels("state").time():
-                async with svc.acquire_read(answers.read_pin(known_at, cursor)) as conn:
-                    answer = await answers.state_answer(
-                        conn, at, known_at, min_confidence,
-                        kind=kind, prefix=prefix, limit=limit, cursor=cursor,
-                        budget=svc.settings.page_facts,
-                    )  # fmt: skip
-            return cached(request, answer.body, answer.pinned)
+        ask = functools.partial(
+            answers.state_question, at=at, known_at=known_at, min_confidence=min_confidence,
+            kind=kind, prefix=prefix, limit=limit, cursor=cursor, budget=svc.settings.page_facts,
+        )  # fmt: skip
+        return await _page(request, svc, "state", answers.read_pin(known_at, cursor), ask)
 
     @get(
         "/v1/diff",
@@ -95,16 +94,12 @@ class AnswersController(Controller):
     ) -> Response[Any]:
         """`{from, to, known_at, min_confidence, sequence, changes: [{subject, field, before,
         after, event, ...}], next}`."""
-        # A page can be large: it takes a place in the heavy-read budget until encoded.
-        async with svc.heavy.slot():
-            with metrics.QUERY_SECONDS.labels("diff").time():
-                async with svc.acquire_read(answers.read_pin(known_at, cursor)) as conn:
-                    answer = await answers.diff_answer(
-                        conn, from_, to, known_at, min_confidence,
-                        kind=kind, prefix=prefix, limit=limit, cursor=cursor,
-                        budget=svc.settings.page_facts,
-                    )  # fmt: skip
-            return cached(request, answer.body, answer.pinned)
+        ask = functools.partial(
+            answers.diff_question, from_=from_, to=to, known_at=known_at,
+            min_confidence=min_confidence, kind=kind, prefix=prefix, limit=limit,
+            cursor=cursor, budget=svc.settings.page_facts,
+        )  # fmt: skip
+        return await _page(request, svc, "diff", answers.read_pin(known_at, cursor), ask)
 
     @get(
         "/v1/{collection:str}/{slug:str}",
@@ -129,3 +124,24 @@ class AnswersController(Controller):
         if answer.body is None:
             raise Problem(404, answers.not_counted(subject, answer.at), kind="not-found")
         return cached(request, answer.body, answer.pinned)
+
+
+async def _page(
+    request: Request[Any, Any, Any],
+    svc: Services,
+    what: str,
+    pin: str | int | None,
+    ask: Callable[[Conn], Awaitable[answers.PageQuestion]],
+) -> Response[Any]:
+    """A state or diff page (`what`), named by its question's strong ETag
+    (`question_etag`): 304, no page read, when `If-None-Match` names it. A page can be
+    large: it takes a place in the heavy-read budget until encoded."""
+    async with svc.heavy.slot():
+        with metrics.QUERY_SECONDS.labels(what).time():
+            async with svc.acquire_read(pin) as conn:
+                page = await ask(conn)
+                etag = question_etag(*page.key)
+                if (matched := unless_matched(request, etag, page.q.pinned)) is not None:
+                    return matched
+                body = await page.document(conn)
+        return encoded(msgspec.json.encode(body), etag, page.q.pinned)

@@ -153,6 +153,48 @@ async def test_known_at_pins_the_answer_forever(example: Client) -> None:
     assert moving.headers["cache-control"] == "no-cache"
 
 
+async def test_a_pages_etag_names_its_question_so_revalidating_it_reads_no_page(
+    example: Client, monkeypatch: Any
+) -> None:
+    """A state or diff page's ETag is a function of its question, resolved (its sequence
+    among it), and of the code: `If-None-Match` naming it is answered 304 before the page
+    is read, however large the page, and a page as known now changes its tag with the log."""
+    asks = {
+        "/v1/state": {"at": "2025-11-28", "limit": "3"},
+        "/v1/diff": {"from": "2025-11-20", "to": "2025-11-30", "limit": "3"},
+    }
+    tags: dict[str, list[str]] = {}
+    for path, params in asks.items():
+        for known in ("40", None):
+            r = await example.get(path, params={**params, **({"known_at": known} if known else {})})
+            assert r.status_code == 200, r.text
+            tags.setdefault(path, []).append(r.headers["etag"])
+    assert len({t for ts in tags.values() for t in ts}) == 4, tags  # every question its own
+
+    def read(*_: Any, **__: Any) -> None:
+        raise AssertionError("a page was read to answer a conditional GET its tag matches")
+
+    with monkeypatch.context() as m:
+        m.setattr("queries.pages.page_subjects", read)
+        for path, params in asks.items():
+            pinned, now = tags[path]
+            for known, tag in (("40", pinned), (None, now)):
+                again = await example.get(
+                    path,
+                    params={**params, **({"known_at": known} if known else {})},
+                    headers={"if-none-match": f'"other", {tag}'},
+                )
+                assert again.status_code == 304, (path, again.text)
+                assert again.headers["etag"] == tag
+    await example.post("/v1/events", json={"type": "x-note", "time": "2025-11-20", "data": 1})
+    for path, params in asks.items():
+        later = await example.get(path, params=params)
+        assert later.headers["etag"] != tags[path][1]  # known now: the log grew
+        fixed = await example.get(path, params={**params, "known_at": "40"})
+        assert fixed.headers["etag"] == tags[path][0]
+        assert fixed.headers["cache-control"] == "public, max-age=31536000, immutable"
+
+
 async def test_known_at_as_a_timestamp_counts_only_what_was_recorded_by_then(
     example: Client, services: Services
 ) -> None:

@@ -248,9 +248,10 @@ async def test_an_answer_is_two_statements_and_reads_no_event_from_the_log(
     assert one.body is not None and (one.body["name"], one.body["kind"]) == ("Lviv", "state")
     assert len(sent) == 2, sent
     sent.clear()
-    page = await answers.state_answer(conn, None, None, "disputed")
+    page = await answers.state_question(conn, None, None, "disputed")
+    body = await page.document(conn)
     await asyncio.sleep(0)
-    assert page.body is not None and [p.name for p in page.body["parties"]] == [None, "Lviv"]
+    assert [p.name for p in body["parties"]] == [None, "Lviv"]
     assert len(sent) == 3, sent  # the head and status, the page's subjects, their facts
     assert not [q for q in sent if "FROM events WHERE" in q], sent
 
