@@ -11,7 +11,6 @@ from litestar import Controller, Request, Response, get
 from litestar.di import NamedDependency
 from litestar.params import FromPath, QueryParameter
 
-from events.store import Conn
 from events.vocabulary import DEFAULT_MIN_CONFIDENCE, Kind
 from queries import answers
 from queries.question import DEFAULT_PAGE, KIND_OF_COLLECTION, MAX_PAGE, Collection
@@ -131,7 +130,7 @@ async def _page(
     svc: Services,
     what: str,
     pin: str | int | None,
-    ask: Callable[[Conn], Awaitable[answers.PageQuestion]],
+    ask: Callable[..., Awaitable[answers.PageQuestion]],
 ) -> Response[Any]:
     """A state or diff page (`what`), named by its question's strong ETag
     (`question_etag`): 304, no page read, when `If-None-Match` names it. A page can be
