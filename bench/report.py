@@ -94,7 +94,7 @@ WHY: Final = {
     "PostgreSQL reads the next piece on the other. The heaviest diff pages, of plans, issues "
     "or meetings, take 43-73 ms of the service's CPU and 25-36 ms of PostgreSQL's "
     "(2026-12-03): the fold (~1.9 µs an event), each end's stances (~0.4 µs each, twice), "
-    "each change (~0.7 µs, up to 14,000 a page), the JSON and the ETag; and the machine's "
+    "each change (~0.7 µs, up to 14,000 a page) and the JSON; and the machine's "
     "speed for this work drifts by up to 2x within minutes. Pages holding a hot subject cost "
     "more (`plan/l0`, 14,008 folded events, 3.0 MB, is assembled in ~45 ms on its own) and "
     'lie in about one random page in a hundred; see "Where the read time goes" below',
