@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Final
@@ -25,26 +26,28 @@ def cached(request: Request[Any, Any, Any], body: Any, pinned: bool) -> Response
     `If-None-Match` naming the ETag answers 304 with the same headers.
     """
     raw = msgspec.json.encode(body)
-    etag = _etag(raw)
-    return unless_matched(request, etag, pinned) or encoded(raw, etag, pinned)
+    headers = validators(_etag(raw), pinned)
+    return unless_matched(request, headers) or encoded(raw, headers)
+
+
+def validators(etag: str, pinned: bool, more: Mapping[str, str] | None = None) -> dict[str, str]:
+    """An answer's headers: its strong ETag, its caching, and `more`."""
+    return {**(more or {}), "ETag": etag, "Cache-Control": cache_control(pinned)}
 
 
 def unless_matched(
-    request: Request[Any, Any, Any], etag: str, pinned: bool
+    request: Request[Any, Any, Any], headers: dict[str, str]
 ) -> Response[Any] | None:
-    """The 304 answer when the request's `If-None-Match` names `etag`, else None."""
-    if not_modified(request, etag):
-        return Response(b"", status_code=304, headers=_headers(etag, pinned))
+    """The 304 answer, with `headers` (`validators`), when the request's `If-None-Match`
+    names their ETag; else None."""
+    if not_modified(request, headers["ETag"]):
+        return Response(b"", status_code=304, headers=headers)
     return None
 
 
-def encoded(raw: bytes, etag: str, pinned: bool) -> Response[Any]:
-    """JSON already encoded, named by `etag`."""
-    return Response(raw, media_type="application/json", headers=_headers(etag, pinned))
-
-
-def _headers(etag: str, pinned: bool) -> dict[str, str]:
-    return {"ETag": etag, "Cache-Control": cache_control(pinned)}
+def encoded(raw: bytes, headers: dict[str, str]) -> Response[Any]:
+    """JSON already encoded, with `headers` (`validators`)."""
+    return Response(raw, media_type="application/json", headers=headers)
 
 
 def question_etag(*question: Any) -> str:

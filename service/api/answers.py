@@ -17,7 +17,7 @@ from queries.question import DEFAULT_PAGE, KIND_OF_COLLECTION, MAX_PAGE, Collect
 from service import metrics
 from service.api.openapi import read_responses
 from service.api.params import AtParam, KnownAtParam, MinConfidence, path_subject
-from service.caching import cached, encoded, question_etag, unless_matched
+from service.caching import cached, encoded, question_etag, unless_matched, validators
 from service.problems import Problem
 from service.wiring import Services
 
@@ -139,8 +139,8 @@ async def _page(
         with metrics.QUERY_SECONDS.labels(what).time():
             async with svc.acquire_read(pin) as conn:
                 page = await ask(conn)
-                etag = question_etag(*page.key)
-                if (matched := unless_matched(request, etag, page.q.pinned)) is not None:
+                headers = validators(question_etag(*page.key), page.q.pinned)
+                if (matched := unless_matched(request, headers)) is not None:
                     return matched
                 body = await page.document(conn)
-        return encoded(msgspec.json.encode(body), etag, page.q.pinned)
+        return encoded(msgspec.json.encode(body), headers)

@@ -27,7 +27,7 @@ from service.api.params import (
     ToParam,
     TypeParam,
 )
-from service.caching import cache_control, not_modified, question_etag
+from service.caching import question_etag, unless_matched, validators
 from service.wiring import Services
 
 BATCH: Final = 1_000  # events per database round trip (and per chunk) of the NDJSON stream
@@ -54,9 +54,9 @@ async def streamed(
 ) -> Response[Any]:
     """An export streamed in the heavy-read budget, with its question's strong ETag
     (`question_etag`): 304, nothing read, when `If-None-Match` names it."""
-    headers = {**headers, "ETag": etag, "Cache-Control": cache_control(pinned)}
-    if not_modified(request, etag):
-        return Response(b"", status_code=304, headers=headers)
+    headers = validators(etag, pinned, headers)
+    if (matched := unless_matched(request, headers)) is not None:
+        return matched
     return Stream(await svc.heavy.streamed(chunks), media_type=media_type, headers=headers)
 
 
