@@ -83,10 +83,9 @@ def cmd_state(args: argparse.Namespace, settings: Settings) -> int:
                 conn,
                 functools.partial(
                     answers.state_question,
-                    conn,
-                    args.at,
-                    args.known_at,
-                    args.min_confidence,
+                    at=args.at,
+                    known_at=args.known_at,
+                    min_confidence=args.min_confidence,
                     budget=svc.settings.page_facts,
                 ),
                 lambda doc: _print_state_page(args, doc),
@@ -101,11 +100,12 @@ async def _each_page(
     page_at: Callable[..., Awaitable[answers.PageQuestion]],
     show: Callable[[dict[str, Any]], None],
 ) -> int:
-    """Show every page of a walk (`--kind`, `--prefix`, `--limit`), read on `conn`,
-    following `next` from the first page."""
+    """Show every page of a walk (`--kind`, `--prefix`, `--limit`), each asked (`page_at`)
+    and read on `conn`, following `next` from the first page."""
     cursor: str | None = None
     while True:
-        page = await page_at(kind=args.kind, prefix=args.prefix, limit=args.limit, cursor=cursor)
+        walk = {"kind": args.kind, "prefix": args.prefix, "limit": args.limit, "cursor": cursor}
+        page = await page_at(conn, **walk)
         body = await page.document(conn)
         show(body)
         cursor = body["next"]
@@ -160,11 +160,10 @@ def cmd_diff(args: argparse.Namespace, settings: Settings) -> int:
                 conn,
                 functools.partial(
                     answers.diff_question,
-                    conn,
-                    args.from_,
-                    args.to,
-                    args.known_at,
-                    args.min_confidence,
+                    from_=args.from_,
+                    to=args.to,
+                    known_at=args.known_at,
+                    min_confidence=args.min_confidence,
                     budget=svc.settings.page_facts,
                 ),
                 lambda doc: _print_diff_page(args, doc),
