@@ -9,7 +9,6 @@ from typing import Final, NamedTuple
 
 from events.store import Conn
 from queries import model
-from queries.model import probed
 
 
 class Row(NamedTuple):
@@ -196,7 +195,7 @@ async def standing(conn: Conn, subjects: Iterable[str]) -> Standing:
 _FLAG_BUSY: Final = f"""
 WITH flagged AS (
     UPDATE read_subjects s SET busy = true
-    WHERE s.subject = ANY($1::text[]) AND NOT s.busy AND {probed("$2")}
+    WHERE s.subject = ANY($1::text[]) AND NOT s.busy AND {model.probed("$2")}
     RETURNING s.subject
 )
 UPDATE read_facts f SET busy = true FROM flagged
