@@ -23,8 +23,11 @@ three databases on it (the service's, the raw baselines', the peer's) and:
 7. SSE delivery lag at half the peak single-event rate;
 8. the peer, `eventsourcing` with `eventsourcing.postgres` (bench/peer.py).
 
-Every phase has a time cap; a failing phase is reported and the others still run. The
-HTTP client is bench/lean.py (asyncio streams, keep-alive, 127.0.0.1 only). Results: a
+Every phase has a time cap; a failing phase is reported and the others still run. After
+each import and the rebuild, and before the single-event appends, the databases are
+vacuumed and checkpointed, untimed (`processes.settle`), and bench/watch.py records what
+else ran during each phase (autovacuum, CPU stolen by the host). The HTTP client is
+bench/lean.py (asyncio streams, keep-alive, 127.0.0.1 only). Results: a
 Markdown section in docs/PERFORMANCE.md, the raw figures in bench/results/*.json.
 
     python bench/bench.py            # the full 1M run (about 15 minutes on 2 shared cores)
@@ -56,8 +59,9 @@ import asyncpg
 import peer
 import synth
 from basis import Config, generate
-from processes import Service, checkpoint, model_sizes, run_import, run_rebuild
+from processes import Service, model_sizes, run_import, run_rebuild, settle
 from reads import page_queries, state_walk, subject_queries, timeline_queries
+from watch import BETWEEN, Watch
 from writes import batch_append, raw_copy, single_appends, sse_lag
 
 from service import embedded
@@ -71,6 +75,7 @@ SERVICE_DB: Final = "annals_bench"
 RAW_DB: Final = "annals_bench_raw"
 PEER_DB: Final = "annals_bench_peer"
 log = ap.log
+WATCH: Final = Watch()  # what else ran during each phase (the report's `background`)
 
 
 @dataclass
@@ -96,6 +101,7 @@ class Report:
     append: list[dict[str, Any]] = field(default_factory=list)
     sse: dict[str, Any] = field(default_factory=dict)
     peer: dict[str, Any] = field(default_factory=dict)
+    background: dict[str, Any] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
     service_log_problems: list[str] = field(default_factory=list)
     wall_seconds: float = 0.0
@@ -135,6 +141,7 @@ async def prepare(admin_url: str, raw_url: str) -> dict[str, Any]:
 async def phase(report: Report, name: str, fn: Callable[[], Awaitable[Any]]) -> Any:
     """Run one phase; a failure is logged and reported, and the run goes on."""
     log(f"--- {name}")
+    WATCH.mark(name)
     try:
         return await fn()
     except Exception as e:
@@ -142,13 +149,28 @@ async def phase(report: Report, name: str, fn: Callable[[], Awaitable[Any]]) -> 
         log(f"{name} FAILED: {type(e).__name__}: {e}")
         traceback.print_exc(file=sys.stderr)
         return None
+    finally:
+        WATCH.mark(BETWEEN)
 
 
 async def run(
     cfg: Config, args: argparse.Namespace, report: Report, urls: dict[str, str], work: Path,
     postmaster: int | None,
 ) -> None:  # fmt: skip
-    """Every phase, in order (see the module docstring)."""
+    """Every phase, in order (see the module docstring), watched."""
+    await WATCH.start(urls["admin"])
+    try:
+        await phases(cfg, args, report, urls, work, postmaster)
+    finally:
+        await WATCH.stop()
+        report.background = WATCH.summary()
+
+
+async def phases(
+    cfg: Config, args: argparse.Namespace, report: Report, urls: dict[str, str], work: Path,
+    postmaster: int | None,
+) -> None:  # fmt: skip
+    """The phases of `run`, in order."""
     skip = set(args.skip)
     lg = generate(cfg, work)
     report.log_shape = {
@@ -173,6 +195,7 @@ async def run(
             if got is None:
                 return  # nothing to query
             report.imports.append(got)
+            await settle("after the import", urls["service"])
             if size == cfg.events:  # the target's size: the whole log, beside its import
                 built = await phase(
                     report,
@@ -181,12 +204,12 @@ async def run(
                 )
                 if built:
                     report.rebuilds.append(built)
+                await settle("after the rebuild", urls["service"])
             sized = await phase(
                 report, f"sizes at {label} events", partial(model_sizes, urls["service"], size)
             )
             if sized:
                 report.sizes.append(sized)
-            await checkpoint(urls["service"])
             await svc.start()
             if "walk" not in skip:  # first, on a fresh service: its peak RSS is the walk's
                 assert svc.proc is not None
@@ -228,6 +251,7 @@ async def run(
                 or {}
             )
         if "append" not in skip:
+            await settle("before the single-event appends", urls["service"], urls["raw"])
             assert svc.proc is not None
             pids = ap.Pids(svc.proc.pid, postmaster)
             report.append = (

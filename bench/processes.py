@@ -174,16 +174,21 @@ READ_TABLES: Final = (
 LOG_TABLES: Final = ("events", "event_concerns")
 
 
-async def checkpoint(url: str) -> None:
-    """Write out what the import and the rebuild left dirty before anything is timed: a
-    checkpoint of gigabytes of buffers running under the query phases slows every row of
-    them (a run whose cold p99 was 16.9 ms against 4.5 ms in the run before)."""
-    log("checkpoint before the questions")
-    db = await asyncpg.connect(url)
-    try:
-        await db.execute("CHECKPOINT")
-    finally:
-        await db.close()
+async def settle(why: str, *urls: str) -> None:
+    """Vacuum and analyze each database what the phases before wrote, then write out the
+    dirty buffers, before the next timed phase: otherwise autovacuum's pass over a bulk
+    load (a gigabyte after an import or the raw COPY) and a checkpoint of gigabytes land on
+    whichever phase or slice runs then (report's "What else ran during each phase").
+    Untimed: it is the steady state the phases measure, not the bulk load's aftermath."""
+    t0 = time.perf_counter()
+    for url in urls:
+        db = await asyncpg.connect(url)
+        try:
+            await db.execute("VACUUM (ANALYZE)")
+            await db.execute("CHECKPOINT")
+        finally:
+            await db.close()
+    log(f"settled {len(urls)} database(s) {why} in {time.perf_counter() - t0:.1f} s")
 
 
 async def model_sizes(url: str, size: int) -> dict[str, Any]:

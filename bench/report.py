@@ -476,10 +476,28 @@ def markdown(r: dict[str, Any]) -> str:
               f" events/s, 1,000 a save). Ours, the realistic hot party at a random `known_at`"
               f" over HTTP: p50 {f(hot.get('p50_ms'), 2)} ms, p99 {f(hot.get('p99_ms'), 2)} ms."
               ]  # fmt: skip
+    L += _background(r.get("background") or {})
     if r.get("service_log_problems"):
         L += ["", "The service's log (warnings and errors, at most 5):", ""]
         L += [f"* `{ln[:200]}`" for ln in r["service_log_problems"][:5]]
     return "\n".join(L) + "\n"
+
+
+def _background(phases: dict[str, Any]) -> list[str]:
+    """What else ran during each phase (bench/watch.py)."""
+    if not phases:
+        return []
+    L = ["", "#### What else ran during each phase", "",
+         "The machine's CPU busy and stolen by its host (% of all cores' time, from /proc/stat),"
+         " and each autovacuum task of PostgreSQL seen running (sampled each half second).",
+         "",
+         "| phase | seconds | CPU busy | CPU stolen | autovacuum seen (seconds) |",
+         "|---|---:|---:|---:|---|"]  # fmt: skip
+    for name, x in phases.items():
+        vac = "; ".join(f"{k} {f(v, 1)}" for k, v in x["autovacuum"].items()) or "-"
+        L.append(f"| {name} | {f(x['seconds'], 1)} | {f(x['busy_pct'], 1)} % "
+                 f"| {f(x['steal_pct'], 1)} % | {vac} |")  # fmt: skip
+    return L
 
 
 def write_doc(section: str) -> None:
