@@ -143,4 +143,4 @@ async def _page(
                 if (matched := unless_matched(request, headers)) is not None:
                     return matched
                 body = await page.document(conn)
-        return encoded(msgspec.json.encode(body), headers)
+        return encoded(msgspec.json.encode(body), headers, body)

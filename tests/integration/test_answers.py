@@ -6,6 +6,7 @@ from typing import Any
 
 import httpx
 
+from service.app import create_app
 from service.wiring import Services
 from tests.conftest import EXAMPLE_EVENTS
 
@@ -193,6 +194,38 @@ async def test_a_pages_etag_names_its_question_so_revalidating_it_reads_no_page(
         fixed = await example.get(path, params={**params, "known_at": "40"})
         assert fixed.headers["etag"] == tags[path][0]
         assert fixed.headers["cache-control"] == "public, max-age=31536000, immutable"
+
+
+async def test_a_pages_document_is_freed_after_its_bytes_are_sent(
+    services: Services, monkeypatch: Any
+) -> None:
+    """Freeing a page's document (millions of objects on a page of megabytes) takes
+    milliseconds: it happens once the answer's last bytes are sent, not before."""
+    seen: list[str] = []
+
+    class Held(list[int]):
+        def __del__(self) -> None:
+            seen.append("freed")
+
+    async def document(*_: Any) -> dict[str, Any]:
+        return {"parties": Held([1])}
+
+    monkeypatch.setattr("queries.answers.state_document", document)
+    app = create_app(svc=services)
+
+    async def watched(scope: Any, receive: Any, send: Any) -> None:
+        async def sending(message: dict[str, Any]) -> None:
+            await send(message)
+            if message["type"] == "http.response.body" and not message.get("more_body"):
+                seen.append("sent")
+
+        await app(scope, receive, sending)
+
+    transport = httpx.ASGITransport(app=watched)
+    async with httpx.AsyncClient(transport=transport, base_url="http://annals.test") as c:
+        r = await c.get("/v1/state")
+    assert r.status_code == 200 and r.json() == {"parties": [1]}, r.text
+    assert seen == ["sent", "freed"]
 
 
 async def test_known_at_as_a_timestamp_counts_only_what_was_recorded_by_then(
