@@ -214,7 +214,7 @@ async def test_a_pages_document_is_freed_after_its_bytes_are_sent(
     app = create_app(svc=services)
 
     async def watched(scope: Any, receive: Any, send: Any) -> None:
-        async def sending(message: dict[str, Any]) -> None:
+        async def sending(message: Any) -> None:
             await send(message)
             if message["type"] == "http.response.body" and not message.get("more_body"):
                 seen.append("sent")
