@@ -23,17 +23,13 @@ import msgspec
 from events.vocabulary import SUBJECT_RE, VOCABULARY, PositionStated, Recorded
 from projections import State, fold_concerning, initial
 from projections.knowledge import valid_order
-from projections.provenance import StanceJSON, stance_of
+from projections.provenance import StanceJSON, stance_json, stance_of
 
 # The version of the read model's rules (this module, `projections.knowledge`, and what
 # queries/projector.py derives with them): a read model built under another version is
 # rebuilt from the log (docs/READ_MODEL.md).
 RULES: Final = "facts-6"
 CORE: Final = ""
-
-
-# A register's value is checked to be one JSON value, not decoded: a state holds it as it is.
-_stance_json: Final = msgspec.json.Decoder(StanceJSON)
 
 
 # A CORE fact's value is the event as believed, in MessagePack: `Recorded` as an array of
@@ -199,7 +195,7 @@ def _with_registers(
         cut = len(field) + 1
         end = bisect.bisect_left(keys, field + "0", lo=start)  # '/' sorts just before '0'
         run = keys[start:end]
-        values = map(_stance_json.decode, map(registers.__getitem__, run))
+        values = map(stance_json, map(registers.__getitem__, run))
         entries[field] = {key[cut:]: value for key, value in zip(run, values, strict=True)}
         start = end
     return msgspec.structs.replace(state, **entries)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Generic, Protocol, TypeVar, cast
+from typing import Any, Final, Generic, Protocol, TypeVar, cast
 
 import msgspec
 from msgspec import Struct
@@ -49,6 +49,10 @@ StanceJSON = msgspec.Raw
 
 _stance_encoder = msgspec.json.Encoder()
 _stance_decoder = msgspec.json.Decoder(Stance)
+
+# A stance's JSON as the read model holds it (a register's value), checked to be one JSON
+# value, not decoded: an answer holds it as it is (msgspec.DecodeError where it is not).
+stance_json: Final = msgspec.json.Decoder(StanceJSON).decode
 
 
 def stance_of(event: Recorded, data: PositionStated) -> StanceJSON:

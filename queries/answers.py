@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -31,10 +31,11 @@ async def _state_page(
     for, in walk order."""
     found: list[projections.State] = []
 
-    def keep(subject: str, states: list[projections.State | None]) -> None:
-        (state,) = states
-        if state is not None:
-            found.append(state)
+    def keep(subjects: list[str], selected: assembly.Selected, at: list[datetime]) -> Iterator[str]:
+        for subject, (state,) in assembly.assembled(subjects, selected, at):
+            if state is not None:
+                found.append(state)
+            yield subject
 
     return await pages.page_subjects(conn, q, [q.at], prefix, after, limit, budget, keep), found
 
@@ -78,8 +79,12 @@ async def diff_document(
     are left as structs, for JSON (as in `shape`)."""
     changes: list[projections.Change] = []
 
-    def compare(subject: str, states: list[projections.State | None]) -> None:
-        changes.extend(projections.subject_changes(subject, *states))
+    def compare(
+        subjects: list[str], selected: assembly.Selected, ends: list[datetime]
+    ) -> Iterator[str]:
+        for subject, found in assembly.compared(subjects, selected, ends):
+            changes.extend(found)
+            yield subject
 
     # Each subject's changes are found as it is assembled, while the database reads the
     # next piece, and in walk order: the order of `projections.diff`.

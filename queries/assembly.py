@@ -80,19 +80,48 @@ def assembled(
     nothing counts), from what they selected, a subject at a time."""
     order = sorted(range(len(ends)), key=ends.__getitem__)
     for subject in subjects:
-        mine = selected.latest.get(subject)
-        folded = [] if mine is None else _folded(subject, mine.core)
-        at_ends = [(ends[i], _values(subject, selected.registers[i].get(subject))) for i in order]
+        registers = [_values(subject, end.get(subject)) for end in selected.registers]
+        yield subject, _states(subject, selected, ends, order, registers)
+
+
+def compared(
+    subjects: list[str], selected: Selected, ends: list[datetime]
+) -> Iterator[tuple[str, list[projections.Change]]]:
+    """Each subject with what changed from `ends[0]` to `ends[1]` (a diff's), from what they
+    selected, a subject at a time: the fields its folded events make, compared as states,
+    and its registers compared as read (`projections.subject_changes`)."""
+    order = sorted(range(len(ends)), key=ends.__getitem__)
+    for subject in subjects:
+        was, now = (_values(subject, end.get(subject)) for end in selected.registers)
+        before, after = _states(subject, selected, ends, order, [{}, {}])
         try:
-            found = assemble(subject, folded, at_ends)
-        except msgspec.DecodeError as e:  # a stance the projector did not encode
+            changes = projections.subject_changes(subject, before, after, (was, now))
+        except msgspec.DecodeError as e:  # ValidationError is a DecodeError too
             raise model.Damaged(subject, f"a register holds no stance ({e})") from e
-        states: list[projections.State | None] = [None] * len(ends)
-        for i, state in zip(order, found, strict=True):
-            states[i] = state
-            if state is None and selected.registered and subject in selected.registered[i]:
-                states[i] = projections.initial(subject)  # registers alone, none changed
-        yield subject, states
+        yield subject, changes
+
+
+def _states(
+    subject: str,
+    selected: Selected,
+    ends: list[datetime],
+    order: list[int],
+    registers: list[dict[str, bytes]],
+) -> list[projections.State | None]:
+    """A subject's state at each of `ends` (`order`: their indexes in ascending time), with
+    `registers` (by end); one it holds a register at (`selected.registered`) counts there."""
+    mine = selected.latest.get(subject)
+    folded = [] if mine is None else _folded(subject, mine.core)
+    try:
+        found = assemble(subject, folded, [(ends[i], registers[i]) for i in order])
+    except msgspec.DecodeError as e:  # a stance the projector did not encode
+        raise model.Damaged(subject, f"a register holds no stance ({e})") from e
+    states: list[projections.State | None] = [None] * len(ends)
+    for i, state in zip(order, found, strict=True):
+        states[i] = state
+        if state is None and selected.registered and subject in selected.registered[i]:
+            states[i] = projections.initial(subject)  # counted by its registers alone
+    return states
 
 
 def _values(subject: str, facts: model.Facts | None) -> dict[str, bytes]:

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 
 import msgspec
 
-import projections
 from events.store import Conn
 from queries import assembly, model
 from queries.question import PageCursor, Question, encode_cursor
@@ -48,8 +47,10 @@ def fitting(facts: Iterable[int], budget: int) -> int:
     return taken
 
 
-# What a page does with each subject's states at its ends, as the subject is assembled.
-OnAssembled = Callable[[str, list[projections.State | None]], None]
+# What a page makes of a piece's subjects from what they selected at its ends (their states,
+# their changes): it takes each in turn (`assembly.assembled`, `assembly.compared`),
+# yielding the subject's id once it is done with it.
+Assemble = Callable[[list[str], assembly.Selected, list[datetime]], Iterator[str]]
 
 
 async def page_subjects(
@@ -60,15 +61,15 @@ async def page_subjects(
     after: PageCursor | None,
     limit: int,
     budget: int,
-    each: OnAssembled,
+    each: Assemble,
 ) -> Page:
-    """The next subjects of a walk, each handed to `each` with its states at each of `ends`
-    (valid times: one, or a diff's two; all at `q`'s sequence and confidence; None where
-    nothing counts) as soon as it is assembled: at most `limit`, and only as many as fit
-    in `budget` facts (registers at every end, events to fold once) unless the first alone
-    is larger. Where there are several ends, a subject no fact of which lies between them
-    has the same state at each: it is passed over, neither read nor handed to `each`, and
-    holds no fact of the budget.
+    """The next subjects of a walk, each piece's handed to `each` with what they selected at
+    `ends` (valid times: one, or a diff's two; all at `q`'s sequence and confidence) as
+    soon as it is read: at most `limit`, and only as many as fit in `budget` facts
+    (registers at every end, events to fold once) unless the first alone is larger. Where
+    there are several ends, a subject no fact of which lies between them has the same state
+    at each: it is passed over, neither read nor handed to `each`, and holds no fact of the
+    budget.
 
     Where a page ends depends on the answer alone, so a pinned page never changes. The
     facts are read a piece of subjects at a time, each piece as many as their
@@ -118,8 +119,7 @@ async def page_subjects(
                 await asyncio.sleep(0)
             held = 0  # the facts assembled since the event loop last ran
             moving = [s for s in chunk if s not in same]
-            for subject, states in assembly.assembled(moving, selected, ends):
-                each(subject, states)
+            for subject in each(moving, selected, ends):
                 held += per.get(subject, 0)
                 if held >= YIELD_FACTS and pending is not None:
                     held = 0

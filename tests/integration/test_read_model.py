@@ -7,6 +7,7 @@ import itertools
 import json
 import random
 import string
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -827,10 +828,12 @@ async def _states_page(
     with a callback that keeps them)."""
     out: list[dict[str, Any]] = [{} for _ in ends]
 
-    def keep(subject: str, states: list[Any]) -> None:
-        for whole, state in zip(out, states, strict=True):
-            if state is not None:
-                whole[subject] = state
+    def keep(subjects: list[str], selected: Any, at: list[Any]) -> Iterator[str]:
+        for subject, states in assembly.assembled(subjects, selected, at):
+            for whole, state in zip(out, states, strict=True):
+                if state is not None:
+                    whole[subject] = state
+            yield subject
 
     page = await pages.page_subjects(conn, q, ends, prefix, after, limit, budget, keep)
     return page, out
@@ -865,9 +868,13 @@ async def test_the_event_loop_runs_between_the_subjects_of_a_piece(
     at: dict[str, int] = {}
     counter = asyncio.ensure_future(counting())
     try:
-        page = await pages.page_subjects(
-            conn, q, [q.at], "party/", None, 100, 8, lambda s, _: at.__setitem__(s, turns)
-        )
+
+        def mark(subjects: list[str], *_: Any) -> Iterator[str]:
+            for subject in subjects:
+                at[subject] = turns
+                yield subject
+
+        page = await pages.page_subjects(conn, q, [q.at], "party/", None, 100, 8, mark)
     finally:
         counter.cancel()
     assert page.subjects == [s for p in pieces for s in p]

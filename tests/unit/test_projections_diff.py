@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from projections import Change, diff, project_all, stance_fields
+import itertools
+from typing import Any
+
+import msgspec
+import pytest
+
+from projections import Change, diff, project_all, stance_fields, subject_changes
 from tests.unit._builders import Log, until
 
 
@@ -100,3 +106,40 @@ def test_vanished_subject_has_none_after_and_no_provenance() -> None:
     assert changes
     assert all(c.after is None and c.event is None and c.time is None for c in changes)
     assert all(c.before not in (None, [], {}) for c in changes if "." not in c.field)
+
+
+def _apart(state: Any) -> tuple[Any, dict[str, bytes]]:
+    """A state without its dict fields, and their entries as the read model holds them:
+    register values (a stance's JSON) by key, `field/entry`."""
+    if state is None:
+        return None, {}
+    fields = {n: getattr(state, n) for n in state.__struct_fields__ if n != "facts"}
+    dicts = {n: v for n, v in fields.items() if isinstance(v, dict)}
+    registers = {f"{n}/{k}": bytes(v) for n, d in dicts.items() for k, v in d.items()}
+    return msgspec.structs.replace(state, **{n: {} for n in dicts}), registers
+
+
+def test_registers_compared_as_read_change_as_the_dict_fields_they_fill() -> None:
+    """A diff compares a subject's registers as the read model holds them, without
+    building the dict fields they fill: the same changes, in the same order, as from the
+    states holding them (entries added, changed, unchanged, and removed when the diff runs
+    backwards in time), each value checked to be JSON."""
+    log = story()
+    log.add(
+        "position.stated", "party/eu", "2025-11-25", {"on": "issue/crimea", "stance": "rejects"}
+    )
+    log.add("position.stated", "party/eu", "2025-11-26", {"on": "plan/p", "stance": "supports"})
+    dates = ["2025-11-01", "2025-11-20", "2025-11-24", "2025-11-30"]
+    seen = 0
+    for start, end in itertools.permutations(dates, 2):
+        old, new = (project_all(log.events, at=until(d)) for d in (start, end))
+        for subject in sorted(old.keys() | new.keys()):
+            b, a = old.get(subject), new.get(subject)
+            (b_, was), (a_, now) = _apart(b), _apart(a)
+            expected = subject_changes(subject, b, a)
+            assert subject_changes(subject, b_, a_, (was, now)) == expected, (start, end)
+            seen += sum("." in c.field for c in expected)
+    assert seen > 10  # entries among the changes, in both directions
+    b, _ = _apart(project_all(log.events, at=until("2025-11-20"))["plan/p"])
+    with pytest.raises(msgspec.DecodeError):
+        subject_changes("plan/p", b, b, ({"stances/party/eu": b"{"}, {"stances/party/eu": b"1"}))
