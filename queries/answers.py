@@ -25,7 +25,13 @@ def shape(state: projections.State, sequence: int) -> dict[str, Any]:
 
 
 async def _state_page(
-    conn: Conn, q: Question, prefix: str, after: PageCursor | None, limit: int, budget: int
+    conn: Conn,
+    q: Question,
+    prefix: str,
+    after: PageCursor | None,
+    limit: int,
+    budget: int,
+    spare: Conn | None = None,
 ) -> tuple[pages.Page, list[projections.State]]:
     """A page of the walk and the states at `q.at` of its subjects that something counts
     for, in walk order."""
@@ -37,7 +43,8 @@ async def _state_page(
                 found.append(state)
             yield subject
 
-    return await pages.page_subjects(conn, q, [q.at], prefix, after, limit, budget, keep), found
+    page = await pages.page_subjects(conn, q, [q.at], prefix, after, limit, budget, keep, spare)
+    return page, found
 
 
 async def state_document(
@@ -47,10 +54,12 @@ async def state_document(
     after: PageCursor | None,
     limit: int,
     budget: int = question.PAGE_FACTS,
+    spare: Conn | None = None,
 ) -> dict[str, Any]:
     """A /v1/state page: {at, known_at, min_confidence, sequence, parties, plans, meetings,
-    issues, next}; the states are left as structs, for JSON (as in `shape`)."""
-    p, found = await _state_page(conn, q, prefix, after, limit, budget)
+    issues, next}; the states are left as structs, for JSON (as in `shape`). Its pieces are
+    read on `conn` and on `spare` too, given one (`pages.page_subjects`)."""
+    p, found = await _state_page(conn, q, prefix, after, limit, budget, spare)
     doc: dict[str, Any] = {
         "at": format_time(q.at),
         "known_at": q.known_at_text,
@@ -73,6 +82,7 @@ async def diff_document(
     after: PageCursor | None,
     limit: int,
     budget: int = question.PAGE_FACTS,
+    spare: Conn | None = None,
 ) -> dict[str, Any]:
     """A /v1/diff page: what changed from valid time `from_at` to `q_to.at`, both ends as
     known at `q_to.known` (one prefix of the log), with `q_to`'s confidence; the changes
@@ -89,7 +99,7 @@ async def diff_document(
     # Each subject's changes are found as it is assembled, while the database reads the
     # next piece, and in walk order: the order of `projections.diff`.
     ends = [from_at, q_to.at]
-    p = await pages.page_subjects(conn, q_to, ends, prefix, after, limit, budget, compare)
+    p = await pages.page_subjects(conn, q_to, ends, prefix, after, limit, budget, compare, spare)
     return {
         "from": format_time(from_at),
         "to": format_time(q_to.at),
@@ -173,9 +183,10 @@ class PageQuestion(NamedTuple):
         return ("state" if self.earlier is None else "diff", *times, q.known, q.min_confidence,
                 q.known_at_text, self.start, where, self.limit, self.budget)  # fmt: skip
 
-    async def document(self, conn: Conn) -> dict[str, Any]:
-        """The page's document, read on `conn` (one holding `q.known`)."""
-        args = (self.q, self.start, self.after, self.limit, self.budget)
+    async def document(self, conn: Conn, spare: Conn | None = None) -> dict[str, Any]:
+        """The page's document, read on `conn` (one holding `q.known`) and on `spare` too,
+        given one (another that holds it)."""
+        args = (self.q, self.start, self.after, self.limit, self.budget, spare)
         if self.earlier is None:
             return await state_document(conn, *args)
         return await diff_document(conn, self.earlier, *args)

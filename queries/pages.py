@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
@@ -18,6 +19,11 @@ from queries.question import PageCursor, Question, encode_cursor
 # while the first piece is read, so it is FIRST_PIECE times smaller, and the pieces after it
 # double up to that size: the database reads a fact in about a third of the time Python
 # takes to assemble it, so a piece twice the one before is read before that one is done.
+# Given a spare connection, a page reads two pieces at once, one on each, while it waits for
+# the database: a page whose subjects the database scans long for the few facts they select
+# (a diff of 100 issues as known long ago) is its work, not Python's. Where Python is
+# behind, the next piece is ready before it is needed, and a second statement would only
+# take a core from the assembly: one runs.
 PIECES = 4
 FIRST_PIECE = 4
 # PostgreSQL sends a statement's rows only as fast as the service reads them, and a piece's
@@ -62,6 +68,7 @@ async def page_subjects(
     limit: int,
     budget: int,
     each: Assemble,
+    spare: Conn | None = None,
 ) -> Page:
     """The next subjects of a walk, each piece's handed to `each` with what they selected at
     `ends` (valid times: one, or a diff's two; all at `q`'s sequence and confidence) as
@@ -75,8 +82,9 @@ async def page_subjects(
     facts are read a piece of subjects at a time, each piece as many as their
     read_subjects counts (`model.Listed`: never fewer than the facts a question selects)
     fit in at most budget / PIECES (the first fewer), and the next piece's statement runs
-    in the database while the piece before is assembled: a page holds at most about twice
-    the budget's facts in memory."""
+    in the database while the piece before is assembled, on `conn` and, given one and while
+    the page waits for the database, on `spare` too (a connection that also holds
+    `q.known`): a page holds at most about twice the budget's facts in memory."""
     between = (min(ends), max(ends)) if len(ends) > 1 else None
     start = after.s if after else ""
     found = await model.subjects(conn, q.known, prefix, start, limit + 1, between, q.floor)
@@ -94,16 +102,27 @@ async def page_subjects(
         share = min(share * 2, budget // PIECES)
         return taking
 
-    def read(chunk: list[str]) -> asyncio.Future[assembly.Selected]:
-        moving = [s for s in chunk if s not in same]
-        return asyncio.ensure_future(assembly.select(conn, moving, q, ends))
+    readers = [conn] if spare is None else [conn, spare]
+    reading: Reading = collections.deque()  # in walk order, at most one on each reader
 
-    chunk = piece()
-    pending = read(chunk) if chunk else None
+    def read_next(at_once: int) -> None:
+        """Start the next pieces' statements, one on each reader that runs none, until
+        `at_once` run."""
+        running = [reader for _, _, reader in reading]
+        for reader in readers:
+            if rest and reader not in running and len(reading) < at_once:
+                chunk = piece()
+                moving = [s for s in chunk if s not in same]
+                future = asyncio.ensure_future(assembly.select(reader, moving, q, ends))
+                reading.append((chunk, future, reader))
+
+    read_next(len(readers))
     try:
-        while pending is not None:
-            selected = await pending
-            pending = None
+        while reading:
+            chunk, future, _ = reading[0]
+            waited = not future.done()  # the database is behind: read two pieces at once
+            selected = await future
+            reading.popleft()
             per = selected.per_subject()
             counts = [per.get(s, 0) for s in chunk]
             # What the page holds already comes first, and always stays.
@@ -111,27 +130,36 @@ async def page_subjects(
             if fit < len(chunk):
                 chunk, counts, rest, more = chunk[:fit], counts[:fit], [], True
                 selected = selected.only(set(chunk))
+                await _stop(reading)  # the pieces after it lie past the page's end
             if not chunk:
                 break
-            if rest:  # the next piece's statement runs while this one is assembled
-                following = piece()
-                pending = read(following)
+            read_next(len(readers) if waited else 1)  # the next piece is read meanwhile
+            if reading:
                 await asyncio.sleep(0)
             held = 0  # the facts assembled since the event loop last ran
             moving = [s for s in chunk if s not in same]
             for subject in each(moving, selected, ends):
                 held += per.get(subject, 0)
-                if held >= YIELD_FACTS and pending is not None:
+                if held >= YIELD_FACTS and reading:
                     held = 0
-                    await asyncio.sleep(0)  # the next piece's rows keep arriving meanwhile
+                    await asyncio.sleep(0)  # the next pieces' rows keep arriving meanwhile
             taken += chunk
             used += sum(counts)
-            if pending is not None:
-                chunk = following
     finally:
-        if pending is not None:
-            pending.cancel()
-            with contextlib.suppress(BaseException):
-                await pending
+        await _stop(reading)
     nxt = encode_cursor(PageCursor(taken[-1], q.known)) if more and taken else None
     return Page(taken, nxt)
+
+
+# The pieces whose statements run: each piece's subjects, its statement, the connection.
+Reading = collections.deque[tuple[list[str], "asyncio.Future[assembly.Selected]", Conn]]
+
+
+async def _stop(reading: Reading) -> None:
+    """Cancel the statements still running (the page ended or failed before their pieces),
+    each connection usable once its statement is cancelled."""
+    while reading:
+        _, future, _ = reading.popleft()
+        future.cancel()
+        with contextlib.suppress(BaseException):
+            await future

@@ -29,6 +29,7 @@ from service.webhooks.worker import Deliveries
 
 log = logging.getLogger("annals")
 POLL_SECONDS: Final = 0.01  # how often a pinned query looks at the replica's head again
+SPARE_WAIT_SECONDS: Final = 0.05  # the most a page waits for a spare connection to open
 EXAMPLE = Path(__file__).resolve().parent.parent / "data" / "examples" / "peace-talks-2025.ndjson"
 
 
@@ -80,6 +81,26 @@ class Services:
                     return
         async with self.pool.acquire(timeout=timeout) as conn:
             yield conn
+
+    @contextlib.asynccontextmanager
+    async def spare_read(self) -> AsyncIterator[Any]:
+        """A second connection for a page's pieces (`pages.page_subjects`), or None: the
+        primary's, which holds whatever a replica does, so every sequence a page's question
+        was asked at; and only one the pool has idle or may open now. A page never waits
+        for it, so pages cannot hold the pool against each other or against appends."""
+        pool = self.pool
+        if pool.get_idle_size() == 0 and pool.get_size() >= pool.get_max_size():
+            yield None
+            return
+        try:
+            conn = await pool.acquire(timeout=SPARE_WAIT_SECONDS)
+        except (TimeoutError, OSError, asyncpg.PostgresError):
+            yield None  # taken meanwhile, or not opened: the page reads on one connection
+            return
+        try:
+            yield conn
+        finally:
+            await pool.release(conn)
 
     async def _replica_holds(self, replica: Any, pin: str | int | None) -> bool:
         """Whether `replica` answers `pin` exactly as the primary would (waiting a little).

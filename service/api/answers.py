@@ -142,5 +142,6 @@ async def _page(
                 headers = validators(question_etag(*page.key), page.q.pinned)
                 if (matched := unless_matched(request, headers)) is not None:
                     return matched
-                body = await page.document(conn)
+                async with svc.spare_read() as spare:
+                    body = await page.document(conn, spare)
         return encoded(msgspec.json.encode(body), headers, body)

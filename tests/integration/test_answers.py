@@ -6,7 +6,9 @@ from typing import Any
 
 import httpx
 
+from queries import pages
 from service.app import create_app
+from service.database import create_pool
 from service.wiring import Services
 from tests.conftest import EXAMPLE_EVENTS
 
@@ -226,6 +228,35 @@ async def test_a_pages_document_is_freed_after_its_bytes_are_sent(
         r = await c.get("/v1/state")
     assert r.status_code == 200 and r.json() == {"parties": [1]}, r.text
     assert seen == ["sent", "freed"]
+
+
+async def test_a_page_reads_on_a_spare_connection_only_when_the_pool_has_one_now(
+    example: Client, services: Services, monkeypatch: Any
+) -> None:
+    """A page's pieces are also read on a spare connection of the primary, lent only when
+    the pool has one idle or may open one: a page never waits for it."""
+    assert services.settings.database_url is not None
+    pool = await create_pool(services.settings.database_url, min_size=1, max_size=2)
+    small = Services(services.settings, pool, services.writer, services.listener)
+    try:
+        async with pool.acquire(), small.spare_read() as spare:
+            assert spare is not None  # the pool opens its second
+            async with small.spare_read() as none:
+                assert none is None  # both taken: no waiting
+        assert pool.get_idle_size() == 2  # given back
+    finally:
+        await pool.close()
+    lent: list[Any] = []
+    walked = pages.page_subjects
+
+    async def page_subjects(*args: Any) -> Any:
+        lent.append(args[-1])
+        return await walked(*args)
+
+    monkeypatch.setattr(pages, "page_subjects", page_subjects)
+    for path in ("/v1/state", "/v1/diff?from=2025-11-20&to=2025-11-30"):
+        assert (await example.get(path)).status_code == 200
+    assert len(lent) == 2 and all(spare is not None for spare in lent), lent
 
 
 async def test_known_at_as_a_timestamp_counts_only_what_was_recorded_by_then(

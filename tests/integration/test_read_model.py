@@ -821,8 +821,51 @@ async def test_a_subjects_bound_is_read_by_one_descent_whatever_its_history(
     assert scans and read <= len(subjects), plan
 
 
+async def test_a_page_given_a_spare_connection_reads_two_pieces_at_once(
+    client: Client, conn: asyncpg.Connection, db_url: str, monkeypatch: Any
+) -> None:
+    """Given a spare connection, a page keeps a piece's statement running on each: the
+    database reads two pieces at once, on two connections (a diff page of subjects with
+    many rows and few changes is its work). The page is the same as read on one."""
+    await post(client, *(stance_of(n) for n in range(9)))
+    await projector.catch_up(conn)
+    q = await question.ask(conn, None, None, "disputed")
+    select = assembly.select
+    running: list[Any] = []  # the connections running a piece's statement now
+    together: list[tuple[Any, ...]] = []
+
+    async def selecting(reader: Any, subjects: list[str], *args: Any) -> Any:
+        running.append(reader)
+        together.append(tuple(running))
+        try:
+            await asyncio.sleep(0.01)  # a statement that takes time
+            return await select(reader, subjects, *args)
+        finally:
+            running.remove(reader)
+
+    monkeypatch.setattr(assembly, "select", selecting)
+    spare = await asyncpg.connect(db_url)
+    try:
+        page, (found,) = await _states_page(conn, q, [q.at], "party/", None, 100, 8, spare)
+    finally:
+        await spare.close()
+    assert {id(c) for pair in together for c in pair} == {id(conn), id(spare)}
+    assert any(len(pair) == 2 for pair in together), together  # two statements at once
+    assert all(len(set(map(id, pair))) == len(pair) for pair in together)  # one a connection
+    monkeypatch.setattr(assembly, "select", select)
+    alone, (states,) = await _states_page(conn, q, [q.at], "party/", None, 100, 8)
+    assert (page, found) == (alone, states) and len(found) == 8  # the budget ends it
+
+
 async def _states_page(
-    conn: Any, q: Any, ends: list[Any], prefix: str, after: Any, limit: int, budget: int
+    conn: Any,
+    q: Any,
+    ends: list[Any],
+    prefix: str,
+    after: Any,
+    limit: int,
+    budget: int,
+    spare: Any = None,
 ) -> tuple[pages.Page, list[dict[str, Any]]]:
     """A page of subjects and their states at each end, by subject (`pages.page_subjects`
     with a callback that keeps them)."""
@@ -835,7 +878,7 @@ async def _states_page(
                     whole[subject] = state
             yield subject
 
-    page = await pages.page_subjects(conn, q, ends, prefix, after, limit, budget, keep)
+    page = await pages.page_subjects(conn, q, ends, prefix, after, limit, budget, keep, spare)
     return page, out
 
 
