@@ -20,10 +20,10 @@ from queries.question import PageCursor, Question, encode_cursor
 # double up to that size: the database reads a fact in about a third of the time Python
 # takes to assemble it, so a piece twice the one before is read before that one is done.
 # Given a spare connection, a page reads two pieces at once, one on each, while it waits for
-# the database: a page whose subjects the database scans long for the few facts they select
-# (a diff of 100 issues as known long ago) is its work, not Python's. Where Python is
-# behind, the next piece is ready before it is needed, and a second statement would only
-# take a core from the assembly: one runs.
+# the database (for a piece after the first): a page whose subjects the database scans long
+# for the few facts they select (a diff of 100 issues as known long ago) is its work, not
+# Python's. Where Python is behind, the next piece is ready before it is needed, and a
+# second statement would only take a core from the assembly: one runs.
 PIECES = 4
 FIRST_PIECE = 4
 # PostgreSQL sends a statement's rows only as fast as the service reads them, and a piece's
@@ -116,11 +116,13 @@ async def page_subjects(
                 future = asyncio.ensure_future(assembly.select(reader, moving, q, ends))
                 reading.append((chunk, future, reader))
 
-    read_next(len(readers))
+    read_next(1)
     try:
         while reading:
             chunk, future, _ = reading[0]
-            waited = not future.done()  # the database is behind: read two pieces at once
+            # Waiting for a piece after the first, the page waits for the database: it reads
+            # two pieces at once until it no longer waits.
+            waited = bool(taken) and not future.done()
             selected = await future
             reading.popleft()
             per = selected.per_subject()
