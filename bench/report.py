@@ -90,14 +90,14 @@ WHY: Final = {
     'more than its fixed cost (two round trips and HTTP, ~1.5 ms); see "Where the read time '
     'goes" below',
     "page": "a page costs what its answer holds (1.7 MB of JSON at the median at 1M, a "
-    "diff page up to 5.6 MB), and one service process assembles it on one core while "
-    "PostgreSQL reads the next piece on the other. The heaviest diff pages, of plans, issues "
-    "or meetings, take 43-73 ms of the service's CPU and 25-36 ms of PostgreSQL's "
-    "(2026-12-03): the fold (~1.9 µs an event), each end's stances (~0.4 µs each, twice), "
-    "each change (~0.7 µs, up to 14,000 a page) and the JSON; and the machine's "
-    "speed for this work drifts by up to 2x within minutes. Pages holding a hot subject cost "
-    "more (`plan/l0`, 14,008 folded events, 3.0 MB, is assembled in ~45 ms on its own) and "
-    'lie in about one random page in a hundred; see "Where the read time goes" below',
+    "diff page up to 7 MB), and one service process assembles it on one core while "
+    "PostgreSQL reads the next pieces on the other. The heaviest diff pages, of plans or "
+    "issues, take 25-40 ms of the service's CPU in process (2026-12-04): the fold (~1.6 µs "
+    "an event), each changed stance (~0.65 µs, up to 20,000 a page) and the JSON; and the "
+    "machine's speed for this work drifts by a third within half an hour. Pages holding a "
+    "hot subject cost more (`plan/l0`, 14,008 folded events, 3.0 MB, is assembled in ~45 "
+    'ms on its own) and lie in about one random page in a hundred; see "Where the read '
+    'time goes" below',
     "size": 'see "Where the read time goes" below',
     "rebuild": 'see "Where the read time goes" below',
 }
