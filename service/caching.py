@@ -28,7 +28,7 @@ def cached(request: Request[Any, Any, Any], body: Any, pinned: bool) -> Response
     """
     raw = msgspec.json.encode(body)
     headers = validators(_etag(raw), pinned)
-    return unless_matched(request, headers) or encoded(raw, headers, body)
+    return unless_matched(request, headers) or encoded(raw, headers)
 
 
 def validators(etag: str, pinned: bool, more: Mapping[str, str] | None = None) -> dict[str, str]:
