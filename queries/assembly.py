@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from datetime import datetime
 from typing import NamedTuple
@@ -94,10 +95,8 @@ def compared(
     for subject in subjects:
         was, now = (_values(subject, end.get(subject)) for end in selected.registers)
         before, after = _states(subject, selected, ends, order, [{}, {}])
-        try:
+        with _stances_of(subject):
             changes = projections.subject_changes(subject, before, after, (was, now))
-        except msgspec.DecodeError as e:  # ValidationError is a DecodeError too
-            raise model.Damaged(subject, f"a register holds no stance ({e})") from e
         yield subject, changes
 
 
@@ -112,16 +111,24 @@ def _states(
     `registers` (by end); one it holds a register at (`selected.registered`) counts there."""
     mine = selected.latest.get(subject)
     folded = [] if mine is None else _folded(subject, mine.core)
-    try:
+    with _stances_of(subject):
         found = assemble(subject, folded, [(ends[i], registers[i]) for i in order])
-    except msgspec.DecodeError as e:  # a stance the projector did not encode
-        raise model.Damaged(subject, f"a register holds no stance ({e})") from e
     states: list[projections.State | None] = [None] * len(ends)
     for i, state in zip(order, found, strict=True):
         states[i] = state
         if state is None and selected.registered and subject in selected.registered[i]:
             states[i] = projections.initial(subject)  # counted by its registers alone
     return states
+
+
+@contextlib.contextmanager
+def _stances_of(subject: str) -> Iterator[None]:
+    """A register value that is not a stance the projector encoded (msgspec.DecodeError,
+    ValidationError among them) is damage to `subject`'s rows."""
+    try:
+        yield
+    except msgspec.DecodeError as e:
+        raise model.Damaged(subject, f"a register holds no stance ({e})") from e
 
 
 def _values(subject: str, facts: model.Facts | None) -> dict[str, bytes]:
