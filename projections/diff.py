@@ -131,13 +131,7 @@ def _changed(
     else:  # all new: most often so on a diff page, which holds thousands
         keys = sorted(now)
         before = [None] * len(keys)
-    provenance = stances_provenance([now[k] for k in keys if k in now])  # type: ignore[misc]
-    if len(provenance) == len(keys):  # none removed
-        return [
-            Change(subject, field_of(k), b, after_of(now[k]), p.event, p.since, p.confidence)
-            for k, b, p in zip(keys, before, provenance, strict=True)
-        ]
-    read = iter(provenance)
+    read = iter(stances_provenance([now[k] for k in keys if k in now]))  # type: ignore[misc]
     out: list[Change] = []
     for key, b in zip(keys, before, strict=True):
         entry = now.get(key)
