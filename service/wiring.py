@@ -86,10 +86,11 @@ class Services:
     async def spare_read(self) -> AsyncIterator[Any]:
         """A second connection for a page's pieces (`pages.page_subjects`), or None: the
         primary's, which holds whatever a replica does, so every sequence a page's question
-        was asked at; and only one the pool has idle or may open now. A page never waits
-        for it, so pages cannot hold the pool against each other or against appends."""
+        was asked at; and only one the pool has idle or may open now, so a page never waits
+        for it, and only while the pool keeps another so, so writes and single answers
+        (which never wait for the heavy-read budget) still find a connection."""
         pool = self.pool
-        if pool.get_idle_size() == 0 and pool.get_size() >= pool.get_max_size():
+        if pool.get_idle_size() + pool.get_max_size() - pool.get_size() < 2:
             yield None
             return
         try:

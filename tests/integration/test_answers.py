@@ -234,16 +234,19 @@ async def test_a_page_reads_on_a_spare_connection_only_when_the_pool_has_one_now
     example: Client, services: Services, monkeypatch: Any
 ) -> None:
     """A page's pieces are also read on a spare connection of the primary, lent only when
-    the pool has one idle or may open one: a page never waits for it."""
+    the pool has one idle or may open one and keeps another for the requests that never
+    wait for the heavy-read budget (writes among them): a page never waits for it."""
     assert services.settings.database_url is not None
-    pool = await create_pool(services.settings.database_url, min_size=1, max_size=2)
+    pool = await create_pool(services.settings.database_url, min_size=1, max_size=3)
     small = Services(services.settings, pool, services.writer, services.listener)
     try:
         async with pool.acquire(), small.spare_read() as spare:
-            assert spare is not None  # the pool opens its second
+            assert spare is not None  # the pool opens its second, and may open a third
             async with small.spare_read() as none:
-                assert none is None  # both taken: no waiting
-        assert pool.get_idle_size() == 2  # given back
+                assert none is None  # the last one stays for writes: no waiting
+        assert pool.get_idle_size() == pool.get_size() == 2  # given back
+        async with pool.acquire(), pool.acquire(), small.spare_read() as none:
+            assert none is None  # one left, idle: it stays for writes
     finally:
         await pool.close()
     lent: list[Any] = []
